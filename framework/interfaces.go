@@ -1,0 +1,115 @@
+package framework
+
+import (
+	"context"
+	"net"
+)
+
+// JoinRequest is what the engine asks a [Discovery] to do for one topic.
+type JoinRequest struct {
+	Topic    Topic
+	Announce bool // list this swarm under the topic as a connectable target
+	Lookup   bool // look for peers of the topic and report them
+	Port     int  // the swarm's listening port (TCP and uTP share it)
+}
+
+// DiscoverySink receives what a [Discovery] finds for one joined topic. The
+// engine gives each (discovery, topic) join its own sink. Its methods are safe
+// for concurrent use, never block for long, and ignore calls made after the
+// topic was left or the discovery closed.
+type DiscoverySink interface {
+	// Peer reports a found peer. Peer.Topic must equal the joined topic.
+	Peer(p Peer)
+	// Flushed reports that the topic has been fully announced (or, for a
+	// lookup-only join, that the first lookup round completed).
+	Flushed()
+	// Updated reports that a discovery cycle for the topic completed.
+	Updated()
+}
+
+// Discovery finds peers of a topic and makes this swarm findable.
+//
+// The contract every implementation meets (the conformance suite checks each
+// rule by name):
+//
+//   - Name returns a short stable lowercase name ("dht", "mdns", "static").
+//   - Join returns promptly (it does not wait for a network round trip longer
+//     than ctx allows) and starts announcing (when req.Announce) and looking
+//     up (when req.Lookup) in the background.
+//   - Joining a topic that is already joined replaces the previous join: the
+//     old sink receives nothing more; the new one receives Flushed again.
+//   - Peers are reported only to the sink of their topic, with Peer.Topic set
+//     to that topic: topics are isolated.
+//   - A discovery never reports this swarm itself (announce→lookup of the
+//     same swarm reports nothing).
+//   - A lookup join reports every peer it finds; the same peer may be
+//     reported again in later cycles (the engine deduplicates).
+//   - Flushed is called once per Join, after the first complete cycle.
+//   - Updated is called after every completed cycle, including the first.
+//   - Leave stops announcing and looking up the topic; after Leave returns the
+//     topic's sink receives nothing more. Leave of an unknown topic is a no-op.
+//   - Close stops everything, releases every socket and goroutine, and no sink
+//     is called after Close returns. Join after Close fails with [ErrClosed].
+type Discovery interface {
+	Name() string
+	Join(ctx context.Context, req JoinRequest, sink DiscoverySink) error
+	Leave(ctx context.Context, topic Topic) error
+	Close() error
+}
+
+// Listener accepts inbound connections for a [Transport]. It is a
+// [net.Listener]; Addr must report the bound port.
+type Listener = net.Listener
+
+// Transport carries byte streams between peers.
+//
+// The contract:
+//
+//   - Name returns the connection type reported in ConnInfo.Type ("tcp", "utp").
+//   - Listen(ctx, host, port) binds host:port (port 0: the transport picks)
+//     and returns a listener whose Addr reports the bound port. A port that is
+//     taken fails with an error wrapping [ErrPortInUse].
+//   - Accept on the listener returns connections dialled by peers; Close on the
+//     listener makes a blocked Accept return an error promptly.
+//   - Dial(ctx, peer) connects to peer.Addr(); it fails fast when nothing
+//     listens there, and returns ctx.Err() (wrapped) promptly when ctx is done.
+//   - Connections are [net.Conn]s whose RemoteAddr is the true peer address;
+//     data arrives intact and in order; when the conn supports CloseWrite, the
+//     other side reads io.EOF after it and can still write back (half-close).
+type Transport interface {
+	Name() string
+	Listen(ctx context.Context, host string, port int) (Listener, error)
+	Dial(ctx context.Context, peer Peer) (net.Conn, error)
+}
+
+// PeerValidator decides whether a discovered peer may be dialled.
+//
+// The contract:
+//
+//   - Validate is consulted for every discovered peer before any dial.
+//   - It returns nil to accept; any error rejects the peer, and the error is
+//     the reason reported in the peer-rejected event. A rejected peer is never
+//     dialled.
+//   - It is fast, has no side effects on the swarm, and is safe for concurrent
+//     use. The engine contains a panic as a rejection.
+type PeerValidator interface {
+	Name() string
+	Validate(ctx context.Context, p Peer) error
+}
+
+// Ordered is implemented by plugins that care about their position among
+// plugins of the same kind (lower first). fx value groups arrive in random
+// order, so the engine sorts plugins by (Order, Name); plugins without Order
+// count as 0.
+type Ordered interface {
+	Order() int
+}
+
+// ValidatorFunc adapts a function to a [PeerValidator] named "func".
+type ValidatorFunc func(Peer) error
+
+// Name implements PeerValidator.
+func (f ValidatorFunc) Name() string { return "func" }
+
+// Validate implements PeerValidator.
+func (f ValidatorFunc) Validate(_ context.Context, p Peer) error { return f(p) }
