@@ -1,0 +1,50 @@
+// Package dwebswarm finds and connects to peers interested in the same
+// 32-byte topic, with no server of its own: the Go home of the dwebswarm v3 /
+// hyperswarm v2 API.
+//
+// [New] builds and starts a swarm with the default plugins (the TCP
+// transport, plus any discovery given as an option). The engine, the plugin
+// interfaces and the event types live in package framework; built-in plugins
+// live under plugins/. fx users compose [Module] with their own plugins.
+package dwebswarm
+
+import (
+	"context"
+
+	"go.uber.org/fx"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/plugins/static"
+	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
+)
+
+// New builds a swarm from opts with the TCP transport (unless opts give
+// transports of their own) and starts it: its listeners are bound when New
+// returns. Close it when done.
+func New(ctx context.Context, opts ...framework.Option) (*framework.Swarm, error) {
+	all := append([]framework.Option{framework.WithDefaultTransport(tcp.New())}, opts...)
+	sw, err := framework.New(all...)
+	if err != nil {
+		return nil, err
+	}
+	if err := sw.Start(ctx); err != nil {
+		sw.Close()
+		return nil, err
+	}
+	return sw, nil
+}
+
+// StaticPeers adds a static discovery listing addrs (host:port) for every
+// topic. An invalid address makes New fail.
+func StaticPeers(addrs ...string) framework.Option {
+	d, err := static.FromAddrs(addrs...)
+	if err != nil {
+		return framework.OptionError(err)
+	}
+	return framework.WithDiscovery(d)
+}
+
+// Module is the fx module of a swarm with the default plugins: the engine
+// and the TCP transport. Add discoveries (static.Module, ...) and options
+// (framework.Supply) beside it.
+var Module = fx.Options(framework.Module, tcp.Module)

@@ -1,0 +1,140 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+var netErrClosed = net.ErrClosed
+
+// listen binds every transport on one port number, following the port
+// choice: exact port, else preferred, +1, +2, then random.
+func (s *Swarm) listen(ctx context.Context) ([]Listener, int, error) {
+	host := s.cfg.listenHost
+	if s.cfg.port != 0 {
+		ls, port, err := s.listenAll(ctx, host, s.cfg.port)
+		if err != nil {
+			return nil, 0, fmt.Errorf("listen on port %d: %w", s.cfg.port, err)
+		}
+		return ls, port, nil
+	}
+	var tries []int
+	if p := s.cfg.preferredPort; p != 0 {
+		for i := 0; i < 3 && p+i <= 65535; i++ {
+			tries = append(tries, p+i)
+		}
+	}
+	for range 8 {
+		tries = append(tries, 0)
+	}
+	var last error
+	for _, p := range tries {
+		ls, port, err := s.listenAll(ctx, host, p)
+		if err == nil {
+			return ls, port, nil
+		}
+		if !errors.Is(err, ErrPortInUse) {
+			return nil, 0, fmt.Errorf("listen on port %d: %w", p, err)
+		}
+		last = err
+	}
+	return nil, 0, fmt.Errorf("listen: no free port: %w", last)
+}
+
+// listenAll binds every transport on port (0: the first transport picks).
+func (s *Swarm) listenAll(ctx context.Context, host string, port int) ([]Listener, int, error) {
+	var ls []Listener
+	for _, t := range s.transports {
+		l, err := t.Listen(ctx, host, port)
+		if err != nil {
+			for _, x := range ls {
+				x.Close()
+			}
+			return nil, 0, fmt.Errorf("%s: %w", t.Name(), err)
+		}
+		ls = append(ls, l)
+		if port == 0 {
+			port = addrPort(l.Addr())
+		}
+	}
+	return ls, port, nil
+}
+
+func addrPort(a net.Addr) int {
+	switch v := a.(type) {
+	case *net.TCPAddr:
+		return v.Port
+	case *net.UDPAddr:
+		return v.Port
+	}
+	_, p, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return 0
+	}
+	var n int
+	fmt.Sscanf(p, "%d", &n)
+	return n
+}
+
+// acceptLoop accepts inbound connections until the listener closes.
+func (s *Swarm) acceptLoop(l Listener, t Transport) {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			select {
+			case <-s.closeCh:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// transient (e.g. EMFILE): back off like net/http, bounded
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "transport", t.Name(), "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-s.closeCh:
+				return
+			}
+			continue
+		}
+		delay = 0
+		s.accepted(nc, t)
+	}
+}
+
+// refuseInboundLocked reports why an inbound connection must be refused, or nil.
+func (s *Swarm) refuseInboundLocked() error {
+	c := s.cfg
+	switch {
+	case s.closed:
+		return ErrClosed
+	case c.maxServerSockets == -1:
+		return fmt.Errorf("%w: maxServerSockets -1 refuses inbound connections", ErrLimit)
+	case c.maxServerSockets > 0 && s.servers >= c.maxServerSockets:
+		return fmt.Errorf("%w: maxServerSockets %d", ErrLimit, c.maxServerSockets)
+	case s.clients+s.servers+s.dialing >= c.maxPeers:
+		return fmt.Errorf("%w: maxPeers %d", ErrLimit, c.maxPeers)
+	}
+	return nil
+}
+
+func (s *Swarm) accepted(nc net.Conn, t Transport) {
+	s.mu.Lock()
+	if err := s.refuseInboundLocked(); err != nil {
+		s.mu.Unlock()
+		s.log.Debug("inbound refused", "remote", nc.RemoteAddr().String(), "reason", err)
+		nc.Close()
+		return
+	}
+	c := &Conn{Conn: nc, s: s, typ: t.Name()}
+	s.registerLocked(c)
+	s.mu.Unlock()
+	s.handle(c)
+}

@@ -1,0 +1,125 @@
+package framework
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+)
+
+// Conn is a connection made by the swarm: a [net.Conn] that also carries the
+// seed's connection info (type, client, peer, topics) and its controls (Ban,
+// Backoff, Deduplicate).
+//
+// The swarm learns that a connection ended when it is closed — by the user,
+// by the swarm, or by the swarm after a Read or Write failed with an error
+// other than io.EOF or a deadline. Close a connection when done with it; the
+// disconnection event follows exactly once.
+type Conn struct {
+	net.Conn
+	s      *Swarm
+	typ    string
+	client bool
+	peer   *Peer
+	entry  *entry // queue entry of a client connection dialled from the queue
+
+	// guarded by s.mu
+	topics     []Topic
+	banned     bool
+	deduped    bool
+	dedupKey   string
+	dropErr    error
+	shadowed   []*entry // client entries dropped as duplicates of this conn
+	registered bool
+
+	once sync.Once
+}
+
+// Type returns the transport name: "tcp" or "utp" (seed: info.type).
+func (c *Conn) Type() string { return c.typ }
+
+// Client reports whether this swarm dialled the connection (seed: info.client).
+func (c *Conn) Client() bool { return c.client }
+
+// Peer returns the peer this swarm dialled, or nil for an inbound connection
+// (seed: info.peer).
+func (c *Conn) Peer() *Peer {
+	if c.peer == nil {
+		return nil
+	}
+	p := *c.peer
+	return &p
+}
+
+// Topics returns the topics this connection serves (seed: info.topics). For
+// inbound connections the swarm does not know them and returns nil.
+func (c *Conn) Topics() []Topic {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return append([]Topic(nil), c.topics...)
+}
+
+// Ban closes the connection and makes the swarm never dial this peer again
+// (until the forget-banned period passes). Safe to call more than once.
+func (c *Conn) Ban() { c.s.ban(c) }
+
+// Backoff makes the swarm wait one more requeue step before redialling this
+// peer after the connection ends; call it again to back off more. Only client
+// connections have a peer to back off from: others get [ErrNotClient].
+func (c *Conn) Backoff() error { return c.s.backoff(c) }
+
+// Deduplicate drops one of two connections between the same pair of swarms,
+// chosen identically on both sides, once both sides exchanged ids (localID is
+// ours, remoteID theirs). It returns true when this connection is the one
+// dropped (it is then closed). Equal ids mean a connection to ourselves, which
+// is dropped. Call it once per connection.
+func (c *Conn) Deduplicate(localID, remoteID []byte) bool { return c.s.deduplicate(c, localID, remoteID) }
+
+// Read reads from the connection; a failure other than io.EOF or a deadline
+// closes it.
+func (c *Conn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil && fatal(err) {
+		c.closeWith(err)
+	}
+	return n, err
+}
+
+// Write writes to the connection; a failure other than a deadline closes it.
+func (c *Conn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil && fatal(err) {
+		c.closeWith(err)
+	}
+	return n, err
+}
+
+// CloseWrite half-closes the connection when the transport supports it: the
+// peer reads io.EOF and can still send. Otherwise it returns
+// errors.ErrUnsupported.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
+// Close closes the connection; the swarm then fires the disconnection event.
+func (c *Conn) Close() error { return c.closeWith(nil) }
+
+// Unwrap returns the transport's connection.
+func (c *Conn) Unwrap() net.Conn { return c.Conn }
+
+func (c *Conn) closeWith(reason error) error {
+	err := net.ErrClosed
+	c.once.Do(func() {
+		err = c.Conn.Close()
+		c.s.onConnClosed(c, reason)
+	})
+	return err
+}
+
+func fatal(err error) bool {
+	return !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded)
+}

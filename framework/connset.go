@@ -1,0 +1,99 @@
+package framework
+
+// registerLocked adds an open connection and announces it. Caller holds s.mu.
+func (s *Swarm) registerLocked(c *Conn) {
+	c.registered = true
+	s.conns[c] = struct{}{}
+	if c.client {
+		s.clients++
+	} else {
+		s.servers++
+	}
+	s.bus.publish(&ConnectionEvent{Conn: c})
+	s.notifyLocked()
+}
+
+// handle hands a new connection to the user's handler.
+func (s *Swarm) handle(c *Conn) {
+	if h := s.cfg.handler; h != nil {
+		go h(c)
+	}
+}
+
+// onConnClosed runs exactly once per connection, after its socket closed.
+func (s *Swarm) onConnClosed(c *Conn, reason error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.registered {
+		return
+	}
+	delete(s.conns, c)
+	if c.client {
+		s.clients--
+	} else {
+		s.servers--
+	}
+	if c.dedupKey != "" && s.dedup[c.dedupKey] == c {
+		delete(s.dedup, c.dedupKey)
+	}
+	if c.dropErr != nil {
+		reason = c.dropErr
+	}
+	if !s.closed {
+		// duplicates dropped in favour of this connection may dial again
+		for _, e := range c.shadowed {
+			if s.peers[e.key] == e && e.state == stDuplicate {
+				s.enqueue(e, PriorityNeverConnected)
+			}
+		}
+		if e := c.entry; e != nil && e.conn == c && s.peers[e.key] == e && e.state == stConnected {
+			e.conn = nil
+			s.failed(e) // a dropped client connection is requeued with backoff
+		}
+	}
+	c.shadowed = nil
+	s.bus.publish(&DisconnectionEvent{Conn: c, Err: reason})
+	s.notifyLocked()
+	s.wakeDialler()
+}
+
+// ban closes c and bans its peer.
+func (s *Swarm) ban(c *Conn) {
+	s.mu.Lock()
+	if c.banned {
+		s.mu.Unlock()
+		return
+	}
+	c.banned = true
+	if c.dropErr == nil {
+		c.dropErr = ErrBanned
+	}
+	if c.peer != nil && !s.closed {
+		key := s.peerKey(*c.peer)
+		e := s.peers[key]
+		if e == nil {
+			e = &entry{key: key, peer: *c.peer, topics: []Topic{c.peer.Topic}, state: stWaiting}
+			s.peers[key] = e
+		}
+		if e.conn == c {
+			e.conn = nil
+		}
+		s.banEntry(e)
+		s.notifyLocked()
+	}
+	s.mu.Unlock()
+	c.closeWith(ErrBanned)
+}
+
+// backoff adds one requeue step to a client connection's peer.
+func (s *Swarm) backoff(c *Conn) error {
+	if !c.client {
+		return ErrNotClient
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := c.entry; e != nil && s.peers[e.key] == e {
+		e.retries++
+	}
+	return nil
+}

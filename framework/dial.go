@@ -1,0 +1,182 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+)
+
+// canDialLocked reports whether the limits allow one more dial.
+func (s *Swarm) canDialLocked() bool {
+	c := s.cfg
+	if c.maxClientSockets == -1 {
+		return false
+	}
+	if c.maxClientSockets > 0 && s.clients+s.dialing >= c.maxClientSockets {
+		return false
+	}
+	return s.clients+s.servers+s.dialing < c.maxPeers
+}
+
+// dialLoop takes ready peers off the queue, highest priority first, while the
+// limits allow.
+func (s *Swarm) dialLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.wake:
+		case <-s.closeCh:
+			return
+		}
+		s.mu.Lock()
+		for !s.closed && s.queue.len() > 0 && s.canDialLocked() {
+			e := s.queue.pop()
+			s.setState(e, stDialing)
+			s.dialing++
+			peer := e.peer
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				conn, typ, err := s.dialPeer(s.dialCtx, peer)
+				s.dialed(e, conn, typ, err)
+			}()
+		}
+		s.mu.Unlock()
+	}
+}
+
+// dialed records the outcome of a queue dial.
+func (s *Swarm) dialed(e *entry, nc net.Conn, typ string, err error) {
+	s.mu.Lock()
+	s.dialing--
+	s.notifyLocked()
+	s.wakeDialler()
+	if s.closed {
+		s.mu.Unlock()
+		if nc != nil {
+			nc.Close()
+		}
+		return
+	}
+	if err != nil {
+		s.log.Debug("dial failed", "peer", e.peer.String(), "err", err)
+		if s.peers[e.key] == e && e.state == stDialing {
+			s.failed(e)
+		}
+		s.mu.Unlock()
+		return
+	}
+	peer := e.peer
+	c := &Conn{Conn: nc, s: s, typ: typ, client: true, peer: &peer, entry: e}
+	c.topics = append([]Topic(nil), e.topics...)
+	if s.peers[e.key] == e && e.state == stDialing {
+		s.setState(e, stConnected)
+		e.retries = 0
+		e.proven = true
+		e.conn = c
+	} else {
+		c.entry = nil // forgotten or banned while dialling: keep the conn, not the entry
+	}
+	s.registerLocked(c)
+	s.mu.Unlock()
+	s.handle(c)
+}
+
+// Connect dials peer by hand, outside the queue (seed: swarm.connect). The
+// connection is announced like any other (connection event, handler) and
+// counts toward the limits, but is not redialled when it drops.
+func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
+	if err := peer.Validate(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if !s.started {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: call Start before Connect", ErrInvalidOption)
+	}
+	if e := s.peers[s.peerKey(peer)]; e != nil && e.state == stBanned {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrBanned, peer)
+	}
+	s.dialing++
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.dialCtx, cancel)
+	defer stop()
+	nc, typ, err := s.dialPeer(ctx, peer)
+
+	s.mu.Lock()
+	s.dialing--
+	s.notifyLocked()
+	s.wakeDialler()
+	if err == nil && s.closed {
+		nc.Close()
+		err = ErrClosed
+	}
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	c := &Conn{Conn: nc, s: s, typ: typ, client: true, peer: &peer, topics: []Topic{peer.Topic}}
+	s.registerLocked(c)
+	s.mu.Unlock()
+	s.handle(c)
+	return c, nil
+}
+
+// dialPeer dials peer through every transport at once, bounded by the
+// connect timeout. The first connection wins; the others are closed.
+func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (net.Conn, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.connectTimeout)
+	defer cancel()
+	if len(s.transports) == 1 {
+		t := s.transports[0]
+		c, err := t.Dial(ctx, peer)
+		if err != nil {
+			return nil, "", fmt.Errorf("dial %s over %s: %w", peer.Addr(), t.Name(), err)
+		}
+		return c, t.Name(), nil
+	}
+	type result struct {
+		c   net.Conn
+		typ string
+		err error
+	}
+	results := make(chan result, len(s.transports))
+	for _, t := range s.transports {
+		go func() {
+			c, err := t.Dial(ctx, peer)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", t.Name(), err)
+			}
+			results <- result{c, t.Name(), err}
+		}()
+	}
+	var errs []error
+	var win result
+	for range s.transports {
+		r := <-results
+		switch {
+		case r.err != nil:
+			errs = append(errs, r.err)
+		case win.c == nil:
+			win = r
+			cancel() // stop the losers
+		default:
+			r.c.Close()
+		}
+	}
+	if win.c != nil {
+		return win.c, win.typ, nil
+	}
+	return nil, "", fmt.Errorf("dial %s: %w", peer.Addr(), errors.Join(errs...))
+}

@@ -1,0 +1,122 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"slices"
+)
+
+// peerKey is the identity of a queued peer: host:port@topic, or host:port
+// alone when multiplexing.
+func (s *Swarm) peerKey(p Peer) string {
+	if s.cfg.multiplex {
+		return p.Addr()
+	}
+	return p.Addr() + "@" + p.Topic.String()
+}
+
+// intakeLoop validates discovered peers one at a time, outside the lock, and
+// queues the accepted ones.
+func (s *Swarm) intakeLoop() {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		var f found
+		var have bool
+		if len(s.intake) > 0 && !s.closed {
+			f, have = s.intake[0], true
+			s.intake[0] = found{}
+			s.intake = s.intake[1:]
+		}
+		s.mu.Unlock()
+		if !have {
+			select {
+			case <-s.intakeCh:
+				continue
+			case <-s.closeCh:
+				return
+			}
+		}
+		s.admit(f)
+	}
+}
+
+// admit runs one discovered peer through the rules: known peers are ignored
+// (or gain a topic when multiplexing), unknown ones are validated and queued.
+func (s *Swarm) admit(f found) {
+	p := f.peer
+	s.mu.Lock()
+	if !s.relevantLocked(f) {
+		s.notifyLocked()
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+
+	reason := p.Validate()
+	if reason == nil {
+		reason = s.validate(p)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.notifyLocked()
+	if !s.relevantLocked(f) {
+		return
+	}
+	if reason != nil {
+		s.log.Debug("peer rejected", "peer", p.String(), "reason", reason)
+		s.bus.publish(&PeerRejectedEvent{Peer: p, Reason: reason})
+		return
+	}
+	key := s.peerKey(p)
+	if e := s.peers[key]; e != nil {
+		// multiplex: a known address found on a new topic
+		e.topics = append(e.topics, p.Topic)
+		s.bus.publish(&PeerEvent{Peer: p})
+		if e.state == stConnected && e.conn != nil {
+			e.conn.topics = append(e.conn.topics, p.Topic)
+			s.bus.publish(&TopicEvent{Conn: e.conn, Topic: p.Topic})
+		}
+		return
+	}
+	e := &entry{key: key, peer: p, topics: []Topic{p.Topic}}
+	s.peers[key] = e
+	s.bus.publish(&PeerEvent{Peer: p})
+	s.enqueue(e, e.priority())
+}
+
+// relevantLocked reports whether a found peer still needs work: its join is
+// current and it is not already known under its topic.
+func (s *Swarm) relevantLocked(f found) bool {
+	j := s.topics[f.peer.Topic]
+	if s.closed || j == nil || j.gen != f.gen {
+		return false
+	}
+	e := s.peers[s.peerKey(f.peer)]
+	return e == nil || !slices.Contains(e.topics, f.peer.Topic)
+}
+
+// validate runs the validators in order; a panic is contained as a rejection.
+func (s *Swarm) validate(p Peer) (err error) {
+	for _, v := range s.validators {
+		if err = s.validateOne(v, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Swarm) validateOne(v PeerValidator, p Peer) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: validator %s panicked: %v", ErrRejected, v.Name(), r)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(s.dialCtx, DefaultDiscoveryCallTimeout)
+	defer cancel()
+	if err := v.Validate(ctx, p); err != nil {
+		return fmt.Errorf("%s: %w", v.Name(), err)
+	}
+	return nil
+}

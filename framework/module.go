@@ -1,0 +1,60 @@
+package framework
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/fx"
+)
+
+// Value group names the fx wiring uses. Plugins provide into them with
+// fx.ResultTags(`group:"transports"`) and so on.
+const (
+	GroupTransports  = "transports"
+	GroupDiscoveries = "discoveries"
+	GroupValidators  = "validators"
+	GroupOptions     = "swarm_options"
+)
+
+// Params are the swarm's fx inputs. Plugins arrive through value groups in
+// random order; the engine sorts transports and discoveries by (Order, Name)
+// and validators by Order, keeping the order of equal ones.
+type Params struct {
+	fx.In
+
+	Lifecycle   fx.Lifecycle
+	Transports  []Transport     `group:"transports"`
+	Discoveries []Discovery     `group:"discoveries"`
+	Validators  []PeerValidator `group:"validators"`
+	Options     []Option        `group:"swarm_options,flatten"`
+}
+
+// NewFromParams builds a swarm from fx inputs and ties it to the fx
+// lifecycle: Start on start, Close on stop.
+func NewFromParams(p Params) (*Swarm, error) {
+	opts := append([]Option(nil), p.Options...)
+	opts = append(opts, WithTransport(p.Transports...), WithDiscovery(p.Discoveries...), WithValidators(p.Validators...))
+	s, err := New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: s.Start,
+		OnStop: func(context.Context) error {
+			if err := s.Close(); err != nil && !errors.Is(err, ErrClosed) {
+				return err
+			}
+			return nil
+		},
+	})
+	return s, nil
+}
+
+// Module provides *Swarm from the plugin value groups. Combine it with the
+// plugins' modules (plugins/tcp.Module, ...) and [Supply] for options.
+var Module = fx.Module("dwebswarm", fx.Provide(NewFromParams))
+
+// Supply adds swarm options to the fx graph (in the order given).
+func Supply(opts ...Option) fx.Option {
+	return fx.Supply(fx.Annotate(opts, fx.ResultTags(`group:"swarm_options"`)))
+}

@@ -1,0 +1,324 @@
+package framework
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+)
+
+// Swarm finds and connects to peers of the topics it joins. Create one with
+// [New], or through fx with [Module]. All methods are safe for concurrent use.
+type Swarm struct {
+	cfg         config
+	log         *slog.Logger
+	transports  []Transport
+	discoveries []Discovery
+	validators  []PeerValidator
+	bus         *bus
+
+	mu        sync.Mutex
+	started   bool
+	closed    bool
+	port      int
+	listeners []Listener
+	topics    map[Topic]*joined
+	peers     map[string]*entry
+	queue     queue
+	conns     map[*Conn]struct{}
+	clients   int // open client connections
+	servers   int // open server connections
+	dialing   int // dials in flight (queue and manual)
+	dedup     map[string]*Conn
+	changed   chan struct{} // closed and replaced on every state change
+	intake    []found
+	closeCh   chan struct{}
+
+	wake     chan struct{} // wakes the dialler
+	intakeCh chan struct{} // wakes the intake loop
+	wg       sync.WaitGroup
+	dialCtx  context.Context
+	cancel   context.CancelFunc
+}
+
+// joined is the state of one joined topic.
+type joined struct {
+	status  JoinStatus
+	gen     uint64
+	flushed chan struct{}
+	pending map[Discovery]bool // discoveries that have not flushed yet
+}
+
+// found is a peer reported by a discovery, waiting for validation.
+type found struct {
+	peer Peer
+	gen  uint64
+}
+
+// New builds a swarm from options. It does not listen yet: call
+// [Swarm.Start] (the root package's constructor and the fx module do).
+func New(opts ...Option) (*Swarm, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.transports) == 0 {
+		cfg.transports = cfg.fallbackTransports
+	}
+	if len(cfg.transports) == 0 {
+		return nil, fmt.Errorf("%w: give at least one with WithTransport", ErrNoTransport)
+	}
+	if err := uniqueNames("transport", cfg.transports); err != nil {
+		return nil, err
+	}
+	if err := uniqueNames("discovery", cfg.discoveries); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Swarm{
+		cfg:         cfg,
+		log:         cfg.logger.With("component", "dwebswarm"),
+		transports:  sortPlugins(cfg.transports),
+		discoveries: sortPlugins(cfg.discoveries),
+		validators:  stableByOrder(cfg.validators),
+		bus:         newBus(),
+		topics:      make(map[Topic]*joined),
+		peers:       make(map[string]*entry),
+		conns:       make(map[*Conn]struct{}),
+		dedup:       make(map[string]*Conn),
+		changed:     make(chan struct{}),
+		closeCh:     make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		intakeCh:    make(chan struct{}, 1),
+		dialCtx:     ctx,
+		cancel:      cancel,
+	}
+	return s, nil
+}
+
+type named interface{ Name() string }
+
+func order(v any) int {
+	if o, ok := v.(Ordered); ok {
+		return o.Order()
+	}
+	return 0
+}
+
+// sortPlugins orders plugins by (Order, Name): fx value groups arrive shuffled.
+func sortPlugins[T named](in []T) []T {
+	out := slices.Clone(in)
+	slices.SortStableFunc(out, func(a, b T) int {
+		return cmp.Or(cmp.Compare(order(a), order(b)), cmp.Compare(a.Name(), b.Name()))
+	})
+	return out
+}
+
+// stableByOrder keeps the configured order of validators, except where
+// Order says otherwise.
+func stableByOrder[T any](in []T) []T {
+	out := slices.Clone(in)
+	slices.SortStableFunc(out, func(a, b T) int { return cmp.Compare(order(a), order(b)) })
+	return out
+}
+
+func uniqueNames[T named](kind string, in []T) error {
+	seen := map[string]bool{}
+	for _, p := range in {
+		n := p.Name()
+		if n == "" {
+			return fmt.Errorf("%w: a %s has an empty name", ErrInvalidOption, kind)
+		}
+		if seen[n] {
+			return fmt.Errorf("%w: two %ss named %q", ErrInvalidOption, kind, n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// Start binds the listeners (port choice: the exact port if one was given,
+// else the preferred port, +1, +2, then a random port) and starts the
+// swarm's loops. It is called once.
+func (s *Swarm) Start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.started {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: swarm already started", ErrInvalidOption)
+	}
+	s.started = true
+	s.mu.Unlock()
+
+	ls, port, err := s.listen(ctx)
+	if err != nil {
+		s.mu.Lock()
+		s.started = false
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Lock()
+	s.port = port
+	s.listeners = ls
+	s.mu.Unlock()
+	for i, l := range ls {
+		s.wg.Add(1)
+		go s.acceptLoop(l, s.transports[i])
+	}
+	s.wg.Add(2)
+	go s.dialLoop()
+	go s.intakeLoop()
+	s.log.Debug("swarm started", "port", port, "transports", len(s.transports), "discoveries", len(s.discoveries))
+	return nil
+}
+
+// Port returns the listening port (0 before Start).
+func (s *Swarm) Port() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.port
+}
+
+// Subscribe returns a subscription to every event from now on. Read its
+// channel until it closes, or Close it.
+func (s *Swarm) Subscribe() *Subscription { return s.bus.subscribe() }
+
+// Connections returns the open connections (seed: swarm.connections).
+func (s *Swarm) Connections() []*Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Stats is a snapshot of the swarm's counters.
+type Stats struct {
+	Topics        int // joined topics
+	Known         int // peers known to the queue (any state)
+	Queued        int // peers ready to be dialled
+	Dialing       int // dials in flight
+	Clients       int // open client connections
+	Servers       int // open server connections
+	Banned        int // banned peers remembered
+	Unresponsive  int // unresponsive peers remembered
+	Subscriptions int // open event subscriptions
+}
+
+// Stats returns a snapshot of the swarm's counters.
+func (s *Swarm) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{Topics: len(s.topics), Known: len(s.peers), Queued: s.queue.len(), Dialing: s.dialing, Clients: s.clients, Servers: s.servers}
+	for _, e := range s.peers {
+		switch e.state {
+		case stBanned:
+			st.Banned++
+		case stUnresponsive:
+			st.Unresponsive++
+		}
+	}
+	s.bus.mu.Lock()
+	st.Subscriptions = len(s.bus.subs)
+	s.bus.mu.Unlock()
+	return st
+}
+
+// notifyLocked wakes everyone waiting for a state change. Caller holds s.mu.
+func (s *Swarm) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Swarm) wakeDialler() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor blocks until cond (called with s.mu held) is true, ctx is done or
+// the swarm closes.
+func (s *Swarm) waitFor(ctx context.Context, cond func() (bool, error)) error {
+	for {
+		s.mu.Lock()
+		ok, err := cond()
+		ch := s.changed
+		closed := s.closed
+		s.mu.Unlock()
+		if ok || err != nil {
+			return err
+		}
+		if closed {
+			return ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close un-announces every topic, stops discovery, closes every connection
+// (each fires its disconnection event), the listeners and the discoveries,
+// then ends every subscription. Later calls return [ErrClosed].
+func (s *Swarm) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	close(s.closeCh)
+	s.cancel()
+	topics := make([]Topic, 0, len(s.topics))
+	for t := range s.topics {
+		topics = append(topics, t)
+	}
+	for _, e := range s.peers {
+		s.stopTimer(e)
+		e.gen++
+	}
+	listeners := s.listeners
+	s.notifyLocked()
+	s.mu.Unlock()
+
+	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultDiscoveryCallTimeout)
+	defer cancel()
+	for _, d := range s.discoveries {
+		for _, t := range topics {
+			if err := d.Leave(ctx, t); err != nil {
+				errs = append(errs, fmt.Errorf("%s: leave %s: %w", d.Name(), t.Short(), err))
+			}
+		}
+		if err := d.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: close: %w", d.Name(), err))
+		}
+	}
+	for _, l := range listeners {
+		if err := l.Close(); err != nil && !errors.Is(err, netErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	s.wg.Wait() // accept, dial, intake loops and dials in flight
+	for _, c := range s.Connections() {
+		c.closeWith(ErrClosed)
+	}
+	s.bus.close()
+	return errors.Join(errs...)
+}

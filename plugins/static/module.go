@@ -1,0 +1,16 @@
+package static
+
+import (
+	"go.uber.org/fx"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+)
+
+// Module provides a static discovery built from the Config in the fx graph
+// into the "discoveries" value group.
+var Module = fx.Module("static",
+	fx.Provide(fx.Annotate(
+		func(cfg Config) (framework.Discovery, error) { return New(cfg) },
+		fx.ResultTags(`group:"discoveries"`),
+	)),
+)
