@@ -74,7 +74,9 @@ func (c *Conn) Backoff() error { return c.s.backoff(c) }
 // ours, remoteID theirs). It returns true when this connection is the one
 // dropped (it is then closed). Equal ids mean a connection to ourselves, which
 // is dropped. Call it once per connection.
-func (c *Conn) Deduplicate(localID, remoteID []byte) bool { return c.s.deduplicate(c, localID, remoteID) }
+func (c *Conn) Deduplicate(localID, remoteID []byte) bool {
+	return c.s.deduplicate(c, localID, remoteID)
+}
 
 // Read reads from the connection; a failure other than io.EOF or a deadline
 // closes it.
