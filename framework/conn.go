@@ -6,16 +6,19 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // Conn is a connection made by the swarm: a [net.Conn] that also carries the
 // seed's connection info (type, client, peer, topics) and its controls (Ban,
 // Backoff, Deduplicate).
 //
-// The swarm learns that a connection ended when it is closed — by the user,
-// by the swarm, or by the swarm after a Read or Write failed with an error
-// other than io.EOF or a deadline. Close a connection when done with it; the
-// disconnection event follows exactly once.
+// The swarm learns that a connection ended through its use, like any
+// net.Conn: when it is closed by the user or the swarm, when a Read or Write
+// fails with an error other than io.EOF or a deadline (the swarm then closes
+// it), or when both directions are done (Read returned io.EOF and CloseWrite
+// was called). Read from every connection you keep, and close it when done;
+// the disconnection event follows exactly once.
 type Conn struct {
 	net.Conn
 	s      *Swarm
@@ -33,7 +36,9 @@ type Conn struct {
 	shadowed   []*entry // client entries dropped as duplicates of this conn
 	registered bool
 
-	once sync.Once
+	once      sync.Once
+	readDone  atomic.Bool // Read returned io.EOF
+	writeDone atomic.Bool // CloseWrite succeeded
 }
 
 // Type returns the transport name: "tcp" or "utp" (seed: info.type).
@@ -82,8 +87,15 @@ func (c *Conn) Deduplicate(localID, remoteID []byte) bool {
 // closes it.
 func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if err != nil && fatal(err) {
-		c.closeWith(err)
+	if err != nil {
+		if fatal(err) {
+			c.closeWith(err)
+		} else if errors.Is(err, io.EOF) {
+			c.readDone.Store(true)
+			if c.writeDone.Load() {
+				c.closeWith(nil) // both directions are done
+			}
+		}
 	}
 	return n, err
 }
@@ -99,12 +111,21 @@ func (c *Conn) Write(b []byte) (int, error) {
 
 // CloseWrite half-closes the connection when the transport supports it: the
 // peer reads io.EOF and can still send. Otherwise it returns
-// errors.ErrUnsupported.
+// errors.ErrUnsupported. Once both directions are done (CloseWrite called
+// and Read returned io.EOF) the swarm closes the connection.
 func (c *Conn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
+	cw, ok := c.Conn.(interface{ CloseWrite() error })
+	if !ok {
+		return errors.ErrUnsupported
 	}
-	return errors.ErrUnsupported
+	err := cw.CloseWrite()
+	if err == nil {
+		c.writeDone.Store(true)
+		if c.readDone.Load() {
+			c.closeWith(nil)
+		}
+	}
+	return err
 }
 
 // Close closes the connection; the swarm then fires the disconnection event.

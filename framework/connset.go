@@ -72,7 +72,7 @@ func (s *Swarm) ban(c *Conn) {
 		key := s.peerKey(*c.peer)
 		e := s.peers[key]
 		if e == nil {
-			e = &entry{key: key, peer: *c.peer, topics: []Topic{c.peer.Topic}, state: stWaiting}
+			e = &entry{key: key, peer: *c.peer, topics: []Topic{c.peer.Topic}}
 			s.peers[key] = e
 		}
 		if e.conn == c {

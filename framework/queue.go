@@ -24,7 +24,8 @@ const (
 type entryState int
 
 const (
-	stReady        entryState = iota // waiting in a priority bucket
+	stNew          entryState = iota // just created
+	stReady                          // waiting in a priority bucket
 	stDialing                        // a dial is in flight
 	stConnected                      // a client connection is open
 	stWaiting                        // requeue timer running
@@ -33,7 +34,7 @@ const (
 	stDuplicate                      // dropped as a duplicate; waits for the survivor to close
 )
 
-var stateNames = [...]string{"ready", "dialing", "connected", "waiting", "unresponsive", "banned", "duplicate"}
+var stateNames = [...]string{"new", "ready", "dialing", "connected", "waiting", "unresponsive", "banned", "duplicate"}
 
 func (s entryState) String() string { return stateNames[s] }
 
@@ -104,6 +105,7 @@ func (q *queue) pop() *entry {
 		if b := q.buckets[p]; len(b) > 0 {
 			e := b[rand.IntN(len(b))]
 			q.remove(e)
+			e.state = stNew // out of the buckets; the caller sets the next state
 			return e
 		}
 	}

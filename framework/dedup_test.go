@@ -1,0 +1,92 @@
+package framework_test
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/swarmtest"
+)
+
+// idExchange is a connection handler that swaps ids with the peer and
+// deduplicates, as an application would.
+func idExchange(id string, dropped *sync.Map) framework.Option {
+	return framework.WithConnectionHandler(func(c *framework.Conn) {
+		if _, err := c.Write([]byte(id)); err != nil {
+			return
+		}
+		remote := make([]byte, len(id))
+		if _, err := io.ReadFull(c, remote); err != nil {
+			return
+		}
+		if c.Deduplicate([]byte(id), remote) {
+			dropped.Store(c, true)
+			return
+		}
+		io.Copy(io.Discard, c)
+	})
+}
+
+func pair(c net.Conn) [2]string { return [2]string{c.LocalAddr().String(), c.RemoteAddr().String()} }
+
+func TestDeduplicateKeepsTheSameConnectionOnBothSides(t *testing.T) {
+	for _, ids := range [][2]string{{"aaaa", "bbbb"}, {"bbbb", "aaaa"}} {
+		var da, db sync.Map
+		a := newNode(t, idExchange(ids[0], &da))
+		b := newNode(t, idExchange(ids[1], &db))
+		a.join(t, topicA, framework.Announce(true))
+		b.join(t, topicA, framework.Announce(true))
+		a.disc.Emit(b.peer(topicA))
+		b.disc.Emit(a.peer(topicA))
+		for _, n := range []*node{a, b} {
+			ev := swarmtest.Wait(n.rec, func(e *framework.DisconnectionEvent) bool { return true })
+			if ev.Err != framework.ErrDuplicate {
+				t.Fatalf("dropped with %v, want ErrDuplicate", ev.Err)
+			}
+		}
+		ca, cb := a.Connections(), b.Connections()
+		if len(ca) != 1 || len(cb) != 1 {
+			t.Fatalf("connections left: %d and %d, want 1 and 1", len(ca), len(cb))
+		}
+		pa, pb := pair(ca[0]), pair(cb[0])
+		if pa[0] != pb[1] || pa[1] != pb[0] {
+			t.Fatalf("sides kept different connections: %v vs %v", pa, pb)
+		}
+		// the surviving connection is the one whose client has the larger id
+		winner := a
+		if ids[1] > ids[0] {
+			winner = b
+		}
+		if !winner.Connections()[0].Client() {
+			t.Fatal("the connection dialled by the smaller id survived")
+		}
+		// the dropped duplicate is not redialled while the survivor is open
+		swarmtest.None[*framework.ConnectionEvent](a.rec, 30*time.Millisecond)
+		if st := a.Stats(); st.Dialing != 0 || st.Queued != 0 {
+			t.Fatalf("a stats %+v", st)
+		}
+	}
+}
+
+func TestDeduplicateDropsConnectionToSelf(t *testing.T) {
+	var dropped sync.Map
+	n := newNode(t, idExchange("self", &dropped))
+	n.join(t, topicA, framework.Announce(true))
+	n.disc.Emit(n.peer(topicA))
+	for range 2 {
+		ev := swarmtest.Wait(n.rec, func(e *framework.DisconnectionEvent) bool { return true })
+		if ev.Err != framework.ErrSelf && ev.Err != nil {
+			t.Fatalf("self connection closed with %v", ev.Err)
+		}
+	}
+	if st := n.Stats(); st.Banned != 1 || st.Clients+st.Servers != 0 {
+		t.Fatalf("stats %+v: self not banned", st)
+	}
+	n.clk.Advance(time.Hour)
+	n.nextDial(t)
+	n.noDial(t, 30*time.Millisecond)
+}
+

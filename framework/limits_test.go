@@ -1,0 +1,141 @@
+package framework_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/swarmtest"
+)
+
+// dialRaw connects to n with plain TCP and reports whether the swarm kept
+// the connection (refused ones are closed at once: the read sees EOF).
+func dialRaw(t *testing.T, n *node) (net.Conn, bool) {
+	t.Helper()
+	c, err := net.Dial("tcp", n.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	_, err = c.Read(make([]byte, 1))
+	c.SetReadDeadline(time.Time{})
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
+		return c, false
+	}
+	return c, true
+}
+
+func isReset(err error) bool {
+	var ne *net.OpError
+	return errors.As(err, &ne) && !ne.Timeout()
+}
+
+func TestMaxPeersRefusesInboundAndStopsDialling(t *testing.T) {
+	server := newNode(t)
+	n := newNode(t, framework.WithMaxPeers(1))
+	n.join(t, topicA)
+	n.disc.Emit(server.peer(topicA))
+	n.waitConn(t, true)
+	n.nextDial(t)
+	// at the limit: inbound refused...
+	if _, kept := dialRaw(t, n); kept {
+		t.Fatal("inbound connection accepted at maxPeers")
+	}
+	// ...and queued peers are not dialled
+	n.disc.Emit(deadPeer(t, topicA))
+	swarmtest.Wait(n.rec, func(e *framework.PeerEvent) bool { return e.Peer.Port != server.Port() })
+	n.noDial(t, 50*time.Millisecond)
+	if st := n.Stats(); st.Clients != 1 || st.Servers != 0 || st.Queued != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestMaxClientSocketsCapsDials(t *testing.T) {
+	servers := []*node{newNode(t), newNode(t), newNode(t)}
+	n := newNode(t, framework.WithMaxClientSockets(2))
+	n.join(t, topicA)
+	for _, s := range servers {
+		n.disc.Emit(s.peer(topicA))
+	}
+	first := n.waitConn(t, true)
+	n.waitConn(t, true)
+	swarmtest.None[*framework.ConnectionEvent](n.rec, 50*time.Millisecond)
+	if st := n.Stats(); st.Clients != 2 || st.Queued != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	// inbound connections are not client sockets: still accepted
+	if _, kept := dialRaw(t, n); !kept {
+		t.Fatal("inbound refused by maxClientSockets")
+	}
+	first.Ban() // frees a slot without a requeue
+	third := n.waitConn(t, true)
+	if third.Peer() == nil {
+		t.Fatal("third connection has no peer")
+	}
+}
+
+func TestMaxClientSocketsMinusOneNeverDials(t *testing.T) {
+	n := newNode(t, framework.WithMaxClientSockets(-1))
+	n.join(t, topicA)
+	n.disc.Emit(deadPeer(t, topicA))
+	swarmtest.Wait(n.rec, func(*framework.PeerEvent) bool { return true })
+	n.noDial(t, 50*time.Millisecond)
+}
+
+func TestMaxServerSocketsZeroIsUnlimited(t *testing.T) {
+	n := newNode(t, framework.WithMaxServerSockets(0))
+	for range 5 {
+		if _, kept := dialRaw(t, n); !kept {
+			t.Fatal("inbound refused with maxServerSockets 0")
+		}
+	}
+	if st := n.Stats(); st.Servers != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestMaxServerSocketsMinusOneRefusesInbound(t *testing.T) {
+	n := newNode(t, framework.WithMaxServerSockets(-1))
+	if _, kept := dialRaw(t, n); kept {
+		t.Fatal("inbound accepted with maxServerSockets -1")
+	}
+	swarmtest.None[*framework.ConnectionEvent](n.rec, 20*time.Millisecond)
+}
+
+func TestMaxServerSocketsCapsInbound(t *testing.T) {
+	n := newNode(t, framework.WithMaxServerSockets(2))
+	for i := range 3 {
+		_, kept := dialRaw(t, n)
+		if kept != (i < 2) {
+			t.Fatalf("inbound #%d kept=%v", i+1, kept)
+		}
+	}
+}
+
+func TestInvalidLimitsAreClearErrors(t *testing.T) {
+	for name, o := range map[string]framework.Option{
+		"maxPeers 0":            framework.WithMaxPeers(0),
+		"maxClientSockets -2":   framework.WithMaxClientSockets(-2),
+		"maxServerSockets -2":   framework.WithMaxServerSockets(-2),
+		"requeue 0":             framework.WithRequeue(time.Second, 0),
+		"forget unresponsive 0": framework.WithForgetUnresponsive(0),
+		"forget banned -1":      framework.WithForgetBanned(-1),
+		"port 70000":            framework.WithPort(70000),
+		"preferred port -1":     framework.WithPreferredPort(-1),
+		"connect timeout 0":     framework.WithConnectTimeout(0),
+		"nil validatePeer":      framework.WithValidatePeer(nil),
+		"nil logger":            framework.WithLogger(nil),
+	} {
+		_, err := framework.New(o, framework.WithTransport(swarmtest.NewTransport(nil)))
+		if !errors.Is(err, framework.ErrInvalidOption) {
+			t.Errorf("%s: err = %v, want ErrInvalidOption", name, err)
+		}
+	}
+	if _, err := framework.New(); !errors.Is(err, framework.ErrNoTransport) {
+		t.Errorf("no transport: %v", err)
+	}
+}

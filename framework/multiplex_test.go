@@ -1,0 +1,44 @@
+package framework_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/swarmtest"
+)
+
+func TestMultiplexReusesConnectionAndReportsNewTopic(t *testing.T) {
+	server := newNode(t)
+	n := newNode(t, framework.WithMultiplex(true))
+	n.join(t, topicA)
+	n.join(t, topicB)
+	n.disc.Emit(server.peer(topicA))
+	c := n.waitConn(t, true)
+	n.disc.Emit(server.peer(topicB))
+	ev := swarmtest.Wait(n.rec, func(e *framework.TopicEvent) bool { return true })
+	if ev.Conn != c || ev.Topic != topicB {
+		t.Fatalf("topic event %+v", ev)
+	}
+	if got := c.Topics(); !slices.Equal(got, []framework.Topic{topicA, topicB}) {
+		t.Fatalf("topics %v", got)
+	}
+	swarmtest.None[*framework.ConnectionEvent](n.rec, 30*time.Millisecond)
+	if len(n.Connections()) != 1 {
+		t.Fatal("second connection made under multiplex")
+	}
+}
+
+func TestWithoutMultiplexEachTopicGetsItsOwnConnection(t *testing.T) {
+	server := newNode(t)
+	n := newNode(t)
+	n.join(t, topicA)
+	n.join(t, topicB)
+	n.disc.Emit(server.peer(topicA), server.peer(topicB))
+	c1 := n.waitConn(t, true)
+	c2 := n.waitConn(t, true)
+	if c1.Topics()[0] == c2.Topics()[0] {
+		t.Fatal("both connections on one topic")
+	}
+}
