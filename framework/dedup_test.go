@@ -89,4 +89,3 @@ func TestDeduplicateDropsConnectionToSelf(t *testing.T) {
 	n.nextDial(t)
 	n.noDial(t, 30*time.Millisecond)
 }
-

@@ -27,6 +27,7 @@ func (s *Swarm) intakeLoop() {
 			f, have = s.intake[0], true
 			s.intake[0] = found{}
 			s.intake = s.intake[1:]
+			s.admitting = true
 		}
 		s.mu.Unlock()
 		if !have {
@@ -38,6 +39,10 @@ func (s *Swarm) intakeLoop() {
 			}
 		}
 		s.admit(f)
+		s.mu.Lock()
+		s.admitting = false
+		s.notifyLocked()
+		s.mu.Unlock()
 	}
 }
 

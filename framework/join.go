@@ -183,7 +183,7 @@ func (s *Swarm) Flush(ctx context.Context) error {
 			}
 		}
 		blocked := s.cfg.maxClientSockets == -1 || !s.canDialLocked()
-		return len(s.intake) == 0 && s.dialing == 0 && (s.queue.len() == 0 || blocked), nil
+		return len(s.intake) == 0 && !s.admitting && s.dialing == 0 && (s.queue.len() == 0 || blocked), nil
 	})
 }
 

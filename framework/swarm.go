@@ -35,6 +35,7 @@ type Swarm struct {
 	dedup     map[string]*Conn
 	changed   chan struct{} // closed and replaced on every state change
 	intake    []found
+	admitting bool // the intake loop is validating a peer
 	closeCh   chan struct{}
 
 	wake     chan struct{} // wakes the dialler
