@@ -26,13 +26,16 @@ type Params struct {
 	Transports  []Transport     `group:"transports"`
 	Discoveries []Discovery     `group:"discoveries"`
 	Validators  []PeerValidator `group:"validators"`
-	Options     []Option        `group:"swarm_options,flatten"`
+	Options     [][]Option      `group:"swarm_options"`
 }
 
 // NewFromParams builds a swarm from fx inputs and ties it to the fx
 // lifecycle: Start on start, Close on stop.
 func NewFromParams(p Params) (*Swarm, error) {
-	opts := append([]Option(nil), p.Options...)
+	var opts []Option
+	for _, o := range p.Options {
+		opts = append(opts, o...)
+	}
 	opts = append(opts, WithTransport(p.Transports...), WithDiscovery(p.Discoveries...), WithValidators(p.Validators...))
 	s, err := New(opts...)
 	if err != nil {
@@ -54,7 +57,8 @@ func NewFromParams(p Params) (*Swarm, error) {
 // plugins' modules (plugins/tcp.Module, ...) and [Supply] for options.
 var Module = fx.Module("dwebswarm", fx.Provide(NewFromParams))
 
-// Supply adds swarm options to the fx graph (in the order given).
+// Supply adds swarm options to the fx graph. Options of one Supply keep
+// their order; several Supply calls apply in no particular order.
 func Supply(opts ...Option) fx.Option {
-	return fx.Supply(fx.Annotate(opts, fx.ResultTags(`group:"swarm_options"`)))
+	return fx.Provide(fx.Annotate(func() []Option { return opts }, fx.ResultTags(`group:"swarm_options"`)))
 }
