@@ -1,0 +1,61 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+)
+
+// isUsageError reports errors in what the user asked for (exit code 2).
+func isUsageError(err error) bool {
+	for _, e := range []error{framework.ErrUnknownPlugin, framework.ErrInvalidOption, framework.ErrInvalidPeer, framework.ErrNoTransport, framework.ErrPortInUse} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseInterleaved parses flags that may come before or after positional
+// arguments, and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// addNodeFlags registers the flags shared by commands that run a swarm.
+func addNodeFlags(fs *flag.FlagSet, f *nodeFlags, defaultDiscovery string) {
+	fs.Func("peer", "a peer's `HOST:PORT` for the static discovery (repeatable)", func(s string) error {
+		f.peers = append(f.peers, s)
+		return nil
+	})
+	fs.StringVar(&f.discovery, "discovery", defaultDiscovery, "comma-separated discoveries to use: "+names(discoveryFactories))
+	fs.StringVar(&f.transport, "transport", "tcp", "comma-separated transports to use: "+names(transportFactories))
+	fs.StringVar(&f.bootstrap, "bootstrap", "", "comma-separated DHT bootstrap nodes `HOST:PORT,...` (used by the dht discovery)")
+	fs.StringVar(&f.host, "host", "", "address to listen on (default: all)")
+	fs.IntVar(&f.port, "port", 0, "exact port to listen on (default: 49737, +1, +2, then random)")
+}
+
+// newLogger builds the stderr logger from a level name.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,81 @@
+// Command swarmhost runs dwebswarm from the command line.
+//
+//	swarmhost demo                 two local swarms find each other and talk (no internet)
+//	swarmhost pipe [flags] TOPIC   pipe stdin/stdout to the first peer of TOPIC
+//	swarmhost version              print the version
+//
+// Run "swarmhost COMMAND -h" for a command's flags.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, io stdio) int
+}
+
+// stdio is the command's standard streams, replaceable in tests.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+func commands() []command {
+	return []command{
+		{"demo", "two local swarms find each other and exchange a message (loopback only)", runDemo},
+		{"pipe", "pipe stdin/stdout to the first peer that connects on a topic", runPipe},
+		{"version", "print the version", func(_ context.Context, _ []string, s stdio) int {
+			fmt.Fprintln(s.out, "swarmhost", version)
+			return 0
+		}},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: swarmhost COMMAND [flags] [args]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'swarmhost COMMAND -h' for a command's flags.")
+}
+
+// run dispatches args (without the program name) and returns the exit code.
+func run(ctx context.Context, args []string, s stdio) int {
+	if len(args) == 0 {
+		usage(s.err)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		usage(s.out)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], s)
+		}
+	}
+	fmt.Fprintf(s.err, "swarmhost: unknown command %q\n\n", args[0])
+	usage(s.err)
+	return 2
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func runCmd(ctx context.Context, stdin io.Reader, args ...string) (code int, out, errOut string) {
+	var o, e syncBuffer
+	code = run(ctx, args, stdio{in: stdin, out: &o, err: &e})
+	return code, o.String(), e.String()
+}
+
+func TestDemoRunsOnLoopbackAndExitsZero(t *testing.T) {
+	code, out, errOut := runCmd(context.Background(), strings.NewReader(""), "demo")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"alice listens on 127.0.0.1:", "bob connected to alice over tcp", `bob read "alice got \"hello from bob\""`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestPipeExchangesBothWaysAndExits(t *testing.T) {
+	port := freePort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	type result struct {
+		code     int
+		out, err string
+	}
+	annc := make(chan result, 1)
+	bigA := strings.Repeat("a", 1<<20)
+	go func() {
+		c, o, e := runCmd(ctx, strings.NewReader(bigA), "pipe", "--announce", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--timeout", "15s", "my topic")
+		annc <- result{c, o, e}
+	}()
+	// the looker retries the announcer's port until it listens (requeue)
+	c, out, errOut := runCmd(ctx, strings.NewReader("from b"), "pipe", "--host", "127.0.0.1", "--port", strconv.Itoa(freePort(t)), "--peer", "127.0.0.1:"+strconv.Itoa(port), "--timeout", "15s", "my topic")
+	if c != 0 {
+		t.Fatalf("looker exit %d: %s", c, errOut)
+	}
+	if out != bigA {
+		t.Fatalf("looker got %d bytes, want %d", len(out), len(bigA))
+	}
+	a := <-annc
+	if a.code != 0 || a.out != "from b" {
+		t.Fatalf("announcer exit %d out %q: %s", a.code, a.out, a.err)
+	}
+}
+
+func TestPipeTimeoutIsAClearError(t *testing.T) {
+	code, _, errOut := runCmd(context.Background(), strings.NewReader(""), "pipe", "--host", "127.0.0.1", "--timeout", "100ms", "lonely")
+	if code != 1 || !strings.Contains(errOut, "no peer connected within 100ms") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+func TestPipeBadInput(t *testing.T) {
+	port := freePort(t)
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cases := map[string][]string{
+		"unknown discovery": {"pipe", "--discovery", "carrier-pigeon", "t"},
+		"unknown transport": {"pipe", "--transport", "smoke", "t"},
+		"no topic":          {"pipe"},
+		"two topics":        {"pipe", "a", "b"},
+		"bad peer":          {"pipe", "--peer", "nohost", "t"},
+		"bad bootstrap":     {"pipe", "--bootstrap", "1.2.3.4", "t"},
+		"port in use":       {"pipe", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "t"},
+		"bad log level":     {"pipe", "--log-level", "loud", "t"},
+		"unknown command":   {"frobnicate"},
+	}
+	for name, args := range cases {
+		code, _, errOut := runCmd(context.Background(), strings.NewReader(""), args...)
+		if code != 2 || errOut == "" {
+			t.Errorf("%s: exit %d, stderr %q", name, code, errOut)
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	dwebswarm "github.com/dwebswarm/dwebswarm-go"
+	"github.com/dwebswarm/dwebswarm-go/framework"
+)
+
+const pipeHelp = `usage: swarmhost pipe [flags] TOPIC
+
+Joins TOPIC (64 hex characters, or any string, hashed with SHA-256), sends
+stdin to the first peer that connects and writes what it sends to stdout.
+Half-closes when stdin ends; exits 0 when both directions are done. Logs go
+to stderr.
+
+examples:
+  swarmhost pipe --announce --port 4000 my-topic          # be findable
+  echo hi | swarmhost pipe --peer 127.0.0.1:4000 my-topic  # find and send
+
+flags:
+`
+
+func runPipe(ctx context.Context, args []string, s stdio) int {
+	fs := flag.NewFlagSet("pipe", flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	fs.Usage = func() { fmt.Fprint(s.err, pipeHelp); fs.PrintDefaults() }
+	var nf nodeFlags
+	addNodeFlags(fs, &nf, "static")
+	announce := fs.Bool("announce", false, "also announce: be connectable (default: look up only)")
+	timeout := fs.Duration("timeout", 0, "give up when no peer connected within this `DURATION` (0: wait forever)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	pos, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(s.err, "swarmhost pipe: want exactly one TOPIC")
+		fs.Usage()
+		return 2
+	}
+	log, err := newLogger(s.err, *logLevel)
+	if err != nil {
+		fmt.Fprintln(s.err, "swarmhost pipe:", err)
+		return 2
+	}
+	if err := pipe(ctx, log, nf, framework.TopicFromArg(pos[0]), *announce, *timeout, s); err != nil {
+		fmt.Fprintln(s.err, "swarmhost pipe:", err)
+		if isUsageError(err) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+var errNoPeer = errors.New("no peer connected")
+
+func pipe(ctx context.Context, log interface {
+	Info(string, ...any)
+	Debug(string, ...any)
+}, nf nodeFlags, topic framework.Topic, announce bool, timeout time.Duration, s stdio) error {
+	opts, err := nf.options()
+	if err != nil {
+		return err
+	}
+	sw, err := dwebswarm.New(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	defer sw.Close()
+	events := sw.Subscribe()
+	defer events.Close()
+	log.Info("listening", "port", sw.Port(), "topic", topic.String(), "announce", announce)
+	if err := sw.Join(ctx, topic, framework.Announce(announce)); err != nil {
+		return err
+	}
+
+	waitCtx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var conn *framework.Conn
+	for conn == nil {
+		select {
+		case ev := <-events.C():
+			if e, ok := ev.(*framework.ConnectionEvent); ok {
+				conn = e.Conn
+			}
+		case <-waitCtx.Done():
+			if errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%w within %v on topic %s", errNoPeer, timeout, topic.Short())
+			}
+			return waitCtx.Err()
+		}
+	}
+	log.Info("connected", "remote", conn.RemoteAddr().String(), "type", conn.Type(), "client", conn.Client())
+	// one peer only: stop discovery and refuse others
+	go func() {
+		for ev := range events.C() {
+			if e, ok := ev.(*framework.ConnectionEvent); ok && e.Conn != conn {
+				e.Conn.Close()
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	var sendErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, sendErr = io.Copy(conn, s.in)
+		if err := conn.CloseWrite(); err != nil && sendErr == nil {
+			sendErr = err
+		}
+	}()
+	_, recvErr := io.Copy(s.out, conn)
+	if recvErr == nil {
+		// the peer is done sending; wait for stdin unless ctx ends first
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			conn.Close()
+			return ctx.Err()
+		}
+	} else {
+		conn.Close()
+	}
+	conn.Close()
+	return errors.Join(recvErr, sendErr)
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/plugins/static"
+	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
+)
+
+// nodeFlags are the plugin settings shared by the commands that run a swarm.
+type nodeFlags struct {
+	peers      []string
+	discovery  string
+	transport  string
+	bootstrap  string
+	host       string
+	port       int
+}
+
+// discoveryFactories builds the built-in discoveries by name.
+var discoveryFactories = map[string]func(nodeFlags) (framework.Discovery, error){
+	"static": func(f nodeFlags) (framework.Discovery, error) { return static.FromAddrs(f.peers...) },
+}
+
+// transportFactories builds the built-in transports by name.
+var transportFactories = map[string]func(nodeFlags) (framework.Transport, error){
+	"tcp": func(nodeFlags) (framework.Transport, error) { return tcp.New(), nil },
+}
+
+func names[V any](m map[string]V) string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+// splitList splits a comma-separated list, dropping empty items and repeats.
+func splitList(s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, x := range strings.Split(s, ",") {
+		x = strings.TrimSpace(x)
+		if x != "" && !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// options turns the flags into swarm options, with a clear error for an
+// unknown plugin name.
+func (f nodeFlags) options() ([]framework.Option, error) {
+	var opts []framework.Option
+	ds := splitList(f.discovery)
+	for _, name := range ds {
+		mk, ok := discoveryFactories[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: discovery %q (known: %s)", framework.ErrUnknownPlugin, name, names(discoveryFactories))
+		}
+		d, err := mk(f)
+		if err != nil {
+			return nil, fmt.Errorf("discovery %s: %w", name, err)
+		}
+		opts = append(opts, framework.WithDiscovery(d))
+	}
+	ts := splitList(f.transport)
+	if len(ts) == 0 {
+		return nil, fmt.Errorf("%w: --transport names none", framework.ErrNoTransport)
+	}
+	for _, name := range ts {
+		mk, ok := transportFactories[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: transport %q (known: %s)", framework.ErrUnknownPlugin, name, names(transportFactories))
+		}
+		t, err := mk(f)
+		if err != nil {
+			return nil, fmt.Errorf("transport %s: %w", name, err)
+		}
+		opts = append(opts, framework.WithTransport(t))
+	}
+	if len(f.peers) > 0 && !contains(ds, "static") {
+		return nil, fmt.Errorf("%w: --peer needs the static discovery (--discovery static,...)", framework.ErrInvalidOption)
+	}
+	for _, b := range splitList(f.bootstrap) {
+		if _, err := framework.ParsePeerAddr(b, framework.Topic{}); err != nil {
+			return nil, fmt.Errorf("--bootstrap: %w", err)
+		}
+	}
+	opts = append(opts, framework.WithListenHost(f.host))
+	if f.port != 0 {
+		opts = append(opts, framework.WithPort(f.port))
+	}
+	return opts, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
