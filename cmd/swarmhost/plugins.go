@@ -12,12 +12,12 @@ import (
 
 // nodeFlags are the plugin settings shared by the commands that run a swarm.
 type nodeFlags struct {
-	peers      []string
-	discovery  string
-	transport  string
-	bootstrap  string
-	host       string
-	port       int
+	peers     []string
+	discovery string
+	transport string
+	bootstrap string
+	host      string
+	port      int
 }
 
 // discoveryFactories builds the built-in discoveries by name.
