@@ -2,7 +2,7 @@ package framework_test
 
 import (
 	"context"
-		"net"
+	"net"
 	"runtime"
 	"strconv"
 	"testing"
@@ -242,4 +242,3 @@ func BenchmarkJoinToConnection(b *testing.B) {
 	b.ReportMetric(float64(tJoin.Microseconds())/float64(b.N), "join-to-conn-µs")
 	b.ReportMetric(float64(tRaw.Microseconds())/float64(b.N), "raw-dial-µs")
 }
-
