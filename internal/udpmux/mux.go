@@ -1,0 +1,318 @@
+// Package udpmux shares one UDP socket between the DHT and uTP.
+//
+// A swarm owns exactly one UDP socket: the NAT mapping created by DHT traffic
+// is the one uTP (and UDP hole punching) relies on. A [Mux] reads every packet
+// from that socket and hands it to one of two virtual [net.PacketConn]s by its
+// shape:
+//
+//   - a packet whose first byte is 'd' is a bencoded dictionary, i.e. a KRPC
+//     message (BEP 5), and goes to [Mux.KRPC];
+//   - every other packet (uTP headers start with a type/version byte whose
+//     value is never 'd' (0x64) for a valid uTP version 1 packet) goes to
+//     [Mux.Other].
+//
+// Writes on either virtual conn go straight to the socket. Each virtual conn
+// queues a bounded number of packets; when its reader falls behind, further
+// packets are dropped, as a kernel socket buffer would. Closing a virtual conn
+// only detaches it (its queued and future packets are dropped); closing the
+// Mux closes the socket and both virtual conns.
+package udpmux
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// DefaultQueueLen is the number of packets each virtual conn buffers.
+const DefaultQueueLen = 512
+
+// maxPacket is the largest UDP payload.
+const maxPacket = 1 << 16
+
+// Kind says which virtual conn a packet belongs to.
+type Kind int
+
+const (
+	// KindOther is anything that is not KRPC (uTP, hole-punch probes, junk).
+	KindOther Kind = iota
+	// KindKRPC is a bencoded dictionary: a DHT message.
+	KindKRPC
+)
+
+// Classify returns the virtual conn a packet is routed to: [KindKRPC] when its
+// first byte is 'd', [KindOther] otherwise (including the empty packet).
+func Classify(b []byte) Kind {
+	if len(b) > 0 && b[0] == 'd' {
+		return KindKRPC
+	}
+	return KindOther
+}
+
+// Mux demultiplexes one *net.UDPConn into two virtual packet conns.
+type Mux struct {
+	conn  *net.UDPConn
+	krpc  *Conn
+	other *Conn
+
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{}
+	readerErr atomic.Value // error that stopped the read loop
+}
+
+// Options tune a Mux. The zero value is valid.
+type Options struct {
+	// QueueLen is the per-virtual-conn packet queue length (default
+	// DefaultQueueLen).
+	QueueLen int
+}
+
+// New starts demultiplexing conn. The Mux owns conn from now on: closing the
+// Mux closes it.
+func New(conn *net.UDPConn, opts Options) *Mux {
+	if opts.QueueLen <= 0 {
+		opts.QueueLen = DefaultQueueLen
+	}
+	m := &Mux{conn: conn, done: make(chan struct{})}
+	m.krpc = newConn(m, opts.QueueLen)
+	m.other = newConn(m, opts.QueueLen)
+	go m.readLoop()
+	return m
+}
+
+// Listen opens a UDP socket on address (network "udp", "udp4" or "udp6") and
+// returns a Mux over it.
+func Listen(network, address string) (*Mux, error) {
+	addr, err := net.ResolveUDPAddr(network, address)
+	if err != nil {
+		return nil, err
+	}
+	c, err := net.ListenUDP(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return New(c, Options{}), nil
+}
+
+// KRPC returns the virtual conn that receives bencoded-dictionary packets
+// (give it to the DHT).
+func (m *Mux) KRPC() net.PacketConn { return m.krpc }
+
+// Other returns the virtual conn that receives every other packet (give it
+// to uTP).
+func (m *Mux) Other() net.PacketConn { return m.other }
+
+// LocalAddr is the socket's address.
+func (m *Mux) LocalAddr() net.Addr { return m.conn.LocalAddr() }
+
+// Port is the socket's UDP port.
+func (m *Mux) Port() int { return m.conn.LocalAddr().(*net.UDPAddr).Port }
+
+// Done is closed when the Mux has stopped reading (closed, or a fatal socket
+// error; see Err).
+func (m *Mux) Done() <-chan struct{} { return m.done }
+
+// Err returns the error that stopped the read loop, or nil while it runs.
+func (m *Mux) Err() error {
+	if e, ok := m.readerErr.Load().(error); ok {
+		return e
+	}
+	return nil
+}
+
+// Close closes the socket and both virtual conns, and waits for the read
+// loop to stop.
+func (m *Mux) Close() error {
+	m.closeOnce.Do(func() {
+		m.closeErr = m.conn.Close()
+		m.krpc.Close()
+		m.other.Close()
+	})
+	<-m.done
+	return m.closeErr
+}
+
+func (m *Mux) readLoop() {
+	defer close(m.done)
+	buf := make([]byte, maxPacket)
+	for {
+		n, ap, err := m.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if isTemporary(err) {
+				continue
+			}
+			m.readerErr.Store(err)
+			m.krpc.Close()
+			m.other.Close()
+			return
+		}
+		m.dispatch(buf[:n], ap)
+	}
+}
+
+// isTemporary reports read errors after which the socket still works (ICMP
+// errors reported on some platforms).
+func isTemporary(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	// Connection refused/reset reported on an unconnected UDP socket
+	// (Windows, or IP_RECVERR) does not make the socket unusable.
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// dispatch copies one packet into the queue of its virtual conn.
+func (m *Mux) dispatch(b []byte, from netip.AddrPort) {
+	p := packet{data: append([]byte(nil), b...), from: from}
+	if Classify(b) == KindKRPC {
+		m.krpc.deliver(p)
+	} else {
+		m.other.deliver(p)
+	}
+}
+
+func (m *Mux) writeTo(b []byte, addr net.Addr) (int, error) {
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		return m.conn.WriteToUDP(b, a)
+	case nil:
+		return 0, &net.OpError{Op: "write", Net: "udp", Err: errors.New("nil address")}
+	default:
+		ap, err := netip.ParseAddrPort(addr.String())
+		if err != nil {
+			return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: err}
+		}
+		return m.conn.WriteToUDPAddrPort(b, ap)
+	}
+}
+
+// packet is one received datagram.
+type packet struct {
+	data []byte
+	from netip.AddrPort
+}
+
+// Conn is a virtual net.PacketConn fed by a Mux.
+type Conn struct {
+	m     *Mux
+	queue chan packet
+
+	closeOnce sync.Once
+	closed    chan struct{}
+
+	readDL  deadline
+	writeDL deadline
+
+	dropped atomic.Uint64
+}
+
+var _ net.PacketConn = (*Conn)(nil)
+
+func newConn(m *Mux, qlen int) *Conn {
+	return &Conn{
+		m:       m,
+		queue:   make(chan packet, qlen),
+		closed:  make(chan struct{}),
+		readDL:  makeDeadline(),
+		writeDL: makeDeadline(),
+	}
+}
+
+func (c *Conn) deliver(p packet) {
+	select {
+	case <-c.closed:
+		return
+	default:
+	}
+	select {
+	case c.queue <- p:
+	default:
+		c.dropped.Add(1)
+	}
+}
+
+// Dropped counts packets discarded because the queue was full.
+func (c *Conn) Dropped() uint64 { return c.dropped.Load() }
+
+func (c *Conn) opErr(op string, err error) error {
+	return &net.OpError{Op: op, Net: "udp", Source: nil, Addr: c.m.conn.LocalAddr(), Err: err}
+}
+
+// ReadFrom implements net.PacketConn. A packet longer than b is truncated.
+func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
+	// A closed conn or an expired deadline wins over queued packets, as for
+	// a real socket.
+	select {
+	case <-c.closed:
+		return 0, nil, c.opErr("read", net.ErrClosed)
+	case <-c.readDL.wait():
+		return 0, nil, c.opErr("read", errTimeout)
+	default:
+	}
+	select {
+	case p := <-c.queue:
+		n := copy(b, p.data)
+		return n, net.UDPAddrFromAddrPort(p.from), nil
+	case <-c.closed:
+		return 0, nil, c.opErr("read", net.ErrClosed)
+	case <-c.readDL.wait():
+		return 0, nil, c.opErr("read", errTimeout)
+	}
+}
+
+// WriteTo implements net.PacketConn: the packet leaves through the shared
+// socket.
+func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	select {
+	case <-c.closed:
+		return 0, c.opErr("write", net.ErrClosed)
+	case <-c.writeDL.wait():
+		return 0, c.opErr("write", errTimeout)
+	default:
+	}
+	return c.m.writeTo(b, addr)
+}
+
+// Close detaches the virtual conn: blocked reads return net.ErrClosed and
+// its packets are dropped. The socket stays open.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return nil
+}
+
+// LocalAddr is the shared socket's address.
+func (c *Conn) LocalAddr() net.Addr { return c.m.conn.LocalAddr() }
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.readDL.set(t)
+	c.writeDL.set(t)
+	return nil
+}
+
+// SetReadDeadline implements net.PacketConn.
+func (c *Conn) SetReadDeadline(t time.Time) error { c.readDL.set(t); return nil }
+
+// SetWriteDeadline implements net.PacketConn. It applies to this virtual
+// conn only (the shared socket's deadline is never touched).
+func (c *Conn) SetWriteDeadline(t time.Time) error { c.writeDL.set(t); return nil }
+
+// errTimeout is returned when a deadline passes; it satisfies net.Error with
+// Timeout() true and wraps os.ErrDeadlineExceeded.
+var errTimeout error = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+func (timeoutError) Unwrap() error   { return errDeadline }

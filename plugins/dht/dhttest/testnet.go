@@ -1,0 +1,265 @@
+// Package dhttest runs local DHT testnets: N full nodes in one process on
+// loopback, with filled routing tables, for tests, benchmarks and the
+// `swarmhost testnet` command. Every socket it opens can only send to
+// loopback addresses.
+package dhttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/dht/v2/int160"
+
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+)
+
+// Options configure a Testnet. The zero value is valid.
+type Options struct {
+	// Port of the first node (the one Bootstrap lists first); 0: any.
+	Port int
+	// Maintain runs routing-table maintenance on every node, for testnets
+	// that run longer than 15 minutes (nodes stay "good" only while they
+	// keep talking). Off by default: tests are short.
+	Maintain bool
+	// QueryTimeout of every node (default 1 s).
+	QueryTimeout time.Duration
+	// PerBucket is how many nodes each node pings per routing-table bucket
+	// when the tables are filled (default 8, the bucket size).
+	PerBucket int
+}
+
+// Testnet is a set of full DHT nodes on 127.0.0.1.
+type Testnet struct {
+	Nodes []*dht.Discovery
+	conns []*LoopbackConn
+	opts  Options
+
+	mu     sync.Mutex
+	extra  []*dht.Discovery
+	xconns []*LoopbackConn
+	closed bool
+}
+
+// Start creates n ≥ 1 full nodes and fills their routing tables: each node
+// pings, for each bucket of its table, up to PerBucket other nodes in that
+// bucket, so every node knows nodes at every distance (a Kademlia graph,
+// not a star around a bootstrap node). It returns when every ping has been
+// answered or has failed.
+func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
+	if n < 1 {
+		return nil, errors.New("dhttest: need at least one node")
+	}
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = time.Second
+	}
+	if opts.PerBucket <= 0 {
+		opts.PerBucket = 8
+	}
+	t := &Testnet{opts: opts}
+	for i := range n {
+		port := 0
+		if i == 0 {
+			port = opts.Port
+		}
+		c, err := ListenLoopback(port)
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("dhttest: node %d: %w", i, err)
+		}
+		t.conns = append(t.conns, c)
+		var boot []string
+		if i > 0 {
+			boot = []string{t.conns[0].LocalAddr().String()}
+		} else {
+			boot = []string{}
+		}
+		d, err := dht.New(dht.Config{
+			PacketConn:    c,
+			Bootstrap:     boot,
+			Ephemeral:     dht.Bool(false),
+			SendRate:      -1,
+			QueryTimeout:  opts.QueryTimeout,
+			NoMaintenance: true,
+		})
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("dhttest: node %d: %w", i, err)
+		}
+		t.Nodes = append(t.Nodes, d)
+	}
+	if err := t.fill(ctx); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if opts.Maintain {
+		for _, d := range t.Nodes {
+			d.StartMaintenance()
+		}
+	}
+	return t, nil
+}
+
+type ping struct {
+	from *dht.Discovery
+	to   netip.AddrPort
+}
+
+// fill makes every node ping a Kademlia-shaped selection of the others.
+func (t *Testnet) fill(ctx context.Context) error {
+	n := len(t.Nodes)
+	ids := make([]int160.T, n)
+	addrs := make([]netip.AddrPort, n)
+	for i, d := range t.Nodes {
+		ids[i] = int160.FromByteArray(d.ID())
+		addrs[i] = d.Addr().(*net.UDPAddr).AddrPort()
+	}
+	var pings []ping
+	for i := range n {
+		perBucket := make(map[int]int)
+		for _, j := range rand.Perm(n) {
+			if j == i {
+				continue
+			}
+			var x int160.T
+			x.Xor(&ids[i], &ids[j])
+			b := 160 - x.BitLen()
+			if perBucket[b] >= t.opts.PerBucket {
+				continue
+			}
+			perBucket[b]++
+			pings = append(pings, ping{t.Nodes[i], addrs[j]})
+		}
+	}
+	rand.Shuffle(len(pings), func(a, b int) { pings[a], pings[b] = pings[b], pings[a] })
+	work := make(chan ping)
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	failed := 0
+	for range min(64, len(pings)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				var err error
+				for range 3 { // loopback loses almost nothing; retry anyway
+					if err = p.from.Ping(ctx, p.to); err == nil || ctx.Err() != nil {
+						break
+					}
+				}
+				if err != nil {
+					errMu.Lock()
+					failed++
+					errMu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, p := range pings {
+		select {
+		case work <- p:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("dhttest: filling routing tables: %w", err)
+	}
+	if failed*20 > len(pings) {
+		return fmt.Errorf("dhttest: %d of %d pings failed", failed, len(pings))
+	}
+	return nil
+}
+
+// Bootstrap returns host:port of up to three nodes, for Config.Bootstrap.
+func (t *Testnet) Bootstrap() []string {
+	var ret []string
+	for _, d := range t.Nodes[:min(3, len(t.Nodes))] {
+		ret = append(ret, d.Addr().String())
+	}
+	return ret
+}
+
+// Addr is host:port of the first node.
+func (t *Testnet) Addr() string { return t.Nodes[0].Addr().String() }
+
+// Config completes cfg for a node joining this testnet: Bootstrap (when
+// nil), an unlimited send rate (when 0) and the testnet's QueryTimeout (when
+// 0). It does not set PacketConn.
+func (t *Testnet) Config(cfg dht.Config) dht.Config {
+	if cfg.Bootstrap == nil {
+		cfg.Bootstrap = t.Bootstrap()
+	}
+	if cfg.SendRate == 0 {
+		cfg.SendRate = -1
+	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = t.opts.QueryTimeout
+	}
+	return cfg
+}
+
+// NewDiscovery starts a Discovery on a new loopback-only socket, configured
+// by Config(cfg). Testnet.Close closes it (closing it earlier is fine).
+func (t *Testnet) NewDiscovery(cfg dht.Config) (*dht.Discovery, error) {
+	c, err := ListenLoopback(0)
+	if err != nil {
+		return nil, err
+	}
+	cfg = t.Config(cfg)
+	cfg.PacketConn = c
+	d, err := dht.New(cfg)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		d.Close()
+		c.Close()
+		return nil, errors.New("dhttest: testnet closed")
+	}
+	t.extra = append(t.extra, d)
+	t.xconns = append(t.xconns, c)
+	return d, nil
+}
+
+// PacketsSent counts the packets sent by the testnet's own nodes.
+func (t *Testnet) PacketsSent() uint64 {
+	var n uint64
+	for _, c := range t.conns {
+		n += c.Sent()
+	}
+	return n
+}
+
+// Close stops every node (and every Discovery made by NewDiscovery) and
+// closes their sockets.
+func (t *Testnet) Close() error {
+	t.mu.Lock()
+	t.closed = true
+	extra, xconns := t.extra, t.xconns
+	t.extra, t.xconns = nil, nil
+	t.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, d := range append(append([]*dht.Discovery(nil), t.Nodes...), extra...) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.Close()
+		}()
+	}
+	wg.Wait()
+	for _, c := range append(t.conns, xconns...) {
+		c.Close()
+	}
+	t.Nodes, t.conns = nil, nil
+	return nil
+}

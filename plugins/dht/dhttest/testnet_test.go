@@ -1,0 +1,70 @@
+package dhttest
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestStartFillsTables(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tn, err := Start(ctx, 30, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tn.Close()
+	if len(tn.Bootstrap()) != 3 || tn.Addr() != tn.Bootstrap()[0] {
+		t.Fatalf("bootstrap %v addr %v", tn.Bootstrap(), tn.Addr())
+	}
+	// Every node knows many others (not a star around node 0), all good.
+	for i, d := range tn.Nodes {
+		st := d.Stats()
+		if st.GoodNodes < 10 {
+			t.Fatalf("node %d knows %d good nodes", i, st.GoodNodes)
+		}
+		if st.ReadOnly {
+			t.Fatalf("node %d is read-only", i)
+		}
+	}
+	if tn.PacketsSent() == 0 {
+		t.Fatal("no packet counted")
+	}
+	d, err := tn.NewDiscovery(dht.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Ping(ctx, tn.Nodes[7].Addr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoopbackConnRefusesOtherAddresses(t *testing.T) {
+	c, err := ListenLoopback(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before := Violations()
+	// 192.0.2.1 is TEST-NET-1; the packet is refused before any syscall.
+	if _, err := c.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 6881}); err == nil {
+		t.Fatal("sent to a non-loopback address")
+	}
+	if Violations() != before+1 {
+		t.Fatal("violation not counted")
+	}
+	violations.Add(^uint64(0)) // undo, so other checks stay meaningful
+	if _, err := c.WriteTo([]byte("x"), c.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if !IsLoopback(&net.UDPAddr{IP: net.IPv6loopback, Port: 1}) || IsLoopback(nil) {
+		t.Fatal("IsLoopback")
+	}
+}

@@ -1,0 +1,353 @@
+package dht
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/dht/v2/krpc"
+	"github.com/jonboulle/clockwork"
+	"golang.org/x/time/rate"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+)
+
+// Name is the discovery's name.
+const Name = "dht"
+
+// Discovery finds peers on the BitTorrent mainline DHT. It implements
+// [framework.Discovery]; see the package documentation for the protocol.
+type Discovery struct {
+	cfg     Config
+	pc      net.PacketConn
+	ownsPC  bool
+	id      krpc.ID
+	limiter *rate.Limiter
+	store   *PeerStore
+	self    *selfFilter
+	clock   clockwork.Clock
+
+	connStats connStats
+	rounds    atomic.Uint64
+	queries   atomic.Uint64
+
+	srvMu       sync.Mutex
+	srv         *server
+	srvClosed   bool
+	maintain    bool
+	modeChanged chan struct{} // closed when an adaptive node became full
+
+	mu      sync.Mutex
+	closed  bool
+	closing chan struct{}
+	joins   map[framework.Topic]*join
+	wg      sync.WaitGroup
+}
+
+var _ framework.Discovery = (*Discovery)(nil)
+
+// New starts a DHT node. It returns without network round trips: the
+// routing table fills in the background (and on the first round of the
+// first join).
+func New(cfg Config) (*Discovery, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	d := &Discovery{
+		cfg:         cfg,
+		pc:          cfg.PacketConn,
+		store:       NewPeerStore(cfg.PeerStore),
+		self:        newSelfFilter(cfg.PublicIP),
+		clock:       cfg.Clock,
+		maintain:    !cfg.NoMaintenance,
+		modeChanged: make(chan struct{}),
+		closing:     make(chan struct{}),
+		joins:       make(map[framework.Topic]*join),
+	}
+	if cfg.SendRate < 0 {
+		d.limiter = rate.NewLimiter(rate.Inf, 0)
+	} else {
+		d.limiter = rate.NewLimiter(rate.Limit(cfg.SendRate), cfg.SendBurst)
+	}
+	if cfg.NodeID != nil {
+		d.id = *cfg.NodeID
+	} else {
+		d.id = krpc.RandomNodeID()
+	}
+	if d.pc == nil {
+		pc, err := net.ListenPacket("udp", cfg.ListenAddr)
+		if err != nil {
+			return nil, fmt.Errorf("dht: listen %s: %w", cfg.ListenAddr, err)
+		}
+		d.pc, d.ownsPC = pc, true
+	}
+	passive := cfg.Ephemeral == nil || *cfg.Ephemeral
+	d.srvMu.Lock()
+	srv, err := d.startServerLocked(passive, 0)
+	if err == nil {
+		d.srv = srv
+		if d.maintain {
+			d.startMaintenanceLocked(srv)
+		}
+	}
+	d.srvMu.Unlock()
+	if err != nil {
+		if d.ownsPC {
+			d.pc.Close()
+		}
+		return nil, fmt.Errorf("dht: %w", err)
+	}
+	if cfg.Ephemeral == nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			select {
+			case <-d.clock.After(cfg.AdaptiveAfter):
+				d.becomeFull()
+			case <-d.closing:
+			}
+		}()
+	}
+	return d, nil
+}
+
+// NewBootstrapNode starts a long-running full node listening on listen
+// (host:port), as run in the cloud to seed a private network. peers are
+// other bootstrap nodes (may be empty). Its send limit is 1000 packets/s,
+// since every joining node queries it first.
+func NewBootstrapNode(listen string, peers []string) (*Discovery, error) {
+	if peers == nil {
+		peers = []string{}
+	}
+	return New(Config{
+		ListenAddr: listen,
+		Bootstrap:  peers,
+		Ephemeral:  Bool(false),
+		SendRate:   1000,
+	})
+}
+
+// Name implements framework.Discovery.
+func (d *Discovery) Name() string { return Name }
+
+// Addr is the address of the DHT's UDP socket.
+func (d *Discovery) Addr() net.Addr { return d.pc.LocalAddr() }
+
+// ID is the DHT node id.
+func (d *Discovery) ID() [20]byte { return d.id }
+
+// ReadOnly reports whether the node is currently read-only (ephemeral, or
+// adaptive and not yet switched).
+func (d *Discovery) ReadOnly() bool {
+	d.srvMu.Lock()
+	defer d.srvMu.Unlock()
+	return d.srv.passive
+}
+
+// PeerStore is the store of peers announced to this node.
+func (d *Discovery) PeerStore() *PeerStore { return d.store }
+
+// Stats are counters of a Discovery.
+type Stats struct {
+	ReadOnly        bool
+	Nodes           int    // routing table size
+	GoodNodes       int    // nodes that answered recently
+	Rounds          uint64 // completed discovery rounds, all topics
+	Queries         uint64 // get_peers and announce_peer queries sent by rounds
+	PacketsSent     uint64 // every packet sent (queries, replies, maintenance)
+	PacketsReceived uint64 // valid KRPC packets received
+	InvalidPackets  uint64 // packets dropped by the KRPC guard
+	StoredPeers     int    // entries in the peer store
+}
+
+// Stats returns the current counters.
+func (d *Discovery) Stats() Stats {
+	st := Stats{
+		Rounds:          d.rounds.Load(),
+		Queries:         d.queries.Load(),
+		PacketsSent:     d.connStats.sent.Load(),
+		PacketsReceived: d.connStats.received.Load(),
+		InvalidPackets:  d.connStats.dropped.Load(),
+		StoredPeers:     d.store.Len(),
+	}
+	if srv := d.current(); srv != nil {
+		ss := srv.s.Stats()
+		st.ReadOnly, st.Nodes, st.GoodNodes = srv.passive, ss.Nodes, ss.GoodNodes
+	}
+	return st
+}
+
+func errClosed() error { return fmt.Errorf("dht: %w", framework.ErrClosed) }
+
+// Join implements framework.Discovery. It starts the topic's rounds in the
+// background and returns at once.
+func (d *Discovery) Join(ctx context.Context, req framework.JoinRequest, sink framework.DiscoverySink) error {
+	if !req.Announce && !req.Lookup {
+		return framework.ErrInvalidJoin
+	}
+	if req.Announce && (req.Port < 1 || req.Port > 65535) {
+		return fmt.Errorf("%w: dht announce port %d out of range 1-65535", framework.ErrInvalidOption, req.Port)
+	}
+	if sink == nil {
+		return fmt.Errorf("%w: nil sink", framework.ErrInvalidOption)
+	}
+	j := newJoin(d, req, sink)
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return errClosed()
+	}
+	old := d.joins[req.Topic]
+	d.joins[req.Topic] = j
+	d.wg.Add(1)
+	d.mu.Unlock()
+	if old != nil {
+		old.stop()
+		select {
+		case <-old.done:
+		case <-ctx.Done():
+		}
+	}
+	go d.runJoin(j)
+	return nil
+}
+
+// Leave implements framework.Discovery: the topic's rounds stop (mainline
+// has no un-announce; our records expire from the storing nodes). It waits,
+// at most until ctx is done, for an ongoing round to abort.
+func (d *Discovery) Leave(ctx context.Context, topic framework.Topic) error {
+	d.mu.Lock()
+	j := d.joins[topic]
+	delete(d.joins, topic)
+	d.mu.Unlock()
+	if j == nil {
+		return nil
+	}
+	j.stop()
+	select {
+	case <-j.done:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// Close implements framework.Discovery: it stops every topic, the DHT
+// server and every goroutine, and closes the socket if the Discovery opened
+// it (never Config.PacketConn).
+func (d *Discovery) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	close(d.closing)
+	joins := d.joins
+	d.joins = nil
+	d.mu.Unlock()
+	for _, j := range joins {
+		j.stop()
+	}
+	d.srvMu.Lock()
+	d.srvClosed = true
+	srv := d.srv
+	d.srvMu.Unlock()
+	srv.stop()
+	d.wg.Wait()
+	if d.ownsPC {
+		return d.pc.Close()
+	}
+	return nil
+}
+
+// join is one joined topic.
+type join struct {
+	d      *Discovery
+	req    framework.JoinRequest
+	ih     [20]byte
+	sink   framework.DiscoverySink
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex // serialises sink calls with stop
+	stopped bool
+	flushed bool
+}
+
+func newJoin(d *Discovery, req framework.JoinRequest, sink framework.DiscoverySink) *join {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &join{d: d, req: req, ih: Infohash(req.Topic), sink: sink, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+}
+
+// deliver calls f (a sink call) unless the join was stopped. After stop
+// returns, no sink call happens.
+func (j *join) deliver(f func()) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.stopped {
+		f()
+	}
+}
+
+func (j *join) stop() {
+	j.mu.Lock()
+	j.stopped = true
+	j.mu.Unlock()
+	j.cancel()
+}
+
+// runJoin runs the rounds of one topic: the first at once, then
+// Config.FastRelookups, then every RoundMin–RoundMax at random. A round that
+// fails (no node answered) still counts as completed for Flushed/Updated,
+// and the next one follows after a backoff of 1 s, 2 s, 4 s … capped at
+// RoundMin.
+func (d *Discovery) runJoin(j *join) {
+	defer d.wg.Done()
+	defer close(j.done)
+	fast := d.cfg.FastRelookups
+	failures := 0
+	for {
+		gen, err := d.round(j)
+		if j.ctx.Err() != nil {
+			return
+		}
+		if srv := d.current(); srv == nil {
+			return
+		} else if srv.gen != gen {
+			continue // the server was replaced mid-round (adaptive switch): redo
+		}
+		d.rounds.Add(1)
+		j.deliver(func() {
+			if !j.flushed {
+				j.flushed = true
+				j.sink.Flushed()
+			}
+			j.sink.Updated()
+		})
+		var wait time.Duration
+		switch {
+		case err != nil:
+			failures++
+			wait = min(time.Second<<min(failures-1, 20), d.cfg.RoundMin)
+		case len(fast) > 0:
+			failures = 0
+			wait, fast = fast[0], fast[1:]
+		default:
+			failures = 0
+			wait = d.cfg.RoundMin
+			if spread := d.cfg.RoundMax - d.cfg.RoundMin; spread > 0 {
+				wait += rand.N(spread)
+			}
+		}
+		select {
+		case <-j.ctx.Done():
+			return
+		case <-d.clock.After(wait):
+		}
+	}
+}

@@ -1,0 +1,92 @@
+// Package dht is the "dht" [framework.Discovery]: peers of a topic find each
+// other on the BitTorrent mainline DHT (BEP 5), through
+// github.com/anacrolix/dht/v2.
+//
+// # Protocol
+//
+// This section is the wire contract; another implementation that follows it
+// interoperates with this one (and any BEP 5 client can find our peers).
+//
+// Infohash. A 32-byte topic T is looked up and announced under the 20-byte
+// infohash
+//
+//	Infohash(T) = SHA-256("dwebswarm:topic:" ‖ T)[0:20]
+//
+// (the ASCII prefix without a terminator, then the 32 raw topic bytes; the
+// first 20 bytes of the digest). Raw topics never appear on the DHT, and the
+// prefix keeps our keys apart from torrent infohashes (SHA-1 of a bencoded
+// dictionary).
+//
+// Messages. Only standard KRPC (BEP 5) is used: ping, find_node, get_peers
+// and announce_peer, with BEP 32 "want" (n4, n6) and BEP 43 "ro". Nothing of
+// ours is added to the messages.
+//
+// Round. One discovery round of a joined topic is:
+//
+//  1. an iterative get_peers traversal towards the infohash (alpha 3,
+//     K 8), starting from the routing table, or from the bootstrap nodes when
+//     the table is empty. Every "values" entry of every reply is reported at
+//     once as a peer (host, port) with its referrer: the address and node id
+//     of the node that returned it;
+//  2. when announcing, announce_peer (port = the swarm's TCP/uTP listening
+//     port, implied_port 0, the token from step 1) to the K closest nodes
+//     that answered with a token.
+//
+// A lookup-only join skips step 2; an announce-only join reports nothing.
+//
+// Timing. The first round starts at Join. Extra rounds follow ≈1 s and ≈5 s
+// after the join (1 s, then 4 s after the end of the previous round;
+// Config.FastRelookups), so that two peers joining at the same moment —
+// whose first lookups ran before either announce was stored — find each
+// other within seconds; hyperswarm v2 left such pairs apart until its next
+// round. Then a round runs every 5–10 minutes, uniformly at random. A round
+// in which no node answered still completes the cycle, and the next one
+// follows after 1 s, 2 s, 4 s … (capped at 5 min).
+//
+// Events. Flushed is reported once per Join, after the first round
+// (including its announce_peer step); Updated after every round.
+//
+// Self. Our own announce is never reported: a value is dropped when its port
+// is the port we announce and its IP is loopback, unspecified, an address of
+// a local interface, Config.PublicIP, or an address that DHT nodes said they
+// saw us at (the BEP 42 "ip" field of their replies, i.e. our public address
+// behind NAT).
+//
+// Leave and expiry. Mainline has no un-announce: Leave stops the topic's
+// rounds, and the records we stored expire on each storing node after its
+// TTL (30 minutes on our nodes, typically 30 min–2 h elsewhere). Until then
+// other peers may still find our address; their dials fail and their
+// engines drop us as unresponsive.
+//
+// Ephemeral modes (Config.Ephemeral). true: a read-only node (BEP 43): every
+// query carries "ro": 1, so other nodes do not add us to their routing
+// tables, and we answer no query and store nothing. false: a full node that
+// answers queries and stores announces. nil (the default): adaptive —
+// read-only for Config.AdaptiveAfter (default 30 minutes of uptime), then a
+// full node: the server is restarted on the same socket with the same node
+// id and routing table, bootstraps towards its own id and pings its table so
+// that nearby nodes add it. (Reachability is not probed: a node behind a NAT
+// that drops unsolicited packets simply stays absent from others' tables.)
+//
+// Storage. A full node stores announces in a [PeerStore]: keyed by infohash
+// and ip:port (two peers behind one IP are two entries), expiring after 30
+// minutes, at most 500 peers per infohash and 100 000 in total (the least
+// recently announced entry is evicted), at most 50 returned per get_peers
+// (a uniform random sample).
+//
+// Robustness. Every inbound packet passes a strict KRPC check (guard.go)
+// before anacrolix decodes it: anacrolix/dht v2.23.0 panics — crashing the
+// process — on a compact address shorter than 2 bytes ("ip", "values") and
+// on announce_peer/put queries without arguments. BEP 44 "put" queries are
+// ignored (unbounded store).
+//
+// Sockets and rate. The DHT runs on the swarm's UDP socket when
+// Config.PacketConn is set (shared with uTP through internal/udpmux, which
+// routes packets starting with 'd' to the DHT) and never closes it. Each
+// node has its own send limiter (Config.SendRate, default 100 packets/s),
+// not anacrolix's process-wide 25 packets/s.
+//
+// Bootstrap. Config.Bootstrap (host:port) defaults to the public mainline
+// routers ([DefaultBootstrap]); tests and local networks pass their own,
+// e.g. the nodes of a dhttest testnet or a [NewBootstrapNode].
+package dht

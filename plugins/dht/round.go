@@ -1,0 +1,129 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+
+	anacrolix "github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/int160"
+	k_nearest_nodes "github.com/anacrolix/dht/v2/k-nearest-nodes"
+	"github.com/anacrolix/dht/v2/krpc"
+	"github.com/anacrolix/dht/v2/traversal"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+)
+
+// Traversal parameters (BEP 5 / anacrolix defaults).
+const (
+	traversalAlpha = 3 // parallel queries
+	traversalK     = 8 // closest nodes kept, and announced to
+)
+
+var errNoResponse = errors.New("dht: no node answered")
+
+// round runs one discovery round of a topic on the current server: an
+// iterative get_peers traversal towards the topic's infohash (every "values"
+// entry is reported as it arrives, with the answering node as referrer),
+// then, when announcing, announce_peer with the swarm's port to the K
+// closest nodes that gave a token. It returns the generation of the server
+// it ran on.
+func (d *Discovery) round(j *join) (uint64, error) {
+	srv := d.current()
+	if srv == nil {
+		return 0, errClosed()
+	}
+	ctx := j.ctx
+	target := int160.FromByteArray(j.ih)
+
+	var seenMu sync.Mutex
+	seen := make(map[netip.AddrPort]struct{})
+	report := func(v krpc.NodeAddr, from krpc.NodeAddr, fromID krpc.ID) {
+		ap, ok := nodeAddrPort(v)
+		if !ok || d.self.isSelf(ap, j.req.Port) {
+			return
+		}
+		seenMu.Lock()
+		_, dup := seen[ap]
+		seen[ap] = struct{}{}
+		seenMu.Unlock()
+		if dup {
+			return
+		}
+		refHost := "<invalid>"
+		if ip, ok := netip.AddrFromSlice(from.IP); ok {
+			refHost = ip.Unmap().String()
+		}
+		p := framework.Peer{
+			Host:     ap.Addr().String(),
+			Port:     int(ap.Port()),
+			Referrer: &framework.Referrer{Host: refHost, Port: from.Port, ID: append([]byte(nil), fromID[:]...)},
+			Topic:    j.req.Topic,
+		}
+		j.deliver(func() { j.sink.Peer(p) })
+	}
+
+	op := traversal.Start(traversal.OperationInput{
+		Target: j.ih,
+		Alpha:  traversalAlpha,
+		K:      traversalK,
+		DoQuery: func(qctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
+			d.queries.Add(1)
+			res := srv.s.GetPeers(qctx, anacrolix.NewAddr(addr.UDP()), target, false, anacrolix.QueryRateLimiting{})
+			if r := res.Reply.R; r != nil {
+				if ip, ok := netip.AddrFromSlice(res.Reply.IP.IP); ok {
+					d.self.observed(ip)
+				}
+				if j.req.Lookup {
+					for _, v := range r.Values {
+						report(v, addr, r.ID)
+					}
+				}
+			}
+			return res.TraversalQueryResult(addr)
+		},
+		NodeFilter: srv.s.TraversalNodeFilter,
+		// Keep only nodes that gave an announce token.
+		DataFilter: func(data any) bool {
+			_, ok := data.(string)
+			return ok
+		},
+	})
+	nodes, err := srv.s.TraversalStartingNodes()
+	if err != nil {
+		op.Stop()
+		<-op.Stopped()
+		return srv.gen, err
+	}
+	op.AddNodes(nodes)
+	select {
+	case <-op.Stalled():
+	case <-ctx.Done():
+	}
+	op.Stop()
+	<-op.Stopped()
+	if err := ctx.Err(); err != nil {
+		return srv.gen, err
+	}
+	if op.Stats().NumResponses == 0 {
+		return srv.gen, errNoResponse
+	}
+	if j.req.Announce {
+		var wg sync.WaitGroup
+		op.Closest().Range(func(e k_nearest_nodes.Elem) {
+			token, _ := e.Data.(string)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.queries.Add(1)
+				port := j.req.Port
+				srv.s.Query(ctx, anacrolix.NewAddr(e.Addr.UDP()), "announce_peer", anacrolix.QueryInput{
+					MsgArgs: krpc.MsgArgs{InfoHash: j.ih, Port: &port, Token: token},
+				})
+			}()
+		})
+		wg.Wait()
+	}
+	return srv.gen, nil
+}

@@ -1,0 +1,207 @@
+package dht
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	anacrolix "github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/bep44"
+	"github.com/anacrolix/dht/v2/krpc"
+	"github.com/anacrolix/log"
+)
+
+// server is one anacrolix server on the Discovery's socket. An adaptive
+// Discovery replaces its read-only server by a full one (same node id, same
+// socket, routing table carried over) when it switches mode.
+type server struct {
+	s       *anacrolix.Server
+	conn    *guardConn
+	passive bool
+	gen     uint64        // increments with every replacement
+	maint   chan struct{} // closed when the table maintainer returned; nil if not started
+}
+
+// startServerLocked starts a server on d's socket. d.srvMu is held.
+func (d *Discovery) startServerLocked(passive bool, gen uint64) (*server, error) {
+	gc := newGuardConn(d.pc, &d.connStats)
+	cfg := &anacrolix.ServerConfig{
+		NodeId:     d.id,
+		Conn:       gc,
+		Passive:    passive,
+		NoSecurity: true, // BEP 42 ids need a known public IP; loopback testnets have none
+		StartingNodes: func() ([]anacrolix.Addr, error) {
+			return resolveBootstrap(d.cfg.Bootstrap)
+		},
+		OnQuery:          onQuery,
+		QueryResendDelay: func() time.Duration { return d.cfg.QueryTimeout },
+		Logger:           log.Default.WithFilterLevel(log.Critical),
+		DefaultWant:      []krpc.Want{krpc.WantNodes, krpc.WantNodes6},
+		Store:            bep44.NewMemory(),
+		Exp:              2 * time.Hour,
+		SendLimiter:      d.limiter,
+	}
+	if !passive {
+		// A read-only node answers no query, so it stores nothing.
+		cfg.PeerStore = d.store
+	}
+	s, err := anacrolix.NewServer(cfg)
+	if err != nil {
+		gc.Close()
+		return nil, err
+	}
+	return &server{s: s, conn: gc, passive: passive, gen: gen}, nil
+}
+
+// startMaintenanceLocked runs anacrolix's table maintainer (bootstrap when
+// the table is empty or every 30 min, ping questionable nodes, refresh
+// buckets, every minute). d.srvMu is held.
+func (d *Discovery) startMaintenanceLocked(srv *server) {
+	if srv.maint != nil || d.srvClosed {
+		return
+	}
+	srv.maint = make(chan struct{})
+	go func() {
+		defer close(srv.maint)
+		srv.s.TableMaintainer()
+	}()
+}
+
+// stop closes the server and waits until it no longer reads the socket.
+func (srv *server) stop() {
+	srv.s.Close()
+	srv.conn.Close()
+	if srv.maint != nil {
+		<-srv.maint
+	}
+}
+
+// current returns the running server, or nil after Close.
+func (d *Discovery) current() *server {
+	d.srvMu.Lock()
+	defer d.srvMu.Unlock()
+	if d.srvClosed {
+		return nil
+	}
+	return d.srv
+}
+
+// becomeFull replaces the read-only server by a full node: the routing table
+// is carried over, and a bootstrap (find_node towards our own id) makes the
+// nodes near us add us to their routing tables.
+func (d *Discovery) becomeFull() {
+	d.srvMu.Lock()
+	if d.srvClosed || !d.srv.passive {
+		d.srvMu.Unlock()
+		return
+	}
+	old := d.srv
+	nodes := old.s.Nodes()
+	old.stop()
+	srv, err := d.startServerLocked(false, old.gen+1)
+	if err != nil {
+		// Cannot happen (NewServer fails only without a conn); stay read-only.
+		srv, _ = d.startServerLocked(true, old.gen+1)
+		d.srv = srv
+		d.srvMu.Unlock()
+		return
+	}
+	for _, n := range nodes {
+		_ = srv.s.AddNode(n)
+	}
+	d.srv = srv
+	d.srvMu.Unlock()
+	_, _ = srv.s.Bootstrap()
+	d.pingAll(srv)
+	d.srvMu.Lock()
+	if d.maintain {
+		d.startMaintenanceLocked(srv)
+	}
+	d.srvMu.Unlock()
+	close(d.modeChanged)
+}
+
+// pingAll pings every node of the routing table once (16 at a time), so
+// that each can now add us: anacrolix's find_node replies do not always lead
+// a bootstrap to the nodes closest to us, and those are the ones with room
+// for us in their tables.
+func (d *Discovery) pingAll(srv *server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*d.cfg.QueryTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for _, n := range srv.s.Nodes() {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			srv.s.Query(ctx, anacrolix.NewAddr(n.Addr.UDP()), "ping", anacrolix.QueryInput{})
+		}()
+	}
+	wg.Wait()
+}
+
+// NodeInfo is a routing table entry.
+type NodeInfo struct {
+	Addr netip.AddrPort
+	ID   [20]byte
+}
+
+// Nodes returns the non-bad nodes of the routing table.
+func (d *Discovery) Nodes() []NodeInfo {
+	srv := d.current()
+	if srv == nil {
+		return nil
+	}
+	var ret []NodeInfo
+	for _, n := range srv.s.Nodes() {
+		ret = append(ret, NodeInfo{Addr: n.Addr.ToNodeAddrPort().AddrPort, ID: n.ID})
+	}
+	return ret
+}
+
+// Ping sends a ping to the DHT node at addr and waits for its reply; a node
+// that answers enters the routing table as a good node.
+func (d *Discovery) Ping(ctx context.Context, addr netip.AddrPort) error {
+	srv := d.current()
+	if srv == nil {
+		return errClosed()
+	}
+	res := srv.s.Query(ctx, anacrolix.NewAddr(net.UDPAddrFromAddrPort(addr)), "ping", anacrolix.QueryInput{})
+	return res.ToError()
+}
+
+// AddNode inserts a node into the routing table without contacting it.
+func (d *Discovery) AddNode(n NodeInfo) error {
+	srv := d.current()
+	if srv == nil {
+		return errClosed()
+	}
+	return srv.s.AddNode(krpc.NodeInfo{ID: n.ID, Addr: krpc.NodeAddr{IP: n.Addr.Addr().AsSlice(), Port: int(n.Addr.Port())}})
+}
+
+// StartMaintenance starts routing-table maintenance when Config.NoMaintenance
+// disabled it at first (testnets fill their tables by hand, then call this
+// for long runs). Idempotent.
+func (d *Discovery) StartMaintenance() {
+	d.srvMu.Lock()
+	defer d.srvMu.Unlock()
+	d.maintain = true
+	if !d.srvClosed {
+		d.startMaintenanceLocked(d.srv)
+	}
+}
+
+// BecameFull is closed when an adaptive node (Config.Ephemeral nil) has
+// switched from read-only to full node and has announced itself to the
+// nodes near its id. It is never closed for a node with a fixed mode.
+func (d *Discovery) BecameFull() <-chan struct{} { return d.modeChanged }
