@@ -76,8 +76,13 @@ func (s *Swarm) admit(f found) {
 	}
 	key := s.peerKey(p)
 	if e := s.peers[key]; e != nil {
-		// multiplex: a known address found on a new topic
+		// a known address found on a new topic (multiplex), or on a topic
+		// re-joined while its connection stayed open
 		e.topics = append(e.topics, p.Topic)
+		e.orphan = false
+		if e.state == stBanned || e.state == stUnresponsive {
+			return // remembered as banned or unresponsive: not queued
+		}
 		s.bus.publish(&PeerEvent{Peer: p})
 		if e.state == stConnected && e.conn != nil {
 			e.conn.topics = append(e.conn.topics, p.Topic)

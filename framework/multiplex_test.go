@@ -42,3 +42,28 @@ func TestWithoutMultiplexEachTopicGetsItsOwnConnection(t *testing.T) {
 		t.Fatal("both connections on one topic")
 	}
 }
+
+// A connection that outlives its topic is redialled again once the topic is
+// joined again and the peer rediscovered.
+func TestRejoinedTopicAdoptsOpenConnection(t *testing.T) {
+	server := newNode(t)
+	n := newNode(t)
+	n.join(t, topicA)
+	n.disc.Emit(server.peer(topicA))
+	c := n.waitConn(t, true)
+	if err := n.Leave(t.Context(), topicA); err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Connections()) != 1 {
+		t.Fatal("leave closed the connection")
+	}
+	n.join(t, topicA)
+	n.disc.Emit(server.peer(topicA))
+	swarmtest.Wait(n.rec, func(e *framework.PeerEvent) bool { return true })
+	sc := server.waitConn(t, false)
+	go readUntilEOF(c)
+	sc.Close()
+	n.waitDisconn(t, c)
+	n.advance(t, 1, time.Second) // requeued, not forgotten
+	n.waitConn(t, true)
+}
