@@ -14,6 +14,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"
 	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
 )
@@ -42,6 +43,17 @@ func StaticPeers(addrs ...string) framework.Option {
 		return framework.OptionError(err)
 	}
 	return framework.WithDiscovery(d)
+}
+
+// DHT adds the mainline DHT discovery on the swarm's shared UDP socket.
+// cfg.Bootstrap nil means the public mainline routers — for real use only;
+// tests and demos pass loopback bootstrap nodes (see plugins/dht/dhttest).
+func DHT(cfg dht.Config) framework.Option {
+	p, err := dht.NewPlugin(cfg)
+	if err != nil {
+		return framework.OptionError(err)
+	}
+	return framework.WithDiscovery(p)
 }
 
 // Module is the fx module of a swarm with the default plugins: the engine

@@ -5,21 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
+	"syscall"
 	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/internal/udpmux"
 )
 
 var netErrClosed = net.ErrClosed
 
-// listen binds every transport on one port number, following the port
-// choice: exact port, else preferred, +1, +2, then random.
-func (s *Swarm) listen(ctx context.Context) ([]Listener, int, error) {
+// listen binds every transport (and the shared UDP socket when a plugin
+// uses it) on one port number, following the port choice: exact port, else
+// preferred, +1, +2, then random.
+func (s *Swarm) listen(ctx context.Context) ([]Listener, *udpmux.Mux, int, error) {
 	host := s.cfg.listenHost
 	if s.cfg.port != 0 {
-		ls, port, err := s.listenAll(ctx, host, s.cfg.port)
+		ls, mux, port, err := s.listenAll(ctx, host, s.cfg.port)
 		if err != nil {
-			return nil, 0, fmt.Errorf("listen on port %d: %w", s.cfg.port, err)
+			return nil, nil, 0, fmt.Errorf("listen on port %d: %w", s.cfg.port, err)
 		}
-		return ls, port, nil
+		return ls, mux, port, nil
 	}
 	var tries []int
 	if p := s.cfg.preferredPort; p != 0 {
@@ -32,35 +37,84 @@ func (s *Swarm) listen(ctx context.Context) ([]Listener, int, error) {
 	}
 	var last error
 	for _, p := range tries {
-		ls, port, err := s.listenAll(ctx, host, p)
+		ls, mux, port, err := s.listenAll(ctx, host, p)
 		if err == nil {
-			return ls, port, nil
+			return ls, mux, port, nil
 		}
 		if !errors.Is(err, ErrPortInUse) {
-			return nil, 0, fmt.Errorf("listen on port %d: %w", p, err)
+			return nil, nil, 0, fmt.Errorf("listen on port %d: %w", p, err)
 		}
 		last = err
 	}
-	return nil, 0, fmt.Errorf("listen: no free port: %w", last)
+	return nil, nil, 0, fmt.Errorf("listen: no free port: %w", last)
 }
 
-// listenAll binds every transport on port (0: the first transport picks).
-func (s *Swarm) listenAll(ctx context.Context, host string, port int) ([]Listener, int, error) {
+// needsUDP reports whether any plugin uses the shared UDP socket.
+func (s *Swarm) needsUDP() bool {
+	for _, d := range s.discoveries {
+		if _, ok := d.(PacketConnUser); ok {
+			return true
+		}
+	}
+	for _, t := range s.transports {
+		if _, ok := t.(PacketConnUser); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// listenAll binds every transport on port (0: the first transport picks),
+// then the shared UDP socket on the same port number if needed.
+func (s *Swarm) listenAll(ctx context.Context, host string, port int) ([]Listener, *udpmux.Mux, int, error) {
 	var ls []Listener
+	fail := func(err error) ([]Listener, *udpmux.Mux, int, error) {
+		for _, x := range ls {
+			x.Close()
+		}
+		return nil, nil, 0, err
+	}
 	for _, t := range s.transports {
 		l, err := t.Listen(ctx, host, port)
 		if err != nil {
-			for _, x := range ls {
-				x.Close()
-			}
-			return nil, 0, fmt.Errorf("%s: %w", t.Name(), err)
+			return fail(fmt.Errorf("%s: %w", t.Name(), err))
 		}
 		ls = append(ls, l)
 		if port == 0 {
 			port = addrPort(l.Addr())
 		}
 	}
-	return ls, port, nil
+	if !s.needsUDP() {
+		return ls, nil, port, nil
+	}
+	var lc net.ListenConfig
+	pc, err := lc.ListenPacket(ctx, "udp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			err = fmt.Errorf("%w: udp port %d", ErrPortInUse, port)
+		}
+		return fail(err)
+	}
+	return ls, udpmux.New(pc.(*net.UDPConn), udpmux.Options{}), port, nil
+}
+
+// shareUDP hands the shared socket's two sides to the plugins that use it.
+func (s *Swarm) shareUDP(mux *udpmux.Mux) error {
+	for _, d := range s.discoveries {
+		if u, ok := d.(PacketConnUser); ok {
+			if err := u.UsePacketConn(mux.KRPC()); err != nil {
+				return fmt.Errorf("discovery %s: shared udp socket: %w", d.Name(), err)
+			}
+		}
+	}
+	for _, t := range s.transports {
+		if u, ok := t.(PacketConnUser); ok {
+			if err := u.UsePacketConn(mux.Other()); err != nil {
+				return fmt.Errorf("transport %s: shared udp socket: %w", t.Name(), err)
+			}
+		}
+	}
+	return nil
 }
 
 func addrPort(a net.Addr) int {

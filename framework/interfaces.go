@@ -113,3 +113,17 @@ func (f ValidatorFunc) Name() string { return "func" }
 
 // Validate implements PeerValidator.
 func (f ValidatorFunc) Validate(_ context.Context, p Peer) error { return f(p) }
+
+// PacketConnUser is implemented by plugins that use the swarm's shared UDP
+// socket: one UDP socket per swarm, bound on the listening port, so that the
+// NAT mapping made by DHT traffic is the one uTP and hole punching use.
+//
+// When any plugin implements it, [Swarm.Start] binds that socket and
+// demultiplexes it by packet shape: discoveries receive the side that gets
+// bencoded dictionaries (KRPC, first byte 'd'); transports receive the side
+// that gets every other packet. UsePacketConn is called once, during Start,
+// before any Join, Listen or Dial. The plugin reads from and writes to pc
+// but never closes the socket: the swarm closes it after closing the plugins.
+type PacketConnUser interface {
+	UsePacketConn(pc net.PacketConn) error
+}

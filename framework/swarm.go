@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+
+	"github.com/dwebswarm/dwebswarm-go/internal/udpmux"
 )
 
 // Swarm finds and connects to peers of the topics it joins. Create one with
@@ -25,6 +27,7 @@ type Swarm struct {
 	closed    bool
 	port      int
 	listeners []Listener
+	udp       *udpmux.Mux // the shared UDP socket, when a plugin uses it
 	topics    map[Topic]*joined
 	peers     map[string]*entry
 	queue     queue
@@ -162,7 +165,16 @@ func (s *Swarm) Start(ctx context.Context) error {
 	s.started = true
 	s.mu.Unlock()
 
-	ls, port, err := s.listen(ctx)
+	ls, mux, port, err := s.listen(ctx)
+	if err == nil && mux != nil {
+		err = s.shareUDP(mux)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			mux.Close()
+		}
+	}
 	if err != nil {
 		s.mu.Lock()
 		s.started = false
@@ -172,6 +184,7 @@ func (s *Swarm) Start(ctx context.Context) error {
 	s.mu.Lock()
 	s.port = port
 	s.listeners = ls
+	s.udp = mux
 	s.mu.Unlock()
 	for i, l := range ls {
 		s.wg.Add(1)
@@ -319,6 +332,14 @@ func (s *Swarm) Close() error {
 	s.wg.Wait() // accept, dial, intake loops and dials in flight
 	for _, c := range s.Connections() {
 		c.closeWith(ErrClosed)
+	}
+	s.mu.Lock()
+	mux := s.udp
+	s.mu.Unlock()
+	if mux != nil {
+		if err := mux.Close(); err != nil && !errors.Is(err, netErrClosed) {
+			errs = append(errs, fmt.Errorf("udp socket: %w", err))
+		}
 	}
 	s.bus.close()
 	return errors.Join(errs...)

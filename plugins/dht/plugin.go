@@ -1,0 +1,112 @@
+package dht
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+)
+
+var (
+	_ framework.Discovery      = (*Plugin)(nil)
+	_ framework.PacketConnUser = (*Plugin)(nil)
+)
+
+// Plugin is the DHT discovery as a swarm plugin: it starts its node on the
+// swarm's shared UDP socket (the one uTP uses, bound on the swarm's port)
+// when the swarm starts, so the DHT never owns or closes that socket.
+type Plugin struct {
+	cfg Config
+
+	mu     sync.Mutex
+	d      *Discovery
+	closed bool
+}
+
+// NewPlugin checks cfg and returns a plugin that starts when the swarm hands
+// it the shared socket. cfg.PacketConn and cfg.ListenAddr must be unset.
+func NewPlugin(cfg Config) (*Plugin, error) {
+	if cfg.PacketConn != nil || cfg.ListenAddr != "" {
+		return nil, fmt.Errorf("%w: dht plugin: the swarm provides the socket; leave PacketConn and ListenAddr unset", framework.ErrInvalidOption)
+	}
+	check := cfg
+	if err := check.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Plugin{cfg: cfg}, nil
+}
+
+// Name returns "dht".
+func (p *Plugin) Name() string { return Name }
+
+// UsePacketConn starts the DHT node on the swarm's shared socket.
+func (p *Plugin) UsePacketConn(pc net.PacketConn) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errClosed()
+	}
+	if p.d != nil {
+		return fmt.Errorf("%w: dht plugin already started", framework.ErrInvalidOption)
+	}
+	cfg := p.cfg
+	cfg.PacketConn = pc
+	d, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	p.d = d
+	return nil
+}
+
+// Node returns the running DHT node, or nil before the swarm started it.
+func (p *Plugin) Node() *Discovery {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.d
+}
+
+func (p *Plugin) node() (*Discovery, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errClosed()
+	}
+	if p.d == nil {
+		return nil, fmt.Errorf("%w: dht plugin not started (the swarm starts it)", framework.ErrInvalidOption)
+	}
+	return p.d, nil
+}
+
+// Join implements framework.Discovery.
+func (p *Plugin) Join(ctx context.Context, req framework.JoinRequest, sink framework.DiscoverySink) error {
+	d, err := p.node()
+	if err != nil {
+		return err
+	}
+	return d.Join(ctx, req, sink)
+}
+
+// Leave implements framework.Discovery.
+func (p *Plugin) Leave(ctx context.Context, topic framework.Topic) error {
+	d, err := p.node()
+	if err != nil {
+		return nil
+	}
+	return d.Leave(ctx, topic)
+}
+
+// Close stops the DHT node; the shared socket stays open for the swarm to close.
+func (p *Plugin) Close() error {
+	p.mu.Lock()
+	d := p.d
+	already := p.closed
+	p.closed = true
+	p.mu.Unlock()
+	if already || d == nil {
+		return nil
+	}
+	return d.Close()
+}
