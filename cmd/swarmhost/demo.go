@@ -6,18 +6,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	dwebswarm "github.com/dwebswarm/dwebswarm-go"
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
 )
+
+// demoNodes is the size of the demo's local DHT testnet.
+const demoNodes = 20
 
 const demoHelp = `usage: swarmhost demo
 
-Starts two swarms on loopback (127.0.0.1), lets them find each other on a
-topic and exchange a message, prints what happened with timings and exits.
-Needs no flags and no internet; sends nothing beyond loopback.
+Starts a local DHT testnet and two swarms on loopback (127.0.0.1), lets the
+swarms find each other through the DHT and exchange a message, prints what
+happened with timings and exits. Needs no flags and no internet; sends
+nothing beyond loopback.
 
 flags:
 `
@@ -51,17 +56,30 @@ func demo(ctx context.Context, out io.Writer) error {
 	step := func(format string, args ...any) {
 		fmt.Fprintf(out, "[%8.3f ms] %s\n", float64(time.Since(start).Microseconds())/1000, fmt.Sprintf(format, args...))
 	}
-	topic := framework.TopicFromString("dwebswarm demo")
-	step("topic %s (sha256 of %q)", topic.Short(), "dwebswarm demo")
+	tn, err := dhttest.Start(ctx, demoNodes, dhttest.Options{QueryTimeout: 500 * time.Millisecond})
+	if err != nil {
+		return fmt.Errorf("testnet: %w", err)
+	}
+	defer tn.Close()
+	step("local DHT testnet: %d nodes on loopback, bootstrap %s", demoNodes, tn.Addr())
 
-	loopback := []framework.Option{framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0)}
-	alice, err := dwebswarm.New(ctx, append(loopback, framework.WithConnectionHandler(func(c *framework.Conn) {
+	topic := framework.TopicFromString("dwebswarm demo")
+	step("topic %s (sha256 of %q), DHT infohash %x", topic.Short(), "dwebswarm demo", dht.Infohash(topic))
+
+	swarm := func(extra ...framework.Option) (*framework.Swarm, error) {
+		opts := append([]framework.Option{
+			framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0),
+			dwebswarm.DHT(tn.Config(dht.Config{Ephemeral: dht.Bool(true)})),
+		}, extra...)
+		return dwebswarm.New(ctx, opts...)
+	}
+	alice, err := swarm(framework.WithConnectionHandler(func(c *framework.Conn) {
 		defer c.Close()
 		msg, err := io.ReadAll(c)
 		if err == nil {
 			fmt.Fprintf(c, "alice got %q", msg)
 		}
-	}))...)
+	}))
 	if err != nil {
 		return err
 	}
@@ -72,9 +90,9 @@ func demo(ctx context.Context, out io.Writer) error {
 	if err := alice.Flushed(ctx, topic); err != nil {
 		return err
 	}
-	step("alice listens on 127.0.0.1:%d and announces the topic", alice.Port())
+	step("alice (127.0.0.1:%d) announced the topic on the DHT", alice.Port())
 
-	bob, err := dwebswarm.New(ctx, append(loopback, dwebswarm.StaticPeers("127.0.0.1:"+strconv.Itoa(alice.Port())))...)
+	bob, err := swarm()
 	if err != nil {
 		return err
 	}
@@ -85,7 +103,7 @@ func demo(ctx context.Context, out io.Writer) error {
 	if err := bob.Join(ctx, topic); err != nil {
 		return err
 	}
-	step("bob joins the topic (lookup) with static discovery")
+	step("bob (127.0.0.1:%d) joins the topic (lookup)", bob.Port())
 	for {
 		select {
 		case <-ctx.Done():
@@ -93,9 +111,13 @@ func demo(ctx context.Context, out io.Writer) error {
 		case ev := <-events.C():
 			switch e := ev.(type) {
 			case *framework.PeerEvent:
-				step("bob found peer %s", e.Peer.Addr())
+				via := ""
+				if r := e.Peer.Referrer; r != nil {
+					via = fmt.Sprintf(" (referrer %s:%d)", r.Host, r.Port)
+				}
+				step("bob found peer %s through the DHT%s after %v", e.Peer.Addr(), via, time.Since(joined).Round(time.Microsecond))
 			case *framework.ConnectionEvent:
-				step("bob connected to alice over %s in %v after joining", e.Conn.Type(), time.Since(joined).Round(time.Microsecond))
+				step("bob connected to alice over %s, %v after joining", e.Conn.Type(), time.Since(joined).Round(time.Microsecond))
 				sent := time.Now()
 				if _, err := io.WriteString(e.Conn, "hello from bob"); err != nil {
 					return err
@@ -109,7 +131,7 @@ func demo(ctx context.Context, out io.Writer) error {
 				}
 				step("bob read %q (round trip %v)", reply, time.Since(sent).Round(time.Microsecond))
 				e.Conn.Close()
-				step("done: %d connection(s) made, closing both swarms", 1)
+				step("done; closing both swarms and the testnet")
 				return nil
 			}
 		}

@@ -2,6 +2,8 @@
 //
 //	swarmhost demo                 two local swarms find each other and talk (no internet)
 //	swarmhost pipe [flags] TOPIC   pipe stdin/stdout to the first peer of TOPIC
+//	swarmhost bootstrap --listen HOST:PORT   a long-lived full DHT node
+//	swarmhost testnet --nodes N    a local DHT testnet on loopback
 //	swarmhost version              print the version
 //
 // Run "swarmhost COMMAND -h" for a command's flags.
@@ -36,6 +38,8 @@ func commands() []command {
 	return []command{
 		{"demo", "two local swarms find each other and exchange a message (loopback only)", runDemo},
 		{"pipe", "pipe stdin/stdout to the first peer that connects on a topic", runPipe},
+		{"bootstrap", "run a long-lived full DHT node (seed of a private network)", runBootstrap},
+		{"testnet", "run a local DHT testnet of N nodes on loopback", runTestnet},
 		{"version", "print the version", func(_ context.Context, _ []string, s stdio) int {
 			fmt.Fprintln(s.out, "swarmhost", version)
 			return 0
@@ -47,7 +51,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: swarmhost COMMAND [flags] [args]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'swarmhost COMMAND -h' for a command's flags.")
 }

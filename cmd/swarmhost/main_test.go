@@ -40,7 +40,7 @@ func TestDemoRunsOnLoopbackAndExitsZero(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"alice listens on 127.0.0.1:", "bob connected to alice over tcp", `bob read "alice got \"hello from bob\""`} {
+	for _, want := range []string{"local DHT testnet: 20 nodes on loopback", "alice (127.0.0.1:", "through the DHT (referrer 127.0.0.1:", "bob connected to alice over tcp", `bob read "alice got \"hello from bob\""`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -110,6 +110,104 @@ func TestPipeBadInput(t *testing.T) {
 		"unknown command":   {"frobnicate"},
 	}
 	for name, args := range cases {
+		code, _, errOut := runCmd(context.Background(), strings.NewReader(""), args...)
+		if code != 2 || errOut == "" {
+			t.Errorf("%s: exit %d, stderr %q", name, code, errOut)
+		}
+	}
+}
+
+// firstLine runs a long-running command and returns the first line it
+// prints; cancel the returned stop to end it, then wait on done.
+func firstLine(t *testing.T, args ...string) (line string, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	var errOut syncBuffer
+	go func() {
+		done <- run(ctx, args, stdio{in: strings.NewReader(""), out: pw, err: &errOut})
+		pw.Close()
+	}()
+	lines := make(chan string, 1)
+	go func() {
+		b := make([]byte, 0, 64)
+		one := make([]byte, 1)
+		for {
+			if _, err := pr.Read(one); err != nil {
+				lines <- string(b)
+				io.Copy(io.Discard, pr)
+				return
+			}
+			if one[0] == '\n' {
+				lines <- string(b)
+				io.Copy(io.Discard, pr)
+				return
+			}
+			b = append(b, one[0])
+		}
+	}()
+	select {
+	case line = <-lines:
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("%v printed nothing: %s", args, errOut.String())
+	}
+	var once sync.Once
+	var code int
+	return line, func() int {
+		once.Do(func() { cancel(); code = <-done })
+		return code
+	}
+}
+
+func TestTestnetAndPipeOverTheDHT(t *testing.T) {
+	bootstrap, stop := firstLine(t, "testnet", "--nodes", "20")
+	defer stop()
+	if !strings.HasPrefix(bootstrap, "127.0.0.1:") {
+		t.Fatalf("first line %q is not the bootstrap address", bootstrap)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	type result struct {
+		code     int
+		out, err string
+	}
+	annc := make(chan result, 1)
+	go func() {
+		c, o, e := runCmd(ctx, strings.NewReader("from the announcer"), "pipe", "--discovery", "dht", "--bootstrap", bootstrap, "--host", "127.0.0.1", "--announce", "--timeout", "15s", "dht topic")
+		annc <- result{c, o, e}
+	}()
+	c, out, errOut := runCmd(ctx, strings.NewReader("from the looker"), "pipe", "--discovery", "dht", "--bootstrap", bootstrap, "--host", "127.0.0.1", "--port", strconv.Itoa(freePort(t)), "--timeout", "15s", "dht topic")
+	if c != 0 || out != "from the announcer" {
+		t.Fatalf("looker exit %d out %q: %s", c, out, errOut)
+	}
+	a := <-annc
+	if a.code != 0 || a.out != "from the looker" {
+		t.Fatalf("announcer exit %d out %q: %s", a.code, a.out, a.err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("testnet exit %d", code)
+	}
+}
+
+func TestBootstrapNodePrintsItsAddress(t *testing.T) {
+	addr, stop := firstLine(t, "bootstrap", "--listen", "127.0.0.1:0")
+	if !strings.HasPrefix(addr, "127.0.0.1:") || strings.HasSuffix(addr, ":0") {
+		t.Fatalf("first line %q", addr)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestDHTCommandsBadInput(t *testing.T) {
+	for name, args := range map[string][]string{
+		"bootstrap without listen": {"bootstrap"},
+		"bootstrap bad listen":     {"bootstrap", "--listen", "nope"},
+		"testnet zero nodes":       {"testnet", "--nodes", "0"},
+		"testnet off loopback":     {"testnet", "--listen", "0.0.0.0:0"},
+	} {
 		code, _, errOut := runCmd(context.Background(), strings.NewReader(""), args...)
 		if code != 2 || errOut == "" {
 			t.Errorf("%s: exit %d, stderr %q", name, code, errOut)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"
 	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
 )
@@ -23,6 +24,13 @@ type nodeFlags struct {
 // discoveryFactories builds the built-in discoveries by name.
 var discoveryFactories = map[string]func(nodeFlags) (framework.Discovery, error){
 	"static": func(f nodeFlags) (framework.Discovery, error) { return static.FromAddrs(f.peers...) },
+	"dht": func(f nodeFlags) (framework.Discovery, error) {
+		cfg := dht.Config{}
+		if b := splitList(f.bootstrap); len(b) > 0 {
+			cfg.Bootstrap = b // else the public mainline routers
+		}
+		return dht.NewPlugin(cfg)
+	},
 }
 
 // transportFactories builds the built-in transports by name.

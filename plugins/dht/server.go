@@ -22,6 +22,7 @@ type server struct {
 	passive bool
 	gen     uint64        // increments with every replacement
 	maint   chan struct{} // closed when the table maintainer returned; nil if not started
+	quit    chan struct{} // closed by stop
 }
 
 // startServerLocked starts a server on d's socket. d.srvMu is held.
@@ -52,12 +53,18 @@ func (d *Discovery) startServerLocked(passive bool, gen uint64) (*server, error)
 		gc.Close()
 		return nil, err
 	}
-	return &server{s: s, conn: gc, passive: passive, gen: gen}, nil
+	return &server{s: s, conn: gc, passive: passive, gen: gen, quit: make(chan struct{})}, nil
 }
 
 // startMaintenanceLocked runs anacrolix's table maintainer (bootstrap when
 // the table is empty or every 30 min, ping questionable nodes, refresh
-// buckets, every minute). d.srvMu is held.
+// buckets, every minute) once the routing table holds a node. d.srvMu is held.
+//
+// Waiting for a first node works around anacrolix/dht v2.23.0: its
+// Bootstrap leaks a traversal goroutine whenever it finds no starting node
+// (empty table and no bootstrap node, e.g. a lone bootstrap node), and the
+// maintainer calls it every minute. anacrolix never removes nodes from the
+// table, so once a node is in, Bootstrap always has somewhere to start.
 func (d *Discovery) startMaintenanceLocked(srv *server) {
 	if srv.maint != nil || d.srvClosed {
 		return
@@ -65,12 +72,24 @@ func (d *Discovery) startMaintenanceLocked(srv *server) {
 	srv.maint = make(chan struct{})
 	go func() {
 		defer close(srv.maint)
+		for srv.s.NumNodes() == 0 {
+			select {
+			case <-srv.quit:
+				return
+			case <-d.clock.After(time.Second):
+			}
+		}
 		srv.s.TableMaintainer()
 	}()
 }
 
 // stop closes the server and waits until it no longer reads the socket.
 func (srv *server) stop() {
+	select {
+	case <-srv.quit:
+	default:
+		close(srv.quit)
+	}
 	srv.s.Close()
 	srv.conn.Close()
 	if srv.maint != nil {
@@ -113,7 +132,7 @@ func (d *Discovery) becomeFull() {
 	}
 	d.srv = srv
 	d.srvMu.Unlock()
-	_, _ = srv.s.Bootstrap()
+	d.bootstrap(srv)
 	d.pingAll(srv)
 	d.srvMu.Lock()
 	if d.maintain {
@@ -205,3 +224,14 @@ func (d *Discovery) StartMaintenance() {
 // switched from read-only to full node and has announced itself to the
 // nodes near its id. It is never closed for a node with a fixed mode.
 func (d *Discovery) BecameFull() <-chan struct{} { return d.modeChanged }
+
+// bootstrap runs anacrolix's Bootstrap only when it has a node to start
+// from (see startMaintenanceLocked for the leak this avoids).
+func (d *Discovery) bootstrap(srv *server) {
+	if srv.s.NumNodes() == 0 {
+		if addrs, err := resolveBootstrap(d.cfg.Bootstrap); err != nil || len(addrs) == 0 {
+			return
+		}
+	}
+	_, _ = srv.s.Bootstrap()
+}
