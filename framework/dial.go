@@ -133,13 +133,32 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	return c, nil
 }
 
-// dialPeer dials peer through every transport at once, bounded by the
+// dialTransports returns the transports to try for peer (see DialFilter).
+func (s *Swarm) dialTransports(peer Peer) []Transport {
+	if len(s.transports) == 1 {
+		return s.transports
+	}
+	var out []Transport
+	for _, t := range s.transports {
+		if f, ok := t.(DialFilter); ok && !f.WantsPeer(peer) {
+			continue
+		}
+		out = append(out, t)
+	}
+	if len(out) == 0 {
+		return s.transports
+	}
+	return out
+}
+
+// dialPeer dials peer through its transports at once, bounded by the
 // connect timeout. The first connection wins; the others are closed.
 func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (net.Conn, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.connectTimeout)
 	defer cancel()
-	if len(s.transports) == 1 {
-		t := s.transports[0]
+	transports := s.dialTransports(peer)
+	if len(transports) == 1 {
+		t := transports[0]
 		c, err := t.Dial(ctx, peer)
 		if err != nil {
 			return nil, "", fmt.Errorf("dial %s over %s: %w", peer.Addr(), t.Name(), err)
@@ -151,8 +170,8 @@ func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (net.Conn, string, erro
 		typ string
 		err error
 	}
-	results := make(chan result, len(s.transports))
-	for _, t := range s.transports {
+	results := make(chan result, len(transports))
+	for _, t := range transports {
 		go func() {
 			c, err := t.Dial(ctx, peer)
 			if err != nil {
@@ -162,21 +181,25 @@ func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (net.Conn, string, erro
 		}()
 	}
 	var errs []error
-	var win result
-	for range s.transports {
+	for i := range transports {
 		r := <-results
-		switch {
-		case r.err != nil:
+		if r.err != nil {
 			errs = append(errs, r.err)
-		case win.c == nil:
-			win = r
-			cancel() // stop the losers
-		default:
-			r.c.Close()
+			continue
 		}
-	}
-	if win.c != nil {
-		return win.c, win.typ, nil
+		// the first connection wins: stop the others, and close any that
+		// connect anyway, without making the winner wait for them
+		cancel()
+		if rest := len(transports) - i - 1; rest > 0 {
+			go func() {
+				for range rest {
+					if l := <-results; l.c != nil {
+						l.c.Close()
+					}
+				}
+			}()
+		}
+		return r.c, r.typ, nil
 	}
 	return nil, "", fmt.Errorf("dial %s: %w", peer.Addr(), errors.Join(errs...))
 }

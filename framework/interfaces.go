@@ -127,3 +127,13 @@ func (f ValidatorFunc) Validate(_ context.Context, p Peer) error { return f(p) }
 type PacketConnUser interface {
 	UsePacketConn(pc net.PacketConn) error
 }
+
+// DialFilter is implemented by transports that want to be tried only for
+// some peers when the swarm has other transports too. The semantics' dial
+// order is "TCP at once; when the peer has a referrer, also hole punch and
+// try uTP in parallel": the uTP transport wants only peers with a referrer.
+// A transport without DialFilter is tried for every peer; when no transport
+// wants a peer, every transport is tried.
+type DialFilter interface {
+	WantsPeer(p Peer) bool
+}

@@ -73,3 +73,11 @@ func (t *Transport) Dials() []string {
 	defer t.mu.Unlock()
 	return append([]string(nil), t.dials...)
 }
+
+// Order forwards the wrapped transport's order (see framework.Ordered).
+func (t *Transport) Order() int {
+	if o, ok := t.Transport.(framework.Ordered); ok {
+		return o.Order()
+	}
+	return 0
+}
