@@ -157,6 +157,7 @@ func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (net.Conn, string, erro
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.connectTimeout)
 	defer cancel()
 	transports := s.dialTransports(peer)
+	s.holePunch(ctx, peer, transports)
 	if len(transports) == 1 {
 		t := transports[0]
 		c, err := t.Dial(ctx, peer)
@@ -202,4 +203,33 @@ func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (net.Conn, string, erro
 		return r.c, r.typ, nil
 	}
 	return nil, "", fmt.Errorf("dial %s: %w", peer.Addr(), errors.Join(errs...))
+}
+
+// holePunch starts the discoveries' hole punches towards peer in the
+// background when it has a referrer and a UDP transport will dial it. They
+// end with ctx (the dial's).
+func (s *Swarm) holePunch(ctx context.Context, peer Peer, transports []Transport) {
+	if peer.Referrer == nil {
+		return
+	}
+	udp := false
+	for _, t := range transports {
+		if _, ok := t.(PacketConnUser); ok {
+			udp = true
+		}
+	}
+	if !udp {
+		return
+	}
+	for _, d := range s.discoveries {
+		if hp, ok := d.(HolePuncher); ok {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if err := hp.HolePunch(ctx, peer); err != nil {
+					s.log.Debug("hole punch failed", "peer", peer.String(), "discovery", d.Name(), "err", err)
+				}
+			}()
+		}
+	}
 }

@@ -137,3 +137,13 @@ type PacketConnUser interface {
 type DialFilter interface {
 	WantsPeer(p Peer) bool
 }
+
+// HolePuncher is implemented by discoveries that can open a path through
+// NATs to a peer they found: the DHT asks the peer's referrer to relay a
+// notice so that both sides send UDP towards each other. When a peer has a
+// referrer, the engine calls HolePunch in parallel with dialling its UDP
+// transports (those that implement PacketConnUser). HolePunch returns nil
+// once the referrer confirmed that the peer was told; it honours ctx.
+type HolePuncher interface {
+	HolePunch(ctx context.Context, p Peer) error
+}

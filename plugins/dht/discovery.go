@@ -29,6 +29,7 @@ type Discovery struct {
 	limiter *rate.Limiter
 	store   *PeerStore
 	self    *selfFilter
+	punch   *puncher
 	clock   clockwork.Clock
 
 	connStats connStats
@@ -62,6 +63,7 @@ func New(cfg Config) (*Discovery, error) {
 		pc:          cfg.PacketConn,
 		store:       NewPeerStore(cfg.PeerStore),
 		self:        newSelfFilter(cfg.PublicIP),
+		punch:       newPuncher(),
 		clock:       cfg.Clock,
 		maintain:    !cfg.NoMaintenance,
 		modeChanged: make(chan struct{}),
@@ -258,6 +260,7 @@ func (d *Discovery) Close() error {
 	d.srvMu.Unlock()
 	srv.stop()
 	d.wg.Wait()
+	d.punch.wg.Wait()
 	if d.ownsPC {
 		return d.pc.Close()
 	}

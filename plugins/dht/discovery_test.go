@@ -71,7 +71,8 @@ func TestSelfNotReported(t *testing.T) {
 func TestFlushedAndUpdated(t *testing.T) {
 	tn := testnet(t)
 	d := newDisc(t, tn, dht.Config{RoundMin: 10 * time.Millisecond, RoundMax: 30 * time.Millisecond, FastRelookups: []time.Duration{}})
-	s := join(t, d, framework.JoinRequest{Topic: topic(t.Name()), Announce: true, Lookup: true, Port: 40021})
+	tp := topic(t.Name())
+	s := join(t, d, framework.JoinRequest{Topic: tp, Announce: true, Lookup: true, Port: 40021})
 	waitSignal(t, s.flushCh, 10*time.Second, "flushed")
 	for range 5 {
 		waitSignal(t, s.updateCh, 10*time.Second, "updated")
@@ -85,7 +86,7 @@ func TestFlushedAndUpdated(t *testing.T) {
 	}
 	// Joining again replaces the join: the old sink gets nothing more and
 	// the new one is flushed again.
-	s2 := join(t, d, framework.JoinRequest{Topic: topic(t.Name()), Lookup: true})
+	s2 := join(t, d, framework.JoinRequest{Topic: tp, Lookup: true})
 	s.seal()
 	waitSignal(t, s2.flushCh, 10*time.Second, "flushed after rejoin")
 	for range 3 {

@@ -217,9 +217,16 @@ func validKRPC(b []byte) bool {
 // onQuery screens decoded queries before anacrolix handles them: queries
 // without arguments are dropped (see above), and so is BEP 44 "put", which
 // dwebswarm does not use and whose in-memory store has no bound.
-func onQuery(m *krpc.Msg, _ net.Addr) bool {
+func (d *Discovery) onQuery(m *krpc.Msg, src net.Addr) bool {
 	if m.A == nil {
 		return false
 	}
-	return m.Q != "put"
+	switch m.Q {
+	case "put":
+		return false
+	case HolePunchMethod:
+		d.handlePunch(m, src)
+		return false
+	}
+	return true
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,7 +165,13 @@ func newDisc(t testing.TB, tn *dhttest.Testnet, cfg dht.Config) *dht.Discovery {
 	return d
 }
 
-func topic(name string) framework.Topic { return framework.TopicFromString(name) }
+var topicSeq atomic.Int64
+
+// topic returns a topic unique to this call, so that repeated runs in one
+// process (-count) never see each other's announces on the shared testnet.
+func topic(name string) framework.Topic {
+	return framework.TopicFromString(fmt.Sprintf("%s#%d", name, topicSeq.Add(1)))
+}
 
 func join(t testing.TB, d *dht.Discovery, req framework.JoinRequest) *sink {
 	t.Helper()

@@ -215,3 +215,16 @@ func (ps *PeerStore) removeLocked(e *storeEntry) {
 		delete(ps.ihs, e.ih)
 	}
 }
+
+// Has reports whether addr announced ih and has not expired.
+func (ps *PeerStore) Has(ih peer_store.InfoHash, addr netip.AddrPort) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.expireLocked(ps.cfg.Clock.Now())
+	set := ps.ihs[ih]
+	if set == nil {
+		return false
+	}
+	_, ok := set.byAddr[netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())]
+	return ok
+}

@@ -12,6 +12,8 @@ import (
 var (
 	_ framework.Discovery      = (*Plugin)(nil)
 	_ framework.PacketConnUser = (*Plugin)(nil)
+	_ framework.HolePuncher    = (*Plugin)(nil)
+	_ framework.HolePuncher    = (*Discovery)(nil)
 )
 
 // Plugin is the DHT discovery as a swarm plugin: it starts its node on the
@@ -109,4 +111,14 @@ func (p *Plugin) Close() error {
 		return nil
 	}
 	return d.Close()
+}
+
+// HolePunch asks the peer's referrer to relay a hole punch (see the package
+// doc). It implements framework.HolePuncher.
+func (p *Plugin) HolePunch(ctx context.Context, peer framework.Peer) error {
+	d, err := p.node()
+	if err != nil {
+		return err
+	}
+	return d.HolePunch(ctx, peer)
 }

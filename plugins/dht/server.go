@@ -36,7 +36,7 @@ func (d *Discovery) startServerLocked(passive bool, gen uint64) (*server, error)
 		StartingNodes: func() ([]anacrolix.Addr, error) {
 			return resolveBootstrap(d.cfg.Bootstrap)
 		},
-		OnQuery:          onQuery,
+		OnQuery:          d.onQuery,
 		QueryResendDelay: func() time.Duration { return d.cfg.QueryTimeout },
 		Logger:           log.Default.WithFilterLevel(log.Critical),
 		DefaultWant:      []krpc.Want{krpc.WantNodes, krpc.WantNodes6},

@@ -1,0 +1,315 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	anacrolix "github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/krpc"
+	"github.com/anacrolix/torrent/bencode"
+	"golang.org/x/time/rate"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+)
+
+// Hole punching.
+//
+// A peer behind NAT can be reached over UDP once both NATs hold a mapping
+// for the pair. The DHT node that told the dialler about the peer (its
+// referrer) has talked to both, so it relays a notice between them. One KRPC
+// query method of our own, HolePunchMethod, carries both legs, with its
+// payload in standard argument fields (anacrolix drops unknown keys):
+//
+//	A → R  {"q": "dws_holepunch", "a": {"id": A, "info_hash": IH, "token": compact(B)}}
+//	R → B  {"q": "dws_holepunch", "a": {"id": R, "info_hash": IH, "token": compact(A as R sees it), "implied_port": 1}}
+//	B → R  {"y": "r", "r": {"id": B}}     then B sends PunchProbes UDP packets to A
+//	R → A  {"y": "r", "r": {"id": R}}     or {"y": "e", "e": [203, reason]}
+//
+// compact(X) is X's address in BEP 5 compact form (4-byte IPv4 or 16-byte
+// IPv6, then a 2-byte big-endian port). "implied_port": 1 marks the relayed
+// leg. While waiting, A sends a probe to B as well and then dials uTP to B:
+// A's packets open A's NAT towards B, B's probes open B's NAT towards A, and
+// the uTP handshake passes through both.
+//
+// Abuse limits: a relay (a full node) relays only towards a peer stored in
+// its peer store for that infohash — i.e. one that announced to it — and at
+// most RelayRate requests a second overall and RelayPerSource a second from
+// one IP. A target sends probes only for an infohash it announces, at most
+// ProbeRate notices a second overall and one a second per destination.
+// Probes are PunchProbe (not a bencoded dictionary: the swarm's socket hands
+// it to the uTP side, which ignores it).
+
+// HolePunchMethod is the KRPC query method of a hole punch.
+const HolePunchMethod = "dws_holepunch"
+
+// Relay and probe limits (requests per second).
+const (
+	RelayRate      = 50
+	RelayPerSource = 5
+	ProbeRate      = 50
+	PunchProbes    = 3
+)
+
+// PunchProbe is the payload of a hole-punch probe packet.
+var PunchProbe = []byte("\x00dws-punch")
+
+// KRPC error codes of a refused hole punch (BEP 5: 201 generic, 203 protocol).
+const (
+	codeGeneric  = 201
+	codeProtocol = 203
+)
+
+// ErrHolePunch wraps every hole-punch failure.
+var ErrHolePunch = errors.New("dht: hole punch failed")
+
+// punchRequest is a decoded hole-punch query.
+type punchRequest struct {
+	ih      [20]byte
+	addr    netip.AddrPort // B (to relay to) or A (to probe)
+	relayed bool           // R → B leg
+}
+
+// parsePunch validates a hole-punch query. It never panics.
+func parsePunch(m *krpc.Msg) (punchRequest, error) {
+	if m == nil || m.A == nil {
+		return punchRequest{}, errors.New("no arguments")
+	}
+	a := m.A
+	var zero krpc.ID
+	if a.InfoHash == zero {
+		return punchRequest{}, errors.New("no info_hash")
+	}
+	ap, err := decodeCompact([]byte(a.Token))
+	if err != nil {
+		return punchRequest{}, err
+	}
+	return punchRequest{ih: a.InfoHash, addr: ap, relayed: a.ImpliedPort}, nil
+}
+
+// decodeCompact reads a BEP 5 compact address (6 or 18 bytes).
+func decodeCompact(b []byte) (netip.AddrPort, error) {
+	if len(b) != 6 && len(b) != 18 {
+		return netip.AddrPort{}, fmt.Errorf("compact address of %d bytes, want 6 or 18", len(b))
+	}
+	ip, _ := netip.AddrFromSlice(b[:len(b)-2])
+	ip = ip.Unmap()
+	port := uint16(b[len(b)-2])<<8 | uint16(b[len(b)-1])
+	if port == 0 || !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() {
+		return netip.AddrPort{}, fmt.Errorf("unusable address %s:%d", ip, port)
+	}
+	return netip.AddrPortFrom(ip, port), nil
+}
+
+// encodeCompact writes a BEP 5 compact address.
+func encodeCompact(ap netip.AddrPort) []byte {
+	ip := ap.Addr().Unmap()
+	b := ip.AsSlice()
+	return append(b, byte(ap.Port()>>8), byte(ap.Port()))
+}
+
+// puncher holds the hole-punch rate limits of one Discovery.
+type puncher struct {
+	mu        sync.Mutex
+	relay     *rate.Limiter
+	probe     *rate.Limiter
+	perSource map[netip.Addr]*rate.Limiter
+	perDest   map[netip.AddrPort]time.Time
+	wg        sync.WaitGroup
+}
+
+func newPuncher() *puncher {
+	return &puncher{
+		relay:     rate.NewLimiter(RelayRate, RelayRate),
+		probe:     rate.NewLimiter(ProbeRate, ProbeRate),
+		perSource: make(map[netip.Addr]*rate.Limiter),
+		perDest:   make(map[netip.AddrPort]time.Time),
+	}
+}
+
+// allowRelay applies the global and per-source relay limits.
+func (p *puncher) allowRelay(src netip.Addr) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.perSource[src]
+	if l == nil {
+		if len(p.perSource) > 4096 {
+			clear(p.perSource) // bounded memory; limits restart
+		}
+		l = rate.NewLimiter(RelayPerSource, RelayPerSource)
+		p.perSource[src] = l
+	}
+	return l.Allow() && p.relay.Allow()
+}
+
+// allowProbe applies the global limit and one notice a second per destination.
+func (p *puncher) allowProbe(dst netip.AddrPort, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if last, ok := p.perDest[dst]; ok && now.Sub(last) < time.Second {
+		return false
+	}
+	if len(p.perDest) > 4096 {
+		clear(p.perDest)
+	}
+	if !p.probe.Allow() {
+		return false
+	}
+	p.perDest[dst] = now
+	return true
+}
+
+func addrPortOf(a net.Addr) (netip.AddrPort, bool) {
+	if u, ok := a.(*net.UDPAddr); ok {
+		ap := u.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return ap, err == nil
+}
+
+// reply writes a KRPC reply (or error when code != 0) to a query.
+func (d *Discovery) reply(m *krpc.Msg, to net.Addr, code int, reason string) {
+	out := krpc.Msg{T: m.T, Y: "r", R: &krpc.Return{ID: d.id}}
+	if code != 0 {
+		out = krpc.Msg{T: m.T, Y: "e", E: &krpc.Error{Code: code, Msg: reason}}
+	}
+	b, err := bencode.Marshal(out)
+	if err == nil {
+		_, _ = d.pc.WriteTo(b, to)
+	}
+}
+
+// handlePunch serves a hole-punch query (on the socket's read goroutine:
+// anything slow runs in the background).
+func (d *Discovery) handlePunch(m *krpc.Msg, src net.Addr) {
+	req, err := parsePunch(m)
+	srcAP, ok := addrPortOf(src)
+	if err != nil || !ok {
+		d.reply(m, src, codeProtocol, "bad holepunch")
+		return
+	}
+	if req.relayed {
+		d.punchTarget(m, src, req)
+		return
+	}
+	d.punchRelay(m, src, srcAP, req)
+}
+
+// punchRelay: we are R; relay A's request to B if B announced to us.
+func (d *Discovery) punchRelay(m *krpc.Msg, src net.Addr, srcAP netip.AddrPort, req punchRequest) {
+	srv := d.current()
+	if srv == nil || srv.passive {
+		d.reply(m, src, codeGeneric, "not a relay")
+		return
+	}
+	if !d.store.Has(req.ih, req.addr) {
+		d.reply(m, src, codeGeneric, "peer unknown")
+		return
+	}
+	if !d.punch.allowRelay(srcAP.Addr()) {
+		d.reply(m, src, codeGeneric, "rate limited")
+		return
+	}
+	d.punch.wg.Add(1)
+	go func() {
+		defer d.punch.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*d.cfg.QueryTimeout)
+		defer cancel()
+		go func() {
+			select {
+			case <-d.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		res := srv.s.Query(ctx, anacrolix.NewAddr(net.UDPAddrFromAddrPort(req.addr)), HolePunchMethod, anacrolix.QueryInput{
+			MsgArgs:  krpc.MsgArgs{InfoHash: req.ih, Token: string(encodeCompact(srcAP)), ImpliedPort: true},
+			NumTries: 2,
+		})
+		if err := res.ToError(); err != nil {
+			d.reply(m, src, codeGeneric, "peer did not answer")
+			return
+		}
+		d.reply(m, src, 0, "")
+	}()
+}
+
+// punchTarget: we are B; probe A if we announce the infohash.
+func (d *Discovery) punchTarget(m *krpc.Msg, src net.Addr, req punchRequest) {
+	if !d.announces(req.ih) {
+		d.reply(m, src, codeGeneric, "not announcing")
+		return
+	}
+	if !d.punch.allowProbe(req.addr, d.clock.Now()) {
+		d.reply(m, src, codeGeneric, "rate limited")
+		return
+	}
+	d.reply(m, src, 0, "")
+	d.sendProbes(req.addr)
+}
+
+// sendProbes sends PunchProbes probe packets to addr, 0, 50 and 150 ms apart.
+func (d *Discovery) sendProbes(addr netip.AddrPort) {
+	to := net.UDPAddrFromAddrPort(addr)
+	_, _ = d.pc.WriteTo(PunchProbe, to)
+	d.punch.wg.Add(1)
+	go func() {
+		defer d.punch.wg.Done()
+		for _, gap := range []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}[:PunchProbes-1] {
+			select {
+			case <-d.clock.After(gap):
+			case <-d.closing:
+				return
+			}
+			_, _ = d.pc.WriteTo(PunchProbe, to)
+		}
+	}()
+}
+
+// announces reports whether a current join announces ih.
+func (d *Discovery) announces(ih [20]byte) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, j := range d.joins {
+		if j.req.Announce && j.ih == ih {
+			return true
+		}
+	}
+	return false
+}
+
+// HolePunch asks p's referrer to relay a hole punch to p (see the package
+// doc), sends probes to p itself, and returns once the referrer confirmed
+// that p was told. It implements framework.HolePuncher.
+func (d *Discovery) HolePunch(ctx context.Context, p framework.Peer) error {
+	if p.Referrer == nil {
+		return fmt.Errorf("%w: %s has no referrer", ErrHolePunch, p.Addr())
+	}
+	target, err := netip.ParseAddr(p.Host)
+	if err != nil || p.Port < 1 || p.Port > 65535 {
+		return fmt.Errorf("%w: %s is not an IP address and port", ErrHolePunch, p.Addr())
+	}
+	ref, err := netip.ParseAddr(p.Referrer.Host)
+	if err != nil || p.Referrer.Port < 1 || p.Referrer.Port > 65535 {
+		return fmt.Errorf("%w: bad referrer %s:%d", ErrHolePunch, p.Referrer.Host, p.Referrer.Port)
+	}
+	srv := d.current()
+	if srv == nil {
+		return errClosed()
+	}
+	tap := netip.AddrPortFrom(target.Unmap(), uint16(p.Port))
+	d.sendProbes(tap)
+	res := srv.s.Query(ctx, anacrolix.NewAddr(net.UDPAddrFromAddrPort(netip.AddrPortFrom(ref.Unmap(), uint16(p.Referrer.Port)))), HolePunchMethod, anacrolix.QueryInput{
+		MsgArgs:  krpc.MsgArgs{InfoHash: Infohash(p.Topic), Token: string(encodeCompact(tap))},
+		NumTries: 2,
+	})
+	if err := res.ToError(); err != nil {
+		return fmt.Errorf("%w: via %s:%d: %v", ErrHolePunch, p.Referrer.Host, p.Referrer.Port, err)
+	}
+	return nil
+}
