@@ -147,3 +147,25 @@ type DialFilter interface {
 type HolePuncher interface {
 	HolePunch(ctx context.Context, p Peer) error
 }
+
+// Connectivity says how reachable a swarm is: hyperswarm v2's
+// connectivity() and holepunchable().
+type Connectivity struct {
+	Bound        bool     // listeners (and the shared UDP socket) are bound
+	Bootstrapped bool     // the DHT routing table holds nodes
+	PublicAddrs  []string // our address as DHT nodes saw it (ip:port), distinct
+	Reporters    int      // how many DHT nodes reported it
+	// Consistent: at least two nodes reported and all saw the same ip:port,
+	// so our NAT (if any) keeps one mapping for every destination.
+	Consistent bool
+	// Holepunchable: bootstrapped with a consistent mapping — UDP hole
+	// punching can work. A NAT that maps each destination to a new port
+	// (symmetric) makes it false.
+	Holepunchable bool
+}
+
+// ConnectivityReporter is implemented by discoveries that learn how others
+// see this swarm (the DHT).
+type ConnectivityReporter interface {
+	Connectivity() Connectivity
+}

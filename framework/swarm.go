@@ -344,3 +344,24 @@ func (s *Swarm) Close() error {
 	s.bus.close()
 	return errors.Join(errs...)
 }
+
+// Connectivity reports how reachable the swarm is (hyperswarm v2's
+// connectivity() and holepunchable()): bound, bootstrapped, and our public
+// address as the DHT saw it.
+func (s *Swarm) Connectivity() Connectivity {
+	s.mu.Lock()
+	bound := s.started && !s.closed
+	s.mu.Unlock()
+	c := Connectivity{}
+	for _, d := range s.discoveries {
+		if r, ok := d.(ConnectivityReporter); ok {
+			c = r.Connectivity()
+			break
+		}
+	}
+	c.Bound = bound
+	if !bound {
+		c.Holepunchable = false
+	}
+	return c
+}

@@ -30,6 +30,7 @@ type Discovery struct {
 	store   *PeerStore
 	self    *selfFilter
 	punch   *puncher
+	mapping mappingLog
 	clock   clockwork.Clock
 
 	connStats connStats

@@ -74,6 +74,7 @@ func (d *Discovery) round(j *join) (uint64, error) {
 			if r := res.Reply.R; r != nil {
 				if ip, ok := netip.AddrFromSlice(res.Reply.IP.IP); ok {
 					d.self.observed(ip)
+					d.mapping.observed(addr.String(), netip.AddrPortFrom(ip.Unmap(), uint16(res.Reply.IP.Port)))
 				}
 				if j.req.Lookup {
 					for _, v := range r.Values {
