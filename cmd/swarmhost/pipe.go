@@ -84,6 +84,12 @@ func pipe(ctx context.Context, log interface {
 	if err := sw.Join(ctx, topic, framework.Announce(announce)); err != nil {
 		return err
 	}
+	go func() {
+		if sw.Flushed(ctx, topic) == nil {
+			c := sw.Connectivity()
+			log.Info("flushed", "bootstrapped", c.Bootstrapped, "public", c.PublicAddrs, "holepunchable", c.Holepunchable)
+		}
+	}()
 
 	waitCtx := ctx
 	if timeout > 0 {
