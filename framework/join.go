@@ -35,6 +35,8 @@ func (s *Swarm) Join(ctx context.Context, topic Topic, opts ...JoinOption) error
 	if !st.Announce && !st.Lookup {
 		return ErrInvalidJoin
 	}
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -63,7 +65,7 @@ func (s *Swarm) Join(ctx context.Context, topic Topic, opts ...JoinOption) error
 		req := JoinRequest{Topic: topic, Announce: st.Announce, Lookup: st.Lookup, Port: port}
 		if err := d.Join(ctx, req, &sink{s: s, d: d, topic: topic, gen: j.gen}); err != nil {
 			lctx, cancel := context.WithTimeout(context.Background(), DefaultDiscoveryCallTimeout)
-			_ = s.Leave(lctx, topic)
+			_ = s.leaveLocked(lctx, topic)
 			cancel()
 			return fmt.Errorf("join %s: discovery %s: %w", topic.Short(), d.Name(), err)
 		}
@@ -77,6 +79,13 @@ func (s *Swarm) Join(ctx context.Context, topic Topic, opts ...JoinOption) error
 // returns when every discovery has un-announced; leaving a topic that is not
 // joined returns [ErrNotJoined].
 func (s *Swarm) Leave(ctx context.Context, topic Topic) error {
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
+	return s.leaveLocked(ctx, topic)
+}
+
+// leaveLocked is Leave with s.joinMu held.
+func (s *Swarm) leaveLocked(ctx context.Context, topic Topic) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

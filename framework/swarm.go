@@ -22,6 +22,8 @@ type Swarm struct {
 	validators  []PeerValidator
 	bus         *bus
 
+	joinMu sync.Mutex // serialises Join, Leave and Close's discovery calls
+
 	mu        sync.Mutex
 	started   bool
 	closed    bool
@@ -314,6 +316,8 @@ func (s *Swarm) Close() error {
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultDiscoveryCallTimeout)
 	defer cancel()
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
 	for _, d := range s.discoveries {
 		for _, t := range topics {
 			if err := d.Leave(ctx, t); err != nil {
