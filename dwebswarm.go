@@ -15,6 +15,7 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"
 	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
 )
@@ -54,6 +55,16 @@ func DHT(cfg dht.Config) framework.Option {
 		return framework.OptionError(err)
 	}
 	return framework.WithDiscovery(p)
+}
+
+// MDNS adds LAN discovery with DNS-SD over mDNS. cfg.Interfaces nil means
+// every up, multicast-capable, non-loopback interface.
+func MDNS(cfg mdns.Config) framework.Option {
+	d, err := mdns.New(cfg)
+	if err != nil {
+		return framework.OptionError(err)
+	}
+	return framework.WithDiscovery(d)
 }
 
 // Module is the fx module of a swarm with the default plugins: the engine

@@ -44,6 +44,10 @@ func addNodeFlags(fs *flag.FlagSet, f *nodeFlags, defaultDiscovery string) {
 		f.peers = append(f.peers, s)
 		return nil
 	})
+	fs.Func("mdns-iface", "network interface `NAME` for mDNS (repeatable; default: every multicast-capable non-loopback interface)", func(s string) error {
+		f.mdnsIfaces = append(f.mdnsIfaces, s)
+		return nil
+	})
 	fs.StringVar(&f.discovery, "discovery", defaultDiscovery, "comma-separated discoveries to use: "+names(discoveryFactories))
 	fs.StringVar(&f.transport, "transport", "tcp", "comma-separated transports to use: "+names(transportFactories))
 	fs.StringVar(&f.bootstrap, "bootstrap", "", "comma-separated DHT bootstrap nodes `HOST:PORT,...` (used by the dht discovery)")

@@ -7,18 +7,20 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"
 	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
 )
 
 // nodeFlags are the plugin settings shared by the commands that run a swarm.
 type nodeFlags struct {
-	peers     []string
-	discovery string
-	transport string
-	bootstrap string
-	host      string
-	port      int
+	peers      []string
+	discovery  string
+	transport  string
+	bootstrap  string
+	host       string
+	port       int
+	mdnsIfaces []string
 }
 
 // discoveryFactories builds the built-in discoveries by name.
@@ -30,6 +32,9 @@ var discoveryFactories = map[string]func(nodeFlags) (framework.Discovery, error)
 			cfg.Bootstrap = b // else the public mainline routers
 		}
 		return dht.NewPlugin(cfg)
+	},
+	"mdns": func(f nodeFlags) (framework.Discovery, error) {
+		return mdns.New(mdns.Config{Interfaces: f.mdnsIfaces})
 	},
 }
 
@@ -91,6 +96,9 @@ func (f nodeFlags) options() ([]framework.Option, error) {
 			return nil, fmt.Errorf("transport %s: %w", name, err)
 		}
 		opts = append(opts, framework.WithTransport(t))
+	}
+	if len(f.mdnsIfaces) > 0 && !contains(ds, "mdns") {
+		return nil, fmt.Errorf("%w: --mdns-iface needs the mdns discovery (--discovery mdns,...)", framework.ErrInvalidOption)
 	}
 	if len(f.peers) > 0 && !contains(ds, "static") {
 		return nil, fmt.Errorf("%w: --peer needs the static discovery (--discovery static,...)", framework.ErrInvalidOption)
