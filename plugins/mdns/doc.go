@@ -48,8 +48,8 @@
 // # Timing
 //
 //   - Announce join: an unsolicited response carrying PTR, SRV, TXT and the
-//     addresses (all in the answer section) at once and again after 250 ms
-//     and 1 s (RFC 6762 §8.3); afterwards the swarm answers queries. No probing: the
+//     addresses (all in the answer section) at once and again after 1 s
+//     (RFC 6762 §8.3); afterwards the swarm answers queries. No probing: the
 //     names contain 64 random bits.
 //   - Lookup join: a multicast PTR query (QM, from port 5353) at once, after
 //     250 ms, 1 s and 3 s, then every 30–60 s (uniformly random). A query

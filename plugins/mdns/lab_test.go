@@ -163,9 +163,11 @@ func TestLeave(t *testing.T) {
 	sa := join(t, a, topic, true, true, 8001)
 	sb := join(t, b, topic, false, true, 0)
 	checkPeer(t, sb.waitPeer(t, time.Second), hs[0], 8001, topic)
-	// B's first cycle is over: A's answers sent before the Leave are handled
-	// (a packet in flight when B rejoins would rightly report A again).
+	// B's first two cycles (queries at 0 and 250 ms) are over: A's answers
+	// sent before the Leave are handled (a packet in flight when B rejoins
+	// would rightly report A again).
 	sb.waitFlushed(t, 2*time.Second)
+	sb.waitUpdates(t, 2, 3*time.Second)
 
 	if err := a.Leave(ctx, topic); err != nil {
 		t.Fatal(err)

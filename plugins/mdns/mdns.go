@@ -25,7 +25,7 @@ var _ framework.Discovery = (*Discovery)(nil)
 // Defaults of [Config].
 var (
 	DefaultQueryBurst       = []time.Duration{0, 250 * time.Millisecond, time.Second, 3 * time.Second}
-	DefaultAnnounceBurst    = []time.Duration{0, 250 * time.Millisecond, time.Second}
+	DefaultAnnounceBurst    = []time.Duration{0, time.Second}
 	DefaultQueryIntervalMin = 30 * time.Second
 	DefaultQueryIntervalMax = 60 * time.Second
 	DefaultResponseWindow   = 250 * time.Millisecond
