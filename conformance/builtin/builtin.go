@@ -1,0 +1,146 @@
+// Package builtin has conformance factories for the built-in plugins, so
+// that `swarmhost conformance builtin:NAME` and the repository's own tests
+// run the same checks on them.
+//
+// Environments are loopback only: the DHT environment is a fresh dhttest
+// testnet per check (never the public routers), and the static environment
+// is a shared list playing the operator's configuration file.
+package builtin
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/conformance"
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
+	"github.com/dwebswarm/dwebswarm-go/plugins/static"
+	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
+)
+
+// TCP is the factory of the "tcp" transport.
+func TCP() conformance.TransportFactory {
+	return func(*conformance.T) (framework.Transport, error) { return tcp.New(), nil }
+}
+
+// StaticInterval is how often static instances of the conformance
+// environment report their list again (a cycle).
+const StaticInterval = 100 * time.Millisecond
+
+// Static is the factory of the "static" discovery.
+//
+// The static discovery cannot announce: its peers are configured out of
+// band. Its environment is therefore a shared list that plays the operator's
+// configuration file: it implements [conformance.Publisher], so the suite
+// adds an address (127.0.0.1:port, for that topic only) when an instance
+// announces and removes it when it leaves, and every instance the
+// environment makes afterwards is configured with the list as it stands —
+// as a node that loads its configuration at start. Every rule of the
+// discovery contract is then checked against static's real behaviour
+// (reporting, isolation, flush and update cycles, Leave, Close, re-join, and
+// not reporting its own listed address) except the act of announcing,
+// which the list stands for.
+func Static() conformance.DiscoveryFactory {
+	return func(t *conformance.T) (conformance.DiscoveryEnv, error) { return &staticEnv{}, nil }
+}
+
+type staticEnv struct {
+	mu  sync.Mutex
+	pub map[string]map[framework.Topic]bool // addr → topics
+}
+
+func (e *staticEnv) Publish(topic framework.Topic, port int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.pub == nil {
+		e.pub = map[string]map[framework.Topic]bool{}
+	}
+	addr := net.JoinHostPort(conformance.LoopbackHost, strconv.Itoa(port))
+	if e.pub[addr] == nil {
+		e.pub[addr] = map[framework.Topic]bool{}
+	}
+	e.pub[addr][topic] = true
+}
+
+func (e *staticEnv) Unpublish(topic framework.Topic, port int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	addr := net.JoinHostPort(conformance.LoopbackHost, strconv.Itoa(port))
+	delete(e.pub[addr], topic)
+	if len(e.pub[addr]) == 0 {
+		delete(e.pub, addr)
+	}
+}
+
+func (e *staticEnv) New(*conformance.T) (framework.Discovery, error) {
+	e.mu.Lock()
+	cfg := static.Config{Interval: StaticInterval}
+	for addr, topics := range e.pub {
+		ent := static.Entry{Addr: addr}
+		for t := range topics {
+			ent.Topics = append(ent.Topics, t)
+		}
+		cfg.Peers = append(cfg.Peers, ent)
+	}
+	e.mu.Unlock()
+	sort.Slice(cfg.Peers, func(i, j int) bool { return cfg.Peers[i].Addr < cfg.Peers[j].Addr })
+	return static.New(cfg)
+}
+
+// DHTNodes is the size of the testnet each DHT check runs on.
+const DHTNodes = 8
+
+// DHT is the factory of the "dht" discovery: each check gets a fresh
+// loopback testnet of DHTNodes full nodes, and each instance is a
+// standalone dht.New on its own loopback-only socket, bootstrapped from the
+// testnet (default, adaptive read-only mode; default round timing).
+func DHT() conformance.DiscoveryFactory {
+	return func(t *conformance.T) (conformance.DiscoveryEnv, error) {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		tn, err := dhttest.Start(ctx, DHTNodes, dhttest.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("dht testnet: %w", err)
+		}
+		t.Cleanup(func() { tn.Close() })
+		return &dhtEnv{tn: tn}, nil
+	}
+}
+
+type dhtEnv struct{ tn *dhttest.Testnet }
+
+func (e *dhtEnv) New(*conformance.T) (framework.Discovery, error) {
+	return e.tn.NewDiscovery(dht.Config{})
+}
+
+// Transports are the built-in transports' factories by name.
+func Transports() map[string]conformance.TransportFactory {
+	return map[string]conformance.TransportFactory{"tcp": TCP()}
+}
+
+// Discoveries are the built-in discoveries' factories by name.
+func Discoveries() map[string]conformance.DiscoveryFactory {
+	return map[string]conformance.DiscoveryFactory{"static": Static(), "dht": DHT()}
+}
+
+// KnownFailures lists, per built-in plugin name, the checks it is known to
+// fail and why. Each is a real contract violation awaiting a fix; the
+// repository's tests assert that exactly these fail.
+func KnownFailures(name string) map[string]string {
+	switch name {
+	case "static":
+		return map[string]string{conformance.CheckSelfNeverReported: "static reports its own listed address: " +
+			"a cluster that hands every node the same list makes each node dial itself " +
+			"(fix: skip entries at req.Port whose host is loopback, unspecified or a local interface address)"}
+	case "dht":
+		return map[string]string{conformance.CheckLeaveStopsAnnounce: "mainline DHT has no un-announce: " +
+			"after Leave our record stays on the storing nodes for their TTL (30 min on ours) and new lookups still find us"}
+	}
+	return nil
+}

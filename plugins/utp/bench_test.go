@@ -1,0 +1,146 @@
+package utp_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
+	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
+)
+
+const benchBytes = 256 << 20
+
+// oneWay sends n bytes from w to r and returns the elapsed time.
+func oneWay(b *testing.B, w, r net.Conn, n int64) time.Duration {
+	b.Helper()
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := io.CopyN(w, newPattern(9), n)
+		errc <- err
+	}()
+	if _, err := io.CopyN(io.Discard, r, n); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+func tcpPair(b *testing.B) (net.Conn, net.Conn) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		ch <- c
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := <-ch
+	b.Cleanup(func() { c.Close(); s.Close() })
+	return c, s
+}
+
+// BenchmarkLoopbackThroughput moves 256 MiB over uTP and over TCP on
+// loopback in every iteration and reports both rates and their ratio.
+func BenchmarkLoopbackThroughput(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  utp.Config
+	}{
+		{"packet=16KiB", utp.Config{}},
+		{"packet=1400", utp.Config{LoopbackPacketSize: utp.DefaultPacketSize}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			a, z := newNode(b, bc.cfg), newNode(b, bc.cfg)
+			uc, us := connect(b, a, z)
+			tc, ts := tcpPair(b)
+			var ut, tt time.Duration
+			b.SetBytes(benchBytes)
+			for b.Loop() {
+				ut += oneWay(b, uc, us, benchBytes)
+				tt += oneWay(b, tc, ts, benchBytes)
+			}
+			mib := float64(benchBytes) / (1 << 20) * float64(b.N)
+			b.ReportMetric(mib/ut.Seconds(), "utp-MiB/s")
+			b.ReportMetric(mib/tt.Seconds(), "tcp-MiB/s")
+			b.ReportMetric(tt.Seconds()/ut.Seconds(), "utp/tcp")
+			st := a.tr.Stats()
+			b.ReportMetric(float64(st.Retransmits)/float64(b.N), "retransmits/op")
+		})
+	}
+}
+
+// BenchmarkUTPWithBusyDHT moves 256 MiB over uTP while a DHT node on the
+// same UDP socket pings a loopback testnet as fast as it answers.
+func BenchmarkUTPWithBusyDHT(b *testing.B) {
+	ctx := context.Background()
+	tn, err := dhttest.Start(ctx, 8, dhttest.Options{QueryTimeout: 500 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tn.Close()
+	a, z := newNode(b, utp.Config{}), newNode(b, utp.Config{})
+	var ds []*dht.Discovery
+	for _, n := range []*node{a, z} {
+		d, err := dht.New(tn.Config(dht.Config{PacketConn: n.mux.KRPC(), Ephemeral: dht.Bool(true)}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close()
+		ds = append(ds, d)
+	}
+	uc, us := connect(b, a, z)
+	var pings, fails atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		for j := range 4 { // 4 pingers per node
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				target := netip.MustParseAddrPort(tn.Nodes[(i*4+j)%len(tn.Nodes)].Addr().String())
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					pctx, cancel := context.WithTimeout(ctx, time.Second)
+					if d.Ping(pctx, target) == nil {
+						pings.Add(1)
+					} else {
+						fails.Add(1)
+					}
+					cancel()
+				}
+			}()
+		}
+	}
+	var ut time.Duration
+	b.SetBytes(benchBytes)
+	start := time.Now()
+	for b.Loop() {
+		ut += oneWay(b, uc, us, benchBytes)
+	}
+	el := time.Since(start)
+	close(stop)
+	wg.Wait()
+	b.ReportMetric(float64(benchBytes)/(1<<20)*float64(b.N)/ut.Seconds(), "utp-MiB/s")
+	b.ReportMetric(float64(pings.Load())/el.Seconds(), "dht-pings/s")
+	b.ReportMetric(float64(fails.Load()), "dht-ping-failures")
+}

@@ -1,0 +1,1077 @@
+package utp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Congestion control constants (BEP 29 / RFC 6817 LEDBAT).
+const (
+	// target is LEDBAT's queuing-delay target: above it the window shrinks.
+	target = 100 * time.Millisecond
+	// minRTO and maxRTO bound the retransmission timeout.
+	minRTO = 200 * time.Millisecond
+	maxRTO = 8 * time.Second
+	// delayedAck is how long an in-order data packet may wait for its ack
+	// when no second packet or reply carries it.
+	delayedAck = time.Millisecond
+	// maxOutOfOrder bounds how far ahead of ack_nr a packet is buffered.
+	maxOutOfOrder = 4096
+	// maxInflight bounds the packets in flight (well inside the 16-bit
+	// sequence space).
+	maxInflight = 8192
+	// maxCwnd caps the congestion window.
+	maxCwnd = 64 << 20
+	// baseBucket is the span of one bucket of the base-delay history.
+	baseBucket = time.Minute
+	// minPTO is the shortest probe timeout (tail-loss probe).
+	minPTO = 5 * time.Millisecond
+	// maxBurst bounds the bytes one pump sends back to back: a crude pacing
+	// that keeps a window opening at once from overflowing the peer's
+	// socket buffer (208 KiB by default on Linux).
+	maxBurst = 128 << 10
+)
+
+var (
+	// ErrNoPacketConn is returned when the transport has no UDP socket:
+	// UsePacketConn was not called (the swarm hands its shared socket to the
+	// transport during Start).
+	ErrNoPacketConn = errors.New("utp: no UDP socket: UsePacketConn was not called (a swarm hands its shared socket at Start)")
+	// ErrPeerSilent is wrapped by the error of a connection whose peer sent
+	// nothing (not even a keep-alive) for Config.IdleTimeout.
+	ErrPeerSilent = errors.New("utp: peer silent")
+
+	errReset   = fmt.Errorf("utp: reset by the peer: %w", syscall.ECONNRESET)
+	errRefused = fmt.Errorf("refused: the peer answered the SYN with a RESET: %w", syscall.ECONNREFUSED)
+	errShut    = fmt.Errorf("utp: write after CloseWrite: %w", syscall.EPIPE)
+	errLinger  = errors.New("utp: closed connection gave up delivering its data")
+)
+
+type connState uint8
+
+const (
+	csSynSent connState = iota
+	csConnected
+	csDone
+)
+
+// outPacket is a sent data or FIN packet waiting for its ack.
+type outPacket struct {
+	seq    uint16
+	typ    uint8
+	buf    []byte // header + payload
+	size   int    // payload bytes
+	sentAt time.Time
+	sends  int
+	sacked bool // selectively acked
+	lost   bool // declared lost, waiting to be sent again
+	inNet  bool // counted in flightBytes
+}
+
+// Conn is a uTP connection. It implements [net.Conn] and CloseWrite
+// (half-close: the peer reads io.EOF and can still write back).
+type Conn struct {
+	s      *socket
+	key    connKey
+	raddr  *net.UDPAddr
+	sendID uint16
+	mss    int // payload bytes per data packet
+	client bool
+
+	mu          sync.Mutex
+	state       connState
+	err         error         // why the connection ended
+	done        chan struct{} // closed when state becomes csDone
+	established chan struct{} // client: closed on the SYN's ack
+	closedCh    chan struct{} // closed by Close
+	readNotify  chan struct{}
+	writeNotify chan struct{}
+	rdl, wdl    deadline
+
+	// receiving
+	ackNr       uint16 // last in-order seq received
+	rbuf        byteQueue
+	ooo         map[uint16][]byte // out-of-order payloads
+	oooBytes    int
+	finRecv     bool
+	finSeq      uint16
+	eof         bool // every byte up to the peer's FIN is in rbuf
+	unacked     int  // in-order data packets not acked yet
+	ackTimerSet bool
+	lastWnd     int    // window we advertised last
+	replyMicro  uint32 // timestamp_difference for our next packet
+	lastRecv    time.Time
+
+	// sending
+	isn         uint16 // server: initial seq (the SYN-ACK's seq_nr)
+	seqNr       uint16 // next seq to use
+	inflight    []*outPacket
+	flightBytes int
+	nLost       int
+	unsent      byteQueue
+	writeShut   bool // CloseWrite or Close: FIN queued
+	finSent     bool
+	finAcked    bool
+	closed      bool // Close called
+	closeBy     time.Time
+	cwnd        int
+	ssthresh    int
+	cwndFull    bool // last pump stopped at the congestion window
+	peerWnd     int
+	srtt        time.Duration
+	rttvar      time.Duration
+	rto         time.Duration
+	rttSet      bool
+	inRecovery  bool
+	recoverySeq uint16
+	dupAcks     int
+	rtoAt       time.Time
+	ptoAt       time.Time // tail-loss probe due (zero: disarmed)
+	persistAt   time.Time // zero-window probe due (nothing in flight)
+	probe       bool      // the persist timer allows one packet
+	lastSend    time.Time
+	synAt       time.Time // when the first SYN / SYN-ACK went out
+	synCount    int       // SYNs / SYN-ACKs sent
+	delays      delayFilter
+
+	timer    *time.Timer
+	timerAt  time.Time
+	ackTimer *time.Timer
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+func newConn(s *socket, key connKey, sendID uint16, client bool) *Conn {
+	size := s.cfg.PacketSize
+	if key.addr.Addr().IsLoopback() {
+		size = s.cfg.LoopbackPacketSize
+	}
+	now := time.Now()
+	c := &Conn{
+		s:           s,
+		key:         key,
+		raddr:       net.UDPAddrFromAddrPort(key.addr),
+		sendID:      sendID,
+		mss:         size - headerLen,
+		client:      client,
+		done:        make(chan struct{}),
+		established: make(chan struct{}),
+		closedCh:    make(chan struct{}),
+		readNotify:  make(chan struct{}, 1),
+		writeNotify: make(chan struct{}, 1),
+		rdl:         makeDeadline(),
+		wdl:         makeDeadline(),
+		lastRecv:    now,
+		lastSend:    now,
+		rto:         time.Second,
+		ssthresh:    maxCwnd,
+		peerWnd:     s.cfg.ReadBuffer,
+		seqNr:       uint16(randUint32()),
+	}
+	c.cwnd = 4 * c.mss
+	c.isn = c.seqNr
+	c.lastWnd = s.cfg.ReadBuffer
+	c.timer = time.AfterFunc(time.Hour, c.onTimer)
+	c.timer.Stop()
+	c.ackTimer = time.AfterFunc(time.Hour, c.onAckTimer)
+	c.ackTimer.Stop()
+	return c
+}
+
+// ---- net.Conn ----
+
+// Read reads data in order. It returns io.EOF after the peer's FIN.
+func (c *Conn) Read(b []byte) (int, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return 0, c.opErr("read", net.ErrClosed)
+		}
+		if c.rbuf.len() > 0 {
+			if len(b) == 0 {
+				c.mu.Unlock()
+				return 0, nil
+			}
+			n := c.rbuf.read(b)
+			more := c.rbuf.len() > 0
+			c.maybeWindowUpdate()
+			c.mu.Unlock()
+			if more {
+				notify(c.readNotify)
+			}
+			return n, nil
+		}
+		if c.eof {
+			c.mu.Unlock()
+			return 0, io.EOF
+		}
+		if c.err != nil {
+			err := c.err
+			c.mu.Unlock()
+			return 0, c.opErr("read", err)
+		}
+		c.mu.Unlock()
+		dl := c.rdl.wait()
+		if isClosed(dl) {
+			return 0, c.opErr("read", errDeadline)
+		}
+		select {
+		case <-c.readNotify:
+		case <-c.done:
+		case <-c.closedCh:
+		case <-dl:
+		}
+	}
+}
+
+// Write queues b for sending; it blocks while the send buffer is full.
+func (c *Conn) Write(b []byte) (int, error) {
+	total := 0
+	for {
+		c.mu.Lock()
+		switch {
+		case c.closed:
+			c.mu.Unlock()
+			return total, c.opErr("write", net.ErrClosed)
+		case c.err != nil:
+			err := c.err
+			c.mu.Unlock()
+			return total, c.opErr("write", err)
+		case c.writeShut:
+			c.mu.Unlock()
+			return total, c.opErr("write", errShut)
+		}
+		if len(b) == 0 {
+			c.mu.Unlock()
+			return total, nil
+		}
+		if space := c.s.cfg.WriteBuffer - c.unsent.len(); space > 0 {
+			k := min(space, len(b))
+			c.unsent.push(b[:k])
+			b, total = b[k:], total+k
+			now := time.Now()
+			c.pump(now)
+			c.armTimer(now)
+			c.mu.Unlock()
+			continue
+		}
+		c.mu.Unlock()
+		dl := c.wdl.wait()
+		if isClosed(dl) {
+			return total, c.opErr("write", errDeadline)
+		}
+		select {
+		case <-c.writeNotify:
+		case <-c.done:
+		case <-c.closedCh:
+		case <-dl:
+		}
+	}
+}
+
+// CloseWrite sends a FIN after the data already written: the peer reads
+// io.EOF and may go on writing.
+func (c *Conn) CloseWrite() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return c.opErr("close", net.ErrClosed)
+	}
+	if c.err != nil {
+		return c.opErr("close", c.err)
+	}
+	if !c.writeShut {
+		c.writeShut = true
+		now := time.Now()
+		c.pump(now)
+		c.armTimer(now)
+	}
+	return nil
+}
+
+// Close closes the connection. Data already written is still delivered
+// (then a FIN) in the background, for at most Config.Linger; unread data,
+// or data arriving after Close, resets the connection instead, as TCP does.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	close(c.closedCh)
+	c.rdl.stop()
+	c.wdl.stop()
+	if c.state == csDone {
+		c.release()
+		return nil
+	}
+	if c.state == csSynSent || c.rbuf.len() > 0 || c.oooBytes > 0 {
+		c.sendReset()
+		c.fail(net.ErrClosed)
+		return nil
+	}
+	now := time.Now()
+	c.closeBy = now.Add(c.s.cfg.Linger)
+	c.writeShut = true
+	c.pump(now)
+	c.checkFinished()
+	if c.state != csDone {
+		c.armTimer(now)
+	}
+	return nil
+}
+
+// LocalAddr is the shared UDP socket's address.
+func (c *Conn) LocalAddr() net.Addr { return c.s.pc.LocalAddr() }
+
+// RemoteAddr is the peer's UDP address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.rdl.set(t)
+	c.wdl.set(t)
+	return nil
+}
+
+// SetReadDeadline implements net.Conn.
+func (c *Conn) SetReadDeadline(t time.Time) error { c.rdl.set(t); return nil }
+
+// SetWriteDeadline implements net.Conn.
+func (c *Conn) SetWriteDeadline(t time.Time) error { c.wdl.set(t); return nil }
+
+func (c *Conn) opErr(op string, err error) error {
+	return &net.OpError{Op: op, Net: "utp", Source: c.s.pc.LocalAddr(), Addr: c.raddr, Err: err}
+}
+
+// ---- termination ----
+
+// fail ends the connection with err (c.mu held).
+func (c *Conn) fail(err error) {
+	if c.state == csDone {
+		return
+	}
+	c.state = csDone
+	c.err = err
+	close(c.done)
+	c.timer.Stop()
+	c.ackTimer.Stop()
+	for _, p := range c.inflight {
+		putBuf(p.buf)
+	}
+	c.inflight = nil
+	c.unsent.release()
+	c.ooo = nil
+	c.s.remove(c)
+	if c.closed {
+		c.release()
+	}
+}
+
+// release drops the receive buffer once nobody can read it.
+func (c *Conn) release() { c.rbuf.release() }
+
+// checkFinished ends a closed connection whose FIN was acked and whose
+// peer has finished too (c.mu held).
+func (c *Conn) checkFinished() {
+	if c.closed && c.finAcked && c.eof {
+		c.fail(net.ErrClosed)
+	}
+}
+
+// ---- timers ----
+
+// armTimer makes sure the timer fires by the earliest deadline
+// (c.mu held). A timer that fires early just re-arms itself.
+func (c *Conn) armTimer(now time.Time) {
+	if c.state == csDone {
+		return
+	}
+	next := c.lastRecv.Add(c.s.cfg.IdleTimeout)
+	if ka := c.lastSend.Add(c.s.cfg.KeepAlive); ka.Before(next) {
+		next = ka
+	}
+	if len(c.inflight) > 0 && c.rtoAt.Before(next) {
+		next = c.rtoAt
+	}
+	if !c.persistAt.IsZero() && c.persistAt.Before(next) {
+		next = c.persistAt
+	}
+	if !c.ptoAt.IsZero() && len(c.inflight) > 0 && c.ptoAt.Before(next) {
+		next = c.ptoAt
+	}
+	if c.closed && c.closeBy.Before(next) {
+		next = c.closeBy
+	}
+	if !c.timerAt.IsZero() && !next.Before(c.timerAt) {
+		return // already armed for an earlier moment
+	}
+	c.timerAt = next
+	c.timer.Reset(max(next.Sub(now), 0))
+}
+
+func (c *Conn) onTimer() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timerAt = time.Time{}
+	if c.state == csDone {
+		return
+	}
+	now := time.Now()
+	if c.closed && !now.Before(c.closeBy) {
+		c.sendReset()
+		c.fail(errLinger)
+		return
+	}
+	if now.Sub(c.lastRecv) >= c.s.cfg.IdleTimeout {
+		c.sendReset()
+		c.fail(fmt.Errorf("%w for %v: %w", ErrPeerSilent, c.s.cfg.IdleTimeout, syscall.ETIMEDOUT))
+		return
+	}
+	if len(c.inflight) > 0 && !now.Before(c.rtoAt) {
+		c.ptoAt = time.Time{}
+		c.onRTO(now)
+	} else if !c.ptoAt.IsZero() && len(c.inflight) > 0 && !now.Before(c.ptoAt) {
+		c.ptoAt = time.Time{}
+		c.onPTO(now)
+	}
+	if !c.persistAt.IsZero() && !now.Before(c.persistAt) {
+		c.persistAt = time.Time{}
+		c.probe = true
+		c.pump(now)
+		c.probe = false
+	}
+	if now.Sub(c.lastSend) >= c.s.cfg.KeepAlive {
+		c.sendState()
+	}
+	c.armTimer(now)
+}
+
+// onRTO handles a retransmission timeout: every packet still in flight is
+// presumed lost, the window restarts at one packet (c.mu held).
+func (c *Conn) onRTO(now time.Time) {
+	c.s.timeouts.Add(1)
+	c.rto = min(2*c.rto, maxRTO)
+	c.ssthresh = max(c.cwnd/2, 2*c.mss)
+	c.cwnd = c.mss
+	c.inRecovery = true
+	c.recoverySeq = c.seqNr - 1
+	for _, p := range c.inflight {
+		if !p.sacked && !p.lost {
+			c.markLost(p)
+		}
+	}
+	c.rtoAt = now.Add(c.rto)
+	c.pump(now)
+}
+
+// onPTO is the tail-loss probe: no ack came for a while although packets
+// are in flight, so the oldest one is presumed lost and sent again, long
+// before the retransmission timeout (c.mu held).
+func (c *Conn) onPTO(now time.Time) {
+	for _, p := range c.inflight {
+		if p.sacked {
+			continue
+		}
+		if !p.lost {
+			c.markLost(p)
+		}
+		p.lost = false
+		c.nLost--
+		c.transmit(p, now)
+		return
+	}
+}
+
+// pto is the probe timeout.
+func (c *Conn) pto() time.Duration {
+	if !c.rttSet {
+		return c.rto
+	}
+	return min(max(2*c.srtt, minPTO), c.rto)
+}
+
+func (c *Conn) scheduleAck() {
+	if !c.ackTimerSet {
+		c.ackTimerSet = true
+		c.ackTimer.Reset(delayedAck)
+	}
+}
+
+func (c *Conn) onAckTimer() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ackTimerSet = false
+	if c.state == csConnected && c.unacked > 0 {
+		c.sendState()
+	}
+}
+
+// ---- receiving ----
+
+// receive handles one packet of this connection (called by the socket's
+// read loop).
+func (c *Conn) receive(h *header, payload []byte, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == csDone {
+		return
+	}
+	c.lastRecv = now
+	c.replyMicro = microNow() - h.ts
+	switch h.typ {
+	case stReset:
+		if c.state == csSynSent {
+			c.fail(errRefused)
+		} else {
+			c.fail(errReset)
+		}
+		c.wakeAll()
+		return
+	case stSyn:
+		if !c.client {
+			c.sendSynAck() // our SYN-ACK was lost
+		}
+		return
+	}
+	if c.state == csSynSent {
+		if h.typ != stState || h.ack != c.seqNr-1 {
+			return // wait for the SYN's ack
+		}
+		c.ackNr = h.seq - 1
+		c.peerWnd = int(h.wnd)
+		if c.synCount == 1 {
+			c.sampleRTT(now.Sub(c.synAt)) // the handshake's round trip
+		}
+		c.state = csConnected
+		close(c.established)
+		c.armTimer(now)
+		return
+	}
+	if !c.client && !c.rttSet && c.synCount == 1 {
+		// the first packet after our SYN-ACK: an upper bound of the RTT
+		if d := now.Sub(c.synAt); d < time.Second {
+			c.sampleRTT(d)
+		}
+		c.synCount++
+	}
+	prevWnd := c.peerWnd
+	c.peerWnd = int(h.wnd)
+	c.onAck(h, prevWnd, now)
+	ackNow := false
+	switch h.typ {
+	case stData:
+		ackNow = c.onData(h.seq, payload)
+		if c.state == csDone {
+			return
+		}
+	case stFin:
+		ackNow = c.onFin(h.seq)
+	}
+	c.pump(now)
+	if ackNow || c.unacked >= 2 {
+		c.sendState()
+	} else if c.unacked > 0 {
+		c.scheduleAck()
+	}
+	c.checkFinished()
+	c.armTimer(now)
+}
+
+// onData stores one data packet; it reports whether an ack must go out at
+// once (out of order or duplicate).
+func (c *Conn) onData(seq uint16, payload []byte) bool {
+	d := seq - c.ackNr
+	if d == 0 || d >= 0x8000 {
+		return true // duplicate: our ack was lost
+	}
+	if c.finRecv && !seqLess(seq, c.finSeq) {
+		return true // beyond the FIN
+	}
+	if c.closed {
+		// data after Close is data nobody will read
+		c.sendReset()
+		c.fail(errReset)
+		return false
+	}
+	if c.rbuf.len()+c.oooBytes+len(payload) > c.s.cfg.ReadBuffer+2*maxPacket {
+		return true // buffer full: drop, re-advertise the window
+	}
+	if d == 1 {
+		c.rbuf.push(payload)
+		c.ackNr = seq
+		c.deliverOutOfOrder()
+		c.unacked++
+		notify(c.readNotify)
+		return len(c.ooo) > 0 || c.eof
+	}
+	if d > maxOutOfOrder {
+		return true
+	}
+	if c.ooo == nil {
+		c.ooo = make(map[uint16][]byte)
+	}
+	if _, ok := c.ooo[seq]; !ok {
+		c.ooo[seq] = append([]byte(nil), payload...)
+		c.oooBytes += len(payload)
+	}
+	return true
+}
+
+func (c *Conn) onFin(seq uint16) bool {
+	if !c.finRecv {
+		d := seq - c.ackNr
+		if d == 0 || d >= 0x8000 {
+			return true
+		}
+		c.finRecv, c.finSeq = true, seq
+	}
+	c.deliverOutOfOrder()
+	return true
+}
+
+// deliverOutOfOrder moves buffered packets that are now in order to rbuf,
+// and notes the FIN when its turn comes.
+func (c *Conn) deliverOutOfOrder() {
+	for {
+		next := c.ackNr + 1
+		if c.finRecv && next == c.finSeq {
+			c.ackNr = next
+			c.eof = true
+			notify(c.readNotify)
+			return
+		}
+		p, ok := c.ooo[next]
+		if !ok {
+			return
+		}
+		delete(c.ooo, next)
+		c.oooBytes -= len(p)
+		c.rbuf.push(p)
+		c.ackNr = next
+	}
+}
+
+// window is the receive window we advertise.
+func (c *Conn) window() int {
+	return max(c.s.cfg.ReadBuffer-c.rbuf.len()-c.oooBytes, 0)
+}
+
+// maybeWindowUpdate tells the peer the window reopened after a read
+// (c.mu held).
+func (c *Conn) maybeWindowUpdate() {
+	if c.state != csConnected {
+		return
+	}
+	full := c.s.cfg.ReadBuffer
+	if c.lastWnd < full/4 && c.window() >= full/2 {
+		c.sendState()
+	}
+}
+
+// ---- acks and congestion control ----
+
+// onAck processes ack_nr and the selective ack of h (c.mu held).
+func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
+	if len(c.inflight) == 0 {
+		return
+	}
+	c.noteDelay(h.tsDiff, now)
+	una := c.inflight[0].seq
+	acked := int(uint16(h.ack - una + 1))
+	if acked > len(c.inflight) {
+		acked = 0 // old or bogus ack
+	}
+	bytesAcked := 0
+	var rtt time.Duration
+	for _, p := range c.inflight[:acked] {
+		if p.inNet {
+			c.flightBytes -= p.size
+		}
+		if p.lost {
+			c.nLost--
+		}
+		if !p.sacked {
+			bytesAcked += p.size
+		}
+		if p.sends == 1 {
+			rtt = now.Sub(p.sentAt)
+		}
+		if p.typ == stFin {
+			c.finAcked = true
+		}
+		putBuf(p.buf)
+	}
+	if acked > 0 {
+		clear(c.inflight[:acked])
+		c.inflight = c.inflight[acked:]
+		if len(c.inflight) == 0 {
+			c.inflight = nil
+		}
+		c.dupAcks = 0
+		if rtt > 0 {
+			c.sampleRTT(rtt)
+		}
+		c.rtoAt = now.Add(c.rto)
+		c.ptoAt = now.Add(c.pto())
+		if c.inRecovery && !seqLess(h.ack, c.recoverySeq) {
+			c.inRecovery = false
+		}
+		notify(c.writeNotify)
+	} else if h.typ == stState && h.sack == nil && c.flightBytes > 0 && h.ack == una-1 && int(h.wnd) == prevWnd {
+		c.dupAcks++
+		if c.dupAcks == 3 && !c.inflight[0].lost && !c.inflight[0].sacked {
+			c.markLost(c.inflight[0])
+		}
+	}
+	if h.sack != nil && len(c.inflight) > 0 {
+		bytesAcked += c.onSack(h)
+	}
+	c.grow(bytesAcked)
+}
+
+// onSack applies a selective ack and declares lost every packet sent
+// before three selectively acked ones; it returns the bytes newly acked.
+func (c *Conn) onSack(h *header) int {
+	una := c.inflight[0].seq
+	bytes := 0
+	for i := 0; i < len(h.sack)*8; i++ {
+		if h.sack[i/8]&(1<<(i%8)) == 0 {
+			continue
+		}
+		idx := int(uint16(h.ack + 2 + uint16(i) - una))
+		if idx >= len(c.inflight) {
+			continue
+		}
+		p := c.inflight[idx]
+		if p.sacked {
+			continue
+		}
+		p.sacked = true
+		if p.inNet {
+			p.inNet = false
+			c.flightBytes -= p.size
+		}
+		if p.lost {
+			p.lost = false
+			c.nLost--
+		}
+		bytes += p.size
+	}
+	// the send time of the third most recent selectively acked packet
+	var third time.Time
+	n := 0
+	for i := len(c.inflight) - 1; i >= 0 && n < 3; i-- {
+		if p := c.inflight[i]; p.sacked {
+			n++
+			third = p.sentAt
+		}
+	}
+	if n < 3 {
+		return bytes
+	}
+	for _, p := range c.inflight {
+		if !p.sacked && p.inNet && p.sentAt.Before(third) {
+			c.markLost(p)
+		}
+	}
+	return bytes
+}
+
+// markLost takes p out of the network and queues it for resending; the
+// first loss of a window halves it.
+func (c *Conn) markLost(p *outPacket) {
+	p.lost = true
+	c.nLost++
+	if p.inNet {
+		p.inNet = false
+		c.flightBytes -= p.size
+	}
+	if !c.inRecovery {
+		c.inRecovery = true
+		c.recoverySeq = c.seqNr - 1
+		c.ssthresh = max(c.cwnd/2, 2*c.mss)
+		c.cwnd = c.ssthresh
+	}
+}
+
+func (c *Conn) sampleRTT(rtt time.Duration) {
+	if !c.rttSet {
+		c.srtt, c.rttvar, c.rttSet = rtt, rtt/2, true
+	} else {
+		d := c.srtt - rtt
+		if d < 0 {
+			d = -d
+		}
+		c.rttvar = (3*c.rttvar + d) / 4
+		c.srtt = (7*c.srtt + rtt) / 8
+	}
+	c.rto = min(max(c.srtt+4*c.rttvar, minRTO), maxRTO)
+}
+
+// noteDelay records the one-way delay the peer measured for our packets.
+func (c *Conn) noteDelay(tsDiff uint32, now time.Time) {
+	if tsDiff != 0 {
+		c.delays.add(tsDiff, now)
+	}
+}
+
+// grow opens the congestion window for bytesAcked newly acked bytes:
+// slow start while below ssthresh and the queuing delay is under half the
+// target, then LEDBAT (one packet per RTT at zero delay, shrinking when
+// the delay passes the target).
+func (c *Conn) grow(bytesAcked int) {
+	if bytesAcked <= 0 || !c.cwndFull {
+		return
+	}
+	qd, ok := c.delays.queuing()
+	if c.cwnd < c.ssthresh && (!ok || qd < target/2) {
+		c.cwnd += bytesAcked
+	} else {
+		if c.cwnd < c.ssthresh {
+			c.ssthresh = c.cwnd // leave slow start: delay is building
+		}
+		off := 1.0
+		if ok {
+			off = float64(target-qd) / float64(target)
+			off = max(off, -1)
+		}
+		c.cwnd += int(off * float64(bytesAcked) * float64(c.mss) / float64(c.cwnd))
+	}
+	c.cwnd = min(max(c.cwnd, 2*c.mss), maxCwnd)
+}
+
+// ---- sending ----
+
+// pump sends what the windows allow: lost packets first, then new data,
+// then the FIN (c.mu held).
+func (c *Conn) pump(now time.Time) {
+	if c.state != csConnected {
+		return
+	}
+	wnd := min(c.cwnd, c.peerWnd)
+	burst := 0
+	blocked := func(size int) bool {
+		if burst += size; burst > maxBurst && burst > size {
+			return true // the next ack goes on
+		}
+		if c.flightBytes+size <= wnd {
+			return false
+		}
+		if c.flightBytes > 0 {
+			c.cwndFull = c.cwnd <= c.peerWnd
+			return true
+		}
+		// nothing in flight: the congestion window always lets one packet
+		// go; a closed peer window only lets a probe go when the persist
+		// timer fires (the peer also sends a window update when it reads)
+		if c.peerWnd >= size || c.probe {
+			c.probe = false
+			return false
+		}
+		if c.persistAt.IsZero() {
+			c.persistAt = now.Add(c.rto)
+		}
+		return true
+	}
+	c.cwndFull = false
+	if c.nLost > 0 {
+		for _, p := range c.inflight {
+			if !p.lost {
+				continue
+			}
+			if blocked(p.size) {
+				return
+			}
+			p.lost = false
+			c.nLost--
+			c.transmit(p, now)
+		}
+	}
+	freed := false
+	for c.unsent.len() > 0 && len(c.inflight) < maxInflight {
+		size := min(c.unsent.len(), c.mss)
+		if blocked(size) {
+			break
+		}
+		p := &outPacket{seq: c.seqNr, typ: stData, size: size, buf: getBuf(headerLen + size)}
+		copy(p.buf[headerLen:], c.unsent.peek(size))
+		c.unsent.consume(size)
+		c.seqNr++
+		c.inflight = append(c.inflight, p)
+		c.transmit(p, now)
+		freed = true
+	}
+	if freed {
+		notify(c.writeNotify)
+	}
+	if c.writeShut && !c.finSent && c.unsent.len() == 0 && len(c.inflight) < maxInflight {
+		p := &outPacket{seq: c.seqNr, typ: stFin, buf: getBuf(headerLen)}
+		c.seqNr++
+		c.finSent = true
+		c.inflight = append(c.inflight, p)
+		c.transmit(p, now)
+	}
+}
+
+// transmit (re)sends p with a fresh header (c.mu held).
+func (c *Conn) transmit(p *outPacket, now time.Time) {
+	if c.flightBytes == 0 || p.sends == 0 && len(c.inflight) == 1 {
+		c.rtoAt = now.Add(c.rto)
+	}
+	if c.ptoAt.IsZero() {
+		c.ptoAt = now.Add(c.pto())
+	}
+	c.persistAt = time.Time{}
+	if p.sends > 0 {
+		c.s.retransmits.Add(1)
+	}
+	p.sends++
+	p.sentAt = now
+	p.inNet = true
+	c.flightBytes += p.size
+	h := c.header(p.typ, p.seq)
+	putHeader(p.buf, &h)
+	c.write(p.buf)
+	c.lastSend = now
+}
+
+// header returns a header for a packet of ours (c.mu held). Every packet
+// acks what we have received, so pending acks are cleared.
+func (c *Conn) header(typ uint8, seq uint16) header {
+	c.unacked = 0
+	wnd := c.window()
+	c.lastWnd = wnd
+	return header{
+		typ:    typ,
+		connID: c.sendID,
+		ts:     microNow(),
+		tsDiff: c.replyMicro,
+		wnd:    uint32(wnd),
+		seq:    seq,
+		ack:    c.ackNr,
+	}
+}
+
+// sendState sends an ack, with a selective ack when packets are missing
+// (c.mu held).
+func (c *Conn) sendState() {
+	var b [headerLen + 2 + maxSackBytes]byte
+	h := c.header(stState, c.seqNr)
+	var sack [maxSackBytes]byte
+	if len(c.ooo) > 0 || c.finRecv {
+		last := -1
+		for i := 0; i < maxSackBytes*8; i++ {
+			seq := c.ackNr + 2 + uint16(i)
+			_, ok := c.ooo[seq]
+			if ok || c.finRecv && seq == c.finSeq {
+				sack[i/8] |= 1 << (i % 8)
+				last = i
+			}
+		}
+		if last >= 0 {
+			h.sack = sack[:(last/32+1)*4]
+		}
+	}
+	n := putHeader(b[:], &h)
+	c.write(b[:n])
+	c.lastSend = time.Now()
+}
+
+// sendSynAck answers a SYN (c.mu held).
+func (c *Conn) sendSynAck() {
+	if c.synCount == 0 {
+		c.synAt = time.Now()
+	}
+	c.synCount++
+	var b [headerLen]byte
+	h := c.header(stState, c.isn)
+	putHeader(b[:], &h)
+	c.write(b[:])
+}
+
+func (c *Conn) sendReset() {
+	var b [headerLen]byte
+	h := c.header(stReset, c.seqNr)
+	putHeader(b[:], &h)
+	c.write(b[:])
+}
+
+func (c *Conn) write(b []byte) {
+	_, _ = c.s.pc.WriteTo(b, c.raddr) // UDP: losses are handled by retransmission
+}
+
+// wakeAll wakes blocked readers and writers (the done channel does too;
+// this covers state changes that do not end the connection).
+func (c *Conn) wakeAll() {
+	notify(c.readNotify)
+	notify(c.writeNotify)
+}
+
+// ---- delay history ----
+
+// delayFilter keeps LEDBAT's base delay (minimum one-way delay over the
+// last two minutes, in one-minute buckets) and the current delay (minimum
+// of the last three samples).
+type delayFilter struct {
+	bucketStart time.Time
+	base        [2]uint32 // minimum per bucket; [1] is the current one
+	haveBase    bool
+	recent      [3]uint32
+	nRecent     int
+}
+
+func (f *delayFilter) add(d uint32, now time.Time) {
+	if !f.haveBase {
+		f.base = [2]uint32{d, d}
+		f.bucketStart = now
+		f.haveBase = true
+	}
+	if now.Sub(f.bucketStart) >= baseBucket {
+		f.base[0], f.base[1] = f.base[1], d
+		f.bucketStart = now
+	}
+	// delays are differences of unrelated clocks: compare them modulo 2^32
+	if int32(d-f.base[1]) < 0 {
+		f.base[1] = d
+	}
+	f.recent[f.nRecent%3] = d
+	f.nRecent++
+}
+
+// queuing returns the current delay minus the base delay.
+func (f *delayFilter) queuing() (time.Duration, bool) {
+	if f.nRecent == 0 {
+		return 0, false
+	}
+	base := f.base[1]
+	if int32(f.base[0]-base) < 0 {
+		base = f.base[0]
+	}
+	cur := f.recent[0]
+	for i := 1; i < min(f.nRecent, 3); i++ {
+		if int32(f.recent[i]-cur) < 0 {
+			cur = f.recent[i]
+		}
+	}
+	q := int32(cur - base)
+	if q < 0 {
+		q = 0
+	}
+	return time.Duration(q) * time.Microsecond, true
+}
+
+// connKey identifies a connection: the peer's address and the connection
+// id its packets carry.
+type connKey struct {
+	addr netip.AddrPort
+	id   uint16
+}

@@ -1,0 +1,283 @@
+package utp
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"math/bits"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxPacket is the largest UDP payload.
+const maxPacket = 1 << 16
+
+// socket runs uTP over one net.PacketConn: it reads every packet, routes it
+// to its connection (or creates one for a SYN) and answers strangers with
+// RESET.
+type socket struct {
+	pc  net.PacketConn
+	cfg *Config
+
+	mu      sync.Mutex
+	conns   map[connKey]*Conn
+	ln      *Listener
+	closing bool
+	err     error // why the read loop stopped
+
+	done chan struct{} // closed when the read loop has stopped
+
+	rstTokens float64
+	rstLast   time.Time
+
+	ignored     atomic.Uint64 // packets that are not uTP or belong to nobody
+	retransmits atomic.Uint64 // data/FIN packets sent again
+	timeouts    atomic.Uint64 // retransmission timeouts
+}
+
+func newSocket(pc net.PacketConn, cfg *Config) *socket {
+	s := &socket{pc: pc, cfg: cfg, conns: make(map[connKey]*Conn), done: make(chan struct{})}
+	go s.readLoop()
+	return s
+}
+
+func (s *socket) readLoop() {
+	buf := make([]byte, maxPacket)
+	var err error
+	for {
+		var n int
+		var addr net.Addr
+		n, addr, err = s.pc.ReadFrom(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				s.mu.Lock()
+				closing := s.closing
+				s.mu.Unlock()
+				if !closing {
+					continue // someone else's deadline: keep reading
+				}
+			}
+			break
+		}
+		ua, ok := addr.(*net.UDPAddr)
+		if !ok {
+			s.ignored.Add(1)
+			continue
+		}
+		ap := ua.AddrPort()
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		s.handle(buf[:n], ap)
+	}
+	s.shutdown(err)
+}
+
+// shutdown ends every connection once the socket is unusable.
+func (s *socket) shutdown(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.mu.Lock()
+		c.fail(net.ErrClosed)
+		c.mu.Unlock()
+	}
+	close(s.done)
+}
+
+// close stops the read loop (without closing the PacketConn), resetting
+// every connection.
+func (s *socket) close() {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		<-s.done
+		return
+	}
+	s.closing = true
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.mu.Lock()
+		if c.state != csDone {
+			c.sendReset()
+			c.fail(net.ErrClosed)
+		}
+		c.mu.Unlock()
+	}
+	_ = s.pc.SetReadDeadline(time.Unix(1, 0))
+	<-s.done
+	_ = s.pc.SetReadDeadline(time.Time{})
+}
+
+func (s *socket) remove(c *Conn) {
+	s.mu.Lock()
+	if s.conns[c.key] == c {
+		delete(s.conns, c.key)
+	}
+	s.mu.Unlock()
+}
+
+// handle routes one datagram.
+func (s *socket) handle(b []byte, from netip.AddrPort) {
+	h, payload, err := parseHeader(b)
+	if err != nil {
+		s.ignored.Add(1)
+		return
+	}
+	now := time.Now()
+	if h.typ == stSyn {
+		s.handleSyn(&h, from, now)
+		return
+	}
+	s.mu.Lock()
+	c := s.conns[connKey{from, h.connID}]
+	if c == nil && h.typ == stReset {
+		// a RESET may carry either of the connection's ids (libutp answers
+		// strangers with the id it received)
+		for k, x := range s.conns {
+			if k.addr == from && x.sendID == h.connID {
+				c = x
+				break
+			}
+		}
+	}
+	s.mu.Unlock()
+	if c == nil {
+		s.ignored.Add(1)
+		if h.typ != stReset {
+			s.reset(from, h.connID, h.seq)
+		}
+		return
+	}
+	c.receive(&h, payload, now)
+}
+
+// handleSyn opens a connection for a SYN, or answers a repeated one.
+func (s *socket) handleSyn(h *header, from netip.AddrPort, now time.Time) {
+	key := connKey{from, h.connID + 1}
+	s.mu.Lock()
+	if c := s.conns[key]; c != nil {
+		s.mu.Unlock()
+		c.receive(h, nil, now)
+		return
+	}
+	ln := s.ln
+	if ln == nil || s.closing {
+		s.mu.Unlock()
+		s.reset(from, h.connID, h.seq)
+		return
+	}
+	c := newConn(s, key, h.connID, false)
+	c.ackNr = h.seq
+	c.state = csConnected
+	c.peerWnd = int(h.wnd)
+	c.replyMicro = microNow() - h.ts
+	// c is not published yet: taking its lock under s.mu cannot deadlock
+	c.mu.Lock()
+	select {
+	case ln.backlog <- c:
+	default:
+		c.mu.Unlock()
+		s.mu.Unlock()
+		s.ignored.Add(1)
+		return // backlog full: drop the SYN, the peer will repeat it
+	}
+	s.conns[key] = c
+	s.mu.Unlock()
+	c.sendSynAck()
+	c.armTimer(now)
+	c.mu.Unlock()
+}
+
+// reset answers a packet of an unknown connection, at most 100 per second.
+func (s *socket) reset(to netip.AddrPort, id, seq uint16) {
+	s.mu.Lock()
+	now := time.Now()
+	s.rstTokens = min(s.rstTokens+now.Sub(s.rstLast).Seconds()*100, 100)
+	s.rstLast = now
+	ok := s.rstTokens >= 1
+	if ok {
+		s.rstTokens--
+	}
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	var b [headerLen]byte
+	h := header{typ: stReset, connID: id, ts: microNow(), ack: seq, seq: uint16(randUint32())}
+	putHeader(b[:], &h)
+	_, _ = s.pc.WriteTo(b[:], net.UDPAddrFromAddrPort(to))
+}
+
+// newClientConn registers a connection we are dialling.
+func (s *socket) newClientConn(to netip.AddrPort) (*Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing || s.err != nil {
+		return nil, net.ErrClosed
+	}
+	for range 64 {
+		id := uint16(randUint32())
+		k := connKey{to, id}
+		if s.conns[k] != nil || s.conns[connKey{to, id + 1}] != nil {
+			continue
+		}
+		c := newConn(s, k, id+1, true)
+		s.conns[k] = c
+		return c, nil
+	}
+	return nil, errors.New("utp: no free connection id toward " + to.String())
+}
+
+// ---- helpers ----
+
+var epoch = time.Now()
+
+// microNow is our clock in microseconds (wrapping), for timestamps.
+func microNow() uint32 { return uint32(time.Since(epoch).Microseconds()) }
+
+func randUint32() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint32(b[:])
+}
+
+// packet buffers, pooled by power-of-two size class (64 B … 64 KiB)
+var bufPools [11]sync.Pool
+
+func sizeClass(n int) int {
+	if n <= 64 {
+		return 0
+	}
+	return bits.Len(uint(n-1)) - 6
+}
+
+func getBuf(n int) []byte {
+	k := sizeClass(n)
+	if p, ok := bufPools[k].Get().(*[]byte); ok {
+		return (*p)[:n]
+	}
+	return make([]byte, n, 64<<k)
+}
+
+func putBuf(b []byte) {
+	if cap(b) < 64 || cap(b) > maxPacket || cap(b)&(cap(b)-1) != 0 {
+		return
+	}
+	k := sizeClass(cap(b))
+	b = b[:0]
+	bufPools[k].Put(&b)
+}

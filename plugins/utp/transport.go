@@ -1,0 +1,476 @@
+package utp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+)
+
+var (
+	_ framework.Transport      = (*Transport)(nil)
+	_ framework.PacketConnUser = (*Transport)(nil)
+	_ framework.Listener       = (*Listener)(nil)
+)
+
+// Name is the transport's name, reported as the connection type.
+const Name = "utp"
+
+// Defaults of Config.
+const (
+	DefaultDialTimeout = 10 * time.Second
+	DefaultIdleTimeout = 30 * time.Second
+	DefaultKeepAlive   = 10 * time.Second
+	DefaultLinger      = 30 * time.Second
+	DefaultReadBuffer  = 4 << 20
+	DefaultWriteBuffer = 1 << 20
+	// DefaultPacketSize is the largest datagram sent to a peer that is not
+	// on loopback: 1400 bytes fit every common path MTU (Ethernet, PPPoE,
+	// most tunnels) without fragmentation.
+	DefaultPacketSize = 1400
+	// DefaultLoopbackPacketSize is the largest datagram sent to a loopback
+	// peer (the loopback MTU is 64 KiB; see doc.go for the measurements).
+	DefaultLoopbackPacketSize = 16 << 10
+	DefaultBacklog            = 128
+)
+
+// Config tunes a Transport. The zero value is valid: every zero field
+// takes its default.
+type Config struct {
+	// DialTimeout bounds a dial when ctx has no earlier deadline.
+	DialTimeout time.Duration
+	// IdleTimeout: a connection whose peer sent nothing at all (data,
+	// acks or keep-alives) for this long fails with ErrPeerSilent.
+	IdleTimeout time.Duration
+	// KeepAlive is how long a connection may stay quiet before it sends a
+	// keep-alive (it also keeps NAT mappings open).
+	KeepAlive time.Duration
+	// Linger bounds how long a closed connection keeps delivering the data
+	// written before Close.
+	Linger time.Duration
+	// ReadBuffer is the receive window per connection, in bytes.
+	ReadBuffer int
+	// WriteBuffer is how many bytes Write queues beyond those in flight.
+	WriteBuffer int
+	// PacketSize and LoopbackPacketSize are the largest datagrams (header
+	// included) sent to other hosts and to loopback addresses.
+	PacketSize         int
+	LoopbackPacketSize int
+	// Backlog is the number of inbound connections waiting for Accept;
+	// further SYNs are dropped (their senders repeat them).
+	Backlog int
+}
+
+func (c *Config) setDefaults() error {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.DialTimeout, DefaultDialTimeout)
+	def(&c.IdleTimeout, DefaultIdleTimeout)
+	def(&c.KeepAlive, DefaultKeepAlive)
+	def(&c.Linger, DefaultLinger)
+	if c.ReadBuffer <= 0 {
+		c.ReadBuffer = DefaultReadBuffer
+	}
+	if c.WriteBuffer <= 0 {
+		c.WriteBuffer = DefaultWriteBuffer
+	}
+	if c.PacketSize <= 0 {
+		c.PacketSize = DefaultPacketSize
+	}
+	if c.LoopbackPacketSize <= 0 {
+		c.LoopbackPacketSize = DefaultLoopbackPacketSize
+	}
+	if c.Backlog <= 0 {
+		c.Backlog = DefaultBacklog
+	}
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"PacketSize", c.PacketSize}, {"LoopbackPacketSize", c.LoopbackPacketSize}} {
+		if v.n < headerLen+64 || v.n > maxPacket-64 {
+			return fmt.Errorf("%w: utp %s %d out of range %d-%d", framework.ErrInvalidOption, v.name, v.n, headerLen+64, maxPacket-64)
+		}
+	}
+	if c.ReadBuffer < c.LoopbackPacketSize || c.ReadBuffer < c.PacketSize {
+		return fmt.Errorf("%w: utp ReadBuffer %d smaller than a packet", framework.ErrInvalidOption, c.ReadBuffer)
+	}
+	return nil
+}
+
+// Transport is the uTP transport. It runs on the swarm's shared UDP socket,
+// which it receives through UsePacketConn; it never closes that socket.
+type Transport struct {
+	cfg Config
+
+	mu      sync.Mutex
+	sock    *socket
+	pending *Listener // Listen called before UsePacketConn
+}
+
+// New returns a uTP transport with the default Config.
+func New() *Transport {
+	t, err := NewWithConfig(Config{})
+	if err != nil {
+		panic(err) // the defaults are valid
+	}
+	return t
+}
+
+// NewWithConfig returns a uTP transport tuned by cfg.
+func NewWithConfig(cfg Config) (*Transport, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Transport{cfg: cfg}, nil
+}
+
+// Name returns "utp".
+func (t *Transport) Name() string { return Name }
+
+// UsePacketConn hands the transport the UDP socket to run on (the swarm's
+// shared socket, non-KRPC side). It is called once; the transport reads
+// every packet from pc and never closes it.
+func (t *Transport) UsePacketConn(pc net.PacketConn) error {
+	if pc == nil {
+		return errors.New("utp: nil PacketConn")
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sock != nil {
+		return errors.New("utp: UsePacketConn called twice")
+	}
+	port := addrPort(pc.LocalAddr())
+	if l := t.pending; l != nil && l.port != 0 && l.port != port {
+		return fmt.Errorf("utp: the listener is on port %d but the shared UDP socket on port %d", l.port, port)
+	}
+	t.sock = newSocket(pc, &t.cfg)
+	if l := t.pending; l != nil {
+		t.pending = nil
+		t.attachLocked(l)
+	}
+	return nil
+}
+
+func (t *Transport) attachLocked(l *Listener) {
+	s := t.sock
+	s.mu.Lock()
+	l.sock = s
+	if !l.isClosed() {
+		s.ln = l
+	}
+	s.mu.Unlock()
+	close(l.attached)
+}
+
+// Listen returns a listener on the shared UDP socket. The swarm binds that
+// socket on the same port number as its other transports: when
+// UsePacketConn was called already, port must be 0 or the socket's port;
+// when it was not (the engine binds transports first, then the socket), the
+// listener reserves the port number (port 0: a free UDP port is picked)
+// and starts accepting once UsePacketConn hands it the socket. Accept on a
+// listener that never got a socket fails with ErrNoPacketConn.
+func (t *Transport) Listen(ctx context.Context, host string, port int) (framework.Listener, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending != nil {
+		return nil, fmt.Errorf("%w: utp transport already listening", framework.ErrPortInUse)
+	}
+	if s := t.sock; s != nil {
+		sp := addrPort(s.pc.LocalAddr())
+		if port != 0 && port != sp {
+			return nil, fmt.Errorf("utp: cannot listen on port %d: the shared UDP socket is on port %d", port, sp)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.ln != nil {
+			return nil, fmt.Errorf("%w: utp transport already listening", framework.ErrPortInUse)
+		}
+		if s.closing || s.err != nil {
+			return nil, fmt.Errorf("utp: listen: %w", net.ErrClosed)
+		}
+		l := newListener(t, host, sp)
+		l.sock = s
+		close(l.attached)
+		s.ln = l
+		return l, nil
+	}
+	if port == 0 {
+		// pick a free UDP port for the swarm to bind its socket on
+		var lc net.ListenConfig
+		pc, err := lc.ListenPacket(ctx, "udp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("utp: pick a udp port: %w", err)
+		}
+		port = addrPort(pc.LocalAddr())
+		pc.Close()
+	}
+	l := newListener(t, host, port)
+	t.pending = l
+	return l, nil
+}
+
+// Dial connects to peer.Addr() within Config.DialTimeout or ctx, whichever
+// ends first. A peer that answers with RESET (nothing listens) fails at
+// once with an error wrapping syscall.ECONNREFUSED; a silent one fails at
+// the timeout with an error wrapping context.DeadlineExceeded.
+func (t *Transport) Dial(ctx context.Context, peer framework.Peer) (net.Conn, error) {
+	t.mu.Lock()
+	s := t.sock
+	t.mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("utp: dial %s: %w", peer.Addr(), ErrNoPacketConn)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("utp: dial %s: %w", peer.Addr(), err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.DialTimeout)
+	defer cancel()
+	ap, err := resolve(ctx, peer)
+	if err != nil {
+		return nil, fmt.Errorf("utp: dial %s: %w", peer.Addr(), err)
+	}
+	c, err := s.newClientConn(ap)
+	if err != nil {
+		return nil, fmt.Errorf("utp: dial %s: %w", peer.Addr(), err)
+	}
+	rto := 250 * time.Millisecond
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	tries := 0
+	for {
+		select {
+		case <-c.established:
+			return c, nil
+		case <-c.done:
+			c.mu.Lock()
+			err := c.err
+			c.mu.Unlock()
+			return nil, fmt.Errorf("utp: dial %s: %w", peer.Addr(), err)
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.fail(ctx.Err())
+			c.mu.Unlock()
+			select {
+			case <-c.established: // raced: the peer has a connection; tell it
+				c.mu.Lock()
+				c.sendReset()
+				c.mu.Unlock()
+			default:
+			}
+			if tries > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, fmt.Errorf("utp: dial %s: no answer to %d SYNs: %w", peer.Addr(), tries, ctx.Err())
+			}
+			return nil, fmt.Errorf("utp: dial %s: %w", peer.Addr(), ctx.Err())
+		case <-timer.C:
+			c.mu.Lock()
+			c.sendSyn()
+			c.mu.Unlock()
+			tries++
+			timer.Reset(rto)
+			rto = min(2*rto, 2*time.Second)
+		}
+	}
+}
+
+// sendSyn sends (or repeats) the SYN of a dial (c.mu held).
+func (c *Conn) sendSyn() {
+	if c.state != csSynSent {
+		return
+	}
+	if c.synCount == 0 {
+		c.synAt = time.Now()
+	}
+	c.synCount++
+	var b [headerLen]byte
+	h := c.header(stSyn, c.isn)
+	h.connID = c.key.id // a SYN carries our receive id
+	putHeader(b[:], &h)
+	c.write(b[:])
+	c.seqNr = c.isn + 1
+}
+
+// Close stops the transport: every connection is reset, the listener (if
+// any) stops and the read loop ends. The shared socket stays open. The
+// swarm does not need to call it: closing the socket has the same effect.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	s, l := t.sock, t.pending
+	t.mu.Unlock()
+	if l != nil {
+		l.Close()
+	}
+	if s != nil {
+		s.mu.Lock()
+		l = s.ln
+		s.mu.Unlock()
+		if l != nil {
+			l.Close()
+		}
+		s.close()
+	}
+	return nil
+}
+
+// Stats are counters of a transport's socket.
+type Stats struct {
+	// Conns is the number of live connections (including closed ones still
+	// delivering their last data).
+	Conns int
+	// Ignored counts datagrams that were not uTP or matched no connection.
+	Ignored uint64
+	// Retransmits counts data and FIN packets sent again; Timeouts counts
+	// retransmission timeouts.
+	Retransmits, Timeouts uint64
+}
+
+// Stats returns the transport's counters (zero before UsePacketConn).
+func (t *Transport) Stats() Stats {
+	t.mu.Lock()
+	s := t.sock
+	t.mu.Unlock()
+	if s == nil {
+		return Stats{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Conns: len(s.conns), Ignored: s.ignored.Load(),
+		Retransmits: s.retransmits.Load(), Timeouts: s.timeouts.Load()}
+}
+
+// Listener accepts uTP connections on the shared socket.
+type Listener struct {
+	t        *Transport
+	host     string
+	port     int
+	backlog  chan *Conn
+	attached chan struct{} // closed once the socket is known
+	sock     *socket       // set when attached (under the socket's mu)
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func newListener(t *Transport, host string, port int) *Listener {
+	return &Listener{
+		t: t, host: host, port: port,
+		backlog:  make(chan *Conn, t.cfg.Backlog),
+		attached: make(chan struct{}),
+		closed:   make(chan struct{}),
+	}
+}
+
+func (l *Listener) isClosed() bool { return isClosed(l.closed) }
+
+// Accept waits for an inbound connection.
+func (l *Listener) Accept() (net.Conn, error) {
+	select {
+	case <-l.attached:
+	case <-l.closed:
+		return nil, l.opErr(net.ErrClosed)
+	default:
+		return nil, l.opErr(ErrNoPacketConn)
+	}
+	select {
+	case c := <-l.backlog:
+		return c, nil
+	case <-l.closed:
+		return nil, l.opErr(net.ErrClosed)
+	case <-l.sock.done:
+		return nil, l.opErr(net.ErrClosed)
+	}
+}
+
+// Close stops accepting: later SYNs are answered with RESET and
+// connections waiting in the backlog are reset. Established connections
+// stay open.
+func (l *Listener) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		l.t.mu.Lock()
+		if l.t.pending == l {
+			l.t.pending = nil
+		}
+		s := l.t.sock
+		l.t.mu.Unlock()
+		if s != nil {
+			s.mu.Lock()
+			if s.ln == l {
+				s.ln = nil
+			}
+			s.mu.Unlock()
+		}
+		for {
+			select {
+			case c := <-l.backlog:
+				c.Close()
+				continue
+			default:
+			}
+			break
+		}
+	})
+	return nil
+}
+
+// Addr is the shared UDP socket's address (before the socket is handed
+// over: host and the reserved port).
+func (l *Listener) Addr() net.Addr {
+	select {
+	case <-l.attached:
+		return l.sock.pc.LocalAddr()
+	default:
+	}
+	ip := net.ParseIP(l.host)
+	return &net.UDPAddr{IP: ip, Port: l.port}
+}
+
+func (l *Listener) opErr(err error) error {
+	return &net.OpError{Op: "accept", Net: "utp", Addr: l.Addr(), Err: err}
+}
+
+// resolve turns a peer into a UDP address (host names go through the
+// resolver with ctx).
+func resolve(ctx context.Context, p framework.Peer) (netip.AddrPort, error) {
+	if p.Port < 1 || p.Port > 65535 {
+		return netip.AddrPort{}, fmt.Errorf("port %d out of range", p.Port)
+	}
+	ip, err := netip.ParseAddr(p.Host)
+	if err != nil {
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", p.Host)
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		if len(ips) == 0 {
+			return netip.AddrPort{}, fmt.Errorf("no address for %q", p.Host)
+		}
+		ip = ips[0]
+	}
+	return netip.AddrPortFrom(ip.Unmap().WithZone(""), uint16(p.Port)), nil
+}
+
+func addrPort(a net.Addr) int {
+	if ua, ok := a.(*net.UDPAddr); ok {
+		return ua.Port
+	}
+	if a == nil {
+		return 0
+	}
+	_, ps, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(ps)
+	return n
+}

@@ -1,0 +1,114 @@
+package validators_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/fx"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/swarmtest"
+	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
+	"github.com/dwebswarm/dwebswarm-go/plugins/validators"
+)
+
+// fxSwarm starts a swarm through fx with every validator module, a manual
+// discovery and the TCP transport on loopback.
+func fxSwarm(t *testing.T, priv validators.DHTPrivateConfig, banPath string) (*framework.Swarm, *swarmtest.Discovery, *validators.BanList) {
+	t.Helper()
+	var sw *framework.Swarm
+	var bans *validators.BanList
+	disc := swarmtest.NewDiscovery()
+	app := fx.New(
+		fx.NopLogger,
+		framework.Module,
+		tcp.Module,
+		fx.Provide(fx.Annotate(func() framework.Discovery { return disc }, fx.ResultTags(`group:"discoveries"`))),
+		framework.Supply(framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0), framework.WithRequeue()),
+		fx.Supply(validators.CIDRConfig{Deny: []string{"127.0.0.66", "127.0.0.77"}}),
+		validators.CIDRModule,
+		fx.Supply(priv),
+		validators.DHTPrivateModule,
+		fx.Supply(validators.RateLimitConfig{}),
+		validators.RateLimitModule,
+		fx.Supply(validators.BanListConfig{Path: banPath}),
+		validators.BanListModule,
+		fx.Populate(&sw, &bans),
+	)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Stop(context.Background()) })
+	return sw, disc, bans
+}
+
+func rejection(t *testing.T, rec *swarmtest.Recorder, peer framework.Peer) error {
+	t.Helper()
+	ev := swarmtest.Wait(rec, func(e *framework.PeerRejectedEvent) bool { return e.Peer.Addr() == peer.Addr() })
+	return ev.Reason
+}
+
+func TestModulesChainInOrderThroughFx(t *testing.T) {
+	// fx value groups arrive shuffled: a few apps make an accidental
+	// order unlikely to pass
+	for range 4 {
+		path := filepath.Join(t.TempDir(), "bans")
+		sw, disc, bans := fxSwarm(t, validators.DHTPrivateConfig{Enabled: true}, path)
+		if err := bans.Ban("127.0.0.66", "test"); err != nil {
+			t.Fatal(err)
+		}
+		rec := swarmtest.Record(t, sw)
+		topic := framework.TopicFromString("chain")
+		if err := sw.Join(context.Background(), topic); err != nil {
+			t.Fatal(err)
+		}
+		// banned and denied: the ban list (order 10) answers before cidr (20)
+		both := framework.Peer{Host: "127.0.0.66", Port: 1000, Topic: topic}
+		denied := framework.Peer{Host: "127.0.0.77", Port: 1000, Topic: topic}
+		fromDHT := framework.Peer{Host: "127.0.0.88", Port: 1000, Topic: topic, Referrer: &framework.Referrer{Host: "127.0.0.1", Port: 6881}}
+		disc.Emit(both, denied, fromDHT)
+		if err := rejection(t, rec, both); !errors.Is(err, framework.ErrBanned) {
+			t.Fatalf("banned and denied peer: %v, want the ban list's ErrBanned first", err)
+		}
+		if err := rejection(t, rec, denied); !errors.Is(err, validators.ErrNotAllowed) {
+			t.Fatalf("denied peer: %v", err)
+		}
+		if err := rejection(t, rec, fromDHT); !errors.Is(err, validators.ErrInternalFromDHT) {
+			t.Fatalf("loopback peer from the DHT with dht-private on: %v", err)
+		}
+	}
+}
+
+func TestDHTPrivateIsOffByDefault(t *testing.T) {
+	sw, disc, _ := fxSwarm(t, validators.DHTPrivateConfig{}, filepath.Join(t.TempDir(), "bans"))
+	rec := swarmtest.Record(t, sw)
+	topic := framework.TopicFromString("off")
+	if err := sw.Join(context.Background(), topic); err != nil {
+		t.Fatal(err)
+	}
+	// a loopback testnet peer: accepted (its dial to a closed loopback
+	// port fails, which is fine)
+	peer := framework.Peer{Host: "127.0.0.1", Port: 1, Topic: topic, Referrer: &framework.Referrer{Host: "127.0.0.1", Port: 6881}}
+	disc.Emit(peer)
+	swarmtest.Wait(rec, func(e *framework.PeerEvent) bool { return e.Peer.Addr() == peer.Addr() })
+}
+
+func TestCorruptBanFileFailsTheAppStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bans")
+	if err := os.WriteFile(path, []byte("not a target at all\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app := fx.New(fx.NopLogger, fx.Supply(validators.BanListConfig{Path: path}), validators.BanListModule,
+		fx.Invoke(func(*validators.BanList) {}))
+	err := app.Err()
+	if !errors.Is(err, validators.ErrCorruptBanList) || !strings.Contains(err.Error(), path+":1:") {
+		t.Fatalf("err = %v", err)
+	}
+}
