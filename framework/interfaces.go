@@ -122,7 +122,9 @@ func (f ValidatorFunc) Validate(_ context.Context, p Peer) error { return f(p) }
 // demultiplexes it by packet shape: discoveries receive the side that gets
 // bencoded dictionaries (KRPC, first byte 'd'); transports receive the side
 // that gets every other packet. UsePacketConn is called once, during Start,
-// before any Join, Listen or Dial. The plugin reads from and writes to pc
+// after the transports' Listen on the same port number (so a transport's
+// Listen must accept being called before it has the socket) and before any
+// Join or Dial. The plugin reads from and writes to pc
 // but never closes the socket: the swarm closes it after closing the plugins.
 type PacketConnUser interface {
 	UsePacketConn(pc net.PacketConn) error
