@@ -1,0 +1,51 @@
+// Package remote runs a [framework.Transport], [framework.Discovery] or
+// [framework.PeerValidator] as a separate plugin binary, and is the SDK
+// plugin authors serve their implementation with.
+//
+// # Host side
+//
+// [NewTransport], [NewDiscovery] and [NewValidator] start a plugin from a
+// [Config] (path, args, optional SHA-256 pin) and return an adapter that
+// implements the framework interface; [TransportModule],
+// [DiscoveryModule] and [ValidatorModule] put them into the fx value groups.
+// A plugin that crashes is reported (slog and Config.OnEvent), restarted
+// with bounded backoff, and the swarm keeps working; every call has a
+// timeout; whatever a plugin replies is validated, so garbage becomes an
+// error wrapping [ErrBadReply], never a panic.
+//
+// # Plugin side
+//
+//	func main() { remote.ServeTransport(mytransport.New()) }
+//
+// # Protocol
+//
+// github.com/hashicorp/go-plugin starts the binary with a magic cookie in
+// its environment ([MagicCookieKey]) and negotiates [ProtocolVersion]; the
+// plugin then serves the gRPC services of remote.proto (package
+// [github.com/dwebswarm/dwebswarm-go/framework/remote/proto]). Each plugin
+// gets its own PLUGIN_UNIX_SOCKET_DIR for go-plugin's socket, removed when
+// the instance ends.
+//
+// Bytes of connections never cross gRPC. The host gives every plugin an fd
+// channel: a SOCK_SEQPACKET socketpair whose plugin end is the plugin's
+// fd 3. Requests that produce a socket (Listen, Accept, Dial) carry a token
+// chosen by the host; the plugin sends the socket's fd with SCM_RIGHTS under
+// that token, then replies, and the host matches the two:
+//
+//   - kernel sockets (*net.TCPConn, *net.UnixConn, *net.TCPListener,
+//     *net.UnixListener) are sent themselves and closed in the plugin: the
+//     host reads, writes and accepts natively, at native speed, and they
+//     outlive the plugin;
+//   - other connections (user-space protocols) are relayed: the plugin
+//     copies bytes between its connection and one end of a stream
+//     socketpair and sends the other end. Before it ends its side of a
+//     relay it sends a relay-end message (clean EOF or error) on the fd
+//     channel, so the host can tell a clean close from a crash: a relay cut
+//     by a dying plugin reads as an error wrapping [ErrCrashed], never EOF;
+//   - other listeners stay in the plugin; the host calls Accept through
+//     gRPC, and listens again on the same port after a restart.
+//
+// The channel's byte layout is documented in fdchan.go. The kernel closes
+// the plugin's end when the plugin exits, so the host learns of a crash
+// immediately by reading EOF on the channel.
+package remote
