@@ -40,6 +40,7 @@ func commands() []command {
 		{"pipe", "pipe stdin/stdout to the first peer that connects on a topic", runPipe},
 		{"bootstrap", "run a long-lived full DHT node (seed of a private network)", runBootstrap},
 		{"testnet", "run a local DHT testnet of N nodes on loopback", runTestnet},
+		{"plugin", "serve a built-in plugin out of process (plugin serve tcp|static|...)", runPlugin},
 		{"version", "print the version", func(_ context.Context, _ []string, s stdio) int {
 			fmt.Fprintln(s.out, "swarmhost", version)
 			return 0

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+)
+
+const pluginHelp = `usage: swarmhost plugin serve [flags] NAME
+
+Serves the built-in plugin NAME out of process, for a dwebswarm host that
+started this binary as a plugin (github.com/hashicorp/go-plugin, gRPC):
+
+  transports:  %s
+  discoveries: %s
+
+A host runs it from a plugin configuration such as
+  remote.Config{Path: "/usr/bin/swarmhost", Args: []string{"plugin", "serve", "tcp"}}
+Run by hand, it explains that it is a plugin and exits with status 1.
+
+flags:
+`
+
+// runPlugin is "swarmhost plugin serve NAME".
+func runPlugin(_ context.Context, args []string, s stdio) int {
+	fs := flag.NewFlagSet("plugin", flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	fs.Usage = func() {
+		fmt.Fprintf(s.err, pluginHelp, names(transportFactories), names(discoveryFactories))
+		fs.PrintDefaults()
+	}
+	var nf nodeFlags
+	fs.Func("peer", "a peer's `HOST:PORT` for the static discovery (repeatable)", func(v string) error {
+		nf.peers = append(nf.peers, v)
+		return nil
+	})
+	fs.Func("mdns-iface", "network interface `NAME` for mDNS (repeatable)", func(v string) error {
+		nf.mdnsIfaces = append(nf.mdnsIfaces, v)
+		return nil
+	})
+	fs.StringVar(&nf.bootstrap, "bootstrap", "", "comma-separated DHT bootstrap nodes `HOST:PORT,...`")
+	pos, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 2 || pos[0] != "serve" {
+		fs.Usage()
+		return 2
+	}
+	p, err := builtinPlugin(pos[1], nf)
+	if err != nil {
+		fmt.Fprintln(s.err, "swarmhost plugin:", err)
+		if isUsageError(err) {
+			return 2
+		}
+		return 1
+	}
+	remote.Serve(p) // exits the process when run by hand
+	return 0
+}
+
+// builtinPlugin builds the named built-in for serving.
+func builtinPlugin(name string, nf nodeFlags) (remote.Plugins, error) {
+	var p remote.Plugins
+	var impl any
+	if mk, ok := transportFactories[name]; ok {
+		t, err := mk(nf)
+		if err != nil {
+			return p, fmt.Errorf("transport %s: %w", name, err)
+		}
+		p.Transport, impl = t, t
+	} else if mk, ok := discoveryFactories[name]; ok {
+		d, err := mk(nf)
+		if err != nil {
+			return p, fmt.Errorf("discovery %s: %w", name, err)
+		}
+		p.Discovery, impl = d, d
+	} else {
+		return p, fmt.Errorf("%w: %q (transports: %s; discoveries: %s)", framework.ErrUnknownPlugin, name, names(transportFactories), names(discoveryFactories))
+	}
+	if _, ok := impl.(framework.PacketConnUser); ok {
+		if c, ok := impl.(interface{ Close() error }); ok {
+			c.Close()
+		}
+		return p, fmt.Errorf("%w: %s runs on the swarm's shared UDP socket, which cannot be handed to a plugin process yet; run it in process", framework.ErrInvalidOption, name)
+	}
+	if len(nf.peers) > 0 && p.Discovery == nil {
+		return p, fmt.Errorf("%w: --peer is for the static discovery", framework.ErrInvalidOption)
+	}
+	return p, nil
+}
