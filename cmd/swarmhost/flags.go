@@ -52,6 +52,7 @@ func addNodeFlags(fs *flag.FlagSet, f *nodeFlags, defaultDiscovery string) {
 	fs.StringVar(&f.transport, "transport", "tcp", "comma-separated transports to use: "+names(transportFactories))
 	fs.StringVar(&f.bootstrap, "bootstrap", "", "comma-separated DHT bootstrap nodes `HOST:PORT,...` (used by the dht discovery)")
 	fs.StringVar(&f.host, "host", "", "address to listen on (default: all)")
+	fs.DurationVar(&f.connectTimeout, "connect-timeout", 0, "bound each dial to this `DURATION` (default 10s)")
 	fs.IntVar(&f.port, "port", 0, "exact port to listen on (default: 49737, +1, +2, then random)")
 }
 

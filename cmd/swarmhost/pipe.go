@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -65,14 +66,12 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 
 var errNoPeer = errors.New("no peer connected")
 
-func pipe(ctx context.Context, log interface {
-	Info(string, ...any)
-	Debug(string, ...any)
-}, nf nodeFlags, topic framework.Topic, announce bool, timeout time.Duration, s stdio) error {
+func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, topic framework.Topic, announce bool, timeout time.Duration, s stdio) error {
 	opts, err := nf.options()
 	if err != nil {
 		return err
 	}
+	opts = append(opts, framework.WithLogger(log))
 	sw, err := dwebswarm.New(ctx, opts...)
 	if err != nil {
 		return err

@@ -4,23 +4,26 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"
 	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
+	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
 // nodeFlags are the plugin settings shared by the commands that run a swarm.
 type nodeFlags struct {
-	peers      []string
-	discovery  string
-	transport  string
-	bootstrap  string
-	host       string
-	port       int
-	mdnsIfaces []string
+	peers          []string
+	discovery      string
+	transport      string
+	bootstrap      string
+	host           string
+	port           int
+	mdnsIfaces     []string
+	connectTimeout time.Duration
 }
 
 // discoveryFactories builds the built-in discoveries by name.
@@ -41,6 +44,7 @@ var discoveryFactories = map[string]func(nodeFlags) (framework.Discovery, error)
 // transportFactories builds the built-in transports by name.
 var transportFactories = map[string]func(nodeFlags) (framework.Transport, error){
 	"tcp": func(nodeFlags) (framework.Transport, error) { return tcp.New(), nil },
+	"utp": func(nodeFlags) (framework.Transport, error) { return utp.New(), nil },
 }
 
 func names[V any](m map[string]V) string {
@@ -111,6 +115,9 @@ func (f nodeFlags) options() ([]framework.Option, error) {
 	opts = append(opts, framework.WithListenHost(f.host))
 	if f.port != 0 {
 		opts = append(opts, framework.WithPort(f.port))
+	}
+	if f.connectTimeout != 0 {
+		opts = append(opts, framework.WithConnectTimeout(f.connectTimeout))
 	}
 	return opts, nil
 }
