@@ -171,3 +171,11 @@ type Connectivity struct {
 type ConnectivityReporter interface {
 	Connectivity() Connectivity
 }
+
+// Drainer is implemented by user-space transports (uTP) whose closed
+// connections still deliver their last data in the background. At Close the
+// swarm calls Drain, bounded by DefaultDrainTimeout, after closing every
+// connection and before closing the shared UDP socket.
+type Drainer interface {
+	Drain(ctx context.Context) error
+}

@@ -19,6 +19,7 @@ const (
 	DefaultConnectTimeout       = 10 * time.Second
 	DefaultForgetUnresponsive   = 7500 * time.Millisecond
 	DefaultDiscoveryCallTimeout = 10 * time.Second
+	DefaultDrainTimeout         = 5 * time.Second
 )
 
 // DefaultRequeue is the seed's default requeue schedule.

@@ -337,6 +337,15 @@ func (s *Swarm) Close() error {
 	for _, c := range s.Connections() {
 		c.closeWith(ErrClosed)
 	}
+	dctx, dcancel := context.WithTimeout(context.Background(), DefaultDrainTimeout)
+	for _, t := range s.transports {
+		if d, ok := t.(Drainer); ok {
+			if err := d.Drain(dctx); err != nil {
+				s.log.Warn("transport did not drain", "transport", t.Name(), "err", err)
+			}
+		}
+	}
+	dcancel()
 	s.mu.Lock()
 	mux := s.udp
 	s.mu.Unlock()

@@ -178,6 +178,11 @@ func (d *Discovery) reply(m *krpc.Msg, to net.Addr, code int, reason string) {
 	if code != 0 {
 		out = krpc.Msg{T: m.T, Y: "e", E: &krpc.Error{Code: code, Msg: reason}}
 	}
+	// A read-only node says so (BEP 43) in these replies too, or the node
+	// that relayed a hole punch to us would add us to its routing table.
+	if srv := d.current(); srv == nil || srv.passive {
+		out.ReadOnly = true
+	}
 	b, err := bencode.Marshal(out)
 	if err == nil {
 		_, _ = d.pc.WriteTo(b, to)

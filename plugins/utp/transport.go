@@ -474,3 +474,26 @@ func addrPort(a net.Addr) int {
 	n, _ := strconv.Atoi(ps)
 	return n
 }
+
+// WantsPeer implements framework.DialFilter: beside other transports, uTP
+// is tried for peers with a referrer (found on the DHT: possibly behind a
+// NAT, reachable after a hole punch), as the semantics' dial order says.
+// A swarm whose only transport is uTP dials every peer with it.
+func (t *Transport) WantsPeer(p framework.Peer) bool { return p.Referrer != nil }
+
+// Drain waits until every connection, closed ones still delivering their
+// last data included, has finished, or ctx ends. The swarm calls it at
+// Close before it closes the shared socket, so that data written before a
+// Close is not lost when the process exits (what the kernel does for TCP).
+func (t *Transport) Drain(ctx context.Context) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for t.Stats().Conns > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
+}
