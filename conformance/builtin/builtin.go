@@ -134,10 +134,6 @@ func Discoveries() map[string]conformance.DiscoveryFactory {
 // repository's tests assert that exactly these fail.
 func KnownFailures(name string) map[string]string {
 	switch name {
-	case "static":
-		return map[string]string{conformance.CheckSelfNeverReported: "static reports its own listed address: " +
-			"a cluster that hands every node the same list makes each node dial itself " +
-			"(fix: skip entries at req.Port whose host is loopback, unspecified or a local interface address)"}
 	case "dht":
 		return map[string]string{conformance.CheckLeaveStopsAnnounce: "mainline DHT has no un-announce: " +
 			"after Leave our record stays on the storing nodes for their TTL (30 min on ours) and new lookups still find us"}

@@ -5,16 +5,20 @@
 // On each join with lookup, every address listed for the topic (or for all
 // topics) is reported at once, then Flushed and Updated follow; the list is
 // reported again every Interval so that peers the swarm forgot come back.
-// Announcing is a no-op: the peers are configured elsewhere.
+// Announcing is a no-op: the peers are configured elsewhere. An entry that
+// is this swarm itself (the joined port on a loopback, unspecified or local
+// interface address) is never reported.
 package static
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/internal/selfaddr"
 )
 
 var _ framework.Discovery = (*Discovery)(nil)
@@ -110,6 +114,11 @@ func (d *Discovery) Join(ctx context.Context, req framework.JoinRequest, sink fr
 	if !req.Lookup {
 		peers = nil
 	}
+	// never report this swarm itself: a cluster usually hands every node
+	// the same list
+	peers = slices.DeleteFunc(peers, func(p framework.Peer) bool {
+		return p.Port == req.Port && selfaddr.IsLocal(p.Host)
+	})
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()

@@ -104,3 +104,18 @@ func TestBadAddressesAreClearErrors(t *testing.T) {
 		t.Fatalf("join after close: %v", err)
 	}
 }
+
+func TestNeverReportsItself(t *testing.T) {
+	topic := framework.TopicFromString("self")
+	d, _ := static.FromAddrs("127.0.0.1:4000", "127.0.0.1:4001", "[::1]:4000")
+	defer d.Close()
+	s := newSink()
+	d.Join(context.Background(), framework.JoinRequest{Topic: topic, Lookup: true, Port: 4000}, s)
+	s.waitUpdated(t)
+	d.Leave(context.Background(), topic)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.peers) != 1 || s.peers[0].Port != 4001 {
+		t.Fatalf("reported %v, want only the other swarm (port 4001)", s.peers)
+	}
+}

@@ -148,14 +148,11 @@ func (Validator) Validate(ctx context.Context, p framework.Peer) error {
 //   - its sink reports Flushed after every cycle, not once
 //     (conformance.CheckFlushedOnce);
 //   - Join after Close returns nil instead of ErrClosed
-//     (conformance.CheckJoinAfterClose);
-//
-// plus static's known failure (conformance.CheckSelfNeverReported).
+//     (conformance.CheckJoinAfterClose).
 type Discovery struct{ framework.Discovery }
 
 // DiscoveryFailures are the checks Discovery must fail.
 var DiscoveryFailures = []string{
-	conformance.CheckSelfNeverReported,
 	conformance.CheckFlushedOnce,
 	conformance.CheckJoinAfterClose,
 }
