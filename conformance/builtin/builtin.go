@@ -133,10 +133,5 @@ func Discoveries() map[string]conformance.DiscoveryFactory {
 // fail and why. Each is a real contract violation awaiting a fix; the
 // repository's tests assert that exactly these fail.
 func KnownFailures(name string) map[string]string {
-	switch name {
-	case "dht":
-		return map[string]string{conformance.CheckLeaveStopsAnnounce: "mainline DHT has no un-announce: " +
-			"after Leave our record stays on the storing nodes for their TTL (30 min on ours) and new lookups still find us"}
-	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -235,6 +236,9 @@ func (d *Discovery) Leave(ctx context.Context, topic framework.Topic) error {
 	case <-j.done:
 	case <-ctx.Done():
 	}
+	if j.req.Announce {
+		d.unannounce(ctx, j)
+	}
 	return nil
 }
 
@@ -281,6 +285,8 @@ type join struct {
 	mu      sync.Mutex // serialises sink calls with stop
 	stopped bool
 	flushed bool
+	// nodes we sent announce_peer to (for the un-announce at Leave)
+	announcedTo map[netip.AddrPort]struct{}
 }
 
 func newJoin(d *Discovery, req framework.JoinRequest, sink framework.DiscoverySink) *join {

@@ -53,8 +53,11 @@
 // behind NAT).
 //
 // Leave and expiry. Mainline has no un-announce: Leave stops the topic's
-// rounds, and the records we stored expire on each storing node after its
-// TTL (30 minutes on our nodes, typically 30 min–2 h elsewhere). Until then
+// rounds and sends "dws_unannounce" (see unannounce.go) to every node we
+// announced to; dwebswarm nodes (bootstrap nodes, full swarms) drop our
+// record at once, when the query comes from the record's IP. Other nodes
+// answer "method unknown" and keep the record until its TTL (30 minutes on
+// our nodes, typically 30 min–2 h elsewhere). Until then
 // other peers may still find our address; their dials fail and their
 // engines drop us as unresponsive.
 //

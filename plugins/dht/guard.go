@@ -227,6 +227,9 @@ func (d *Discovery) onQuery(m *krpc.Msg, src net.Addr) bool {
 	case HolePunchMethod:
 		d.handlePunch(m, src)
 		return false
+	case UnannounceMethod:
+		d.handleUnannounce(m, src)
+		return false
 	}
 	return true
 }

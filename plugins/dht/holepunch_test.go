@@ -87,7 +87,8 @@ func TestHolePunchRefusedForPeerThatDidNotAnnounce(t *testing.T) {
 	}
 }
 
-// query sends one raw KRPC query to addr and returns the decoded answer.
+// query sends one raw KRPC query to addr from a fresh loopback socket and
+// returns the decoded answer.
 func query(t *testing.T, addr net.Addr, m krpc.Msg) krpc.Msg {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -95,6 +96,12 @@ func query(t *testing.T, addr net.Addr, m krpc.Msg) krpc.Msg {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	return queryFrom(t, c, addr, m)
+}
+
+// queryFrom sends one raw KRPC query from c and returns the decoded answer.
+func queryFrom(t *testing.T, c *net.UDPConn, addr net.Addr, m krpc.Msg) krpc.Msg {
+	t.Helper()
 	b, err := bencode.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +110,7 @@ func query(t *testing.T, addr net.Addr, m krpc.Msg) krpc.Msg {
 		t.Fatal(err)
 	}
 	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
 	buf := make([]byte, 2048)
 	var n int
 	for {

@@ -228,3 +228,16 @@ func (ps *PeerStore) Has(ih peer_store.InfoHash, addr netip.AddrPort) bool {
 	_, ok := set.byAddr[netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())]
 	return ok
 }
+
+// Remove drops addr's record of ih, if any.
+func (ps *PeerStore) Remove(ih peer_store.InfoHash, addr netip.AddrPort) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	set := ps.ihs[ih]
+	if set == nil {
+		return
+	}
+	if e := set.byAddr[netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())]; e != nil {
+		ps.removeLocked(e)
+	}
+}

@@ -114,6 +114,7 @@ func (d *Discovery) round(j *join) (uint64, error) {
 		var wg sync.WaitGroup
 		op.Closest().Range(func(e k_nearest_nodes.Elem) {
 			token, _ := e.Data.(string)
+			j.rememberAnnounce(e.Addr.ToNodeAddr())
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
