@@ -4,6 +4,7 @@
 //	swarmhost pipe [flags] TOPIC   pipe stdin/stdout to the first peer of TOPIC
 //	swarmhost bootstrap --listen HOST:PORT   a long-lived full DHT node
 //	swarmhost testnet --nodes N    a local DHT testnet on loopback
+//	swarmhost conformance [--kind K] TARGET   PASS/FAIL per named check
 //	swarmhost version              print the version
 //
 // Run "swarmhost COMMAND -h" for a command's flags.
@@ -40,6 +41,7 @@ func commands() []command {
 		{"pipe", "pipe stdin/stdout to the first peer that connects on a topic", runPipe},
 		{"bootstrap", "run a long-lived full DHT node (seed of a private network)", runBootstrap},
 		{"testnet", "run a local DHT testnet of N nodes on loopback", runTestnet},
+		{"conformance", "check a transport, discovery or validator against the swarm semantics", runConformance},
 		{"plugin", "serve a built-in plugin out of process (plugin serve tcp|static|...)", runPlugin},
 		{"version", "print the version", func(_ context.Context, _ []string, s stdio) int {
 			fmt.Fprintln(s.out, "swarmhost", version)
@@ -52,7 +54,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: swarmhost COMMAND [flags] [args]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'swarmhost COMMAND -h' for a command's flags.")
 }

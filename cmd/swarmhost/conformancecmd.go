@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/conformance"
+	"github.com/dwebswarm/dwebswarm-go/conformance/builtin"
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
+)
+
+const conformanceHelp = `usage: swarmhost conformance [flags] TARGET [-- PLUGIN_ARGS...]
+
+Checks a Transport, Discovery or PeerValidator against the swarm semantics
+and prints one PASS/FAIL line per named check, then a summary. Exits 1 when
+any check fails, 2 on bad usage.
+
+TARGET is builtin:NAME (a built-in plugin) or the path of a plugin binary
+built with the framework/remote SDK; PLUGIN_ARGS are passed to the binary
+({bootstrap} becomes the address of the --testnet, if any).
+
+A validator binary needs the peers it must accept (at least two) and reject
+(at least one): --accept HOST:PORT, --reject HOST:PORT.
+
+examples:
+  swarmhost conformance --kind transport builtin:tcp
+  swarmhost conformance --kind validator --accept 10.0.0.1:1 --accept 10.0.0.2:1 \
+      --reject 192.0.2.1:1 ./cidrvalidator -- --file rules.txt
+  swarmhost conformance --kind transport --json ./unixtransport
+
+flags:
+`
+
+func runConformance(ctx context.Context, args []string, s stdio) int {
+	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	fs.Usage = func() { fmt.Fprint(s.err, conformanceHelp); fs.PrintDefaults() }
+	kind := fs.String("kind", "transport", "what TARGET is: transport, discovery or validator")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	perCheck := fs.Duration("check-timeout", time.Minute, "bound each check to this `DURATION`")
+	testnet := fs.Int("testnet", 0, "start a loopback DHT testnet of `N` nodes for discovery plugins ({bootstrap} in PLUGIN_ARGS)")
+	only := fs.String("only", "", "comma-separated check names to run (default: all)")
+	var accept, reject []string
+	fs.Func("accept", "a peer `HOST:PORT` the validator must accept (repeatable)", func(v string) error { accept = append(accept, v); return nil })
+	fs.Func("reject", "a peer `HOST:PORT` the validator must reject (repeatable)", func(v string) error { reject = append(reject, v); return nil })
+	var pluginArgs []string
+	for i, a := range args {
+		if a == "--" {
+			args, pluginArgs = args[:i], args[i+1:]
+			break
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(s.err, "swarmhost conformance: want exactly one TARGET")
+		fs.Usage()
+		return 2
+	}
+	target := fs.Arg(0)
+	if *testnet > 0 {
+		tctx, cancel := context.WithTimeout(ctx, time.Minute)
+		tn, err := dhttest.Start(tctx, *testnet, dhttest.Options{})
+		cancel()
+		if err != nil {
+			fmt.Fprintln(s.err, "swarmhost conformance: testnet:", err)
+			return 1
+		}
+		defer tn.Close()
+		for i, a := range pluginArgs {
+			pluginArgs[i] = strings.ReplaceAll(a, "{bootstrap}", tn.Addr())
+		}
+	}
+	checks, err := conformanceChecks(*kind, target, pluginArgs, accept, reject)
+	if err != nil {
+		fmt.Fprintln(s.err, "swarmhost conformance:", err)
+		return 2
+	}
+	if *only != "" {
+		want := map[string]bool{}
+		for _, n := range splitList(*only) {
+			want[n] = true
+		}
+		var kept []conformance.Check
+		for _, c := range checks {
+			if want[c.Name] {
+				kept = append(kept, c)
+				delete(want, c.Name)
+			}
+		}
+		if len(want) > 0 {
+			var unknown []string
+			for n := range want {
+				unknown = append(unknown, n)
+			}
+			sort.Strings(unknown)
+			fmt.Fprintf(s.err, "swarmhost conformance: unknown check(s) %s\n", strings.Join(unknown, ", "))
+			return 2
+		}
+		checks = kept
+	}
+	results := conformance.RunAll(ctx, checks, *perCheck)
+	passed := 0
+	for _, r := range results {
+		if r.Passed {
+			passed++
+		}
+	}
+	failed := len(results) - passed
+	if *asJSON {
+		enc := json.NewEncoder(s.out)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			Kind    string               `json:"kind"`
+			Target  string               `json:"target"`
+			Passed  int                  `json:"passed"`
+			Failed  int                  `json:"failed"`
+			Results []conformance.Result `json:"results"`
+		}{*kind, target, passed, failed, results})
+	} else {
+		for _, r := range results {
+			fmt.Fprintln(s.out, r.String())
+		}
+		fmt.Fprintf(s.out, "%s %s: %d passed, %d failed\n", *kind, target, passed, failed)
+	}
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+// conformanceChecks builds the checks of one target.
+func conformanceChecks(kind, target string, pluginArgs, accept, reject []string) ([]conformance.Check, error) {
+	name, isBuiltin := strings.CutPrefix(target, "builtin:")
+	if !isBuiltin {
+		if _, err := os.Stat(target); err != nil {
+			return nil, fmt.Errorf("plugin binary %s: %w", target, err)
+		}
+	}
+	cfg := remote.Config{Path: target, Args: pluginArgs}
+	switch kind {
+	case "transport":
+		if isBuiltin {
+			f, ok := builtin.Transports()[name]
+			if !ok {
+				return nil, fmt.Errorf("%w: built-in transport %q (known: %s)", framework.ErrUnknownPlugin, name, names(builtin.Transports()))
+			}
+			return conformance.TransportChecks(f), nil
+		}
+		return conformance.TransportChecks(func(t *conformance.T) (framework.Transport, error) {
+			tr, err := remote.NewTransport(cfg)
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(func() { tr.Close() })
+			return tr, nil
+		}), nil
+	case "discovery":
+		if isBuiltin {
+			f, ok := builtin.Discoveries()[name]
+			if !ok {
+				return nil, fmt.Errorf("%w: built-in discovery %q (known: %s)", framework.ErrUnknownPlugin, name, names(builtin.Discoveries()))
+			}
+			return conformance.DiscoveryChecks(f), nil
+		}
+		return conformance.DiscoveryChecks(func(*conformance.T) (conformance.DiscoveryEnv, error) {
+			return remoteDiscoveryEnv{cfg}, nil
+		}), nil
+	case "validator":
+		if isBuiltin {
+			f, ok := builtin.Validators()[name]
+			if !ok {
+				return nil, fmt.Errorf("%w: built-in validator %q (known: %s)", framework.ErrUnknownPlugin, name, names(builtin.Validators()))
+			}
+			return conformance.ValidatorChecks(f), nil
+		}
+		acc, err := parsePeers(accept)
+		if err != nil {
+			return nil, fmt.Errorf("--accept: %w", err)
+		}
+		rej, err := parsePeers(reject)
+		if err != nil {
+			return nil, fmt.Errorf("--reject: %w", err)
+		}
+		if len(acc) < 2 || len(rej) < 1 {
+			return nil, fmt.Errorf("%w: a validator binary needs at least two --accept and one --reject peer", framework.ErrInvalidOption)
+		}
+		return conformance.ValidatorChecks(func(t *conformance.T) (conformance.ValidatorCase, error) {
+			v, err := remote.NewValidator(cfg)
+			if err != nil {
+				return conformance.ValidatorCase{}, err
+			}
+			t.Cleanup(func() { v.Close() })
+			return conformance.ValidatorCase{Validator: v, Accept: acc, Reject: rej}, nil
+		}), nil
+	}
+	return nil, fmt.Errorf("%w: --kind %q: want transport, discovery or validator", framework.ErrInvalidOption, kind)
+}
+
+// remoteDiscoveryEnv starts one plugin process per discovery instance; the
+// plugin's own arguments must make instances see each other.
+type remoteDiscoveryEnv struct{ cfg remote.Config }
+
+func (e remoteDiscoveryEnv) New(t *conformance.T) (framework.Discovery, error) {
+	d, err := remote.NewDiscovery(e.cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, nil
+}
+
+func parsePeers(addrs []string) ([]framework.Peer, error) {
+	var out []framework.Peer
+	for _, a := range addrs {
+		p, err := framework.ParsePeerAddr(a, framework.Topic{})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
