@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -352,6 +353,22 @@ func (s *Swarm) Close() error {
 	if mux != nil {
 		if err := mux.Close(); err != nil && !errors.Is(err, netErrClosed) {
 			errs = append(errs, fmt.Errorf("udp socket: %w", err))
+		}
+	}
+	// plugins with resources of their own (uTP's read loop, out-of-process
+	// plugins' processes) are closed with the swarm
+	for _, t := range s.transports {
+		if c, ok := t.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("transport %s: close: %w", t.Name(), err))
+			}
+		}
+	}
+	for _, v := range s.validators {
+		if c, ok := v.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("validator %s: close: %w", v.Name(), err))
+			}
 		}
 	}
 	s.bus.close()

@@ -99,15 +99,20 @@ func TestPipeBadInput(t *testing.T) {
 	}
 	defer l.Close()
 	cases := map[string][]string{
-		"unknown discovery": {"pipe", "--discovery", "carrier-pigeon", "t"},
-		"unknown transport": {"pipe", "--transport", "smoke", "t"},
-		"no topic":          {"pipe"},
-		"two topics":        {"pipe", "a", "b"},
-		"bad peer":          {"pipe", "--peer", "nohost", "t"},
-		"bad bootstrap":     {"pipe", "--bootstrap", "1.2.3.4", "t"},
-		"port in use":       {"pipe", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "t"},
-		"bad log level":     {"pipe", "--log-level", "loud", "t"},
-		"unknown command":   {"frobnicate"},
+		"unknown discovery":  {"pipe", "--discovery", "carrier-pigeon", "t"},
+		"unknown transport":  {"pipe", "--transport", "smoke", "t"},
+		"no topic":           {"pipe"},
+		"two topics":         {"pipe", "a", "b"},
+		"bad peer":           {"pipe", "--peer", "nohost", "t"},
+		"bad bootstrap":      {"pipe", "--bootstrap", "1.2.3.4", "t"},
+		"port in use":        {"pipe", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "t"},
+		"bad log level":      {"pipe", "--log-level", "loud", "t"},
+		"unknown command":    {"frobnicate"},
+		"unknown validator":  {"pipe", "--validator", "vibes", "t"},
+		"banlist no file":    {"pipe", "--validator", "banlist", "t"},
+		"allow without cidr": {"pipe", "--allow", "10.0.0.0/8", "t"},
+		"bad cidr":           {"pipe", "--validator", "cidr", "--deny", "10.0.0.0/99", "t"},
+		"missing plugin":     {"pipe", "--transport", "plugin:/nonexistent/plugin", "t"},
 	}
 	for name, args := range cases {
 		code, _, errOut := runCmd(context.Background(), strings.NewReader(""), args...)
@@ -212,5 +217,33 @@ func TestDHTCommandsBadInput(t *testing.T) {
 		if code != 2 || errOut == "" {
 			t.Errorf("%s: exit %d, stderr %q", name, code, errOut)
 		}
+	}
+}
+
+func TestPipeWithValidatorsAndAPluginTransport(t *testing.T) {
+	bin := buildSwarmhost(t)
+	// a cidr validator that denies loopback: the static peer is rejected,
+	// nothing connects
+	code, _, errOut := runCmd(context.Background(), strings.NewReader(""), "pipe", "--host", "127.0.0.1",
+		"--peer", "127.0.0.1:1", "--validator", "cidr,ratelimit", "--deny", "127.0.0.0/8", "--log-level", "debug", "--timeout", "300ms", "v")
+	if code != 1 || !strings.Contains(errOut, "peer rejected") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// the TCP transport served out of process by this very binary
+	port := freePort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	plugin := "plugin:" + bin + " plugin serve tcp"
+	done := make(chan string, 1)
+	go func() {
+		_, out, e := runCmd(ctx, strings.NewReader("via plugin"), "pipe", "--transport", plugin, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--announce", "--timeout", "15s", "p")
+		done <- out + e
+	}()
+	c, out, e := runCmd(ctx, strings.NewReader("back"), "pipe", "--transport", plugin, "--host", "127.0.0.1", "--port", strconv.Itoa(freePort(t)), "--peer", "127.0.0.1:"+strconv.Itoa(port), "--timeout", "15s", "p")
+	if c != 0 || out != "via plugin" {
+		t.Fatalf("looker exit %d out %q: %s", c, out, e)
+	}
+	if a := <-done; !strings.HasPrefix(a, "back") {
+		t.Fatalf("announcer: %s", a)
 	}
 }

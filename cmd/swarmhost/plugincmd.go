@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
@@ -17,6 +18,7 @@ started this binary as a plugin (github.com/hashicorp/go-plugin, gRPC):
 
   transports:  %s
   discoveries: %s
+  validators:  %s (banlist:PATH, dht-private[:EXEMPT;...], cidr with --allow/--deny)
 
 A host runs it from a plugin configuration such as
   remote.Config{Path: "/usr/bin/swarmhost", Args: []string{"plugin", "serve", "tcp"}}
@@ -30,7 +32,7 @@ func runPlugin(_ context.Context, args []string, s stdio) int {
 	fs := flag.NewFlagSet("plugin", flag.ContinueOnError)
 	fs.SetOutput(s.err)
 	fs.Usage = func() {
-		fmt.Fprintf(s.err, pluginHelp, names(transportFactories), names(discoveryFactories))
+		fmt.Fprintf(s.err, pluginHelp, names(transportFactories), names(discoveryFactories), names(validatorFactories))
 		fs.PrintDefaults()
 	}
 	var nf nodeFlags
@@ -43,6 +45,8 @@ func runPlugin(_ context.Context, args []string, s stdio) int {
 		return nil
 	})
 	fs.StringVar(&nf.bootstrap, "bootstrap", "", "comma-separated DHT bootstrap nodes `HOST:PORT,...`")
+	fs.Func("allow", "a `CIDR` prefix the cidr validator allows (repeatable)", func(v string) error { nf.allow = append(nf.allow, v); return nil })
+	fs.Func("deny", "a `CIDR` prefix the cidr validator denies (repeatable)", func(v string) error { nf.deny = append(nf.deny, v); return nil })
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -82,8 +86,15 @@ func builtinPlugin(name string, nf nodeFlags) (remote.Plugins, error) {
 			return p, fmt.Errorf("discovery %s: %w", name, err)
 		}
 		p.Discovery, impl = d, d
+	} else if mk, ok := validatorFactories[strings.SplitN(name, ":", 2)[0]]; ok {
+		_, arg, _ := strings.Cut(name, ":")
+		v, err := mk(arg, nf, 0)
+		if err != nil {
+			return p, fmt.Errorf("validator %s: %w", name, err)
+		}
+		p.Validator, impl = v, v
 	} else {
-		return p, fmt.Errorf("%w: %q (transports: %s; discoveries: %s)", framework.ErrUnknownPlugin, name, names(transportFactories), names(discoveryFactories))
+		return p, fmt.Errorf("%w: %q (transports: %s; discoveries: %s; validators: %s)", framework.ErrUnknownPlugin, name, names(transportFactories), names(discoveryFactories), names(validatorFactories))
 	}
 	if _, ok := impl.(framework.PacketConnUser); ok {
 		if c, ok := impl.(interface{ Close() error }); ok {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"
@@ -24,6 +25,8 @@ type nodeFlags struct {
 	port           int
 	mdnsIfaces     []string
 	connectTimeout time.Duration
+	validator      string
+	allow, deny    []string
 }
 
 // discoveryFactories builds the built-in discoveries by name.
@@ -76,6 +79,14 @@ func (f nodeFlags) options() ([]framework.Option, error) {
 	var opts []framework.Option
 	ds := splitList(f.discovery)
 	for _, name := range ds {
+		if path, ok := strings.CutPrefix(name, pluginPrefix); ok {
+			d, err := remote.NewDiscovery(pluginConfig(path))
+			if err != nil {
+				return nil, fmt.Errorf("discovery %s: %w", name, err)
+			}
+			opts = append(opts, framework.WithDiscovery(d))
+			continue
+		}
 		mk, ok := discoveryFactories[name]
 		if !ok {
 			return nil, fmt.Errorf("%w: discovery %q (known: %s)", framework.ErrUnknownPlugin, name, names(discoveryFactories))
@@ -91,6 +102,14 @@ func (f nodeFlags) options() ([]framework.Option, error) {
 		return nil, fmt.Errorf("%w: --transport names none", framework.ErrNoTransport)
 	}
 	for _, name := range ts {
+		if path, ok := strings.CutPrefix(name, pluginPrefix); ok {
+			t, err := remote.NewTransport(pluginConfig(path))
+			if err != nil {
+				return nil, fmt.Errorf("transport %s: %w", name, err)
+			}
+			opts = append(opts, framework.WithTransport(t))
+			continue
+		}
 		mk, ok := transportFactories[name]
 		if !ok {
 			return nil, fmt.Errorf("%w: transport %q (known: %s)", framework.ErrUnknownPlugin, name, names(transportFactories))
@@ -112,6 +131,11 @@ func (f nodeFlags) options() ([]framework.Option, error) {
 			return nil, fmt.Errorf("--bootstrap: %w", err)
 		}
 	}
+	vopts, err := f.validatorOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, vopts...)
 	opts = append(opts, framework.WithListenHost(f.host))
 	if f.port != 0 {
 		opts = append(opts, framework.WithPort(f.port))
