@@ -49,7 +49,9 @@
 //
 //   - Announce join: an unsolicited response carrying PTR, SRV, TXT and the
 //     addresses (all in the answer section) at once and again after 1 s
-//     (RFC 6762 §8.3); afterwards the swarm answers queries. No probing: the
+//     (RFC 6762 §8.3); afterwards the swarm answers queries, and an
+//     announce-only join (which sends no queries) re-announces every
+//     30–60 s, each announcement completing a cycle. No probing: the
 //     names contain 64 random bits.
 //   - Lookup join: a multicast PTR query (QM, from port 5353) at once, after
 //     250 ms, 1 s and 3 s, then every 30–60 s (uniformly random). A query

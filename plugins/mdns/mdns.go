@@ -733,7 +733,7 @@ func (st *topicState) run(ctx context.Context) {
 	for {
 		next := earliest(nextAnn, nextQuery, cycleEnd)
 		if next.IsZero() {
-			<-ctx.Done() // announce-only join after its burst: answer queries only
+			<-ctx.Done()
 			return
 		}
 		timer.Reset(time.Until(next))
@@ -747,8 +747,18 @@ func (st *topicState) run(ctx context.Context) {
 			st.d.sendAnnouncement(st.ann, false)
 			annIdx++
 			nextAnn = time.Time{}
-			if annIdx < len(cfg.AnnounceBurst) {
+			switch {
+			case annIdx < len(cfg.AnnounceBurst):
 				nextAnn = start.Add(cfg.AnnounceBurst[annIdx])
+			case !st.req.Lookup:
+				// an announce-only join keeps a cycle: it re-announces every
+				// QueryIntervalMin–Max (refreshing caches), each an Updated
+				span := cfg.QueryIntervalMax - cfg.QueryIntervalMin
+				jitter := time.Duration(0)
+				if span > 0 {
+					jitter = rand.N(span + 1)
+				}
+				nextAnn = now.Add(cfg.QueryIntervalMin + jitter)
 			}
 			announced = true
 			switch {
