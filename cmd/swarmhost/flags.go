@@ -49,6 +49,7 @@ func addNodeFlags(fs *flag.FlagSet, f *nodeFlags, defaultDiscovery string) {
 		f.mdnsIfaces = append(f.mdnsIfaces, s)
 		return nil
 	})
+	addMDNSIntervalFlag(fs, f)
 	fs.StringVar(&f.discovery, "discovery", defaultDiscovery, "comma-separated discoveries to use: "+names(discoveryFactories)+", or plugin:PATH (an out-of-process plugin binary)")
 	fs.StringVar(&f.validator, "validator", "", "comma-separated peer validators, chained in this order: "+names(validatorFactories)+" (banlist:PATH, dht-private[:EXEMPT;...]), or plugin:PATH")
 	fs.Func("allow", "a `CIDR` prefix the cidr validator allows (repeatable)", func(s string) error { f.allow = append(f.allow, s); return nil })
@@ -58,6 +59,11 @@ func addNodeFlags(fs *flag.FlagSet, f *nodeFlags, defaultDiscovery string) {
 	fs.StringVar(&f.host, "host", "", "address to listen on (default: all)")
 	fs.DurationVar(&f.connectTimeout, "connect-timeout", 0, "bound each dial to this `DURATION` (default 10s)")
 	fs.IntVar(&f.port, "port", 0, "exact port to listen on (default: 49737, +1, +2, then random)")
+}
+
+// addMDNSIntervalFlag registers --mdns-interval.
+func addMDNSIntervalFlag(fs *flag.FlagSet, f *nodeFlags) {
+	fs.DurationVar(&f.mdnsInterval, "mdns-interval", 0, "mDNS query interval after the first burst (default: 30-60 s at random)")
 }
 
 // newLogger builds the stderr logger from a level name.

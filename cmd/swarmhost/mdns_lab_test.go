@@ -6,9 +6,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/dwebswarm/dwebswarm-go/conformance"
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 	"github.com/dwebswarm/dwebswarm-go/internal/netlab"
 )
 
@@ -53,4 +57,42 @@ func TestPipeOverMDNSBetweenTwoLANHosts(t *testing.T) {
 	if aout.String() != "from B" || bout.String() != "from A" {
 		t.Fatalf("announcer got %q, looker got %q", aout, bout)
 	}
+}
+
+// labPluginEnv starts each discovery instance as `swarmhost plugin serve
+// mdns`, out of process, inside the next host of a lab LAN (ip netns exec):
+// the conformance suite then checks the mdns plugin through the remote
+// adapter, over real multicast, never on this machine's interfaces.
+type labPluginEnv struct {
+	bin   string
+	hosts []*netlab.Host
+	mu    sync.Mutex
+	next  int
+}
+
+func (e *labPluginEnv) New(t *conformance.T) (framework.Discovery, error) {
+	e.mu.Lock()
+	h := e.hosts[e.next%len(e.hosts)]
+	e.next++
+	e.mu.Unlock()
+	ipPath, err := exec.LookPath("ip")
+	if err != nil {
+		return nil, err
+	}
+	d, err := remote.NewDiscovery(remote.Config{Path: ipPath, Args: []string{"netns", "exec", h.NS, e.bin, "plugin", "serve", "--mdns-interval", "300ms", "mdns"}})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, nil
+}
+
+// The mdns discovery passes the discovery suite out of process too.
+func TestMDNSPluginOutOfProcessConformance(t *testing.T) {
+	bin := buildSwarmhost(t)
+	lab := netlab.New(t)
+	_, hs := lab.LAN(3)
+	conformance.RunDiscoverySuite(t, func(*conformance.T) (conformance.DiscoveryEnv, error) {
+		return &labPluginEnv{bin: bin, hosts: hs}, nil
+	})
 }

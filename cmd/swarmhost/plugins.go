@@ -27,6 +27,7 @@ type nodeFlags struct {
 	connectTimeout time.Duration
 	validator      string
 	allow, deny    []string
+	mdnsInterval   time.Duration // mDNS query (and announce-only re-announce) interval; 0: 30-60 s
 }
 
 // discoveryFactories builds the built-in discoveries by name.
@@ -40,7 +41,11 @@ var discoveryFactories = map[string]func(nodeFlags) (framework.Discovery, error)
 		return dht.NewPlugin(cfg)
 	},
 	"mdns": func(f nodeFlags) (framework.Discovery, error) {
-		return mdns.New(mdns.Config{Interfaces: f.mdnsIfaces})
+		cfg := mdns.Config{Interfaces: f.mdnsIfaces}
+		if f.mdnsInterval > 0 {
+			cfg.QueryIntervalMin, cfg.QueryIntervalMax = f.mdnsInterval, f.mdnsInterval
+		}
+		return mdns.New(cfg)
 	},
 }
 
