@@ -45,6 +45,7 @@ func runPlugin(_ context.Context, args []string, s stdio) int {
 		return nil
 	})
 	fs.StringVar(&nf.bootstrap, "bootstrap", "", "comma-separated DHT bootstrap nodes `HOST:PORT,...`")
+	addMDNSIntervalFlag(fs, &nf)
 	fs.Func("allow", "a `CIDR` prefix the cidr validator allows (repeatable)", func(v string) error { nf.allow = append(nf.allow, v); return nil })
 	fs.Func("deny", "a `CIDR` prefix the cidr validator denies (repeatable)", func(v string) error { nf.deny = append(nf.deny, v); return nil })
 	pos, err := parseInterleaved(fs, args)
