@@ -22,10 +22,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/internal/deadline"
 )
 
 // DefaultQueueLen is the number of packets each virtual conn buffers.
@@ -209,8 +212,8 @@ type Conn struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 
-	readDL  deadline
-	writeDL deadline
+	readDL  deadline.Deadline
+	writeDL deadline.Deadline
 
 	dropped atomic.Uint64
 }
@@ -222,8 +225,8 @@ func newConn(m *Mux, qlen int) *Conn {
 		m:       m,
 		queue:   make(chan packet, qlen),
 		closed:  make(chan struct{}),
-		readDL:  makeDeadline(),
-		writeDL: makeDeadline(),
+		readDL:  deadline.New(),
+		writeDL: deadline.New(),
 	}
 }
 
@@ -254,7 +257,7 @@ func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 	select {
 	case <-c.closed:
 		return 0, nil, c.opErr("read", net.ErrClosed)
-	case <-c.readDL.wait():
+	case <-c.readDL.Wait():
 		return 0, nil, c.opErr("read", errTimeout)
 	default:
 	}
@@ -264,7 +267,7 @@ func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 		return n, net.UDPAddrFromAddrPort(p.from), nil
 	case <-c.closed:
 		return 0, nil, c.opErr("read", net.ErrClosed)
-	case <-c.readDL.wait():
+	case <-c.readDL.Wait():
 		return 0, nil, c.opErr("read", errTimeout)
 	}
 }
@@ -275,7 +278,7 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	select {
 	case <-c.closed:
 		return 0, c.opErr("write", net.ErrClosed)
-	case <-c.writeDL.wait():
+	case <-c.writeDL.Wait():
 		return 0, c.opErr("write", errTimeout)
 	default:
 	}
@@ -294,17 +297,17 @@ func (c *Conn) LocalAddr() net.Addr { return c.m.conn.LocalAddr() }
 
 // SetDeadline sets both deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.readDL.set(t)
-	c.writeDL.set(t)
+	c.readDL.Set(t)
+	c.writeDL.Set(t)
 	return nil
 }
 
 // SetReadDeadline implements net.PacketConn.
-func (c *Conn) SetReadDeadline(t time.Time) error { c.readDL.set(t); return nil }
+func (c *Conn) SetReadDeadline(t time.Time) error { c.readDL.Set(t); return nil }
 
 // SetWriteDeadline implements net.PacketConn. It applies to this virtual
 // conn only (the shared socket's deadline is never touched).
-func (c *Conn) SetWriteDeadline(t time.Time) error { c.writeDL.set(t); return nil }
+func (c *Conn) SetWriteDeadline(t time.Time) error { c.writeDL.Set(t); return nil }
 
 // errTimeout is returned when a deadline passes; it satisfies net.Error with
 // Timeout() true and wraps os.ErrDeadlineExceeded.
@@ -315,4 +318,4 @@ type timeoutError struct{}
 func (timeoutError) Error() string   { return "i/o timeout" }
 func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
-func (timeoutError) Unwrap() error   { return errDeadline }
+func (timeoutError) Unwrap() error   { return os.ErrDeadlineExceeded }

@@ -6,9 +6,12 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/internal/deadline"
 )
 
 // Congestion control constants (BEP 29 / RFC 6817 LEDBAT).
@@ -92,7 +95,7 @@ type Conn struct {
 	closedCh    chan struct{} // closed by Close
 	readNotify  chan struct{}
 	writeNotify chan struct{}
-	rdl, wdl    deadline
+	rdl, wdl    deadline.Deadline
 
 	// receiving
 	ackNr       uint16 // last in-order seq received
@@ -165,8 +168,8 @@ func newConn(s *socket, key connKey, sendID uint16, client bool) *Conn {
 		closedCh:    make(chan struct{}),
 		readNotify:  make(chan struct{}, 1),
 		writeNotify: make(chan struct{}, 1),
-		rdl:         makeDeadline(),
-		wdl:         makeDeadline(),
+		rdl:         deadline.New(),
+		wdl:         deadline.New(),
 		lastRecv:    now,
 		lastSend:    now,
 		rto:         time.Second,
@@ -218,9 +221,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return 0, c.opErr("read", err)
 		}
 		c.mu.Unlock()
-		dl := c.rdl.wait()
-		if isClosed(dl) {
-			return 0, c.opErr("read", errDeadline)
+		dl := c.rdl.Wait()
+		if deadline.Closed(dl) {
+			return 0, c.opErr("read", os.ErrDeadlineExceeded)
 		}
 		select {
 		case <-c.readNotify:
@@ -263,9 +266,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 			continue
 		}
 		c.mu.Unlock()
-		dl := c.wdl.wait()
-		if isClosed(dl) {
-			return total, c.opErr("write", errDeadline)
+		dl := c.wdl.Wait()
+		if deadline.Closed(dl) {
+			return total, c.opErr("write", os.ErrDeadlineExceeded)
 		}
 		select {
 		case <-c.writeNotify:
@@ -307,8 +310,8 @@ func (c *Conn) Close() error {
 	}
 	c.closed = true
 	close(c.closedCh)
-	c.rdl.stop()
-	c.wdl.stop()
+	c.rdl.Stop()
+	c.wdl.Stop()
 	if c.state == csDone {
 		c.release()
 		return nil
@@ -337,16 +340,16 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.rdl.set(t)
-	c.wdl.set(t)
+	c.rdl.Set(t)
+	c.wdl.Set(t)
 	return nil
 }
 
 // SetReadDeadline implements net.Conn.
-func (c *Conn) SetReadDeadline(t time.Time) error { c.rdl.set(t); return nil }
+func (c *Conn) SetReadDeadline(t time.Time) error { c.rdl.Set(t); return nil }
 
 // SetWriteDeadline implements net.Conn.
-func (c *Conn) SetWriteDeadline(t time.Time) error { c.wdl.set(t); return nil }
+func (c *Conn) SetWriteDeadline(t time.Time) error { c.wdl.Set(t); return nil }
 
 func (c *Conn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "utp", Source: c.s.pc.LocalAddr(), Addr: c.raddr, Err: err}

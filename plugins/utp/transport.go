@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/internal/deadline"
 )
 
 var (
@@ -371,7 +372,7 @@ func newListener(t *Transport, host string, port int) *Listener {
 	}
 }
 
-func (l *Listener) isClosed() bool { return isClosed(l.closed) }
+func (l *Listener) isClosed() bool { return deadline.Closed(l.closed) }
 
 // Accept waits for an inbound connection.
 func (l *Listener) Accept() (net.Conn, error) {
