@@ -1,0 +1,234 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+)
+
+// peerSet is the known peers of one topic, tried round robin.
+type peerSet struct {
+	list   []framework.Peer
+	next   int
+	failed map[string]time.Time // addr → last failure
+}
+
+// AddPeer records a peer of p.Topic as a forwarding target. The manager
+// calls it for every PeerEvent; call it yourself for peers found before the
+// manager existed. Known addresses are ignored.
+func (m *Manager) AddPeer(p framework.Peer) {
+	if p.Validate() != nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ps := m.peers[p.Topic]
+	if ps == nil {
+		ps = &peerSet{failed: map[string]time.Time{}}
+		m.peers[p.Topic] = ps
+	}
+	for _, q := range ps.list {
+		if q.Addr() == p.Addr() {
+			return
+		}
+	}
+	ps.list = append(ps.list, p)
+	close(m.peersChanged)
+	m.peersChanged = make(chan struct{})
+}
+
+// Peers returns the peers known for topic.
+func (m *Manager) Peers(topic framework.Topic) []framework.Peer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ps := m.peers[topic]; ps != nil {
+		return append([]framework.Peer(nil), ps.list...)
+	}
+	return nil
+}
+
+// WaitPeer blocks until at least one peer of topic is known, ctx is done or
+// the manager closes.
+func (m *Manager) WaitPeer(ctx context.Context, topic framework.Topic) error {
+	_, err := m.candidates(ctx, topic, true)
+	return err
+}
+
+// candidates returns the peers to try for one connection: round robin,
+// peers that failed recently last. With wait, it waits for a first peer.
+func (m *Manager) candidates(ctx context.Context, topic framework.Topic, wait bool) ([]framework.Peer, error) {
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, framework.ErrClosed
+		}
+		if ps := m.peers[topic]; ps != nil && len(ps.list) > 0 {
+			n := len(ps.list)
+			start := ps.next % n
+			ps.next++
+			now := time.Now()
+			var good, bad []framework.Peer
+			for i := range n {
+				p := ps.list[(start+i)%n]
+				if t, ok := ps.failed[p.Addr()]; ok && now.Sub(t) < peerFailCooldown {
+					bad = append(bad, p)
+				} else {
+					good = append(good, p)
+				}
+			}
+			m.mu.Unlock()
+			return append(good, bad...), nil
+		}
+		ch := m.peersChanged
+		m.mu.Unlock()
+		if !wait {
+			return nil, fmt.Errorf("%w %s", ErrNoPeer, topic.Short())
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, fmt.Errorf("%w %s", ErrNoPeer, topic.Short())
+			}
+			return nil, ctx.Err()
+		case <-m.ctx.Done():
+			return nil, framework.ErrClosed
+		}
+	}
+}
+
+func (m *Manager) peerResult(p framework.Peer, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ps := m.peers[p.Topic]; ps != nil {
+		if err != nil {
+			ps.failed[p.Addr()] = time.Now()
+		} else {
+			delete(ps.failed, p.Addr())
+		}
+	}
+}
+
+// Dial opens a new forwarding connection to a peer of topic: it tries up to
+// DialAttempts known peers (waiting up to PeerWait for a first one), each
+// bounded by DialTimeout, and returns the first that answers StatusOK. The
+// caller owns the returned connection.
+func (m *Manager) Dial(ctx context.Context, topic framework.Topic) (*framework.Conn, error) {
+	wctx := ctx
+	if m.opt.PeerWait > 0 {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, m.opt.PeerWait)
+		defer cancel()
+	}
+	peers, err := m.candidates(wctx, topic, m.opt.PeerWait > 0)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, p := range peers[:min(len(peers), m.opt.DialAttempts)] {
+		c, err := m.dialPeer(ctx, p)
+		m.peerResult(p, err)
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", p.Addr(), err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// dialPeer connects to p, sends the header and reads the status.
+func (m *Manager) dialPeer(ctx context.Context, p framework.Peer) (*framework.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.opt.DialTimeout)
+	defer cancel()
+	c, err := m.sw.Connect(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	c.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) }) // cancellation
+	var st [1]byte
+	_, err = c.Write(AppendHeader(make([]byte, 0, HeaderSize), p.Topic))
+	if err == nil {
+		_, err = io.ReadFull(c, st[:])
+	}
+	if !stop() || err != nil {
+		c.Close()
+		if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			if err == nil {
+				err = ctx.Err()
+			} else {
+				err = fmt.Errorf("%w: closed before answering (not a forwarding peer, or at its connection limit)", ErrRefused)
+			}
+		} else if ctx.Err() != nil {
+			err = fmt.Errorf("handshake: %w", ctx.Err())
+		}
+		return nil, err
+	}
+	c.SetDeadline(time.Time{})
+	if s := Status(st[0]); s != StatusOK {
+		c.Close()
+		return nil, fmt.Errorf("%w: %s", ErrRefused, s)
+	}
+	return c, nil
+}
+
+// acceptLoop accepts local connections until the listener closes.
+func (s *service) acceptLoop() {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		lc, err := s.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// transient (e.g. EMFILE): back off like net/http, bounded
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		l := &link{local: lc}
+		if !s.track(l) {
+			lc.Close()
+			return
+		}
+		go func() {
+			defer s.untrack(l)
+			s.connect(l)
+		}()
+	}
+}
+
+// connect obtains a fresh swarm connection for an accepted local
+// connection and pipes them.
+func (s *service) connect(l *link) {
+	rc, err := s.m.Dial(s.ctx, s.Topic)
+	if err != nil {
+		s.metrics.Failed.Add(1)
+		if s.ctx.Err() == nil {
+			s.log.Warn("forwarded connection closed: no peer answered", "local", l.local.RemoteAddr().String(), "err", err)
+		}
+		l.close()
+		return
+	}
+	if !l.attach(rc) {
+		return
+	}
+	s.forward(l)
+}

@@ -1,0 +1,75 @@
+// Package forward forwards TCP services over topics on a
+// [framework.Swarm]: the "services" of the swarmhost daemon.
+//
+// A serve service exposes a local TCP address to the peers of a topic: every
+// swarm connection that asks for the topic is piped to a new TCP connection
+// to that address. A connect service listens on a local address: every
+// accepted connection is piped to a new swarm connection to a peer of the
+// topic — one swarm connection per forwarded connection. Both directions are
+// half-close aware: when one side ends its stream (EOF) the other side's
+// write half is closed (CloseWrite) and the opposite direction goes on; the
+// two sockets are closed once both directions ended. An error in either
+// direction closes both sockets at once.
+//
+// # Wire format
+//
+// Inbound swarm connections carry no topic ([framework.Conn.Topics] is nil
+// on the accepting side), so the connecting side says which service it wants
+// before any data:
+//
+//	connecting side → serving side, first 37 bytes:
+//	  offset 0   5 bytes  magic "DWSF1" (ASCII; the "1" is the version)
+//	  offset 5  32 bytes  topic
+//	serving side → connecting side, 1 byte:
+//	  0x00  OK: the target is connected; the raw stream follows both ways
+//	  0x01  no service for this topic on this peer; the connection closes
+//	  0x02  the service's target address is unreachable; the connection closes
+//
+// The serving side reads the header with a deadline (Options.HeaderTimeout,
+// default 10 s) and closes, without answering, a connection whose first 5
+// bytes are not the magic (it decides as soon as those 5 bytes arrived), that
+// ends early or that misses the deadline. It dials the target before it
+// answers, so the connecting side knows that the stream reaches the service
+// and may try another peer on 0x01, 0x02, or a close without an answer (a
+// peer that is not forwarding, or that is at its connection limit). The
+// connecting side sends no data before the 0x00; after it, the bytes are the
+// service's own, unframed. Unknown status bytes are failures. A future
+// version changes the magic's last character.
+//
+// Cost per forwarded connection: one swarm dial, one header/status round trip
+// and the target's dial, then two copies of the data (one per forwarding
+// side); see bench_test.go for throughput and latency against a direct
+// connection.
+//
+// # Wiring (daemon mode)
+//
+// A [Manager] runs many services on one swarm. Build it with [New] right
+// after the swarm started and before any Join, so that it sees every
+// PeerEvent. It consumes the swarm's events through its own
+// [framework.Subscription] (no connection handler is needed, and none may
+// read the swarm's connections):
+//
+//   - every inbound connection (Client() false) belongs to the manager: it
+//     reads the header and routes the connection to the serve service of its
+//     topic, or closes it. Do not also consume inbound connections elsewhere.
+//   - client connections are the manager's only when it dialled them itself
+//     ([Manager.Dial], used by connect services); any other client
+//     connection is left alone.
+//   - every PeerEvent adds the peer to the topic's candidates of connect
+//     services (round robin, peers that failed in the last 30 s last).
+//
+// The daemon should therefore build its swarm with
+// framework.WithMaxClientSockets(-1) — the queue never dials on its own, so
+// no idle connection is opened that nobody reads; the manager dials with
+// [framework.Swarm.Connect], which that setting does not restrict — and with
+// framework.WithMaxPeers at least the number of concurrent forwarded
+// connections it should carry (each one is a swarm connection; inbound ones
+// beyond the limit are refused and the connecting side sees a close without
+// an answer). Join connect topics with Lookup(true) (to find peers) and serve
+// topics with Announce(true), Lookup(false).
+//
+// Reload: [Manager.Add] and [Manager.Remove] change one service without
+// touching the others' open connections; Remove closes only the removed
+// service's connections. [Manager.Close] stops everything and waits.
+// Counters per service name ([Metrics]) survive a Remove and re-Add.
+package forward
