@@ -43,6 +43,7 @@ func commands() []command {
 		{"testnet", "run a local DHT testnet of N nodes on loopback", runTestnet},
 		{"conformance", "check a transport, discovery or validator against the swarm semantics", runConformance},
 		{"plugin", "serve a built-in plugin out of process (plugin serve tcp|static|...)", runPlugin},
+		{"config", "check a daemon config file (config check FILE)", runConfig},
 		{"version", "print the version", func(_ context.Context, _ []string, s stdio) int {
 			fmt.Fprintln(s.out, "swarmhost", version)
 			return 0

@@ -1,0 +1,234 @@
+package hostconfig
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+)
+
+// Config is a parsed and validated daemon configuration. Every field holds
+// its effective value: what the file says, else the library's default.
+type Config struct {
+	// File is the name given to Parse (the path given to Load).
+	File string
+
+	Node Node
+	// Discoveries, Transports and Validators are the plugins in the order
+	// listed. Transports is [tcp] when the file has no transports section.
+	Discoveries []Plugin
+	Transports  []Plugin
+	Validators  []Plugin
+	Log         Log
+	Metrics     Metrics
+
+	topics   []Topic
+	services []Service
+}
+
+// Node holds the swarm settings of the "node" section.
+type Node struct {
+	// Host is the address listeners bind ("": all).
+	Host string
+	// Port is the exact port (0: none, PreferredPort and on are tried).
+	Port int
+	// PreferredPort is the first port tried (framework.DefaultPreferredPort;
+	// 0: a random port).
+	PreferredPort int
+	// Bootstrap is the DHT bootstrap list. Nil: dht.DefaultBootstrap (the
+	// public routers); empty: none.
+	Bootstrap []string
+	// Ephemeral: nil = adaptive, else a read-only (true) or full (false)
+	// DHT node.
+	Ephemeral *bool
+	// AdaptiveAfter is the read-only period of an adaptive DHT node
+	// (dht.DefaultAdaptiveAfter).
+	AdaptiveAfter time.Duration
+	// MaxPeers (framework.DefaultMaxPeers), MaxClientSockets and
+	// MaxServerSockets (0: unlimited, -1: never dial / refuse inbound).
+	MaxPeers, MaxClientSockets, MaxServerSockets int
+	// ConnectTimeout bounds each dial (framework.DefaultConnectTimeout).
+	ConnectTimeout time.Duration
+	Queue          Queue
+}
+
+// Queue holds node.queue.
+type Queue struct {
+	// Requeue is the retry schedule (framework.DefaultRequeue()).
+	Requeue []time.Duration
+	// ForgetUnresponsive (framework.DefaultForgetUnresponsive) and
+	// ForgetBanned (framework.Forever) say how long peers are remembered.
+	ForgetUnresponsive, ForgetBanned time.Duration
+	// Multiplex reuses one connection per peer across topics.
+	Multiplex bool
+}
+
+// Log holds the "log" section.
+type Log struct {
+	Level  slog.Level // default info
+	Format string     // "text" (default) or "json"
+}
+
+// Metrics holds the "metrics" section.
+type Metrics struct {
+	Listen string // HOST:PORT; "" = no metrics listener
+}
+
+// Pos is a position in the config file.
+type Pos struct{ Line, Column int }
+
+// Topic is one entry of the "topics" section.
+type Topic struct {
+	Topic    framework.Topic
+	Text     string // as written: 64 hex characters or a name hashed with SHA-256
+	Announce bool
+	Lookup   bool
+	Pos      Pos
+}
+
+// Service is one entry of the "services" section: exactly one of Serve and
+// Connect is set.
+type Service struct {
+	Name      string
+	Topic     framework.Topic
+	TopicText string
+	// Serve is the local HOST:PORT that peers of the topic reach: every
+	// swarm connection of the topic is piped to a new connection to it.
+	// The daemon announces the topic.
+	Serve string
+	// Connect is the local HOST:PORT the daemon listens on: every accepted
+	// connection is piped to a peer of the topic. The daemon looks it up.
+	Connect string
+	Pos     Pos
+}
+
+// JoinOptions are the join options of the service's topic.
+func (s Service) JoinOptions() []framework.JoinOption {
+	if s.Serve != "" {
+		return []framework.JoinOption{framework.Announce(true), framework.Lookup(false)}
+	}
+	return []framework.JoinOption{framework.Announce(false), framework.Lookup(true)}
+}
+
+// JoinOptions are the topic's join options.
+func (t Topic) JoinOptions() []framework.JoinOption {
+	return []framework.JoinOption{framework.Announce(t.Announce), framework.Lookup(t.Lookup)}
+}
+
+// Topics returns the "topics" entries, in file order.
+func (c *Config) Topics() []Topic { return append([]Topic(nil), c.topics...) }
+
+// Services returns the "services" entries, in file order.
+func (c *Config) Services() []Service { return append([]Service(nil), c.services...) }
+
+// Default returns the configuration of an empty file: the library's
+// defaults and the tcp transport.
+func Default() *Config {
+	return &Config{
+		Node: Node{
+			PreferredPort:  framework.DefaultPreferredPort,
+			AdaptiveAfter:  dht.DefaultAdaptiveAfter,
+			MaxPeers:       framework.DefaultMaxPeers,
+			ConnectTimeout: framework.DefaultConnectTimeout,
+			Queue: Queue{
+				Requeue:            framework.DefaultRequeue(),
+				ForgetUnresponsive: framework.DefaultForgetUnresponsive,
+				ForgetBanned:       framework.Forever,
+			},
+		},
+		Transports: []Plugin{defaultTransport()},
+		Log:        Log{Level: slog.LevelInfo, Format: "text"},
+	}
+}
+
+// Load reads and parses the config file at path. Relative paths in it
+// (plugin binaries, ban lists) are relative to the file's directory.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates a config; name is the file name used in error
+// positions, and its directory is the base of relative paths. On failure
+// the error joins every problem found (see [Errors]), each formatted
+// "name:line:col: message (hint)".
+func Parse(name string, data []byte) (cfg *Config, err error) {
+	d := &decoder{file: name, dir: filepath.Dir(name)}
+	root, perr := parseYAML(name, data)
+	if perr != nil {
+		return nil, joinErrors([]*Error{perr})
+	}
+	cfg = Default()
+	cfg.File = name
+	func() {
+		defer func() {
+			if r := recover(); r != nil { // never expected: report, never crash
+				d.errf(root, "please report this config", "internal error while checking: %v", r)
+			}
+		}()
+		d.root(root, cfg)
+	}()
+	if err := joinErrors(d.errs); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseYAML parses one YAML document into its root node (nil for an empty
+// document).
+func parseYAML(name string, data []byte) (root *yaml.Node, perr *Error) {
+	defer func() {
+		if r := recover(); r != nil {
+			root, perr = nil, &Error{File: name, Line: 1, Column: 1, Msg: fmt.Sprintf("YAML parser failed: %v", r), Hint: "check the file is valid YAML"}
+		}
+	}()
+	toErr := func(err error) *Error {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 1
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		return &Error{File: name, Line: max(line, 1), Column: 1, Msg: "invalid YAML: " + msg, Hint: "check indentation and quoting"}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, toErr(err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, toErr(err)
+	default:
+		return nil, &Error{File: name, Line: max(extra.Line, 1), Column: max(extra.Column, 1), Msg: "a second YAML document", Hint: "a config is one document: remove the \"---\" line and what follows"}
+	}
+	if doc.Kind == yaml.DocumentNode {
+		if len(doc.Content) == 0 {
+			return nil, nil
+		}
+		return doc.Content[0], nil
+	}
+	return &doc, nil
+}
