@@ -214,7 +214,7 @@ func (s *Swarm) holePunch(ctx context.Context, peer Peer, transports []Transport
 	}
 	udp := false
 	for _, t := range transports {
-		if _, ok := t.(PacketConnUser); ok {
+		if usesPacketConn(t) {
 			udp = true
 		}
 	}

@@ -130,6 +130,20 @@ type PacketConnUser interface {
 	UsePacketConn(pc net.PacketConn) error
 }
 
+// usesPacketConn reports whether plugin p needs the shared UDP socket: it
+// implements PacketConnUser and, when it also has WantsPacketConn (an
+// out-of-process adapter, which learns it from its plugin at run time),
+// says yes.
+func usesPacketConn(p any) bool {
+	if _, ok := p.(PacketConnUser); !ok {
+		return false
+	}
+	if w, ok := p.(interface{ WantsPacketConn() bool }); ok {
+		return w.WantsPacketConn()
+	}
+	return true
+}
+
 // DialFilter is implemented by transports that want to be tried only for
 // some peers when the swarm has other transports too. The semantics' dial
 // order is "TCP at once; when the peer has a referrer, also hole punch and

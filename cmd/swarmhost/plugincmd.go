@@ -9,6 +9,7 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
 
 const pluginHelp = `usage: swarmhost plugin serve [flags] NAME
@@ -17,7 +18,7 @@ Serves the built-in plugin NAME out of process, for a dwebswarm host that
 started this binary as a plugin (github.com/hashicorp/go-plugin, gRPC):
 
   transports:  %s
-  discoveries: %s
+  discoveries: %s (dht needs --bootstrap)
   validators:  %s (banlist:PATH, dht-private[:EXEMPT;...], cidr with --allow/--deny)
 
 A host runs it from a plugin configuration such as
@@ -97,11 +98,13 @@ func builtinPlugin(name string, nf nodeFlags) (remote.Plugins, error) {
 	} else {
 		return p, fmt.Errorf("%w: %q (transports: %s; discoveries: %s; validators: %s)", framework.ErrUnknownPlugin, name, names(transportFactories), names(discoveryFactories), names(validatorFactories))
 	}
-	if _, ok := impl.(framework.PacketConnUser); ok {
+	if _, ok := impl.(framework.PacketConnUser); ok && p.Discovery != nil && len(splitList(nf.bootstrap)) == 0 {
+		// out of process, a DHT never falls back to the public routers
+		// unasked: the operator names its bootstrap nodes
 		if c, ok := impl.(interface{ Close() error }); ok {
 			c.Close()
 		}
-		return p, fmt.Errorf("%w: %s runs on the swarm's shared UDP socket, which cannot be handed to a plugin process yet; run it in process", framework.ErrInvalidOption, name)
+		return p, fmt.Errorf("%w: %s runs on the swarm's shared UDP socket, relayed to this plugin, and needs --bootstrap HOST:PORT,... (the public routers are %s)", framework.ErrInvalidOption, name, strings.Join(dht.DefaultBootstrap, ","))
 	}
 	if len(nf.peers) > 0 && p.Discovery == nil {
 		return p, fmt.Errorf("%w: --peer is for the static discovery", framework.ErrInvalidOption)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
@@ -111,5 +112,57 @@ func BenchmarkPluginStart(b *testing.B) {
 		b.StopTimer()
 		tr.Close()
 		b.StartTimer()
+	}
+}
+
+// BenchmarkUTPThroughput: one uTP connection on loopback, 1 MiB writes,
+// from the transport under test to an in-process uTP listener that
+// drains: the built-in in process, and the same served by a plugin on the
+// relayed shared socket (every datagram crosses the socketpair).
+func BenchmarkUTPThroughput(b *testing.B) {
+	for _, bt := range []struct {
+		name string
+		tr   func(b *testing.B) framework.Transport
+	}{
+		{"in-process", func(b *testing.B) framework.Transport { return inProcessUTP(b) }},
+		{"plugin-relayed-udp", func(b *testing.B) framework.Transport { return startTransport(b, config(b, "utp")) }},
+	} {
+		b.Run(bt.name, func(b *testing.B) {
+			src := newUDPNode(b, bt.tr(b))
+			dst := newUDPNode(b, inProcessUTP(b))
+			done := make(chan int64, 1)
+			go func() {
+				c, err := dst.ln.Accept()
+				if err != nil {
+					done <- -1
+					return
+				}
+				defer c.Close()
+				n, _ := io.Copy(io.Discard, c)
+				done <- n
+			}()
+			c, err := src.tr.Dial(bg, dst.peer())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			buf := make([]byte, 1<<20)
+			b.SetBytes(int64(len(buf)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c.(interface{ CloseWrite() error }).CloseWrite()
+			select {
+			case n := <-done:
+				if n != int64(b.N)*int64(len(buf)) {
+					b.Fatalf("received %d bytes", n)
+				}
+			case <-time.After(time.Minute):
+				b.Fatal("the receiver did not finish within a minute")
+			}
+		})
 	}
 }

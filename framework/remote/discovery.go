@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
@@ -11,17 +12,22 @@ import (
 )
 
 var (
-	_ framework.Discovery = (*Discovery)(nil)
-	_ framework.Ordered   = (*Discovery)(nil)
+	_ framework.Discovery      = (*Discovery)(nil)
+	_ framework.Ordered        = (*Discovery)(nil)
+	_ framework.PacketConnUser = (*Discovery)(nil)
 )
 
 // Discovery is a [framework.Discovery] served by a plugin binary. Each
 // joined topic is one gRPC stream of events; the host validates every
 // reported peer (dialable, of the joined topic) and drops bad ones. After a
 // plugin crash the host restarts it and joins every joined topic again.
+//
+// A plugin whose discovery uses the swarm's shared UDP socket (the DHT)
+// gets it relayed: see [Discovery.UsePacketConn].
 type Discovery struct {
 	p     *proc
 	order int
+	pu    *packetUser
 
 	op     sync.Mutex // serializes Join, Leave, Close and re-joins
 	mu     sync.Mutex
@@ -50,9 +56,27 @@ func NewDiscovery(cfg Config) (*Discovery, error) {
 		return nil, err
 	}
 	d := &Discovery{p: p, order: int(p.info.GetOrder()), joins: map[framework.Topic]*djoin{}}
+	d.pu = &packetUser{p: p, use: func(inst *instance) func(context.Context, *pb.UsePacketConnRequest) (*pb.ErrorReply, error) {
+		return func(ctx context.Context, req *pb.UsePacketConnRequest) (*pb.ErrorReply, error) {
+			return inst.discovery().UsePacketConn(ctx, req)
+		}
+	}}
+	p.prepare = d.pu.prepare
 	p.onRestart = d.rejoin
 	return d, nil
 }
+
+// UsePacketConn implements [framework.PacketConnUser]. When the plugin's
+// discovery uses the shared UDP socket ([Discovery.WantsPacketConn]), the
+// host relays pc's datagrams to and from the plugin through a socketpair,
+// handed again to every restarted instance before its topics are joined
+// again; otherwise it does nothing. It never closes pc. Call it once,
+// before Join (the swarm does, at Start).
+func (d *Discovery) UsePacketConn(pc net.PacketConn) error { return d.pu.usePacketConn(pc) }
+
+// WantsPacketConn reports whether the plugin's discovery uses the shared
+// UDP socket (its Info said so).
+func (d *Discovery) WantsPacketConn() bool { return d.pu.wants() }
 
 // Name returns the plugin's name (or Config.Name).
 func (d *Discovery) Name() string { return d.p.name }
@@ -268,6 +292,7 @@ func (d *Discovery) Close() error {
 		}
 	}
 	d.op.Unlock()
+	d.pu.close()
 	d.p.close()
 	if err != nil {
 		return fmt.Errorf("%s: close: %w", d.p.name, err)

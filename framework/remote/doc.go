@@ -45,6 +45,13 @@
 //   - other listeners stay in the plugin; the host calls Accept through
 //     gRPC, and listens again on the same port after a restart.
 //
+// Plugins whose implementation is a [framework.PacketConnUser] (the DHT,
+// uTP) get the swarm's shared UDP socket relayed: the adapters'
+// UsePacketConn makes the plugin create a SOCK_SEQPACKET socketpair and
+// send one end under a token; datagrams cross it behind a small address
+// header (layout in packetconn.go), and every restarted instance gets a
+// fresh pair.
+//
 // The channel's byte layout is documented in fdchan.go. The kernel closes
 // the plugin's end when the plugin exits, so the host learns of a crash
 // immediately by reading EOF on the channel.

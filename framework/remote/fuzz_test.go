@@ -1,7 +1,9 @@
 package remote
 
 import (
+	"bytes"
 	"errors"
+	"net/netip"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -114,4 +116,44 @@ func checkError(t *testing.T, e *pb.Error) {
 	if err != nil && (err.Error() == "" || len(err.Error()) > maxErrorLen) {
 		t.Fatalf("error message of %d bytes", len(err.Error()))
 	}
+}
+
+// FuzzDecodeDatagram feeds arbitrary relay messages of the shared UDP
+// socket to the header decoder: nothing panics, whatever decodes names a
+// valid address with the family the first byte says, its payload is the
+// rest of the message, and encoding it again gives the same bytes.
+func FuzzDecodeDatagram(f *testing.F) {
+	for _, ap := range []netip.AddrPort{
+		netip.MustParseAddrPort("127.0.0.1:6881"),
+		netip.MustParseAddrPort("[::1]:1"),
+		netip.MustParseAddrPort("[::ffff:10.0.0.1]:65535"),
+	} {
+		b := make([]byte, pktHeaderMax+5)
+		copy(b[pktHeaderMax:], "hello")
+		f.Add(b[putDatagramHeader(b, ap):])
+	}
+	f.Add([]byte{})
+	f.Add([]byte{4, 0, 1, 127, 0, 0})
+	f.Add([]byte{6, 0, 1, 0, 0, 0, 0})
+	f.Add([]byte{5, 0, 1, 1, 2, 3, 4, 'x'})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		ap, payload, err := decodeDatagram(msg)
+		if err != nil {
+			if !errors.Is(err, errBadDatagram) {
+				t.Fatalf("error %v does not wrap errBadDatagram", err)
+			}
+			return
+		}
+		if !ap.Addr().IsValid() || (msg[0] == pktFamily4) != ap.Addr().Is4() {
+			t.Fatalf("decoded %v from family %d", ap, msg[0])
+		}
+		if len(payload) > maxDatagram || !bytes.Equal(payload, msg[len(msg)-len(payload):]) {
+			t.Fatalf("payload of %d bytes from a message of %d", len(payload), len(msg))
+		}
+		b := make([]byte, pktHeaderMax+len(payload))
+		copy(b[pktHeaderMax:], payload)
+		if again := b[putDatagramHeader(b, ap):]; !bytes.Equal(again, msg) {
+			t.Fatalf("re-encoded %x, want %x", again, msg)
+		}
+	})
 }

@@ -38,6 +38,10 @@ type proc struct {
 	// onRestart, when set, runs (in its own goroutine) after a restart, so
 	// the adapter can restore state (re-join topics).
 	onRestart func(*instance)
+	// prepare, when set, runs on a restarted instance before it is
+	// published (calls wait for it): the shared UDP socket is handed over
+	// there. An error fails the restart attempt.
+	prepare func(*instance) error
 
 	info *pb.PluginInfo // of the first instance (name, order)
 
@@ -343,6 +347,11 @@ func (p *proc) crashed(inst *instance) {
 		}
 		backoff = min(2*backoff, p.cfg.Restart.MaxBackoff)
 		next, err := p.start()
+		if err == nil && p.prepare != nil {
+			if err = p.prepare(next); err != nil {
+				next.kill()
+			}
+		}
 		if err != nil {
 			p.log.Warn("plugin restart failed", "attempt", attempt, "err", err)
 			p.emit(Event{Kind: EventRestartFailed, Attempt: attempt, Err: err})

@@ -74,7 +74,7 @@ func ServeConfig(p Plugins) *plugin.ServeConfig {
 		set[KindTransport] = &GRPCPlugin{Register: func(g *grpc.Server) { pb.RegisterTransportServer(g, s) }}
 	}
 	if p.Discovery != nil {
-		s := &discoveryServer{d: p.Discovery, cur: map[framework.Topic]*pjoin{}}
+		s := &discoveryServer{d: p.Discovery, fds: fds, cur: map[framework.Topic]*pjoin{}}
 		set[KindDiscovery] = &GRPCPlugin{Register: func(g *grpc.Server) { pb.RegisterDiscoveryServer(g, s) }}
 	}
 	if p.Validator != nil {
@@ -133,7 +133,43 @@ func pluginInfo(kind string, impl interface{ Name() string }) *pb.PluginInfo {
 	if o, ok := impl.(framework.Ordered); ok {
 		info.Order = int32(o.Order())
 	}
+	_, info.WantsPacketConn = impl.(framework.PacketConnUser)
 	return info
+}
+
+// usePacketConn serves the UsePacketConn RPC: it makes the relay
+// socketpair, sends the host its end under the request's token, and gives
+// the implementation the other end as a net.PacketConn (see packetconn.go).
+func usePacketConn(impl interface{ Name() string }, fds *fdSender, req *pb.UsePacketConnRequest) *pb.ErrorReply {
+	u, ok := impl.(framework.PacketConnUser)
+	if !ok {
+		return &pb.ErrorReply{Error: encodeError(fmt.Errorf("%w: %s does not use the shared udp socket", framework.ErrInvalidOption, impl.Name()))}
+	}
+	local, err := addrFromProto(req.GetLocal())
+	if err == nil {
+		if _, ok := local.(*net.UDPAddr); !ok {
+			err = fmt.Errorf("shared udp socket address %v is not a udp address", local)
+		}
+	}
+	if err != nil {
+		return &pb.ErrorReply{Error: encodeError(fmt.Errorf("%w: %v", framework.ErrInvalidOption, err))}
+	}
+	keep, send, err := newPacketPair()
+	if err != nil {
+		return &pb.ErrorReply{Error: encodeError(err)}
+	}
+	err = fds.sendFD(req.GetToken(), send)
+	unix.Close(send)
+	if err != nil {
+		keep.Close()
+		return &pb.ErrorReply{Error: encodeError(fmt.Errorf("hand the shared udp socket relay to the host: %w", err))}
+	}
+	pc := newPluginPacketConn(keep, local)
+	if err := u.UsePacketConn(pc); err != nil {
+		pc.Close()
+		return &pb.ErrorReply{Error: encodeError(err)}
+	}
+	return &pb.ErrorReply{}
 }
 
 // ---- transport ----
@@ -150,6 +186,10 @@ type transportServer struct {
 
 func (s *transportServer) Info(context.Context, *pb.Empty) (*pb.PluginInfo, error) {
 	return pluginInfo(KindTransport, s.t), nil
+}
+
+func (s *transportServer) UsePacketConn(_ context.Context, req *pb.UsePacketConnRequest) (*pb.ErrorReply, error) {
+	return usePacketConn(s.t, s.fds, req), nil
 }
 
 func (s *transportServer) Listen(ctx context.Context, req *pb.ListenRequest) (*pb.ListenReply, error) {
@@ -332,7 +372,8 @@ func (s *transportServer) relay(c net.Conn, pc *net.UnixConn, token uint64) {
 
 type discoveryServer struct {
 	pb.UnimplementedDiscoveryServer
-	d framework.Discovery
+	d   framework.Discovery
+	fds *fdSender
 
 	mu     sync.Mutex // serializes Join and Leave of the implementation
 	cur    map[framework.Topic]*pjoin
@@ -352,6 +393,15 @@ func (j *pjoin) end() {
 
 func (s *discoveryServer) Info(context.Context, *pb.Empty) (*pb.PluginInfo, error) {
 	return pluginInfo(KindDiscovery, s.d), nil
+}
+
+func (s *discoveryServer) UsePacketConn(_ context.Context, req *pb.UsePacketConnRequest) (*pb.ErrorReply, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return &pb.ErrorReply{Error: encodeError(framework.ErrClosed)}, nil
+	}
+	return usePacketConn(s.d, s.fds, req), nil
 }
 
 func (s *discoveryServer) Join(req *pb.JoinRequest, stream pb.Discovery_JoinServer) error {

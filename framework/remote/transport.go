@@ -17,8 +17,9 @@ import (
 )
 
 var (
-	_ framework.Transport = (*Transport)(nil)
-	_ framework.Ordered   = (*Transport)(nil)
+	_ framework.Transport      = (*Transport)(nil)
+	_ framework.Ordered        = (*Transport)(nil)
+	_ framework.PacketConnUser = (*Transport)(nil)
 )
 
 // Transport is a [framework.Transport] served by a plugin binary. Kernel
@@ -28,9 +29,13 @@ var (
 // socketpair; they end with an error wrapping [ErrCrashed] if the plugin
 // dies. Listeners that stay in the plugin are re-opened on the same port
 // after a restart.
+//
+// A plugin whose transport uses the swarm's shared UDP socket (uTP) gets
+// it relayed: see [Transport.UsePacketConn].
 type Transport struct {
 	p     *proc
 	order int
+	pu    *packetUser
 }
 
 // NewTransport starts the plugin binary and checks that it serves a
@@ -40,8 +45,26 @@ func NewTransport(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Transport{p: p, order: int(p.info.GetOrder())}, nil
+	t := &Transport{p: p, order: int(p.info.GetOrder())}
+	t.pu = &packetUser{p: p, use: func(inst *instance) func(context.Context, *pb.UsePacketConnRequest) (*pb.ErrorReply, error) {
+		return func(ctx context.Context, req *pb.UsePacketConnRequest) (*pb.ErrorReply, error) {
+			return inst.transport().UsePacketConn(ctx, req)
+		}
+	}}
+	p.prepare = t.pu.prepare
+	return t, nil
 }
+
+// UsePacketConn implements [framework.PacketConnUser]. When the plugin's
+// transport uses the shared UDP socket ([Transport.WantsPacketConn]), the
+// host relays pc's datagrams to and from the plugin through a socketpair,
+// handed again to every restarted instance; otherwise it does nothing. It
+// never closes pc. Call it once, before Dial (the swarm does, at Start).
+func (t *Transport) UsePacketConn(pc net.PacketConn) error { return t.pu.usePacketConn(pc) }
+
+// WantsPacketConn reports whether the plugin's transport uses the shared
+// UDP socket (its Info said so).
+func (t *Transport) WantsPacketConn() bool { return t.pu.wants() }
 
 // Name returns the plugin's name (or Config.Name).
 func (t *Transport) Name() string { return t.p.name }
@@ -54,7 +77,11 @@ func (t *Transport) PID() int { return t.p.pid() }
 
 // Close stops the plugin. Connections and listeners handed off by fd stay
 // open; relayed connections and remote listeners end.
-func (t *Transport) Close() error { t.p.close(); return nil }
+func (t *Transport) Close() error {
+	t.pu.close()
+	t.p.close()
+	return nil
+}
 
 func (inst *instance) transport() pb.TransportClient { return pb.NewTransportClient(inst.conn) }
 

@@ -20,8 +20,10 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"
 	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
+	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
 func main() {
@@ -38,6 +40,15 @@ func main() {
 		remote.ServeTransport(tcp.New())
 	case "relay": // TCP hidden behind user-space types: relayed connections, remote listener
 		remote.ServeTransport(userTransport{tcp.New()})
+	case "utp": // the built-in uTP transport, on the host's shared UDP socket
+		remote.ServeTransport(utp.New())
+	case "dht": // the built-in DHT discovery on the host's shared UDP socket; arg: bootstrap HOST:PORT,... (loopback in tests)
+		d, err := dht.NewPlugin(dht.Config{Bootstrap: strings.Split(arg, ","), SendRate: -1, QueryTimeout: 500 * time.Millisecond})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		remote.ServeDiscovery(d)
 	case "static": // the built-in static discovery: arg lists ADDR[@TOPICHEX+TOPICHEX...],...; then an optional interval
 		interval := 200 * time.Millisecond
 		if len(os.Args) > 3 {
