@@ -121,7 +121,7 @@ func (e *dhtEnv) New(*conformance.T) (framework.Discovery, error) {
 
 // Transports are the built-in transports' factories by name.
 func Transports() map[string]conformance.TransportFactory {
-	return map[string]conformance.TransportFactory{"tcp": TCP()}
+	return map[string]conformance.TransportFactory{"tcp": TCP(), "utp": UTP()}
 }
 
 // Discoveries are the built-in discoveries' factories by name.

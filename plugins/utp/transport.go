@@ -191,7 +191,7 @@ func (t *Transport) Listen(ctx context.Context, host string, port int) (framewor
 	if s := t.sock; s != nil {
 		sp := addrPort(s.pc.LocalAddr())
 		if port != 0 && port != sp {
-			return nil, fmt.Errorf("utp: cannot listen on port %d: the shared UDP socket is on port %d", port, sp)
+			return nil, fmt.Errorf("%w: utp cannot listen on port %d: its shared UDP socket is bound on port %d", framework.ErrPortInUse, port, sp)
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
