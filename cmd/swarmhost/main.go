@@ -44,6 +44,7 @@ func commands() []command {
 		{"conformance", "check a transport, discovery or validator against the swarm semantics", runConformance},
 		{"plugin", "serve a built-in plugin out of process (plugin serve tcp|static|...)", runPlugin},
 		{"config", "check a daemon config file (config check FILE)", runConfig},
+		{"status", "print a running daemon's topics, connections, queue, connectivity and plugins", runStatus},
 		{"version", "print the version", func(_ context.Context, _ []string, s stdio) int {
 			fmt.Fprintln(s.out, "swarmhost", version)
 			return 0

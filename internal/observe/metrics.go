@@ -1,0 +1,314 @@
+package observe
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+)
+
+// Metric names, all under the dwebswarm_ namespace. Labels in comments.
+const (
+	MetricConnectionsOpen   = "dwebswarm_connections_open"           // gauge {transport, direction}
+	MetricConnectionsOpened = "dwebswarm_connections_opened_total"   // counter {transport, direction}
+	MetricConnectionsClosed = "dwebswarm_connections_closed_total"   // counter {transport, direction, reason}
+	MetricDialsSucceeded    = "dwebswarm_dials_succeeded_total"      // counter {transport}
+	MetricDialsInFlight     = "dwebswarm_dials_in_flight"            // gauge
+	MetricPeersDiscovered   = "dwebswarm_peers_discovered_total"     // counter
+	MetricPeersRejected     = "dwebswarm_peers_rejected_total"       // counter
+	MetricPeersBanned       = "dwebswarm_peers_banned"               // gauge
+	MetricBans              = "dwebswarm_bans_total"                 // counter
+	MetricPeersKnown        = "dwebswarm_peers_known"                // gauge
+	MetricPeersUnresponsive = "dwebswarm_peers_unresponsive"         // gauge
+	MetricQueueLength       = "dwebswarm_queue_length"               // gauge
+	MetricTopicsJoined      = "dwebswarm_topics_joined"              // gauge
+	MetricTopicUpdates      = "dwebswarm_topic_updates_total"        // counter {discovery}
+	MetricSubscriptions     = "dwebswarm_event_subscriptions"        // gauge
+	MetricBound             = "dwebswarm_connectivity_bound"         // gauge 0/1
+	MetricBootstrapped      = "dwebswarm_connectivity_bootstrapped"  // gauge 0/1
+	MetricHolepunchable     = "dwebswarm_connectivity_holepunchable" // gauge 0/1
+	MetricBytesIn           = "dwebswarm_bytes_in_total"             // counter {name}
+	MetricBytesOut          = "dwebswarm_bytes_out_total"            // counter {name}
+	MetricDHTRoutingTable   = "dwebswarm_dht_routing_table_nodes"    // gauge
+	MetricPluginUp          = "dwebswarm_plugin_up"                  // gauge {kind, plugin}
+	MetricPluginRestarts    = "dwebswarm_plugin_restarts_total"      // counter {kind, plugin}
+	MetricPluginEvents      = "dwebswarm_plugin_events_total"        // counter {kind, plugin, event}
+	MetricBuildInfo         = "dwebswarm_build_info"                 // gauge 1 {version}
+)
+
+// Label names and values.
+const (
+	directionInbound  = "inbound"
+	directionOutbound = "outbound"
+	reasonClosed      = "closed"
+	reasonError       = "error"
+	labelTransport    = "transport"
+	labelDirection    = "direction"
+	labelReason       = "reason"
+	labelDiscovery    = "discovery"
+	labelName         = "name"
+	labelKind         = "kind"
+	labelPlugin       = "plugin"
+	labelEvent        = "event"
+	labelVersion      = "version"
+	swarmClosedReason = "swarm_closed"
+	duplicateReason   = "duplicate"
+	selfReason        = "self"
+	bannedReason      = "banned"
+	unknownVersion    = "dev"
+)
+
+// connLabels is a (transport, direction) pair.
+type connLabels struct{ transport, direction string }
+
+func labelsOf(c *framework.Conn) connLabels {
+	d := directionInbound
+	if c.Client() {
+		d = directionOutbound
+	}
+	return connLabels{c.Type(), d}
+}
+
+// closeReason maps a DisconnectionEvent's error to the reason label.
+func closeReason(err error) string {
+	switch {
+	case err == nil:
+		return reasonClosed
+	case errors.Is(err, framework.ErrBanned):
+		return bannedReason
+	case errors.Is(err, framework.ErrDuplicate):
+		return duplicateReason
+	case errors.Is(err, framework.ErrSelf):
+		return selfReason
+	case errors.Is(err, framework.ErrClosed):
+		return swarmClosedReason
+	}
+	return reasonError
+}
+
+// eventMetrics are the counters fed by the swarm's events.
+type eventMetrics struct {
+	opened     *prometheus.CounterVec
+	closed     *prometheus.CounterVec
+	dials      *prometheus.CounterVec
+	discovered prometheus.Counter
+	rejected   prometheus.Counter
+	bans       prometheus.Counter
+	updates    *prometheus.CounterVec
+}
+
+func newEventMetrics() *eventMetrics {
+	return &eventMetrics{
+		opened:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricConnectionsOpened, Help: "Connections opened, by transport and direction (outbound: this swarm dialled)."}, []string{labelTransport, labelDirection}),
+		closed:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricConnectionsClosed, Help: "Connections closed, by transport, direction and reason (closed: by the user or both sides done; duplicate, self, banned, swarm_closed: by the swarm; error: an I/O error)."}, []string{labelTransport, labelDirection, labelReason}),
+		dials:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDialsSucceeded, Help: "Dials that produced a connection (queue and manual), by transport."}, []string{labelTransport}),
+		discovered: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPeersDiscovered, Help: "Discovered peers that passed the validators and were queued (or gained a topic)."}),
+		rejected:   prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPeersRejected, Help: "Discovered peers refused by a validator or as undiallable."}),
+		bans:       prometheus.NewCounter(prometheus.CounterOpts{Name: MetricBans, Help: "Connections closed by a ban."}),
+		updates:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricTopicUpdates, Help: "Completed discovery cycles, by discovery."}, []string{labelDiscovery}),
+	}
+}
+
+func (m *eventMetrics) all() []prometheus.Collector {
+	return []prometheus.Collector{m.opened, m.closed, m.dials, m.discovered, m.rejected, m.bans, m.updates}
+}
+
+// Describe implements prometheus.Collector.
+func (m *eventMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.all() {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *eventMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.all() {
+		c.Collect(ch)
+	}
+}
+
+// connOpened counts c once, however many times it is reported.
+func (s *Server) connOpened(c *framework.Conn, at time.Time) {
+	l := labelsOf(c)
+	s.mu.Lock()
+	if _, seen := s.conns[c]; seen {
+		s.mu.Unlock()
+		return
+	}
+	s.conns[c] = at
+	s.pairs[l] = true
+	s.mu.Unlock()
+	inc(s.m.opened, l.transport, l.direction)
+	if c.Client() {
+		inc(s.m.dials, l.transport)
+	}
+}
+
+// observe feeds one event into the counters and the tracked state.
+func (s *Server) observe(ev framework.Event) {
+	switch e := ev.(type) {
+	case *framework.ConnectionEvent:
+		s.connOpened(e.Conn, time.Now())
+	case *framework.DisconnectionEvent:
+		l := labelsOf(e.Conn)
+		s.mu.Lock()
+		_, seen := s.conns[e.Conn]
+		delete(s.conns, e.Conn)
+		s.mu.Unlock()
+		if !seen {
+			// opened and closed before the subscription: never counted as
+			// opened, so not as closed either (opened - closed = open)
+			return
+		}
+		reason := closeReason(e.Err)
+		inc(s.m.closed, l.transport, l.direction, reason)
+		if reason == bannedReason {
+			s.m.bans.Inc()
+		}
+	case *framework.PeerEvent:
+		s.m.discovered.Inc()
+	case *framework.PeerRejectedEvent:
+		s.m.rejected.Inc()
+	case *framework.UpdatedEvent:
+		inc(s.m.updates, e.Discovery)
+	case *framework.FlushedEvent:
+		s.mu.Lock()
+		s.flushed[e.Topic] = true
+		s.mu.Unlock()
+	}
+}
+
+// snapshotCollector exports what the swarm, the plugin tracker and the
+// daemon's hooks know at scrape time.
+type snapshotCollector struct{ s *Server }
+
+var (
+	descConnsOpen      = prometheus.NewDesc(MetricConnectionsOpen, "Open connections, by transport and direction (outbound: this swarm dialled).", []string{labelTransport, labelDirection}, nil)
+	descDialsInFlight  = prometheus.NewDesc(MetricDialsInFlight, "Dials in flight (queue and manual).", nil, nil)
+	descPeersBanned    = prometheus.NewDesc(MetricPeersBanned, "Banned peers the swarm remembers.", nil, nil)
+	descPeersKnown     = prometheus.NewDesc(MetricPeersKnown, "Peers known to the connection queue, in any state.", nil, nil)
+	descUnresponsive   = prometheus.NewDesc(MetricPeersUnresponsive, "Unresponsive peers the swarm remembers (dials failed until the requeue schedule ran out).", nil, nil)
+	descQueueLength    = prometheus.NewDesc(MetricQueueLength, "Peers ready to be dialled, waiting for a free connection slot.", nil, nil)
+	descTopicsJoined   = prometheus.NewDesc(MetricTopicsJoined, "Joined topics.", nil, nil)
+	descSubscriptions  = prometheus.NewDesc(MetricSubscriptions, "Open event subscriptions (this observer holds one).", nil, nil)
+	descBound          = prometheus.NewDesc(MetricBound, "1 when the swarm's listeners are bound.", nil, nil)
+	descBootstrapped   = prometheus.NewDesc(MetricBootstrapped, "1 when the DHT routing table holds nodes.", nil, nil)
+	descHolepunchable  = prometheus.NewDesc(MetricHolepunchable, "1 when the DHT saw one consistent public address (UDP hole punching can work).", nil, nil)
+	descBytesIn        = prometheus.NewDesc(MetricBytesIn, "Bytes received from the swarm by a forwarder (service), by name.", []string{labelName}, nil)
+	descBytesOut       = prometheus.NewDesc(MetricBytesOut, "Bytes sent to the swarm by a forwarder (service), by name.", []string{labelName}, nil)
+	descDHTNodes       = prometheus.NewDesc(MetricDHTRoutingTable, "Nodes in the DHT routing table.", nil, nil)
+	descPluginUp       = prometheus.NewDesc(MetricPluginUp, "1 while a plugin runs (an out-of-process one has a live instance).", []string{labelKind, labelPlugin}, nil)
+	descPluginRestarts = prometheus.NewDesc(MetricPluginRestarts, "Restarts of an out-of-process plugin after a crash.", []string{labelKind, labelPlugin}, nil)
+	descPluginEvents   = prometheus.NewDesc(MetricPluginEvents, "Lifecycle events of out-of-process plugins (started, crashed, restarted, restart-failed, gave-up, hung).", []string{labelKind, labelPlugin, labelEvent}, nil)
+	descBuildInfo      = prometheus.NewDesc(MetricBuildInfo, "Always 1; the version label says which swarmhost runs.", []string{labelVersion}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo} {
+		ch <- d
+	}
+}
+
+// constMetric sends one metric; a label value Prometheus refuses (a plugin
+// name that is not UTF-8) fails that metric alone, never the scrape.
+func constMetric(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+	m, err := prometheus.NewConstMetric(d, t, v, labels...)
+	if err != nil {
+		m = prometheus.NewInvalidMetric(d, err)
+	}
+	ch <- m
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	constMetric(ch, d, prometheus.GaugeValue, v, labels...)
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	constMetric(ch, d, prometheus.CounterValue, v, labels...)
+}
+
+// inc increments a counter of vec; label values it refuses (not UTF-8, from
+// a plugin's name) are dropped rather than panicking in the event loop.
+func inc(vec *prometheus.CounterVec, labels ...string) {
+	if c, err := vec.GetMetricWithLabelValues(labels...); err == nil {
+		c.Inc()
+	}
+}
+
+func bit(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Collect implements prometheus.Collector.
+func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	version := s.cfg.Version
+	if version == "" {
+		version = unknownVersion
+	}
+	gauge(ch, descBuildInfo, 1, version)
+
+	// open connections from the swarm itself; every pair ever seen is
+	// exported, at 0 when none is open, so that alerts see the drop
+	open := map[connLabels]int{}
+	for _, conn := range s.sw.Connections() {
+		open[labelsOf(conn)]++
+	}
+	s.mu.Lock()
+	for l := range open {
+		s.pairs[l] = true
+	}
+	for l := range s.pairs {
+		if _, ok := open[l]; !ok {
+			open[l] = 0
+		}
+	}
+	counters := make(map[string]ByteCounter, len(s.counters))
+	for n, bc := range s.counters {
+		counters[n] = bc
+	}
+	s.mu.Unlock()
+	for l, n := range open {
+		gauge(ch, descConnsOpen, float64(n), l.transport, l.direction)
+	}
+
+	st := s.sw.Stats()
+	gauge(ch, descDialsInFlight, float64(st.Dialing))
+	gauge(ch, descPeersBanned, float64(st.Banned))
+	gauge(ch, descPeersKnown, float64(st.Known))
+	gauge(ch, descUnresponsive, float64(st.Unresponsive))
+	gauge(ch, descQueueLength, float64(st.Queued))
+	gauge(ch, descTopicsJoined, float64(st.Topics))
+	gauge(ch, descSubscriptions, float64(st.Subscriptions))
+
+	cy := s.sw.Connectivity()
+	gauge(ch, descBound, bit(cy.Bound))
+	gauge(ch, descBootstrapped, bit(cy.Bootstrapped))
+	gauge(ch, descHolepunchable, bit(cy.Holepunchable))
+
+	for n, bc := range counters {
+		counter(ch, descBytesIn, float64(bc.BytesIn()), n)
+		counter(ch, descBytesOut, float64(bc.BytesOut()), n)
+	}
+	if f := s.cfg.DHTNodes; f != nil {
+		if n := f(); n >= 0 {
+			gauge(ch, descDHTNodes, float64(n))
+		}
+	}
+	for _, p := range s.plugins.snapshot() {
+		gauge(ch, descPluginUp, bit(p.up()), p.Kind, p.Name)
+		if !p.External {
+			continue
+		}
+		counter(ch, descPluginRestarts, float64(p.Restarts), p.Kind, p.Name)
+		for ev, n := range p.events {
+			counter(ch, descPluginEvents, float64(n), p.Kind, p.Name, ev)
+		}
+	}
+}
