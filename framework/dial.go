@@ -61,6 +61,7 @@ func (s *Swarm) dialed(e *entry, nc net.Conn, typ string, err error) {
 	}
 	if err != nil {
 		s.log.Debug("dial failed", "peer", e.peer.String(), "err", err)
+		s.bus.publish(&DialFailedEvent{Peer: e.peer, Err: err})
 		if s.peers[e.key] == e && e.state == stDialing {
 			s.failed(e)
 		}
@@ -123,6 +124,7 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 		err = ErrClosed
 	}
 	if err != nil {
+		s.bus.publish(&DialFailedEvent{Peer: peer, Err: err, Manual: true})
 		s.mu.Unlock()
 		return nil, err
 	}

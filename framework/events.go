@@ -1,8 +1,8 @@
 package framework
 
 // Event is one of the swarm's events: *ConnectionEvent, *DisconnectionEvent,
-// *PeerEvent, *PeerRejectedEvent, *UpdatedEvent, *FlushedEvent or
-// *TopicEvent. Use a type switch.
+// *PeerEvent, *PeerRejectedEvent, *UpdatedEvent, *FlushedEvent, *TopicEvent
+// or *DialFailedEvent. Use a type switch.
 type Event interface{ event() }
 
 // ConnectionEvent: a new connection is open (seed: 'connection'). Conn is a
@@ -40,6 +40,14 @@ type UpdatedEvent struct {
 // seed's onjoin callback).
 type FlushedEvent struct{ Topic Topic }
 
+// DialFailedEvent: a dial failed (every transport tried). Manual is true
+// for Swarm.Connect; queue dials are requeued or dropped as the schedule says.
+type DialFailedEvent struct {
+	Peer   Peer
+	Err    error
+	Manual bool
+}
+
 // TopicEvent: with multiplexing on, an open connection now also serves Topic
 // (the seed's details.on('topic')).
 type TopicEvent struct {
@@ -54,3 +62,4 @@ func (*PeerRejectedEvent) event()  {}
 func (*UpdatedEvent) event()       {}
 func (*FlushedEvent) event()       {}
 func (*TopicEvent) event()         {}
+func (*DialFailedEvent) event()    {}

@@ -172,8 +172,12 @@ func TestConnectDialsOnePeerByHand(t *testing.T) {
 	if sc.Peer() != nil || sc.Client() {
 		t.Fatal("inbound connection has a peer")
 	}
-	if _, err := client.Connect(context.Background(), deadPeer(t, topicA)); err == nil {
+	dead := deadPeer(t, topicA)
+	if _, err := client.Connect(context.Background(), dead); err == nil {
 		t.Fatal("connect to a closed port succeeded")
+	}
+	if ev := swarmtest.Wait(client.rec, func(e *framework.DialFailedEvent) bool { return true }); !ev.Manual || ev.Peer.Port != dead.Port || ev.Err == nil {
+		t.Fatalf("dial-failed event %+v", ev)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -15,6 +15,7 @@ const (
 	MetricConnectionsOpened = "dwebswarm_connections_opened_total"   // counter {transport, direction}
 	MetricConnectionsClosed = "dwebswarm_connections_closed_total"   // counter {transport, direction, reason}
 	MetricDialsSucceeded    = "dwebswarm_dials_succeeded_total"      // counter {transport}
+	MetricDialsFailed       = "dwebswarm_dials_failed_total"         // counter {kind: queue|manual}
 	MetricDialsInFlight     = "dwebswarm_dials_in_flight"            // gauge
 	MetricPeersDiscovered   = "dwebswarm_peers_discovered_total"     // counter
 	MetricPeersRejected     = "dwebswarm_peers_rejected_total"       // counter
@@ -95,6 +96,7 @@ type eventMetrics struct {
 	dials      *prometheus.CounterVec
 	discovered prometheus.Counter
 	rejected   prometheus.Counter
+	dialFails  *prometheus.CounterVec
 	bans       prometheus.Counter
 	updates    *prometheus.CounterVec
 }
@@ -106,13 +108,14 @@ func newEventMetrics() *eventMetrics {
 		dials:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDialsSucceeded, Help: "Dials that produced a connection (queue and manual), by transport."}, []string{labelTransport}),
 		discovered: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPeersDiscovered, Help: "Discovered peers that passed the validators and were queued (or gained a topic)."}),
 		rejected:   prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPeersRejected, Help: "Discovered peers refused by a validator or as undiallable."}),
+		dialFails:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDialsFailed, Help: "Dials that failed on every transport, from the queue or by hand (Swarm.Connect)."}, []string{"kind"}),
 		bans:       prometheus.NewCounter(prometheus.CounterOpts{Name: MetricBans, Help: "Connections closed by a ban."}),
 		updates:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricTopicUpdates, Help: "Completed discovery cycles, by discovery."}, []string{labelDiscovery}),
 	}
 }
 
 func (m *eventMetrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.opened, m.closed, m.dials, m.discovered, m.rejected, m.bans, m.updates}
+	return []prometheus.Collector{m.opened, m.closed, m.dials, m.dialFails, m.discovered, m.rejected, m.bans, m.updates}
 }
 
 // Describe implements prometheus.Collector.
@@ -171,6 +174,12 @@ func (s *Server) observe(ev framework.Event) {
 		s.m.discovered.Inc()
 	case *framework.PeerRejectedEvent:
 		s.m.rejected.Inc()
+	case *framework.DialFailedEvent:
+		kind := "queue"
+		if e.Manual {
+			kind = "manual"
+		}
+		inc(s.m.dialFails, kind)
 	case *framework.UpdatedEvent:
 		inc(s.m.updates, e.Discovery)
 	case *framework.FlushedEvent:
