@@ -5,6 +5,9 @@
 //	swarmhost bootstrap --listen HOST:PORT   a long-lived full DHT node
 //	swarmhost testnet --nodes N    a local DHT testnet on loopback
 //	swarmhost conformance [--kind K] TARGET   PASS/FAIL per named check
+//	swarmhost run --config FILE    the daemon: topics, services, metrics
+//	swarmhost config check FILE    validate a daemon config
+//	swarmhost status               a running daemon's state
 //	swarmhost version              print the version
 //
 // Run "swarmhost COMMAND -h" for a command's flags.
@@ -43,6 +46,7 @@ func commands() []command {
 		{"testnet", "run a local DHT testnet of N nodes on loopback", runTestnet},
 		{"conformance", "check a transport, discovery or validator against the swarm semantics", runConformance},
 		{"plugin", "serve a built-in plugin out of process (plugin serve tcp|static|...)", runPlugin},
+		{"run", "run the daemon from a YAML config: topics, services, metrics", runRun},
 		{"config", "check a daemon config file (config check FILE)", runConfig},
 		{"status", "print a running daemon's topics, connections, queue, connectivity and plugins", runStatus},
 		{"version", "print the version", func(_ context.Context, _ []string, s stdio) int {

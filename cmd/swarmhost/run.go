@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/internal/forward"
+	"github.com/dwebswarm/dwebswarm-go/internal/hostconfig"
+	"github.com/dwebswarm/dwebswarm-go/internal/observe"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+)
+
+const runHelp = `usage: swarmhost run --config FILE [--metrics HOST:PORT]
+
+Runs the daemon the config describes: its plugins, its topics and its
+services (TCP port forwarding over topics). SIGINT/SIGTERM shut it down
+gracefully (un-announce, close connections, stop plugins) within 10 s;
+SIGHUP reloads the config: topics and services added or removed, others
+untouched. Sections that need a restart (node, plugins, log, metrics) are
+reported, not applied.
+
+In daemon mode the swarm's own queue never dials: connections are made by
+"connect" services, one per forwarded TCP connection.
+
+examples:
+  swarmhost config check swarmhost.yaml
+  swarmhost run --config swarmhost.yaml --metrics 127.0.0.1:9737
+  swarmhost status --addr 127.0.0.1:9737
+
+flags:
+`
+
+// shutdownTimeout bounds a graceful shutdown.
+const shutdownTimeout = 10 * time.Second
+
+func runRun(ctx context.Context, args []string, s stdio) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	fs.Usage = func() { fmt.Fprint(s.err, runHelp); fs.PrintDefaults() }
+	path := fs.String("config", "", "the daemon's YAML config `FILE` (required)")
+	metrics := fs.String("metrics", "", "serve Prometheus /metrics and JSON /status on `HOST:PORT` (overrides metrics.listen)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *path == "" || fs.NArg() != 0 {
+		fmt.Fprintln(s.err, "swarmhost run: --config FILE is required")
+		fs.Usage()
+		return 2
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	d, err := startDaemon(ctx, *path, *metrics, s)
+	if err != nil {
+		fmt.Fprintln(s.err, "swarmhost run:", err)
+		return 1
+	}
+	d.serve(ctx, hup)
+	if err := d.shutdown(); err != nil {
+		fmt.Fprintln(s.err, "swarmhost run: shutdown:", err)
+		return 1
+	}
+	return 0
+}
+
+// daemon is a running swarmhost: a swarm, its services and its observer.
+type daemon struct {
+	path string
+	log  *slog.Logger
+	cfg  *hostconfig.Config
+	sw   *framework.Swarm
+	fwd  *forward.Manager
+	obs  *observe.Server
+}
+
+// startDaemon loads the config, starts the swarm, the observer (when a
+// metrics address is set) and every topic and service.
+func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemon, error) {
+	cfg, err := hostconfig.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger(s.err)
+	tracker := observe.NewPluginTracker()
+	opts, plugins, err := cfg.SwarmOptions(hostconfig.BuildOptions{Logger: log, OnPluginEvent: tracker.OnEvent})
+	if err != nil {
+		return nil, err
+	}
+	// services make the connections: the queue never dials on its own
+	opts = append(opts, framework.WithMaxClientSockets(-1))
+	sw, err := framework.New(opts...)
+	if err != nil {
+		plugins.Close()
+		return nil, err
+	}
+	if err := sw.Start(ctx); err != nil {
+		sw.Close()
+		return nil, err
+	}
+	d := &daemon{path: path, log: log, cfg: cfg, sw: sw}
+	d.fwd = forward.New(sw, forward.Options{Logger: log})
+	var dhtPlugin *dht.Plugin
+	for _, p := range plugins.Discoveries {
+		tracker.Add("discovery", p.Name(), "")
+		if dp, ok := p.(*dht.Plugin); ok {
+			dhtPlugin = dp
+		}
+	}
+	for _, p := range plugins.Transports {
+		tracker.Add("transport", p.Name(), "")
+	}
+	for _, p := range plugins.Validators {
+		tracker.Add("validator", p.Name(), "")
+	}
+	if metricsAddr == "" {
+		metricsAddr = cfg.Metrics.Listen
+	}
+	if metricsAddr != "" {
+		oc := observe.Config{Version: version, Logger: log, Plugins: tracker}
+		if dhtPlugin != nil {
+			oc.DHTNodes = observe.DHTNodes(dhtPlugin)
+		}
+		obs, err := observe.New(sw, oc)
+		if err == nil {
+			err = obs.Start(metricsAddr)
+		}
+		if err != nil {
+			d.fwd.Close()
+			sw.Close()
+			return nil, fmt.Errorf("metrics on %s: %w", metricsAddr, err)
+		}
+		d.obs = obs
+	}
+	if err := d.apply(ctx, hostconfig.Diff(nil, cfg)); err != nil {
+		d.shutdown()
+		return nil, err
+	}
+	log.Info("running", "config", path, "port", sw.Port(), "topics", len(cfg.Topics()), "services", len(cfg.Services()), "metrics", metricsAddr)
+	return d, nil
+}
+
+// serve runs until ctx ends, reloading the config on every signal of hup.
+func (d *daemon) serve(ctx context.Context, hup <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := d.reload(ctx); err != nil {
+				d.log.Error("reload failed; keeping the running config", "err", err)
+			}
+		}
+	}
+}
+
+// reload applies the config file's changes to topics and services.
+func (d *daemon) reload(ctx context.Context) error {
+	cfg, err := hostconfig.Load(d.path)
+	if err != nil {
+		return err
+	}
+	ch := hostconfig.Diff(d.cfg, cfg)
+	if len(ch.Restart) > 0 {
+		d.log.Warn("config sections changed that take effect on restart only", "sections", ch.Restart)
+	}
+	err = d.apply(ctx, ch)
+	d.cfg = cfg
+	d.log.Info("reloaded", "topics_added", len(ch.TopicsAdded), "topics_removed", len(ch.TopicsRemoved),
+		"services_added", len(ch.ServicesAdded), "services_removed", len(ch.ServicesRemoved))
+	return err
+}
+
+// apply leaves and joins topics and stops and starts services. Services
+// first leave, then topics; joins come after.
+func (d *daemon) apply(ctx context.Context, ch hostconfig.Changes) error {
+	var errs []error
+	for _, s := range ch.ServicesRemoved {
+		if err := d.fwd.Remove(s.Name); err != nil {
+			errs = append(errs, fmt.Errorf("service %s: %w", s.Name, err))
+		}
+		if d.obs != nil {
+			d.obs.RemoveByteCounter(s.Name)
+		}
+		if !d.topicStillUsed(s.Topic, ch, s.Name) {
+			d.leave(ctx, s.Topic)
+		}
+	}
+	for _, t := range ch.TopicsRemoved {
+		d.leave(ctx, t.Topic)
+		if d.obs != nil {
+			d.obs.NameTopic(t.Topic, "")
+		}
+	}
+	for _, t := range append(append([]hostconfig.Topic(nil), ch.TopicsAdded...), ch.TopicsChanged...) {
+		if err := d.sw.Join(ctx, t.Topic, t.JoinOptions()...); err != nil {
+			errs = append(errs, fmt.Errorf("topic %s: %w", t.Text, err))
+			continue
+		}
+		if d.obs != nil {
+			d.obs.NameTopic(t.Topic, t.Text)
+		}
+	}
+	for _, s := range ch.ServicesAdded {
+		if err := d.sw.Join(ctx, s.Topic, s.JoinOptions()...); err != nil {
+			errs = append(errs, fmt.Errorf("service %s: topic: %w", s.Name, err))
+			continue
+		}
+		if err := d.fwd.Add(ctx, forward.Service{Name: s.Name, Topic: s.Topic, Serve: s.Serve, Connect: s.Connect}); err != nil {
+			errs = append(errs, fmt.Errorf("service %s: %w", s.Name, err))
+			continue
+		}
+		if d.obs != nil {
+			d.obs.NameTopic(s.Topic, s.Name)
+			d.obs.AddByteCounter(s.Name, serviceBytes{d.fwd, s.Name})
+		}
+		d.log.Info("service up", "name", s.Name, "serve", s.Serve, "connect", s.Connect, "addr", addrString(d.fwd, s.Name))
+	}
+	return errors.Join(errs...)
+}
+
+// topicStillUsed reports whether the new config keeps topic joined for
+// another reason than service name.
+func (d *daemon) topicStillUsed(t framework.Topic, ch hostconfig.Changes, name string) bool {
+	for _, x := range ch.ServicesAdded {
+		if x.Topic == t {
+			return true
+		}
+	}
+	for _, x := range d.cfg.Topics() {
+		if x.Topic == t {
+			return true
+		}
+	}
+	for _, x := range d.cfg.Services() {
+		if x.Topic == t && x.Name != name {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *daemon) leave(ctx context.Context, t framework.Topic) {
+	if err := d.sw.Leave(ctx, t); err != nil && !errors.Is(err, framework.ErrNotJoined) {
+		d.log.Warn("leave", "topic", t.Short(), "err", err)
+	}
+}
+
+// shutdown closes the services, the observer and the swarm (which
+// un-announces, closes every connection and stops the plugins), bounded by
+// shutdownTimeout.
+func (d *daemon) shutdown() error {
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		var errs []error
+		d.fwd.Close()
+		if d.obs != nil {
+			errs = append(errs, d.obs.Shutdown(ctx))
+		}
+		if err := d.sw.Close(); err != nil && !errors.Is(err, framework.ErrClosed) {
+			errs = append(errs, err)
+		}
+		done <- errors.Join(errs...)
+	}()
+	select {
+	case err := <-done:
+		d.log.Info("stopped")
+		return err
+	case <-time.After(shutdownTimeout + time.Second):
+		return fmt.Errorf("not stopped within %v", shutdownTimeout)
+	}
+}
+
+// serviceBytes exports a service's byte counters to the observer.
+type serviceBytes struct {
+	m    *forward.Manager
+	name string
+}
+
+func (b serviceBytes) BytesIn() uint64 {
+	if m := b.m.Metrics(b.name); m != nil {
+		return m.BytesIn.Load()
+	}
+	return 0
+}
+
+func (b serviceBytes) BytesOut() uint64 {
+	if m := b.m.Metrics(b.name); m != nil {
+		return m.BytesOut.Load()
+	}
+	return 0
+}
+
+func addrString(m *forward.Manager, name string) string {
+	if a := m.Addr(name); a != nil {
+		return a.String()
+	}
+	return ""
+}
