@@ -169,7 +169,9 @@ func TestRunStopsGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var errOut syncBuffer
-	go func() { done <- run(ctx, []string{"run", "--config", path}, stdio{in: strings.NewReader(""), out: io.Discard, err: &errOut}) }()
+	go func() {
+		done <- run(ctx, []string{"run", "--config", path}, stdio{in: strings.NewReader(""), out: io.Discard, err: &errOut})
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(errOut.String(), "msg=running") {
 		if time.Now().After(deadline) {
