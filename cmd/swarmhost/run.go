@@ -82,6 +82,8 @@ type daemon struct {
 	sw   *framework.Swarm
 	fwd  *forward.Manager
 	obs  *observe.Server
+	// plugins built from the config (the swarm owns and closes them)
+	plugins *hostconfig.Plugins
 }
 
 // startDaemon loads the config, starts the swarm, the observer (when a
@@ -108,7 +110,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		sw.Close()
 		return nil, err
 	}
-	d := &daemon{path: path, log: log, cfg: cfg, sw: sw}
+	d := &daemon{path: path, log: log, cfg: cfg, sw: sw, plugins: plugins}
 	d.fwd = forward.New(sw, forward.Options{Logger: log})
 	var dhtPlugin *dht.Plugin
 	for _, p := range plugins.Discoveries {

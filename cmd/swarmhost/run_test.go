@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -187,5 +190,85 @@ func TestRunStopsGracefully(t *testing.T) {
 		}
 	case <-time.After(shutdownTimeout + 2*time.Second):
 		t.Fatal("not stopped in time")
+	}
+}
+
+// pluginPIDs returns the process ids of the daemon's external plugins.
+func pluginPIDs(d *daemon) []int {
+	var pids []int
+	var all []any
+	for _, p := range d.plugins.Transports {
+		all = append(all, p)
+	}
+	for _, p := range d.plugins.Validators {
+		all = append(all, p)
+	}
+	for _, p := range all {
+		if x, ok := p.(interface{ PID() int }); ok && x.PID() > 0 {
+			pids = append(pids, x.PID())
+		}
+	}
+	return pids
+}
+
+func externalPluginsConfig(bin string, port int) string {
+	return fmt.Sprintf(`
+node: {host: 127.0.0.1, port: %d}
+transports:
+  - plugin: {path: %q, args: [plugin, serve, tcp]}
+validators:
+  - plugin: {path: %q, args: [plugin, serve, --deny, 192.0.2.0/24, cidr]}
+topics:
+  - {topic: ext, announce: true}
+`, port, bin, bin)
+}
+
+// A daemon with two external plugins starts, and its graceful shutdown
+// leaves no plugin process behind.
+func TestDaemonWithExternalPluginsLeavesNoProcesses(t *testing.T) {
+	bin := buildSwarmhost(t)
+	path := filepath.Join(t.TempDir(), "ext.yaml")
+	os.WriteFile(path, []byte(externalPluginsConfig(bin, freePort(t))), 0o644)
+	d, err := startDaemon(context.Background(), path, "", stdio{in: strings.NewReader(""), out: io.Discard, err: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := pluginPIDs(d)
+	if len(pids) != 2 {
+		d.shutdown()
+		t.Fatalf("plugin pids %v, want 2", pids)
+	}
+	if err := d.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("plugin process %d still running after shutdown", pid)
+		}
+	}
+}
+
+// BenchmarkDaemonStartWithTwoExternalPlugins measures config load → the
+// daemon running with an external transport and an external validator.
+func BenchmarkDaemonStartWithTwoExternalPlugins(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "swarmhost")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	path := filepath.Join(b.TempDir(), "ext.yaml")
+	for b.Loop() {
+		b.StopTimer()
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		os.WriteFile(path, []byte(externalPluginsConfig(bin, port)), 0o644)
+		b.StartTimer()
+		d, err := startDaemon(context.Background(), path, "", stdio{in: strings.NewReader(""), out: io.Discard, err: io.Discard})
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.shutdown()
+		b.StartTimer()
 	}
 }
