@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -245,5 +246,20 @@ func TestPipeWithValidatorsAndAPluginTransport(t *testing.T) {
 	}
 	if a := <-done; !strings.HasPrefix(a, "back") {
 		t.Fatalf("announcer: %s", a)
+	}
+}
+
+func TestBashCompletionIsValidAndListsCommands(t *testing.T) {
+	code, out, _ := runCmd(context.Background(), strings.NewReader(""), "completion", "bash")
+	if code != 0 || !strings.Contains(out, "complete -o default -F _swarmhost swarmhost") || !strings.Contains(out, " run ") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	cmd := exec.Command("bash", "-n")
+	cmd.Stdin = strings.NewReader(out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bash -n: %v\n%s", err, b)
+	}
+	if code, _, _ := runCmd(context.Background(), strings.NewReader(""), "completion", "fish"); code != 2 {
+		t.Fatalf("unsupported shell: exit %d", code)
 	}
 }
