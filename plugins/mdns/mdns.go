@@ -418,7 +418,10 @@ func (d *Discovery) Join(ctx context.Context, req framework.JoinRequest, sink fr
 	old := d.topics[req.Topic]
 	d.mu.Unlock()
 	if old != nil {
-		d.stopTopic(old, !req.Announce)
+		d.stopTopic(old)
+		if !req.Announce {
+			d.goodbyes([]*topicState{old})
+		}
 	}
 
 	loopCtx, cancel := context.WithCancel(context.Background())
@@ -478,7 +481,8 @@ func (d *Discovery) Leave(ctx context.Context, topic framework.Topic) error {
 	st := d.topics[topic]
 	d.mu.Unlock()
 	if st != nil {
-		d.stopTopic(st, true)
+		d.stopTopic(st)
+		d.goodbyes([]*topicState{st})
 	}
 	return nil
 }
@@ -501,8 +505,9 @@ func (d *Discovery) Close() error {
 	}
 	d.mu.Unlock()
 	for _, st := range states {
-		d.stopTopic(st, true)
+		d.stopTopic(st)
 	}
+	d.goodbyes(states)
 	var errs []error
 	if d.rx4 != nil {
 		errs = append(errs, d.rx4.Close())
@@ -516,8 +521,8 @@ func (d *Discovery) Close() error {
 }
 
 // stopTopic stops st's loop, silences its sink and, when it announced,
-// unregisters it (and sends a goodbye when goodbye is set). Caller holds opMu.
-func (d *Discovery) stopTopic(st *topicState, goodbye bool) {
+// unregisters it; the caller sends the goodbye (goodbyes). Caller holds opMu.
+func (d *Discovery) stopTopic(st *topicState) {
 	d.mu.Lock()
 	if d.topics[st.req.Topic] == st {
 		delete(d.topics, st.req.Topic)
@@ -538,9 +543,30 @@ func (d *Discovery) stopTopic(st *topicState, goodbye bool) {
 	<-st.done
 	if st.req.Announce {
 		d.conn.Unregister(st.ann.instance, st.svcType)
-		if goodbye {
-			d.sendAnnouncement(st.ann, true)
+	}
+}
+
+// leaveSettle is how long Leave and Close wait between unregistering and
+// the goodbye: pion may still be sending an answer to a query that arrived
+// just before Unregister, and the goodbye must be the last word (and no
+// swarm started after Leave returned may hear a stale answer).
+const leaveSettle = 30 * time.Millisecond
+
+// goodbyes waits leaveSettle, then sends the goodbyes of the announced
+// topics among states.
+func (d *Discovery) goodbyes(states []*topicState) {
+	var ann []announcement
+	for _, st := range states {
+		if st.req.Announce {
+			ann = append(ann, st.ann)
 		}
+	}
+	if len(ann) == 0 {
+		return
+	}
+	time.Sleep(leaveSettle)
+	for _, a := range ann {
+		d.sendAnnouncement(a, true)
 	}
 }
 
