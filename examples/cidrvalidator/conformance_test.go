@@ -3,49 +3,23 @@ package main_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/dwebswarm/dwebswarm-go/conformance"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/remotetest"
 )
 
 // bin is this example built as a separate binary, as a plugin author ships it.
 var bin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "cidrvalidator-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "cidrvalidator")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the plugin:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { remotetest.Main(m, ".", &bin) }
 
 func writeList(t *testing.T, list string) string {
 	path := filepath.Join(t.TempDir(), "peers.cidr")

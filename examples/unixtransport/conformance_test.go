@@ -8,48 +8,23 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	dwebswarm "github.com/dwebswarm/dwebswarm-go"
 	"github.com/dwebswarm/dwebswarm-go/conformance"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/remotetest"
 )
 
 // bin is this example built as a separate binary, as a plugin author ships it.
 var bin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "unixtransport-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "unixtransport")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the plugin:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { remotetest.Main(m, ".", &bin) }
 
 // start runs the plugin with its sockets in dir; it stops when the check
 // (or test) that started it ends.

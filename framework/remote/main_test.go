@@ -6,51 +6,24 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/remotetest"
 )
 
 // pluginBin is the test plugin binary (internal/testplugin), built once.
 var pluginBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "remote-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pluginBin = filepath.Join(dir, "testplugin")
-	build := exec.Command("go", "build", "-o", pluginBin, "./internal/testplugin")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the test plugin:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { remotetest.Main(m, "./internal/testplugin", &pluginBin) }
 
 // events records a plugin's lifecycle events.
 type events struct {

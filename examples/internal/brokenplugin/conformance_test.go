@@ -2,49 +2,21 @@ package main_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/dwebswarm/dwebswarm-go/conformance"
 	"github.com/dwebswarm/dwebswarm-go/examples/internal/brokenplugin/broken"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/remotetest"
 )
 
 var bin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "brokenplugin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "brokenplugin")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the plugin:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { remotetest.Main(m, ".", &bin) }
 
 // failing runs checks with conformance's own runner (as swarmhost
 // conformance does) and returns the sorted names of the failed ones.
