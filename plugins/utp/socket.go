@@ -232,7 +232,11 @@ func (s *socket) newClientConn(to netip.AddrPort) (*Conn, error) {
 	for range 64 {
 		id := uint16(randUint32())
 		k := connKey{to, id}
-		if s.conns[k] != nil || s.conns[connKey{to, id + 1}] != nil {
+		// the peer's side of this connection will be keyed id+1; when we
+		// dial ourselves (same socket) our listener keys a SYN carrying c
+		// as c+1, so ids next to another dial's id would collide too
+		if s.conns[k] != nil || s.conns[connKey{to, id + 1}] != nil ||
+			s.conns[connKey{to, id - 1}] != nil || s.conns[connKey{to, id + 2}] != nil {
 			continue
 		}
 		c := newConn(s, k, id+1, true)
