@@ -50,12 +50,17 @@ func Static() conformance.DiscoveryFactory {
 	return func(t *conformance.T) (conformance.DiscoveryEnv, error) { return &staticEnv{}, nil }
 }
 
-type staticEnv struct {
+// StaticList is the operator's peer list of a static environment: the
+// suite publishes an announcing instance's address on it, and instances
+// created later are configured with the list as it stands. Out-of-process
+// static environments embed it too.
+type StaticList struct {
 	mu  sync.Mutex
 	pub map[string]map[framework.Topic]bool // addr → topics
 }
 
-func (e *staticEnv) Publish(topic framework.Topic, port int) {
+// Publish implements conformance.Publisher.
+func (e *StaticList) Publish(topic framework.Topic, port int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.pub == nil {
@@ -68,7 +73,8 @@ func (e *staticEnv) Publish(topic framework.Topic, port int) {
 	e.pub[addr][topic] = true
 }
 
-func (e *staticEnv) Unpublish(topic framework.Topic, port int) {
+// Unpublish implements conformance.Publisher.
+func (e *StaticList) Unpublish(topic framework.Topic, port int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	addr := net.JoinHostPort(conformance.LoopbackHost, strconv.Itoa(port))
@@ -78,19 +84,26 @@ func (e *staticEnv) Unpublish(topic framework.Topic, port int) {
 	}
 }
 
-func (e *staticEnv) New(*conformance.T) (framework.Discovery, error) {
+// Entries returns the list as static entries, sorted by address.
+func (e *StaticList) Entries() []static.Entry {
 	e.mu.Lock()
-	cfg := static.Config{Interval: StaticInterval}
+	defer e.mu.Unlock()
+	var out []static.Entry
 	for addr, topics := range e.pub {
 		ent := static.Entry{Addr: addr}
 		for t := range topics {
 			ent.Topics = append(ent.Topics, t)
 		}
-		cfg.Peers = append(cfg.Peers, ent)
+		out = append(out, ent)
 	}
-	e.mu.Unlock()
-	sort.Slice(cfg.Peers, func(i, j int) bool { return cfg.Peers[i].Addr < cfg.Peers[j].Addr })
-	return static.New(cfg)
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
+	return out
+}
+
+type staticEnv struct{ StaticList }
+
+func (e *staticEnv) New(*conformance.T) (framework.Discovery, error) {
+	return static.New(static.Config{Interval: StaticInterval, Peers: e.Entries()})
 }
 
 // DHTNodes is the size of the testnet each DHT check runs on.

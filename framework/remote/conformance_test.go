@@ -2,11 +2,7 @@ package remote_test
 
 import (
 	"log/slog"
-	"net"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dwebswarm/dwebswarm-go/conformance"
@@ -68,45 +64,18 @@ func TestConformanceStaticDiscoveryOutOfProcess(t *testing.T) {
 // remoteStaticEnv is conformance/builtin's static environment with every
 // instance a plugin process configured with the list as it stands.
 type remoteStaticEnv struct {
-	t   *testing.T
-	mu  sync.Mutex
-	pub map[string]map[framework.Topic]bool
-}
-
-func (e *remoteStaticEnv) Publish(topic framework.Topic, port int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.pub == nil {
-		e.pub = map[string]map[framework.Topic]bool{}
-	}
-	addr := net.JoinHostPort(conformance.LoopbackHost, strconv.Itoa(port))
-	if e.pub[addr] == nil {
-		e.pub[addr] = map[framework.Topic]bool{}
-	}
-	e.pub[addr][topic] = true
-}
-
-func (e *remoteStaticEnv) Unpublish(topic framework.Topic, port int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	addr := net.JoinHostPort(conformance.LoopbackHost, strconv.Itoa(port))
-	delete(e.pub[addr], topic)
-	if len(e.pub[addr]) == 0 {
-		delete(e.pub, addr)
-	}
+	builtin.StaticList
+	t *testing.T
 }
 
 func (e *remoteStaticEnv) New(*conformance.T) (framework.Discovery, error) {
-	e.mu.Lock()
 	var list []string
-	for addr, topics := range e.pub {
+	for _, ent := range e.Entries() {
 		var hex []string
-		for t := range topics {
+		for _, t := range ent.Topics {
 			hex = append(hex, t.String())
 		}
-		list = append(list, addr+"@"+strings.Join(hex, "+"))
+		list = append(list, ent.Addr+"@"+strings.Join(hex, "+"))
 	}
-	e.mu.Unlock()
-	sort.Strings(list)
 	return remote.NewDiscovery(quietConfig(e.t, "static", strings.Join(list, ","), builtin.StaticInterval.String()))
 }
