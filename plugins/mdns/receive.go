@@ -18,34 +18,34 @@ const maxCacheInstances = 4096
 // readErrorPause keeps a socket that keeps failing (not closed) from spinning.
 const readErrorPause = 10 * time.Millisecond
 
+// readLoop4 and readLoop6 read the IPv4 and IPv6 sockets.
 func (d *Discovery) readLoop4() {
-	defer d.wg.Done()
-	buf := make([]byte, maxPacket+1)
-	for {
-		n, cm, src, err := d.rx4.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(readErrorPause)
-			continue
-		}
-		idx := -1
+	d.readLoop(func(b []byte) (int, int, net.Addr, error) {
+		n, cm, src, err := d.rx4.ReadFrom(b)
 		if cm != nil {
-			idx = cm.IfIndex
+			return n, cm.IfIndex, src, err
 		}
-		if u, ok := src.(*net.UDPAddr); ok && u.Port == 5353 {
-			d.receive(buf[:n], idx)
-		} // RFC 6762 §6: responses not from port 5353 are ignored
-
-	}
+		return n, -1, src, err
+	})
 }
 
 func (d *Discovery) readLoop6() {
+	d.readLoop(func(b []byte) (int, int, net.Addr, error) {
+		n, cm, src, err := d.rx6.ReadFrom(b)
+		if cm != nil {
+			return n, cm.IfIndex, src, err
+		}
+		return n, -1, src, err
+	})
+}
+
+// readLoop hands every packet from port 5353 to receive until the socket
+// closes; read returns the interface index (-1 when unknown).
+func (d *Discovery) readLoop(read func([]byte) (n, ifIndex int, src net.Addr, err error)) {
 	defer d.wg.Done()
 	buf := make([]byte, maxPacket+1)
 	for {
-		n, cm, src, err := d.rx6.ReadFrom(buf)
+		n, idx, src, err := read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -53,14 +53,9 @@ func (d *Discovery) readLoop6() {
 			time.Sleep(readErrorPause)
 			continue
 		}
-		idx := -1
-		if cm != nil {
-			idx = cm.IfIndex
-		}
 		if u, ok := src.(*net.UDPAddr); ok && u.Port == 5353 {
 			d.receive(buf[:n], idx)
 		} // RFC 6762 §6: responses not from port 5353 are ignored
-
 	}
 }
 
