@@ -133,9 +133,6 @@ func TestTransfer64MiBIntactBothWays(t *testing.T) {
 // TestTransfer256MiBIntact moves 256 MiB one way (about 0.6 s, 3 s with
 // -race, at the default loopback packet size).
 func TestTransfer256MiBIntact(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short")
-	}
 	a, b := newNode(t, utp.Config{}), newNode(t, utp.Config{})
 	c, s := connect(t, a, b)
 	start := time.Now()
