@@ -436,9 +436,10 @@ func (c *dcheck) announcer(topic framework.Topic, who string) (framework.Discove
 
 func discoveryName(c *dcheck) {
 	a, b := c.node(), c.node()
-	checkName(c.T, a.Name())
-	if a.Name() != a.Name() || a.Name() != b.Name() {
-		c.Errorf("Name is not stable: %q, %q, %q", a.Name(), a.Name(), b.Name())
+	first, second := a.Name(), a.Name()
+	checkName(c.T, first)
+	if first != second || first != b.Name() {
+		c.Errorf("Name is not stable: %q, %q, %q", first, second, b.Name())
 	}
 }
 

@@ -108,7 +108,7 @@ func newCase(t *T, f ValidatorFactory) ValidatorCase {
 
 // validate calls Validate with a bound, containing a panic as an error
 // the check reports.
-func validate(ctx context.Context, v framework.PeerValidator, p framework.Peer) (err error, panicked any, took time.Duration) {
+func validate(ctx context.Context, v framework.PeerValidator, p framework.Peer) (panicked any, took time.Duration, err error) {
 	start := time.Now()
 	defer func() {
 		took = time.Since(start)
@@ -118,21 +118,22 @@ func validate(ctx context.Context, v framework.PeerValidator, p framework.Peer) 
 	}()
 	ctx, cancel := context.WithTimeout(ctx, framework.DefaultDiscoveryCallTimeout)
 	defer cancel()
-	return v.Validate(ctx, p), nil, 0
+	return nil, 0, v.Validate(ctx, p)
 }
 
 func validatorName(t *T, f ValidatorFactory) {
 	a, b := newCase(t, f).Validator, newCase(t, f).Validator
-	checkName(t, a.Name())
-	if a.Name() != a.Name() || a.Name() != b.Name() {
-		t.Errorf("Name is not stable: %q, %q, %q", a.Name(), a.Name(), b.Name())
+	first, second := a.Name(), a.Name()
+	checkName(t, first)
+	if first != second || first != b.Name() {
+		t.Errorf("Name is not stable: %q, %q, %q", first, second, b.Name())
 	}
 }
 
 func validatorDecides(t *T, f ValidatorFactory) {
 	c := newCase(t, f)
 	for _, p := range c.Accept {
-		err, pv, _ := validate(t.Context(), c.Validator, p)
+		pv, _, err := validate(t.Context(), c.Validator, p)
 		switch {
 		case pv != nil:
 			t.Errorf("Validate(%v) panicked: %v", p, pv)
@@ -141,7 +142,7 @@ func validatorDecides(t *T, f ValidatorFactory) {
 		}
 	}
 	for _, p := range c.Reject {
-		err, pv, _ := validate(t.Context(), c.Validator, p)
+		pv, _, err := validate(t.Context(), c.Validator, p)
 		switch {
 		case pv != nil:
 			t.Errorf("Validate(%v) panicked: %v", p, pv)
@@ -158,7 +159,7 @@ func validatorFast(t *T, f ValidatorFactory) {
 	var worst time.Duration
 	var worstPeer framework.Peer
 	for _, p := range append(append([]framework.Peer(nil), c.Accept...), c.Reject...) {
-		_, pv, took := validate(t.Context(), c.Validator, p)
+		pv, took, _ := validate(t.Context(), c.Validator, p)
 		if pv != nil {
 			t.Errorf("Validate(%v) panicked: %v", p, pv)
 		}
@@ -181,7 +182,7 @@ func validatorConcurrent(t *T, f ValidatorFactory) {
 		go func() {
 			defer wg.Done()
 			<-start
-			if err, pv, _ := validate(t.Context(), c.Validator, p); pv != nil || err != nil {
+			if pv, _, err := validate(t.Context(), c.Validator, p); pv != nil || err != nil {
 				t.Errorf("concurrent Validate(%v) = %v (panic %v); declared accepted", p, err, pv)
 			}
 		}()
@@ -192,7 +193,7 @@ func validatorConcurrent(t *T, f ValidatorFactory) {
 			go func() {
 				defer wg.Done()
 				<-start
-				if err, pv, _ := validate(t.Context(), c.Validator, p); pv != nil || err == nil {
+				if pv, _, err := validate(t.Context(), c.Validator, p); pv != nil || err == nil {
 					t.Errorf("concurrent Validate(%v) = %v (panic %v); declared rejected", p, err, pv)
 				}
 			}()
@@ -230,7 +231,7 @@ func validatorNoPanic(t *T, f ValidatorFactory) {
 	topic := newTopic()
 	for _, p := range unusualPeers(topic) {
 		p.Topic = topic
-		_, pv, took := validate(t.Context(), c.Validator, p)
+		pv, took, _ := validate(t.Context(), c.Validator, p)
 		if pv != nil {
 			t.Errorf("Validate(%q port %d, local=%v, referrer=%v) panicked: %v", p.Host, p.Port, p.Local, p.Referrer != nil, pv)
 		}

@@ -2,7 +2,6 @@ package framework
 
 import (
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -54,8 +53,6 @@ type entry struct {
 	conn    *Conn  // open client connection while stConnected
 	orphan  bool   // every topic left while dialling or connected: forget on close
 }
-
-func (e *entry) hasTopic(t Topic) bool { return slices.Contains(e.topics, t) }
 
 // priority computes the queue priority from retries and history.
 func (e *entry) priority() int {

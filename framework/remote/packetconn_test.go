@@ -47,28 +47,6 @@ func newUDPNode(t testing.TB, tr framework.Transport) *udpNode {
 
 func (n *udpNode) peer() framework.Peer { return framework.Peer{Host: "127.0.0.1", Port: n.mux.Port()} }
 
-// echo serves one connection of n's listener back to its sender.
-func (n *udpNode) echo(t testing.TB) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := n.ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		io.Copy(c, c)
-	}()
-	t.Cleanup(func() {
-		n.ln.Close()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("echo did not end")
-		}
-	})
-}
-
 func inProcessUTP(t testing.TB) *utp.Transport {
 	tr := utp.New()
 	t.Cleanup(func() { tr.Close() })

@@ -289,9 +289,3 @@ func TestAPIErrors(t *testing.T) {
 		t.Errorf("Leave after Close: %v", err)
 	}
 }
-
-// quiet turns off per-cycle re-reports, for tests that count reports.
-func quiet(c Config) Config {
-	c.NoRereport = true
-	return c
-}

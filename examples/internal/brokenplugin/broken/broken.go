@@ -118,8 +118,7 @@ func (Validator) Validate(_ context.Context, p framework.Peer) error {
 	a, err := netip.ParseAddr(p.Host)
 	switch {
 	case err == nil && a.Is6() && !a.Is4In6():
-		var nilMap map[string]int
-		nilMap[p.Host]++ // panics
+		panic("broken validator: IPv6 peer " + p.Host) // contained by the host
 	case p.Host == SlowHost:
 		time.Sleep(300 * time.Millisecond)
 	case err == nil && netip.MustParsePrefix("10.0.0.0/8").Contains(a.Unmap()):
