@@ -31,8 +31,14 @@ const (
 	// DefaultAdaptiveAfter is the uptime after which an adaptive node
 	// (Ephemeral == nil) stops being read-only and becomes a full node.
 	DefaultAdaptiveAfter = 30 * time.Minute
-	// DefaultQueryTimeout is how long a query waits for its reply.
+	// DefaultQueryTimeout is how long a query waits for its reply after
+	// each send.
 	DefaultQueryTimeout = 2 * time.Second
+	// DefaultQueryTries is how many times a query is sent (QueryTimeout
+	// apart) before it fails. A reply to any send completes the query, so
+	// a reply that is merely late (a lossy path, a starved CPU) still
+	// counts within QueryTries × QueryTimeout.
+	DefaultQueryTries = 2
 	// DefaultRoundMin and DefaultRoundMax bound the random interval between
 	// two regular rounds of a joined topic.
 	DefaultRoundMin = 5 * time.Minute
@@ -75,9 +81,12 @@ type Config struct {
 	// burst (default: max(SendRate, 1)).
 	SendRate  float64
 	SendBurst int
-	// QueryTimeout is how long each query waits for its reply
-	// (DefaultQueryTimeout).
+	// QueryTimeout is how long each query waits for its reply after each
+	// send (DefaultQueryTimeout).
 	QueryTimeout time.Duration
+	// QueryTries is how many times each query is sent before it fails
+	// (DefaultQueryTries).
+	QueryTries int
 
 	// RoundMin and RoundMax bound the uniformly random interval between
 	// regular rounds (DefaultRoundMin, DefaultRoundMax).
@@ -129,6 +138,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.QueryTimeout <= 0 {
 		c.QueryTimeout = DefaultQueryTimeout
+	}
+	if c.QueryTries <= 0 {
+		c.QueryTries = DefaultQueryTries
 	}
 	if c.RoundMin <= 0 {
 		c.RoundMin = DefaultRoundMin

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	anacrolix "github.com/anacrolix/dht/v2"
-	"github.com/anacrolix/dht/v2/int160"
 	k_nearest_nodes "github.com/anacrolix/dht/v2/k-nearest-nodes"
 	"github.com/anacrolix/dht/v2/krpc"
 	"github.com/anacrolix/dht/v2/traversal"
@@ -35,7 +34,6 @@ func (d *Discovery) round(j *join) (uint64, error) {
 		return 0, errClosed()
 	}
 	ctx := j.ctx
-	target := int160.FromByteArray(j.ih)
 
 	var seenMu sync.Mutex
 	seen := make(map[netip.AddrPort]struct{})
@@ -70,7 +68,11 @@ func (d *Discovery) round(j *join) (uint64, error) {
 		K:      traversalK,
 		DoQuery: func(qctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
 			d.queries.Add(1)
-			res := srv.s.GetPeers(qctx, anacrolix.NewAddr(addr.UDP()), target, false, anacrolix.QueryRateLimiting{})
+			// get_peers as anacrolix's GetPeers sends it, with our tries.
+			res := srv.s.Query(qctx, anacrolix.NewAddr(addr.UDP()), "get_peers", anacrolix.QueryInput{
+				MsgArgs:  krpc.MsgArgs{InfoHash: j.ih, Want: []krpc.Want{krpc.WantNodes, krpc.WantNodes6}},
+				NumTries: d.cfg.QueryTries,
+			})
 			if r := res.Reply.R; r != nil {
 				if ip, ok := netip.AddrFromSlice(res.Reply.IP.IP); ok {
 					d.self.observed(ip)
@@ -121,7 +123,8 @@ func (d *Discovery) round(j *join) (uint64, error) {
 				d.queries.Add(1)
 				port := j.req.Port
 				srv.s.Query(ctx, anacrolix.NewAddr(e.Addr.UDP()), "announce_peer", anacrolix.QueryInput{
-					MsgArgs: krpc.MsgArgs{InfoHash: j.ih, Port: &port, Token: token},
+					MsgArgs:  krpc.MsgArgs{InfoHash: j.ih, Port: &port, Token: token},
+					NumTries: d.cfg.QueryTries,
 				})
 			}()
 		})

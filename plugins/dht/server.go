@@ -147,7 +147,7 @@ func (d *Discovery) becomeFull() {
 // a bootstrap to the nodes closest to us, and those are the ones with room
 // for us in their tables.
 func (d *Discovery) pingAll(srv *server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*d.cfg.QueryTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(d.cfg.QueryTries+1)*d.cfg.QueryTimeout)
 	defer cancel()
 	go func() {
 		select {
@@ -163,7 +163,7 @@ func (d *Discovery) pingAll(srv *server) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			srv.s.Query(ctx, anacrolix.NewAddr(n.Addr.UDP()), "ping", anacrolix.QueryInput{})
+			srv.s.Query(ctx, anacrolix.NewAddr(n.Addr.UDP()), "ping", anacrolix.QueryInput{NumTries: d.cfg.QueryTries})
 		}()
 	}
 	wg.Wait()
@@ -188,14 +188,15 @@ func (d *Discovery) Nodes() []NodeInfo {
 	return ret
 }
 
-// Ping sends a ping to the DHT node at addr and waits for its reply; a node
-// that answers enters the routing table as a good node.
+// Ping sends a ping to the DHT node at addr (up to Config.QueryTries
+// times) and waits for its reply; a node that answers enters the routing
+// table as a good node.
 func (d *Discovery) Ping(ctx context.Context, addr netip.AddrPort) error {
 	srv := d.current()
 	if srv == nil {
 		return errClosed()
 	}
-	res := srv.s.Query(ctx, anacrolix.NewAddr(net.UDPAddrFromAddrPort(addr)), "ping", anacrolix.QueryInput{})
+	res := srv.s.Query(ctx, anacrolix.NewAddr(net.UDPAddrFromAddrPort(addr)), "ping", anacrolix.QueryInput{NumTries: d.cfg.QueryTries})
 	return res.ToError()
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	anacrolix "github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/dht/v2/krpc"
@@ -61,7 +62,7 @@ func (d *Discovery) unannounce(ctx context.Context, j *join) {
 		targets = append(targets, ap)
 	}
 	j.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.QueryTimeout)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(d.cfg.QueryTries)*d.cfg.QueryTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, ap := range targets {
@@ -72,7 +73,7 @@ func (d *Discovery) unannounce(ctx context.Context, j *join) {
 			d.queries.Add(1)
 			srv.s.Query(ctx, anacrolix.NewAddr(net.UDPAddrFromAddrPort(ap)), UnannounceMethod, anacrolix.QueryInput{
 				MsgArgs:  krpc.MsgArgs{InfoHash: j.ih, Port: &port},
-				NumTries: 1,
+				NumTries: d.cfg.QueryTries,
 			})
 		}()
 	}

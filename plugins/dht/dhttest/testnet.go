@@ -29,6 +29,10 @@ type Options struct {
 	Maintain bool
 	// QueryTimeout of every node (default 1 s).
 	QueryTimeout time.Duration
+	// QueryTries of every node (default 4: loopback loses nothing, but a
+	// busy CPU can make a reply later than QueryTimeout; resends are cheap
+	// and a late reply to any send still counts).
+	QueryTries int
 	// PerBucket is how many nodes each node pings per routing-table bucket
 	// when the tables are filled (default 8, the bucket size).
 	PerBucket int
@@ -58,6 +62,9 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 	if opts.QueryTimeout <= 0 {
 		opts.QueryTimeout = time.Second
 	}
+	if opts.QueryTries <= 0 {
+		opts.QueryTries = 4
+	}
 	if opts.PerBucket <= 0 {
 		opts.PerBucket = 8
 	}
@@ -85,6 +92,7 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 			Ephemeral:     dht.Bool(false),
 			SendRate:      -1,
 			QueryTimeout:  opts.QueryTimeout,
+			QueryTries:    opts.QueryTries,
 			NoMaintenance: true,
 		})
 		if err != nil {
@@ -190,8 +198,8 @@ func (t *Testnet) Bootstrap() []string {
 func (t *Testnet) Addr() string { return t.Nodes[0].Addr().String() }
 
 // Config completes cfg for a node joining this testnet: Bootstrap (when
-// nil), an unlimited send rate (when 0) and the testnet's QueryTimeout (when
-// 0). It does not set PacketConn.
+// nil), an unlimited send rate (when 0) and the testnet's QueryTimeout and
+// QueryTries (when 0). It does not set PacketConn.
 func (t *Testnet) Config(cfg dht.Config) dht.Config {
 	if cfg.Bootstrap == nil {
 		cfg.Bootstrap = t.Bootstrap()
@@ -201,6 +209,9 @@ func (t *Testnet) Config(cfg dht.Config) dht.Config {
 	}
 	if cfg.QueryTimeout == 0 {
 		cfg.QueryTimeout = t.opts.QueryTimeout
+	}
+	if cfg.QueryTries == 0 {
+		cfg.QueryTries = t.opts.QueryTries
 	}
 	return cfg
 }
