@@ -22,9 +22,6 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 // command is one subcommand.
 type command struct {
 	name    string
@@ -51,7 +48,7 @@ func commands() []command {
 		{"status", "print a running daemon's topics, connections, queue, connectivity and plugins", runStatus},
 		{"completion", "print a shell completion script (completion bash)", runCompletion},
 		{"version", "print the version", func(_ context.Context, _ []string, s stdio) int {
-			fmt.Fprintln(s.out, "swarmhost", version)
+			fmt.Fprintln(s.out, versionString())
 			return 0
 		}},
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -129,7 +130,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		metricsAddr = cfg.Metrics.Listen
 	}
 	if metricsAddr != "" {
-		oc := observe.Config{Version: version, Logger: log, Plugins: tracker}
+		oc := observe.Config{Version: strings.TrimPrefix(versionString(), "swarmhost "), Logger: log, Plugins: tracker}
 		if dhtPlugin != nil {
 			oc.DHTNodes = observe.DHTNodes(dhtPlugin)
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/dwebswarm/dwebswarm-go/internal/testenv"
 )
 
 // NAT is a router that masquerades a private network behind its address on
@@ -37,6 +39,8 @@ type NATConfig struct {
 // before its host sent would otherwise leave a conntrack entry that makes
 // the host's own packet to that peer take another port.
 func (l *Lab) AddNAT(name string, public *Network, cfg NATConfig) *NAT {
+	l.tb.Helper()
+	testenv.Require(l.tb, testenv.Tool("nft", "nftables"))
 	r := l.AddHost(name)
 	pub := l.Connect(r, public)
 	lan := l.AddNetwork(name+"-lan", cfg.LAN)

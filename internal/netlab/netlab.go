@@ -42,6 +42,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dwebswarm/dwebswarm-go/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -105,14 +106,13 @@ type NetworkConfig struct {
 	MTU  int
 }
 
-// New creates an empty lab and registers its removal with tb.Cleanup. It
-// fails the test when not running as root or when `ip` is missing. The first
+// New creates an empty lab and registers its removal with tb.Cleanup. When
+// not running as root or when `ip` is missing, the test skips with one line
+// that says so — or fails under CI=true (see internal/testenv). The first
 // lab of a process also removes namespaces left behind by dead processes.
 func New(tb testing.TB) *Lab {
 	tb.Helper()
-	if err := Available(); err != nil {
-		tb.Fatalf("netlab: %v", err)
-	}
+	testenv.Require(tb, Available())
 	sweepOnce.Do(func() {
 		if err := SweepStale(); err != nil {
 			tb.Logf("netlab: removing leftovers of earlier runs: %v", err)
@@ -134,13 +134,10 @@ func New(tb testing.TB) *Lab {
 
 // Available reports why a lab cannot be built here (not root, no `ip`), or nil.
 func Available() error {
-	if os.Geteuid() != 0 {
-		return errors.New("network namespaces need root (run the tests as root; CI does)")
+	if err := testenv.Root(); err != nil {
+		return err
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		return errors.New("iproute2's `ip` is not installed (apt-get install iproute2)")
-	}
-	return nil
+	return testenv.Tool("ip", "iproute2")
 }
 
 // Prefix returns the prefix of every namespace name of this lab.

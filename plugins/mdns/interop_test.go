@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/internal/netlab"
+	"github.com/dwebswarm/dwebswarm-go/internal/testenv"
 )
 
 // The interop tests run npm's multicast-dns (a third-party mDNS stack) in a
@@ -22,9 +22,9 @@ import (
 //	npm ci --prefix plugins/mdns/testdata/interop --no-audit --no-fund
 //
 // DWS_MDNS_INTEROP_DIR may point at another directory holding
-// node_modules/multicast-dns. The tests fail (never skip) when it is missing.
-
-const interopInstall = "npm ci --prefix plugins/mdns/testdata/interop --no-audit --no-fund"
+// node_modules/multicast-dns. The tests install it when it is absent; without
+// Node.js they skip with one line saying so, or fail under CI=true
+// (internal/testenv).
 
 type nodeLine struct {
 	Event    string   `json:"event"`
@@ -41,18 +41,13 @@ type nodeLine struct {
 // JSON lines. The process is killed at cleanup.
 func startNode(t *testing.T, h *netlab.Host, args ...string) <-chan nodeLine {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("interop: node is not installed (apt-get install nodejs): %v", err)
-	}
 	dir := os.Getenv("DWS_MDNS_INTEROP_DIR")
 	if dir == "" {
 		dir = filepath.Join("testdata", "interop")
 	}
 	dir, _ = filepath.Abs(dir)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "multicast-dns", "package.json")); err != nil {
-		t.Fatalf("interop: npm multicast-dns is missing in %s; install it with (from the repository root):\n\t%s", dir, interopInstall)
-	}
+	node, err := testenv.NodeModules(dir, "multicast-dns")
+	testenv.Require(t, err)
 	script, _ := filepath.Abs(filepath.Join("testdata", "interop", "mdns-peer.js"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := h.Command(ctx, node, append([]string{script}, args...)...)

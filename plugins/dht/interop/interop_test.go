@@ -8,8 +8,9 @@
 //	(b) our Discovery's lookup finds the peer the npm node announced.
 //
 // The npm node runs as a child process (node peer.mjs), driven by JSON
-// lines. It needs `npm ci --prefix plugins/dht/interop` (run from .ci/run);
-// without node_modules the test fails, it never skips.
+// lines. It needs Node.js and `npm ci --prefix plugins/dht/interop`, which
+// the test runs itself when node_modules is absent; without Node.js it skips
+// with one line saying so, or fails under CI=true (internal/testenv).
 //
 // Network safety: every node binds 127.0.0.1; the npm node is given our
 // loopback bootstrap node only (never bittorrent-dht's default public
@@ -37,6 +38,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/internal/testenv"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
 )
@@ -62,14 +64,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// requireNodeModules fails the test (never skips) when node or the pinned
-// bittorrent-dht is not installed.
+// requireNodeModules returns the node binary once the pinned bittorrent-dht
+// is installed (installing it when absent); see internal/testenv for what
+// happens when Node.js is missing.
 func requireNodeModules(t *testing.T) string {
 	t.Helper()
-	nodeBin, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node (Node.js >= 18) is not in PATH: %v; install it, then %s", err, installHint)
-	}
+	nodeBin, err := testenv.NodeModules(".", "bittorrent-dht")
+	testenv.Require(t, err)
 	b, err := os.ReadFile(filepath.Join("node_modules", "bittorrent-dht", "package.json"))
 	if err != nil {
 		t.Fatalf("bittorrent-dht is not installed (%v): %s", err, installHint)
