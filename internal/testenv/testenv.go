@@ -70,7 +70,7 @@ func NodeModules(dir, pkg string) (nodeBin string, err error) {
 	install := fmt.Sprintf("npm ci --prefix %s --no-audit --no-fund", abs)
 	nodeBin, err = exec.LookPath("node")
 	if err != nil {
-		return "", fmt.Errorf("Node.js (apt-get install nodejs npm, then %s)", install)
+		return "", fmt.Errorf("node, the Node.js runtime (apt-get install nodejs npm, then %s)", install)
 	}
 	want := filepath.Join(abs, "node_modules", pkg, "package.json")
 	npmMu.Lock()

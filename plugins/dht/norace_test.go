@@ -1,5 +1,0 @@
-//go:build !race
-
-package dht_test
-
-const raceEnabled = false
