@@ -32,7 +32,7 @@ func idExchange(id string, dropped *sync.Map) framework.Option {
 
 func pair(c net.Conn) [2]string { return [2]string{c.LocalAddr().String(), c.RemoteAddr().String()} }
 
-func TestDeduplicateKeepsTheSameConnectionOnBothSides(t *testing.T) {
+func TestDeduplicateKeepsTheSameConnectionOnBothSidesDialledByTheSmallerID(t *testing.T) {
 	for _, ids := range [][2]string{{"aaaa", "bbbb"}, {"bbbb", "aaaa"}} {
 		var da, db sync.Map
 		a := newNode(t, idExchange(ids[0], &da))
@@ -55,13 +55,14 @@ func TestDeduplicateKeepsTheSameConnectionOnBothSides(t *testing.T) {
 		if pa[0] != pb[1] || pa[1] != pb[0] {
 			t.Fatalf("sides kept different connections: %v vs %v", pa, pb)
 		}
-		// the surviving connection is the one whose client has the larger id
+		// the surviving connection is the one dialled by the smaller id
+		// (hyperswarm v2, lib/queue.js)
 		winner := a
-		if ids[1] > ids[0] {
+		if ids[1] < ids[0] {
 			winner = b
 		}
 		if !winner.Connections()[0].Client() {
-			t.Fatal("the connection dialled by the smaller id survived")
+			t.Fatal("the connection dialled by the larger id survived")
 		}
 		// the dropped duplicate is not redialled while the survivor is open
 		swarmtest.None[*framework.ConnectionEvent](a.rec, 30*time.Millisecond)
