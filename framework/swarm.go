@@ -56,7 +56,16 @@ type joined struct {
 	status  JoinStatus
 	gen     uint64
 	flushed chan struct{}
+	done    chan struct{}      // closed when this join ends: left, replaced, or the swarm closed
+	next    *joined            // the join that replaced this one (set before done closes)
 	pending map[Discovery]bool // discoveries that have not flushed yet
+}
+
+// end closes j's done signal; next is the replacing join, nil when the
+// topic is left. Caller holds s.mu.
+func (j *joined) end(next *joined) {
+	j.next = next
+	close(j.done)
 }
 
 // found is a peer reported by a discovery, waiting for validation.
@@ -303,9 +312,11 @@ func (s *Swarm) Close() error {
 	close(s.closeCh)
 	s.cancel()
 	topics := make([]Topic, 0, len(s.topics))
-	for t := range s.topics {
+	for t, j := range s.topics {
 		topics = append(topics, t)
+		j.end(nil)
 	}
+	clear(s.topics) // Status and Topics answer as for a swarm that joined nothing
 	for _, e := range s.peers {
 		s.stopTimer(e)
 		e.gen++
