@@ -43,8 +43,8 @@ func TestDeduplicateKeepsTheSameConnectionOnBothSidesDialledByTheSmallerID(t *te
 		b.disc.Emit(a.peer(topicA))
 		for _, n := range []*node{a, b} {
 			ev := swarmtest.Wait(n.rec, func(e *framework.DisconnectionEvent) bool { return true })
-			if ev.Err != framework.ErrDuplicate {
-				t.Fatalf("dropped with %v, want ErrDuplicate", ev.Err)
+			if ev.Err != framework.ErrDuplicate || ev.Reason != framework.ReasonDeduplicated {
+				t.Fatalf("dropped with %v (%s), want ErrDuplicate (deduplicated)", ev.Err, ev.Reason)
 			}
 		}
 		ca, cb := a.Connections(), b.Connections()
@@ -81,6 +81,9 @@ func TestDeduplicateDropsConnectionToSelf(t *testing.T) {
 		ev := swarmtest.Wait(n.rec, func(e *framework.DisconnectionEvent) bool { return true })
 		if ev.Err != framework.ErrSelf && ev.Err != nil {
 			t.Fatalf("self connection closed with %v", ev.Err)
+		}
+		if ev.Err == framework.ErrSelf && ev.Reason != framework.ReasonSelf {
+			t.Fatalf("self connection closed for reason %s", ev.Reason)
 		}
 	}
 	if st := n.Stats(); st.Banned != 1 || st.Clients+st.Servers != 0 {
