@@ -216,9 +216,13 @@ func (s *Swarm) Port() int {
 	return s.port
 }
 
-// Subscribe returns a subscription to every event from now on. Read its
-// channel until it closes, or Close it.
-func (s *Swarm) Subscribe() *Subscription { return s.bus.subscribe() }
+// Subscribe returns a subscription to every event from now on (subscribe
+// before Join or Connect not to miss the first ones). Read its channel
+// until it closes, at Close after the last event, or Close it. By default
+// it never drops an event and so holds every unread one in memory; pass
+// [BufferSize] for a bounded subscription. After Close the subscription is
+// ended at once: C closes when its waiting events are read.
+func (s *Swarm) Subscribe(opts ...SubscribeOption) *Subscription { return s.bus.subscribe(opts...) }
 
 // Connections returns the open connections (seed: swarm.connections).
 func (s *Swarm) Connections() []*Conn {
