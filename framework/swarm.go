@@ -220,8 +220,8 @@ func (s *Swarm) Port() int {
 // before Join or Connect not to miss the first ones). Read its channel
 // until it closes, at Close after the last event, or Close it. By default
 // it never drops an event and so holds every unread one in memory; pass
-// [BufferSize] for a bounded subscription. After Close the subscription is
-// ended at once: C closes when its waiting events are read.
+// [BufferSize] for a bounded subscription. Subscribing after Close returns
+// an ended subscription: its C is closed at once.
 func (s *Swarm) Subscribe(opts ...SubscribeOption) *Subscription { return s.bus.subscribe(opts...) }
 
 // Connections returns the open connections (seed: swarm.connections).
@@ -305,7 +305,9 @@ func (s *Swarm) waitFor(ctx context.Context, cond func() (bool, error)) error {
 
 // Close un-announces every topic, stops discovery, closes every connection
 // (each fires its disconnection event), the listeners and the discoveries,
-// then ends every subscription. Later calls return [ErrClosed].
+// then ends every subscription. Later calls return [ErrClosed]; so do
+// Join, Leave, Connect, Flush and Flushed, while Status answers not ok and
+// Topics is empty.
 func (s *Swarm) Close() error {
 	s.mu.Lock()
 	if s.closed {
