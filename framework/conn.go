@@ -78,7 +78,9 @@ func (c *Conn) Backoff() error { return c.s.backoff(c) }
 // chosen identically on both sides, once both sides exchanged ids (localID is
 // ours, remoteID theirs). It returns true when this connection is the one
 // dropped (it is then closed). Equal ids mean a connection to ourselves, which
-// is dropped. Call it once per connection.
+// is dropped. Between different transports TCP survives; on the same
+// transport the connection dialled by the side with the smaller id survives,
+// as in hyperswarm v2. Call it once per connection.
 func (c *Conn) Deduplicate(localID, remoteID []byte) bool {
 	return c.s.deduplicate(c, localID, remoteID)
 }

@@ -1,5 +1,7 @@
 package framework
 
+import "errors"
+
 // registerLocked adds an open connection and announces it. Caller holds s.mu.
 func (s *Swarm) registerLocked(c *Conn) {
 	c.registered = true
@@ -39,6 +41,7 @@ func (s *Swarm) onConnClosed(c *Conn, reason error) {
 	if c.dropErr != nil {
 		reason = c.dropErr
 	}
+	why := c.disconnectReason(reason)
 	if !s.closed {
 		// duplicates dropped in favour of this connection may dial again
 		for _, e := range c.shadowed {
@@ -52,7 +55,8 @@ func (s *Swarm) onConnClosed(c *Conn, reason error) {
 		}
 	}
 	c.shadowed = nil
-	s.bus.publish(&DisconnectionEvent{Conn: c, Err: reason})
+	s.log.Debug("connection closed", "transport", c.typ, "client", c.client, "remote", remoteString(c), "reason", why, "err", reason)
+	s.bus.publish(&DisconnectionEvent{Conn: c, Reason: why, Err: reason})
 	s.notifyLocked()
 	s.wakeDialler()
 }
@@ -96,4 +100,31 @@ func (s *Swarm) backoff(c *Conn) error {
 		e.retries++
 	}
 	return nil
+}
+
+// disconnectReason classifies the end of c: err is why the swarm closed it
+// (nil when its user closed it or both directions are done).
+func (c *Conn) disconnectReason(err error) DisconnectReason {
+	switch {
+	case err == nil && c.readDone.Load():
+		return ReasonClosedByPeer
+	case err == nil:
+		return ReasonClosedLocally
+	case errors.Is(err, ErrSelf):
+		return ReasonSelf
+	case errors.Is(err, ErrDuplicate):
+		return ReasonDeduplicated
+	case errors.Is(err, ErrBanned):
+		return ReasonBanned
+	case errors.Is(err, ErrClosed):
+		return ReasonSwarmClosed
+	}
+	return ReasonIOError
+}
+
+func remoteString(c *Conn) string {
+	if a := c.RemoteAddr(); a != nil {
+		return a.String()
+	}
+	return ""
 }

@@ -8,9 +8,10 @@ import "bytes"
 //   - equal ids: a connection to ourselves; drop it (and ban the peer);
 //   - different transports: TCP beats anything else;
 //   - same transport: with cmp = compare(localID, remoteID), drop this
-//     connection when cmp < 0 and we are its client, or cmp > 0 and we are
-//     its server; otherwise drop the other one. (So the connection whose
-//     client has the larger id survives.)
+//     connection when cmp > 0 and we are its client, or cmp < 0 and we are
+//     its server; otherwise drop the other one. So the connection dialled
+//     by the side with the smaller id survives, as in hyperswarm v2
+//     (lib/queue.js).
 //
 // A dropped client connection's peer is softly banned and requeued at the
 // lowest priority when the surviving connection closes.
@@ -72,7 +73,7 @@ func pickDuplicate(c, other *Conn, cmp int) (drop, keep *Conn) {
 			return other, c
 		}
 	}
-	if (cmp < 0 && c.client) || (cmp > 0 && !c.client) {
+	if (cmp > 0 && c.client) || (cmp < 0 && !c.client) {
 		return c, other
 	}
 	return other, c

@@ -19,7 +19,7 @@ func TestDeduplicateTCPBeatsUTP(t *testing.T) {
 
 // Both sides must drop the same physical connection whatever the order in
 // which they deduplicate. Side A has id a < b. Conn 1 is dialled by A.
-func TestDeduplicateChoiceIsSymmetric(t *testing.T) {
+func TestDeduplicateChoiceIsSymmetricAndKeepsTheSmallerIDsDial(t *testing.T) {
 	for _, aFirst := range []bool{true, false} {
 		a1, a2 := &Conn{typ: "tcp", client: true}, &Conn{typ: "tcp", client: false}
 		b1, b2 := &Conn{typ: "tcp", client: false}, &Conn{typ: "tcp", client: true}
@@ -34,8 +34,8 @@ func TestDeduplicateChoiceIsSymmetric(t *testing.T) {
 		if (dropA == a1) != (dropB == b1) {
 			t.Fatalf("order %v: A drops conn %v, B drops conn %v", aFirst, dropA == a1, dropB == b1)
 		}
-		if dropA != a1 {
-			t.Fatal("conn 1 (client id smaller) should be dropped")
+		if dropA != a2 {
+			t.Fatal("conn 1 (dialled by the smaller id) should survive, conn 2 be dropped")
 		}
 	}
 }

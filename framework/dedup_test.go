@@ -32,7 +32,7 @@ func idExchange(id string, dropped *sync.Map) framework.Option {
 
 func pair(c net.Conn) [2]string { return [2]string{c.LocalAddr().String(), c.RemoteAddr().String()} }
 
-func TestDeduplicateKeepsTheSameConnectionOnBothSides(t *testing.T) {
+func TestDeduplicateKeepsTheSameConnectionOnBothSidesDialledByTheSmallerID(t *testing.T) {
 	for _, ids := range [][2]string{{"aaaa", "bbbb"}, {"bbbb", "aaaa"}} {
 		var da, db sync.Map
 		a := newNode(t, idExchange(ids[0], &da))
@@ -43,8 +43,8 @@ func TestDeduplicateKeepsTheSameConnectionOnBothSides(t *testing.T) {
 		b.disc.Emit(a.peer(topicA))
 		for _, n := range []*node{a, b} {
 			ev := swarmtest.Wait(n.rec, func(e *framework.DisconnectionEvent) bool { return true })
-			if ev.Err != framework.ErrDuplicate {
-				t.Fatalf("dropped with %v, want ErrDuplicate", ev.Err)
+			if ev.Err != framework.ErrDuplicate || ev.Reason != framework.ReasonDeduplicated {
+				t.Fatalf("dropped with %v (%s), want ErrDuplicate (deduplicated)", ev.Err, ev.Reason)
 			}
 		}
 		ca, cb := a.Connections(), b.Connections()
@@ -55,13 +55,14 @@ func TestDeduplicateKeepsTheSameConnectionOnBothSides(t *testing.T) {
 		if pa[0] != pb[1] || pa[1] != pb[0] {
 			t.Fatalf("sides kept different connections: %v vs %v", pa, pb)
 		}
-		// the surviving connection is the one whose client has the larger id
+		// the surviving connection is the one dialled by the smaller id
+		// (hyperswarm v2, lib/queue.js)
 		winner := a
-		if ids[1] > ids[0] {
+		if ids[1] < ids[0] {
 			winner = b
 		}
 		if !winner.Connections()[0].Client() {
-			t.Fatal("the connection dialled by the smaller id survived")
+			t.Fatal("the connection dialled by the larger id survived")
 		}
 		// the dropped duplicate is not redialled while the survivor is open
 		swarmtest.None[*framework.ConnectionEvent](a.rec, 30*time.Millisecond)
@@ -80,6 +81,9 @@ func TestDeduplicateDropsConnectionToSelf(t *testing.T) {
 		ev := swarmtest.Wait(n.rec, func(e *framework.DisconnectionEvent) bool { return true })
 		if ev.Err != framework.ErrSelf && ev.Err != nil {
 			t.Fatalf("self connection closed with %v", ev.Err)
+		}
+		if ev.Err == framework.ErrSelf && ev.Reason != framework.ReasonSelf {
+			t.Fatalf("self connection closed for reason %s", ev.Reason)
 		}
 	}
 	if st := n.Stats(); st.Banned != 1 || st.Clients+st.Servers != 0 {

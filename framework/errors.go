@@ -23,6 +23,9 @@ var (
 	ErrClosed = errors.New("dwebswarm: swarm closed")
 	// ErrNotJoined: the topic is not joined.
 	ErrNotJoined = errors.New("dwebswarm: topic not joined")
+	// ErrLeft: the topic was left (Leave, or a Join that failed) while
+	// Flushed waited for it.
+	ErrLeft = errors.New("dwebswarm: topic left")
 	// ErrNotClient: the operation needs a connection this swarm dialled.
 	ErrNotClient = errors.New("dwebswarm: not a client connection")
 	// ErrRejected: a validator refused a peer.

@@ -10,13 +10,47 @@ type Event interface{ event() }
 type ConnectionEvent struct{ Conn *Conn }
 
 // DisconnectionEvent: a connection closed, for any reason (seed:
-// 'disconnection'). Fired exactly once per connection. Err says why when the
-// swarm closed it (ErrDuplicate, ErrSelf, ErrBanned, ErrClosed, an I/O error),
-// nil when the user closed it.
+// 'disconnection'). Fired exactly once per connection. Reason says who or
+// what closed it; Err is the error behind it when there is one
+// (ErrDuplicate, ErrSelf, ErrBanned, ErrClosed, an I/O error), nil when the
+// connection was closed by its user or ended by the peer.
 type DisconnectionEvent struct {
-	Conn *Conn
-	Err  error
+	Conn   *Conn
+	Reason DisconnectReason
+	Err    error
 }
+
+// DisconnectReason says why a connection closed. Its values are short
+// snake_case words, used as such in logs and as metric label values.
+type DisconnectReason string
+
+// The reasons of a [DisconnectionEvent].
+const (
+	// ReasonClosedLocally: this side closed the connection (Conn.Close, or
+	// both directions done after our CloseWrite) before the peer had
+	// ended its side.
+	ReasonClosedLocally DisconnectReason = "closed_locally"
+	// ReasonClosedByPeer: the peer ended the connection first: Read had
+	// returned io.EOF when it closed (by our Close, or both directions done).
+	ReasonClosedByPeer DisconnectReason = "closed_by_peer"
+	// ReasonIOError: a Read or Write failed with an error other than io.EOF
+	// or a deadline (a reset, a broken pipe, a transport failure); Err is
+	// that error.
+	ReasonIOError DisconnectReason = "io_error"
+	// ReasonDeduplicated: Conn.Deduplicate dropped it as the duplicate of
+	// another connection to the same swarm; Err is [ErrDuplicate].
+	ReasonDeduplicated DisconnectReason = "deduplicated"
+	// ReasonSelf: Conn.Deduplicate found it leads back to this swarm (equal
+	// ids); Err is [ErrSelf].
+	ReasonSelf DisconnectReason = "self"
+	// ReasonBanned: Conn.Ban closed it; Err is [ErrBanned].
+	ReasonBanned DisconnectReason = "banned"
+	// ReasonSwarmClosed: Swarm.Close closed it; Err is [ErrClosed].
+	ReasonSwarmClosed DisconnectReason = "swarm_closed"
+)
+
+// String returns the reason's word, e.g. "closed_by_peer".
+func (r DisconnectReason) String() string { return string(r) }
 
 // PeerEvent: a peer was discovered, accepted by the validators and queued for
 // connection (seed: 'peer').

@@ -84,9 +84,14 @@ func (s *Swarm) admit(f found) {
 			return // remembered as banned or unresponsive: not queued
 		}
 		s.bus.publish(&PeerEvent{Peer: p})
-		if e.state == stConnected && e.conn != nil {
+		// the connection serves the topic once; a TopicEvent reports a
+		// topic new to it, which only multiplexing brings (without it a
+		// re-joined topic is the connection's own)
+		if e.state == stConnected && e.conn != nil && !slices.Contains(e.conn.topics, p.Topic) {
 			e.conn.topics = append(e.conn.topics, p.Topic)
-			s.bus.publish(&TopicEvent{Conn: e.conn, Topic: p.Topic})
+			if s.cfg.multiplex {
+				s.bus.publish(&TopicEvent{Conn: e.conn, Topic: p.Topic})
+			}
 		}
 		return
 	}

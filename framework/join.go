@@ -46,9 +46,10 @@ func (s *Swarm) Join(ctx context.Context, topic Topic, opts ...JoinOption) error
 		s.mu.Unlock()
 		return fmt.Errorf("%w: call Start before Join", ErrInvalidOption)
 	}
-	j := &joined{status: st, flushed: make(chan struct{}), pending: make(map[Discovery]bool)}
+	j := &joined{status: st, flushed: make(chan struct{}), done: make(chan struct{}), pending: make(map[Discovery]bool)}
 	if old := s.topics[topic]; old != nil {
 		j.gen = old.gen + 1
+		old.end(j)
 	}
 	for _, d := range s.discoveries {
 		j.pending[d] = true
@@ -91,11 +92,13 @@ func (s *Swarm) leaveLocked(ctx context.Context, topic Topic) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	if _, ok := s.topics[topic]; !ok {
+	j, ok := s.topics[topic]
+	if !ok {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrNotJoined, topic.Short())
 	}
 	delete(s.topics, topic)
+	j.end(nil)
 	for _, e := range s.peers {
 		s.dropTopic(e, topic)
 	}
@@ -138,7 +141,8 @@ func (s *Swarm) dropTopic(e *entry, topic Topic) {
 	}
 }
 
-// Status returns a joined topic's mode, or ok=false for a topic not joined.
+// Status returns a joined topic's mode, or ok=false for a topic not joined
+// (every topic, once the swarm is closed).
 func (s *Swarm) Status(topic Topic) (status JoinStatus, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -149,7 +153,7 @@ func (s *Swarm) Status(topic Topic) (status JoinStatus, ok bool) {
 	return j.status, true
 }
 
-// Topics returns the joined topics.
+// Topics returns the joined topics (none once the swarm is closed).
 func (s *Swarm) Topics() []Topic {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -161,29 +165,62 @@ func (s *Swarm) Topics() []Topic {
 }
 
 // Flushed blocks until topic is fully announced by every discovery (the
-// seed's onjoin callback), ctx is done, or the topic is left.
+// seed's onjoin callback) and returns nil. It waits for the topic's current
+// join: when a Join of the same topic replaces that join before it flushed,
+// Flushed goes on waiting for the replacing join (the announcement under the
+// new options). It returns instead:
+//   - an error wrapping [ErrNotJoined] when the topic is not joined at the call;
+//   - an error wrapping [ErrLeft] when the topic is left before it flushed
+//     (by Leave, or by a Join whose discovery failed);
+//   - [ErrClosed] when the swarm is closed, or closes while waiting;
+//   - ctx.Err() when ctx is done first.
 func (s *Swarm) Flushed(ctx context.Context, topic Topic) error {
 	s.mu.Lock()
 	j, ok := s.topics[topic]
+	closed := s.closed
 	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotJoined, topic.Short())
 	}
-	select {
-	case <-j.flushed:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.closeCh:
-		return ErrClosed
+	for {
+		select {
+		case <-j.flushed:
+			return nil
+		case <-j.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closeCh:
+		}
+		select {
+		case <-j.flushed:
+			return nil // flushed, then ended: it did flush
+		default:
+		}
+		s.mu.Lock()
+		next, closed := j.next, s.closed
+		s.mu.Unlock()
+		switch {
+		case closed:
+			return ErrClosed
+		case next == nil:
+			return fmt.Errorf("%w: %s, before it flushed", ErrLeft, topic.Short())
+		}
+		j = next
 	}
 }
 
 // Flush blocks until every joined topic is flushed and every peer found so
 // far has been tried: no peer waits in the queue (ready to dial) and no dial
-// is in flight. Peers waiting for a requeue timer do not count.
+// is in flight. Peers waiting for a requeue timer do not count. It returns
+// [ErrClosed] once the swarm is closed.
 func (s *Swarm) Flush(ctx context.Context) error {
 	return s.waitFor(ctx, func() (bool, error) {
+		if s.closed {
+			return false, ErrClosed
+		}
 		for _, j := range s.topics {
 			select {
 			case <-j.flushed:

@@ -3,6 +3,7 @@ package framework_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,5 +109,120 @@ func TestStaleSinkOfReplacedJoinIsIgnored(t *testing.T) {
 	ev := swarmtest.Wait(n.rec, func(e *framework.PeerEvent) bool { return true })
 	if ev.Peer.Port != fresh.Port {
 		t.Fatalf("peer from the replaced join's sink was queued: %v", ev.Peer)
+	}
+}
+
+// doneWatch is a context that reports when Done is first asked for: Flushed
+// asks once it found the join it waits for, so the test knows the wait began.
+type doneWatch struct {
+	context.Context
+	asked chan struct{}
+	once  sync.Once
+}
+
+func newDoneWatch(t *testing.T) *doneWatch {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // ends a waiter the engine failed to release
+	return &doneWatch{Context: ctx, asked: make(chan struct{})}
+}
+
+func (w *doneWatch) Done() <-chan struct{} {
+	w.once.Do(func() { close(w.asked) })
+	return w.Context.Done()
+}
+
+// startFlushed starts Flushed(topic) in the background and returns once it
+// waits; its result arrives on the channel.
+func startFlushed(t *testing.T, n *node, topic framework.Topic) <-chan error {
+	t.Helper()
+	w := newDoneWatch(t)
+	res := make(chan error, 1)
+	go func() { res <- n.Flushed(w, topic) }()
+	select {
+	case <-w.asked:
+	case err := <-res:
+		t.Fatalf("Flushed returned at once: %v", err)
+	case <-time.After(swarmtest.DefaultWait):
+		t.Fatal("Flushed did not start waiting")
+	}
+	return res
+}
+
+func flushedResult(t *testing.T, res <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-res:
+		return err
+	case <-time.After(swarmtest.DefaultWait):
+		t.Fatalf("Flushed still waiting after %v", swarmtest.DefaultWait)
+		return nil
+	}
+}
+
+func TestFlushedReturnsErrLeftWhenTheTopicIsLeft(t *testing.T) {
+	n := newNode(t, framework.WithDiscovery(&swarmtest.Discovery{NameValue: "slow"}))
+	n.join(t, topicA)
+	res := startFlushed(t, n, topicA)
+	if err := n.Leave(context.Background(), topicA); err != nil {
+		t.Fatal(err)
+	}
+	if err := flushedResult(t, res); !errors.Is(err, framework.ErrLeft) {
+		t.Fatalf("Flushed after Leave: %v, want ErrLeft", err)
+	}
+	if err := n.Flushed(context.Background(), topicA); !errors.Is(err, framework.ErrNotJoined) {
+		t.Fatalf("Flushed of a left topic: %v, want ErrNotJoined", err)
+	}
+}
+
+func TestFlushedWaitsForTheReplacingJoin(t *testing.T) {
+	slow := &swarmtest.Discovery{NameValue: "slow"}
+	n := newNode(t, framework.WithDiscovery(slow))
+	n.join(t, topicA)
+	res := startFlushed(t, n, topicA)
+	n.join(t, topicA, framework.Announce(true))
+	select {
+	case err := <-res:
+		t.Fatalf("Flushed returned %v before the replacing join flushed", err)
+	default:
+	}
+	slow.Flush(topicA) // the replacing join's sink
+	if err := flushedResult(t, res); err != nil {
+		t.Fatalf("Flushed after the replacing join flushed: %v", err)
+	}
+}
+
+func TestFlushedReturnsErrClosedWhenTheSwarmCloses(t *testing.T) {
+	n := newNode(t, framework.WithDiscovery(&swarmtest.Discovery{NameValue: "slow"}))
+	n.join(t, topicA)
+	res := startFlushed(t, n, topicA)
+	n.Close()
+	if err := flushedResult(t, res); !errors.Is(err, framework.ErrClosed) {
+		t.Fatalf("Flushed at Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestAfterCloseStatusTopicsFlushAndFlushedReportClosed(t *testing.T) {
+	n := newNode(t)
+	n.join(t, topicA, framework.Announce(true))
+	if err := n.Flushed(context.Background(), topicA); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := n.Status(topicA); ok {
+		t.Errorf("Status after Close: %+v ok", st)
+	}
+	if ts := n.Topics(); len(ts) != 0 {
+		t.Errorf("Topics after Close: %v", ts)
+	}
+	if st := n.Stats(); st.Topics != 0 {
+		t.Errorf("Stats.Topics after Close: %d", st.Topics)
+	}
+	if err := n.Flush(context.Background()); !errors.Is(err, framework.ErrClosed) {
+		t.Errorf("Flush after Close: %v, want ErrClosed", err)
+	}
+	if err := n.Flushed(context.Background(), topicA); !errors.Is(err, framework.ErrClosed) {
+		t.Errorf("Flushed after Close: %v, want ErrClosed", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -127,8 +128,8 @@ func TestCloseClosesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := client.waitDisconn(t, cc)
-	if ev.Err != framework.ErrClosed {
-		t.Fatalf("reason %v", ev.Err)
+	if ev.Err != framework.ErrClosed || ev.Reason != framework.ReasonSwarmClosed {
+		t.Fatalf("reason %s, err %v", ev.Reason, ev.Err)
 	}
 	client.rec.Drain() // the subscription ends after the last event
 	if l := client.disc.Leaves(); len(l) != 1 {
@@ -289,5 +290,71 @@ func TestFlushWaitsForQueuedPeers(t *testing.T) {
 	}
 	if st := n.Stats(); st.Queued != 0 || st.Dialing != 0 || st.Clients != 1 {
 		t.Fatalf("after flush: %+v", st)
+	}
+}
+
+// The disconnection event says who or what closed the connection.
+func TestDisconnectionReasonTellsWhoClosed(t *testing.T) {
+	server := newNode(t)
+	client := newNode(t)
+	connect := func(topic framework.Topic) (*framework.Conn, *framework.Conn) {
+		t.Helper()
+		cc, err := client.Connect(context.Background(), server.peer(topic))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cc, server.waitConn(t, false)
+	}
+	check := func(side string, ev *framework.DisconnectionEvent, want framework.DisconnectReason, wantErr bool) {
+		t.Helper()
+		if ev.Reason != want || (ev.Err != nil) != wantErr {
+			t.Errorf("%s: reason %q err %v, want %q (error %v)", side, ev.Reason, ev.Err, want, wantErr)
+		}
+	}
+
+	// closed by us; the peer reads io.EOF, then closes: closed by the peer
+	cc, sc := connect(topicA)
+	cc.Close()
+	check("closer", client.waitDisconn(t, cc), framework.ReasonClosedLocally, false)
+	readUntilEOF(sc)
+	check("peer of the closer", server.waitDisconn(t, sc), framework.ReasonClosedByPeer, false)
+
+	// a reset: an I/O error on the side that reads it
+	cc, sc = connect(topicA)
+	tc, ok := sc.Unwrap().(*net.TCPConn)
+	if !ok {
+		t.Fatalf("server conn is %T, not TCP", sc.Unwrap())
+	}
+	tc.SetLinger(0) // close sends a RST
+	sc.Close()
+	check("reset side", server.waitDisconn(t, sc), framework.ReasonClosedLocally, false)
+	buf := make([]byte, 1)
+	if _, err := cc.Read(buf); err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("read after reset: %v, want a reset error", err)
+	}
+	check("peer of the reset", client.waitDisconn(t, cc), framework.ReasonIOError, true)
+
+	// a ban
+	cc, sc = connect(topicA)
+	go readUntilEOF(sc)
+	cc.Ban()
+	ev := client.waitDisconn(t, cc)
+	check("banner", ev, framework.ReasonBanned, true)
+	if !errors.Is(ev.Err, framework.ErrBanned) {
+		t.Errorf("ban: err %v", ev.Err)
+	}
+	server.waitDisconn(t, sc)
+
+	// the swarm closing (on another topic: the peer is banned on topicA)
+	cc, sc = connect(topicB)
+	go readUntilEOF(sc)
+	client.Close()
+	ev = client.waitDisconn(t, cc)
+	check("closed swarm", ev, framework.ReasonSwarmClosed, true)
+	if !errors.Is(ev.Err, framework.ErrClosed) {
+		t.Errorf("swarm close: err %v", ev.Err)
+	}
+	if s := framework.ReasonClosedByPeer.String(); s != "closed_by_peer" {
+		t.Errorf("String() = %q", s)
 	}
 }

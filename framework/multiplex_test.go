@@ -67,3 +67,28 @@ func TestRejoinedTopicAdoptsOpenConnection(t *testing.T) {
 	n.advance(t, 1, time.Second) // requeued, not forgotten
 	n.waitConn(t, true)
 }
+
+// Re-joining a topic while its connection stays open adds no duplicate to
+// Conn.Topics, and fires no TopicEvent: without multiplexing never, with it
+// only for a topic the connection did not serve yet.
+func TestRejoinedTopicAddsNoDuplicateTopicNorTopicEvent(t *testing.T) {
+	for _, mux := range []bool{false, true} {
+		server := newNode(t)
+		n := newNode(t, framework.WithMultiplex(mux))
+		n.join(t, topicA)
+		n.disc.Emit(server.peer(topicA))
+		c := n.waitConn(t, true)
+		if err := n.Leave(t.Context(), topicA); err != nil {
+			t.Fatal(err)
+		}
+		n.join(t, topicA)
+		n.disc.Emit(server.peer(topicA))
+		swarmtest.Wait(n.rec, func(e *framework.PeerEvent) bool { return true })
+		// Topics takes the engine's lock: the admission is complete, and any
+		// event it published is queued
+		if got := c.Topics(); !slices.Equal(got, []framework.Topic{topicA}) {
+			t.Fatalf("multiplex %v: topics %v, want [topicA] once", mux, got)
+		}
+		swarmtest.None[*framework.TopicEvent](n.rec, 30*time.Millisecond)
+	}
+}

@@ -56,7 +56,16 @@ type joined struct {
 	status  JoinStatus
 	gen     uint64
 	flushed chan struct{}
+	done    chan struct{}      // closed when this join ends: left, replaced, or the swarm closed
+	next    *joined            // the join that replaced this one (set before done closes)
 	pending map[Discovery]bool // discoveries that have not flushed yet
+}
+
+// end closes j's done signal; next is the replacing join, nil when the
+// topic is left. Caller holds s.mu.
+func (j *joined) end(next *joined) {
+	j.next = next
+	close(j.done)
 }
 
 // found is a peer reported by a discovery, waiting for validation.
@@ -207,9 +216,13 @@ func (s *Swarm) Port() int {
 	return s.port
 }
 
-// Subscribe returns a subscription to every event from now on. Read its
-// channel until it closes, or Close it.
-func (s *Swarm) Subscribe() *Subscription { return s.bus.subscribe() }
+// Subscribe returns a subscription to every event from now on (subscribe
+// before Join or Connect not to miss the first ones). Read its channel
+// until it closes, at Close after the last event, or Close it. By default
+// it never drops an event and so holds every unread one in memory; pass
+// [BufferSize] for a bounded subscription. Subscribing after Close returns
+// an ended subscription: its C is closed at once.
+func (s *Swarm) Subscribe(opts ...SubscribeOption) *Subscription { return s.bus.subscribe(opts...) }
 
 // Connections returns the open connections (seed: swarm.connections).
 func (s *Swarm) Connections() []*Conn {
@@ -292,7 +305,9 @@ func (s *Swarm) waitFor(ctx context.Context, cond func() (bool, error)) error {
 
 // Close un-announces every topic, stops discovery, closes every connection
 // (each fires its disconnection event), the listeners and the discoveries,
-// then ends every subscription. Later calls return [ErrClosed].
+// then ends every subscription. Later calls return [ErrClosed]; so do
+// Join, Leave, Connect, Flush and Flushed, while Status answers not ok and
+// Topics is empty.
 func (s *Swarm) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -303,9 +318,11 @@ func (s *Swarm) Close() error {
 	close(s.closeCh)
 	s.cancel()
 	topics := make([]Topic, 0, len(s.topics))
-	for t := range s.topics {
+	for t, j := range s.topics {
 		topics = append(topics, t)
+		j.end(nil)
 	}
+	clear(s.topics) // Status and Topics answer as for a swarm that joined nothing
 	for _, e := range s.peers {
 		s.stopTimer(e)
 		e.gen++

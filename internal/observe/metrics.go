@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,8 +42,6 @@ const (
 const (
 	directionInbound  = "inbound"
 	directionOutbound = "outbound"
-	reasonClosed      = "closed"
-	reasonError       = "error"
 	labelTransport    = "transport"
 	labelDirection    = "direction"
 	labelReason       = "reason"
@@ -54,10 +51,6 @@ const (
 	labelPlugin       = "plugin"
 	labelEvent        = "event"
 	labelVersion      = "version"
-	swarmClosedReason = "swarm_closed"
-	duplicateReason   = "duplicate"
-	selfReason        = "self"
-	bannedReason      = "banned"
 	unknownVersion    = "dev"
 )
 
@@ -70,23 +63,6 @@ func labelsOf(c *framework.Conn) connLabels {
 		d = directionOutbound
 	}
 	return connLabels{c.Type(), d}
-}
-
-// closeReason maps a DisconnectionEvent's error to the reason label.
-func closeReason(err error) string {
-	switch {
-	case err == nil:
-		return reasonClosed
-	case errors.Is(err, framework.ErrBanned):
-		return bannedReason
-	case errors.Is(err, framework.ErrDuplicate):
-		return duplicateReason
-	case errors.Is(err, framework.ErrSelf):
-		return selfReason
-	case errors.Is(err, framework.ErrClosed):
-		return swarmClosedReason
-	}
-	return reasonError
 }
 
 // eventMetrics are the counters fed by the swarm's events.
@@ -104,7 +80,7 @@ type eventMetrics struct {
 func newEventMetrics() *eventMetrics {
 	return &eventMetrics{
 		opened:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricConnectionsOpened, Help: "Connections opened, by transport and direction (outbound: this swarm dialled)."}, []string{labelTransport, labelDirection}),
-		closed:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricConnectionsClosed, Help: "Connections closed, by transport, direction and reason (closed: by the user or both sides done; duplicate, self, banned, swarm_closed: by the swarm; error: an I/O error)."}, []string{labelTransport, labelDirection, labelReason}),
+		closed:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricConnectionsClosed, Help: "Connections closed, by transport, direction and reason (closed_locally: by this side; closed_by_peer: the peer ended it first; io_error: a read or write failed; deduplicated, self, banned, swarm_closed: by the swarm)."}, []string{labelTransport, labelDirection, labelReason}),
 		dials:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDialsSucceeded, Help: "Dials that produced a connection (queue and manual), by transport."}, []string{labelTransport}),
 		discovered: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPeersDiscovered, Help: "Discovered peers that passed the validators and were queued (or gained a topic)."}),
 		rejected:   prometheus.NewCounter(prometheus.CounterOpts{Name: MetricPeersRejected, Help: "Discovered peers refused by a validator or as undiallable."}),
@@ -165,9 +141,8 @@ func (s *Server) observe(ev framework.Event) {
 			// opened, so not as closed either (opened - closed = open)
 			return
 		}
-		reason := closeReason(e.Err)
-		inc(s.m.closed, l.transport, l.direction, reason)
-		if reason == bannedReason {
+		inc(s.m.closed, l.transport, l.direction, e.Reason.String())
+		if e.Reason == framework.ReasonBanned {
 			s.m.bans.Inc()
 		}
 	case *framework.PeerEvent:

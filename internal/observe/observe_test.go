@@ -263,7 +263,7 @@ func TestMetricsCountConnectionsOnALoopbackPair(t *testing.T) {
 	// closing the connection counts it closed and keeps the open gauge at 0
 	// until the swarm redials (it requeues the peer with backoff)
 	p.client.Connections()[0].Close()
-	waitMetric(t, p.clientObs, 1, observe.MetricConnectionsClosed, "transport=tcp", "direction=outbound", "reason=closed")
+	waitMetric(t, p.clientObs, 1, observe.MetricConnectionsClosed, "transport=tcp", "direction=outbound", "reason=closed_locally")
 	// gauges are read from the swarm, counters from its events: they agree
 	// once the events are in (the swarm may redial meanwhile)
 	eventually(t, "opened - closed == open", func() (bool, string) {
@@ -273,6 +273,15 @@ func TestMetricsCountConnectionsOnALoopbackPair(t *testing.T) {
 		open, ok := value(fams, observe.MetricConnectionsOpen, "transport=tcp", "direction=outbound")
 		return ok && opened-closed == open, fmt.Sprintf("opened %v closed %v open %v", opened, closed, open)
 	})
+}
+
+// The connections-closed counter's reason label is the disconnection
+// event's reason: closing a swarm counts its connections as swarm_closed.
+func TestConnectionsClosedReasonLabelIsTheDisconnectReason(t *testing.T) {
+	p := newPair(t)
+	waitMetric(t, p.serverObs, 1, observe.MetricConnectionsOpened, "transport=tcp", "direction=inbound")
+	p.server.Close()
+	waitMetric(t, p.serverObs, 1, observe.MetricConnectionsClosed, "transport=tcp", "direction=inbound", "reason="+framework.ReasonSwarmClosed.String())
 }
 
 func TestStatusListsTopicAndConnection(t *testing.T) {
