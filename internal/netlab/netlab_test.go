@@ -15,6 +15,8 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/dwebswarm/dwebswarm-go/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -182,6 +184,7 @@ func TestCleanupRemovesEverything(t *testing.T) {
 }
 
 func TestSweepStaleRemovesOnlyDeadOwners(t *testing.T) {
+	testenv.Require(t, Available())
 	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
 	if err != nil {
 		t.Fatal(err)
