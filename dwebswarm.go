@@ -23,6 +23,9 @@ import (
 // New builds a swarm from opts with the TCP transport (unless opts give
 // transports of their own) and starts it: its listeners are bound when New
 // returns. Close it when done.
+//
+// framework.WithTransport replaces TCP rather than adding to it: for uTP
+// next to TCP, give both, framework.WithTransport(tcp.New(), utp.New()).
 func New(ctx context.Context, opts ...framework.Option) (*framework.Swarm, error) {
 	all := append([]framework.Option{framework.WithDefaultTransport(tcp.New())}, opts...)
 	sw, err := framework.New(all...)

@@ -185,6 +185,7 @@ func (s *Swarm) accepted(nc net.Conn, t Transport) {
 		s.mu.Unlock()
 		s.log.Debug("inbound refused", "remote", nc.RemoteAddr().String(), "reason", err)
 		nc.Close()
+		s.inboundRefused(nc, t, err)
 		return
 	}
 	c := &Conn{Conn: nc, s: s, typ: t.Name()}

@@ -18,7 +18,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
 )
 
-const conformanceHelp = `usage: swarmhost conformance [flags] TARGET [-- PLUGIN_ARGS...]
+const conformanceHelp = `usage: swarmhost conformance [flags] TARGET [flags] [-- PLUGIN_ARGS...]
 
 Checks a Transport, Discovery or PeerValidator against the swarm semantics
 and prints one PASS/FAIL line per named check, then a summary. Exits 1 when
@@ -59,18 +59,20 @@ func runConformance(ctx context.Context, args []string, s stdio) int {
 			break
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	// flags may come before or after TARGET; PLUGIN_ARGS follow "--"
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(s.err, "swarmhost conformance: want exactly one TARGET")
+	if len(pos) != 1 {
+		fmt.Fprintf(s.err, "swarmhost conformance: want exactly one TARGET, got %d (%s); pass arguments for the plugin after --\n", len(pos), strings.Join(pos, " "))
 		fs.Usage()
 		return 2
 	}
-	target := fs.Arg(0)
+	target := pos[0]
 	if *testnet > 0 {
 		tctx, cancel := context.WithTimeout(ctx, time.Minute)
 		tn, err := dhttest.Start(tctx, *testnet, dhttest.Options{})

@@ -49,8 +49,7 @@ func runBootstrap(ctx context.Context, args []string, s stdio) int {
 	}
 	node, err := dht.NewBootstrapNode(*listen, peers)
 	if err != nil {
-		fmt.Fprintln(s.err, "swarmhost bootstrap:", err)
-		return 1
+		return exitCode(ctx, "bootstrap", err, s)
 	}
 	defer node.Close()
 	fmt.Fprintln(s.out, node.Addr().String())
@@ -101,8 +100,7 @@ func runTestnet(ctx context.Context, args []string, s stdio) int {
 	defer cancel()
 	tn, err := dhttest.Start(startCtx, *nodes, dhttest.Options{Port: port, Maintain: true})
 	if err != nil {
-		fmt.Fprintln(s.err, "swarmhost testnet:", err)
-		return 1
+		return exitCode(ctx, "testnet", err, s)
 	}
 	defer tn.Close()
 	fmt.Fprintln(s.out, tn.Addr())

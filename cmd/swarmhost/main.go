@@ -46,7 +46,7 @@ func commands() []command {
 		{"run", "run the daemon from a YAML config: topics, services, metrics", runRun},
 		{"config", "check a daemon config file (config check FILE)", runConfig},
 		{"status", "print a running daemon's topics, connections, queue, connectivity and plugins", runStatus},
-		{"completion", "print a shell completion script (completion bash)", runCompletion},
+		{"completion", "print a shell completion script (completion bash|zsh|fish)", runCompletion},
 		{"version", "print the version", func(_ context.Context, _ []string, s stdio) int {
 			fmt.Fprintln(s.out, versionString())
 			return 0

@@ -259,7 +259,7 @@ func TestBashCompletionIsValidAndListsCommands(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bash -n: %v\n%s", err, b)
 	}
-	if code, _, _ := runCmd(context.Background(), strings.NewReader(""), "completion", "fish"); code != 2 {
+	if code, _, _ := runCmd(context.Background(), strings.NewReader(""), "completion", "tcsh"); code != 2 {
 		t.Fatalf("unsupported shell: exit %d", code)
 	}
 }

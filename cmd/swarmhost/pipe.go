@@ -16,10 +16,12 @@ import (
 
 const pipeHelp = `usage: swarmhost pipe [flags] TOPIC
 
-Joins TOPIC (64 hex characters, or any string, hashed with SHA-256), sends
+Joins TOPIC (64 hex digits, or a name, hashed with SHA-256; name:TEXT forces
+a name; hex-like text of another length is an error), sends
 stdin to the first peer that connects and writes what it sends to stdout.
-Half-closes when stdin ends; exits 0 when both directions are done. Logs go
-to stderr.
+Half-closes when stdin ends; exits 0 when both directions are done, 1 on
+failure (why is logged at warn), 2 on bad usage or a port in use, 130 on
+Ctrl-C. Logs go to stderr.
 
 examples:
   swarmhost pipe --announce --port 4000 my-topic          # be findable
@@ -35,7 +37,8 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 	var nf nodeFlags
 	addNodeFlags(fs, &nf, "static")
 	announce := fs.Bool("announce", false, "also announce: be connectable (default: look up only)")
-	timeout := fs.Duration("timeout", 0, "give up when no peer connected within this `DURATION` (0: wait forever)")
+	var timeout time.Duration
+	fs.Func("timeout", "give up when no peer connected within this `DURATION`, e.g. 30s (0, the default: wait forever)", durationFlag(&timeout))
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -54,14 +57,12 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintln(s.err, "swarmhost pipe:", err)
 		return 2
 	}
-	if err := pipe(ctx, log, nf, framework.TopicFromArg(pos[0]), *announce, *timeout, s); err != nil {
+	topic, err := framework.ParseTopicArg(pos[0])
+	if err != nil {
 		fmt.Fprintln(s.err, "swarmhost pipe:", err)
-		if isUsageError(err) {
-			return 2
-		}
-		return 1
+		return 2
 	}
-	return 0
+	return exitCode(ctx, "pipe", pipe(ctx, log, nf, topic, *announce, timeout, s), s)
 }
 
 var errNoPeer = errors.New("no peer connected")
@@ -79,14 +80,15 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, topic framework.T
 	defer sw.Close()
 	events := sw.Subscribe()
 	defer events.Close()
+	diag := newDiagnosis(sw, nf)
+	defer diag.close()
 	log.Info("listening", "port", sw.Port(), "topic", topic.String(), "announce", announce)
 	if err := sw.Join(ctx, topic, framework.Announce(announce)); err != nil {
 		return err
 	}
 	go func() {
 		if sw.Flushed(ctx, topic) == nil {
-			c := sw.Connectivity()
-			log.Info("flushed", "bootstrapped", c.Bootstrapped, "public", c.PublicAddrs, "holepunchable", c.Holepunchable)
+			logFlushed(log, nf, sw.Connectivity())
 		}
 	}()
 
@@ -105,7 +107,8 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, topic framework.T
 			}
 		case <-waitCtx.Done():
 			if errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("%w within %v on topic %s", errNoPeer, timeout, topic.Short())
+				log.Warn(fmt.Sprintf("%v within %v on topic %s: %s", errNoPeer, timeout, topic.Short(), diag.explain(sw.Connectivity())))
+				return fmt.Errorf("%w: %w", errNoPeer, errReported)
 			}
 			return waitCtx.Err()
 		}

@@ -83,6 +83,8 @@ type daemon struct {
 	sw   *framework.Swarm
 	fwd  *forward.Manager
 	obs  *observe.Server
+	// refusals logs inbound connections refused at the connection limit
+	refusals *observe.RefusalLog
 	// plugins built from the config (the swarm owns and closes them)
 	plugins *hostconfig.Plugins
 }
@@ -112,6 +114,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		return nil, err
 	}
 	d := &daemon{path: path, log: log, cfg: cfg, sw: sw, plugins: plugins}
+	d.refusals = observe.NewRefusalLog(sw, log, 0, nil)
 	d.fwd = forward.New(sw, forward.Options{Logger: log})
 	var dhtPlugin *dht.Plugin
 	for _, p := range plugins.Discoveries {
@@ -141,6 +144,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		if err != nil {
 			d.fwd.Close()
 			sw.Close()
+			d.refusals.Close()
 			return nil, fmt.Errorf("metrics on %s: %w", metricsAddr, err)
 		}
 		d.obs = obs
@@ -275,6 +279,7 @@ func (d *daemon) shutdown() error {
 		if err := d.sw.Close(); err != nil && !errors.Is(err, framework.ErrClosed) {
 			errs = append(errs, err)
 		}
+		d.refusals.Close()
 		done <- errors.Join(errs...)
 	}()
 	select {

@@ -53,15 +53,19 @@ func (m *Manager) Peers(topic framework.Topic) []framework.Peer {
 }
 
 // WaitPeer blocks until at least one peer of topic is known, ctx is done or
-// the manager closes.
+// the manager closes. While it waits it asks the swarm for an on-demand
+// lookup of topic, at most once per RefreshInterval.
 func (m *Manager) WaitPeer(ctx context.Context, topic framework.Topic) error {
-	_, err := m.candidates(ctx, topic, true)
+	_, err := m.candidates(ctx, topic, true, nil)
 	return err
 }
 
 // candidates returns the peers to try for one connection: round robin,
-// peers that failed recently last. With wait, it waits for a first peer.
-func (m *Manager) candidates(ctx context.Context, topic framework.Topic, wait bool) ([]framework.Peer, error) {
+// peers that failed recently last, peers in exclude (already tried) left
+// out. With wait, when there is none it asks for an on-demand lookup
+// (rate-limited, again every RefreshInterval) and waits for one.
+func (m *Manager) candidates(ctx context.Context, topic framework.Topic, wait bool, exclude map[string]bool) ([]framework.Peer, error) {
+	var tick <-chan time.Time
 	for {
 		m.mu.Lock()
 		if m.closed {
@@ -76,22 +80,33 @@ func (m *Manager) candidates(ctx context.Context, topic framework.Topic, wait bo
 			var good, bad []framework.Peer
 			for i := range n {
 				p := ps.list[(start+i)%n]
-				if t, ok := ps.failed[p.Addr()]; ok && now.Sub(t) < peerFailCooldown {
+				switch t, failed := ps.failed[p.Addr()]; {
+				case exclude[p.Addr()]:
+				case failed && now.Sub(t) < peerFailCooldown:
 					bad = append(bad, p)
-				} else {
+				default:
 					good = append(good, p)
 				}
 			}
-			m.mu.Unlock()
-			return append(good, bad...), nil
+			if len(good)+len(bad) > 0 {
+				m.mu.Unlock()
+				return append(good, bad...), nil
+			}
 		}
 		ch := m.peersChanged
 		m.mu.Unlock()
 		if !wait {
 			return nil, fmt.Errorf("%w %s", ErrNoPeer, topic.Short())
 		}
+		m.refresh(topic)
+		if tick == nil {
+			t := time.NewTicker(m.opt.RefreshInterval)
+			defer t.Stop()
+			tick = t.C
+		}
 		select {
 		case <-ch:
+		case <-tick:
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return nil, fmt.Errorf("%w %s", ErrNoPeer, topic.Short())
@@ -101,6 +116,24 @@ func (m *Manager) candidates(ctx context.Context, topic framework.Topic, wait bo
 			return nil, framework.ErrClosed
 		}
 	}
+}
+
+// refresh asks the swarm for an on-demand lookup of topic, unless one was
+// asked for less than RefreshInterval ago.
+func (m *Manager) refresh(topic framework.Topic) {
+	m.mu.Lock()
+	now := time.Now()
+	if last, ok := m.refreshed[topic]; ok && now.Sub(last) < m.opt.RefreshInterval {
+		m.mu.Unlock()
+		return
+	}
+	m.refreshed[topic] = now
+	m.mu.Unlock()
+	if err := m.sw.Refresh(m.ctx, topic); err != nil {
+		m.log.Debug("on-demand lookup not started", "topic", topic.Short(), "err", err)
+		return
+	}
+	m.log.Debug("on-demand lookup", "topic", topic.Short())
 }
 
 func (m *Manager) peerResult(p framework.Peer, err error) {
@@ -116,9 +149,11 @@ func (m *Manager) peerResult(p framework.Peer, err error) {
 }
 
 // Dial opens a new forwarding connection to a peer of topic: it tries up to
-// DialAttempts known peers (waiting up to PeerWait for a first one), each
-// bounded by DialTimeout, and returns the first that answers StatusOK. The
-// caller owns the returned connection.
+// DialAttempts known peers, each bounded by DialTimeout, and returns the
+// first that answers StatusOK. When no peer is known, or every known one
+// failed, it asks for an on-demand lookup ([framework.Swarm.Refresh],
+// rate-limited by RefreshInterval) and waits for a new peer, all within
+// PeerWait of the call. The caller owns the returned connection.
 func (m *Manager) Dial(ctx context.Context, topic framework.Topic) (*framework.Conn, error) {
 	wctx := ctx
 	if m.opt.PeerWait > 0 {
@@ -126,19 +161,32 @@ func (m *Manager) Dial(ctx context.Context, topic framework.Topic) (*framework.C
 		wctx, cancel = context.WithTimeout(ctx, m.opt.PeerWait)
 		defer cancel()
 	}
-	peers, err := m.candidates(wctx, topic, m.opt.PeerWait > 0)
+	wait := m.opt.PeerWait > 0
+	peers, err := m.candidates(wctx, topic, wait, nil)
 	if err != nil {
 		return nil, err
 	}
+	tried := map[string]bool{}
 	var errs []error
-	for _, p := range peers[:min(len(peers), m.opt.DialAttempts)] {
-		c, err := m.dialPeer(ctx, p)
-		m.peerResult(p, err)
-		if err == nil {
-			return c, nil
+	for {
+		for _, p := range peers {
+			if len(tried) == m.opt.DialAttempts || ctx.Err() != nil {
+				break
+			}
+			tried[p.Addr()] = true
+			c, err := m.dialPeer(ctx, p)
+			m.peerResult(p, err)
+			if err == nil {
+				return c, nil
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", p.Addr(), err))
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", p.Addr(), err))
-		if ctx.Err() != nil {
+		if len(tried) == m.opt.DialAttempts || ctx.Err() != nil || !wait {
+			break
+		}
+		// every known peer failed: look up again, wait for a new one
+		if peers, err = m.candidates(wctx, topic, true, tried); err != nil {
+			errs = append(errs, err)
 			break
 		}
 	}

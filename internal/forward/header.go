@@ -47,6 +47,11 @@ func (s Status) String() string {
 // or is cut short.
 var ErrBadHeader = errors.New("forward: bad header")
 
+// ErrNoHeader wraps [ErrBadHeader] for a stream that ended (closed, reset,
+// timed out) before its first byte: not a bad peer but, most often, the
+// losing connection of a race between transports that its dialler closed.
+var ErrNoHeader = fmt.Errorf("%w: closed before its first byte", ErrBadHeader)
+
 // AppendHeader appends the header for topic to b.
 func AppendHeader(b []byte, topic framework.Topic) []byte {
 	b = append(b, Magic...)
@@ -67,10 +72,13 @@ func ParseHeader(b []byte) (framework.Topic, error) {
 // ReadHeader reads exactly one header from r (never more bytes) and decodes
 // it. A wrong magic is rejected as soon as its 5 bytes are in, without
 // waiting for the topic. A stream that ends early is ErrBadHeader wrapping
-// the read error.
+// the read error; one that ends before its first byte is [ErrNoHeader].
 func ReadHeader(r io.Reader) (framework.Topic, error) {
 	var b [HeaderSize]byte
 	if n, err := io.ReadFull(r, b[:len(Magic)]); err != nil {
+		if n == 0 {
+			return framework.Topic{}, fmt.Errorf("%w: %w", ErrNoHeader, err)
+		}
 		return framework.Topic{}, fmt.Errorf("%w: after %d of %d bytes: %w", ErrBadHeader, n, HeaderSize, err)
 	}
 	if !bytes.Equal(b[:len(Magic)], []byte(Magic)) {

@@ -23,6 +23,7 @@ const (
 	DefaultDialTimeout       = 10 * time.Second
 	DefaultDialAttempts      = 3
 	DefaultPeerWait          = 5 * time.Second
+	DefaultRefreshInterval   = 3 * time.Second
 	// peerFailCooldown is how long a peer that failed is tried after the
 	// others.
 	peerFailCooldown = 30 * time.Second
@@ -101,6 +102,10 @@ type Options struct {
 	// PeerWait is how long an accepted connection waits for a first peer of
 	// its topic when none is known yet; negative: fail at once.
 	PeerWait time.Duration
+	// RefreshInterval is the least time between two on-demand lookups
+	// ([framework.Swarm.Refresh]) of one topic, asked for by a connection
+	// that knows no peer or whose every known peer failed.
+	RefreshInterval time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -121,6 +126,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PeerWait == 0 {
 		o.PeerWait = DefaultPeerWait
+	}
+	if o.RefreshInterval <= 0 {
+		o.RefreshInterval = DefaultRefreshInterval
 	}
 	return o
 }
@@ -171,6 +179,7 @@ type Manager struct {
 	peers        map[framework.Topic]*peerSet
 	peersChanged chan struct{} // closed and replaced when a peer is added
 	pending      map[*framework.Conn]struct{}
+	refreshed    map[framework.Topic]time.Time // last on-demand lookup
 }
 
 // New returns a manager for sw and starts routing its events at once:
@@ -184,6 +193,7 @@ func New(sw *framework.Swarm, opt Options) *Manager {
 		services: map[string]*service{}, serving: map[framework.Topic]*service{},
 		metrics: map[string]*Metrics{}, peers: map[framework.Topic]*peerSet{},
 		peersChanged: make(chan struct{}), pending: map[*framework.Conn]struct{}{},
+		refreshed: map[framework.Topic]time.Time{},
 	}
 	m.wg.Add(1)
 	go m.route()

@@ -49,7 +49,7 @@ func (m *Manager) serveConn(c *framework.Conn) {
 		c.Close()
 		return
 	case herr != nil:
-		if errors.Is(herr, io.EOF) || errors.Is(herr, net.ErrClosed) {
+		if errors.Is(herr, ErrNoHeader) || errors.Is(herr, io.EOF) || errors.Is(herr, net.ErrClosed) {
 			m.log.Debug("inbound connection closed before its header", "remote", c.RemoteAddr().String(), "err", herr)
 		} else {
 			m.log.Info("inbound connection refused: bad forwarding header", "remote", c.RemoteAddr().String(), "err", herr)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -189,7 +190,45 @@ func Parse(name string, data []byte) (cfg *Config, err error) {
 	return cfg, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var (
+	yamlLine   = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	yamlAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+)
+
+// yamlErrorPos finds where a YAML parser error is: the parser's line when
+// its message has one, else the offending byte or alias; the column of
+// the offending character when the message names it. 0 means unknown.
+func yamlErrorPos(data []byte, msg string, line int) (int, int) {
+	at := -1 // byte offset of the problem
+	switch {
+	case strings.HasPrefix(msg, "control characters are not allowed"):
+		at = bytes.IndexFunc(data, func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f })
+	case strings.Contains(msg, "UTF-8"):
+		for i := 0; i < len(data); {
+			r, n := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && n <= 1 {
+				at = i
+				break
+			}
+			i += n
+		}
+	case yamlAnchor.MatchString(msg):
+		at = bytes.Index(data, []byte("*"+yamlAnchor.FindStringSubmatch(msg)[1]))
+	case line > 0 && strings.Contains(msg, "cannot start any token"):
+		lines := bytes.SplitAfter(data, []byte("\n"))
+		if line <= len(lines) {
+			l := lines[line-1]
+			if i := bytes.IndexAny(bytes.TrimLeft(l, " "), "\t@`%"); i >= 0 {
+				return line, len(l) - len(bytes.TrimLeft(l, " ")) + i + 1
+			}
+		}
+	}
+	if at < 0 {
+		return line, 0
+	}
+	l := bytes.Count(data[:at], []byte("\n")) + 1
+	return l, at - (bytes.LastIndexByte(data[:at], '\n') + 1) + 1
+}
 
 // parseYAML parses one YAML document into its root node (nil for an empty
 // document).
@@ -201,12 +240,13 @@ func parseYAML(name string, data []byte) (root *yaml.Node, perr *Error) {
 	}()
 	toErr := func(err error) *Error {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		line := 1
+		line, col := 0, 0
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = m[2]
 		}
-		return &Error{File: name, Line: max(line, 1), Column: 1, Msg: "invalid YAML: " + msg, Hint: "check indentation and quoting"}
+		line, col = yamlErrorPos(data, msg, line)
+		return &Error{File: name, Line: max(line, 1), Column: max(col, 1), Msg: "invalid YAML: " + msg, Hint: "check indentation and quoting"}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node

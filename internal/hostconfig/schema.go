@@ -1,6 +1,7 @@
 package hostconfig
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -224,32 +225,21 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// topic decodes a topic: 64 hex characters, or any other string hashed
-// with SHA-256 (framework.TopicFromArg).
+// topic decodes a topic with the command line's rule,
+// [framework.ParseTopicArg]: 64 hex digits, name:NAME, hex:HEX, or any
+// other text that does not look like hex, hashed with SHA-256.
 func (d *decoder) topic(v *yaml.Node, path string) (framework.Topic, string, bool) {
 	s, ok := d.str(v, path)
 	if !ok {
 		return framework.Topic{}, "", false
 	}
-	if strings.TrimSpace(s) == "" {
-		d.add(v, framework.ErrInvalidTopic, "64 hex characters, or any name: it is hashed with SHA-256", "%s: empty topic", path)
+	t, err := framework.ParseTopicArg(s)
+	var te *framework.TopicError
+	if errors.As(err, &te) {
+		d.add(v, framework.ErrInvalidTopic, te.Hint, "%s: %q: %s", path, clip(s), te.Problem)
 		return framework.Topic{}, "", false
 	}
-	if len(s) != 2*framework.TopicSize && len(s) >= framework.TopicSize && isHex(s) {
-		d.add(v, framework.ErrInvalidTopic, "a hex topic has exactly 64 hex digits: is it truncated or too long? A name of 32+ hex digits is refused to catch this",
-			"%s: %q looks like a hex topic but has %d digits", path, clip(s), len(s))
-		return framework.Topic{}, "", false
-	}
-	return framework.TopicFromArg(s), s, true
-}
-
-func isHex(s string) bool {
-	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
-			return false
-		}
-	}
-	return true
+	return t, s, true
 }
 
 func posOf(n *yaml.Node) Pos { return Pos{n.Line, n.Column} }

@@ -16,6 +16,7 @@ const (
 	MetricDialsSucceeded    = "dwebswarm_dials_succeeded_total"      // counter {transport}
 	MetricDialsFailed       = "dwebswarm_dials_failed_total"         // counter {kind: queue|manual}
 	MetricDialsInFlight     = "dwebswarm_dials_in_flight"            // gauge
+	MetricInboundRefused    = "dwebswarm_inbound_refused_total"      // counter {transport, limit}
 	MetricPeersDiscovered   = "dwebswarm_peers_discovered_total"     // counter
 	MetricPeersRejected     = "dwebswarm_peers_rejected_total"       // counter
 	MetricPeersBanned       = "dwebswarm_peers_banned"               // gauge
@@ -75,6 +76,7 @@ type eventMetrics struct {
 	dialFails  *prometheus.CounterVec
 	bans       prometheus.Counter
 	updates    *prometheus.CounterVec
+	refused    *prometheus.CounterVec
 }
 
 func newEventMetrics() *eventMetrics {
@@ -87,11 +89,12 @@ func newEventMetrics() *eventMetrics {
 		dialFails:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDialsFailed, Help: "Dials that failed on every transport, from the queue or by hand (Swarm.Connect)."}, []string{"kind"}),
 		bans:       prometheus.NewCounter(prometheus.CounterOpts{Name: MetricBans, Help: "Connections closed by a ban."}),
 		updates:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricTopicUpdates, Help: "Completed discovery cycles, by discovery."}, []string{labelDiscovery}),
+		refused:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricInboundRefused, Help: "Inbound connections refused at a connection limit (maxPeers, maxServerSockets, refuseInbound), by transport and limit."}, []string{labelTransport, "limit"}),
 	}
 }
 
 func (m *eventMetrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.opened, m.closed, m.dials, m.dialFails, m.discovered, m.rejected, m.bans, m.updates}
+	return []prometheus.Collector{m.opened, m.closed, m.dials, m.dialFails, m.discovered, m.rejected, m.bans, m.updates, m.refused}
 }
 
 // Describe implements prometheus.Collector.
@@ -157,6 +160,8 @@ func (s *Server) observe(ev framework.Event) {
 		inc(s.m.dialFails, kind)
 	case *framework.UpdatedEvent:
 		inc(s.m.updates, e.Discovery)
+	case *framework.InboundRefusedEvent:
+		inc(s.m.refused, e.Transport, e.Limit)
 	case *framework.FlushedEvent:
 		s.mu.Lock()
 		s.flushed[e.Topic] = true

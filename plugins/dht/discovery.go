@@ -51,7 +51,10 @@ type Discovery struct {
 	wg      sync.WaitGroup
 }
 
-var _ framework.Discovery = (*Discovery)(nil)
+var (
+	_ framework.Discovery = (*Discovery)(nil)
+	_ framework.Refresher = (*Discovery)(nil)
+)
 
 // New starts a DHT node. It returns without network round trips: the
 // routing table fills in the background (and on the first round of the
@@ -281,6 +284,9 @@ type join struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	// refresh asks runJoin for a round now (Refresh); one pending request
+	// at most
+	refresh chan struct{}
 
 	mu      sync.Mutex // serialises sink calls with stop
 	stopped bool
@@ -291,7 +297,7 @@ type join struct {
 
 func newJoin(d *Discovery, req framework.JoinRequest, sink framework.DiscoverySink) *join {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &join{d: d, req: req, ih: Infohash(req.Topic), sink: sink, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	return &join{d: d, req: req, ih: Infohash(req.Topic), sink: sink, ctx: ctx, cancel: cancel, done: make(chan struct{}), refresh: make(chan struct{}, 1)}
 }
 
 // deliver calls f (a sink call) unless the join was stopped. After stop
@@ -315,7 +321,7 @@ func (j *join) stop() {
 // Config.FastRelookups, then every RoundMin–RoundMax at random. A round that
 // fails (no node answered) still counts as completed for Flushed/Updated,
 // and the next one follows after a backoff of 1 s, 2 s, 4 s … capped at
-// RoundMin.
+// RoundMin. A Refresh cuts the wait short.
 func (d *Discovery) runJoin(j *join) {
 	defer d.wg.Done()
 	defer close(j.done)
@@ -358,6 +364,24 @@ func (d *Discovery) runJoin(j *join) {
 		case <-j.ctx.Done():
 			return
 		case <-d.clock.After(wait):
+		case <-j.refresh:
 		}
 	}
+}
+
+// Refresh implements [framework.Refresher]: the topic's next round starts
+// now, or right after the one in progress. A topic not joined is a no-op.
+func (d *Discovery) Refresh(_ context.Context, topic framework.Topic) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errClosed()
+	}
+	if j := d.joins[topic]; j != nil {
+		select {
+		case j.refresh <- struct{}{}:
+		default: // a request is pending already
+		}
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ var (
 	_ framework.PacketConnUser = (*Plugin)(nil)
 	_ framework.HolePuncher    = (*Plugin)(nil)
 	_ framework.HolePuncher    = (*Discovery)(nil)
+	_ framework.Refresher      = (*Plugin)(nil)
 )
 
 // Plugin is the DHT discovery as a swarm plugin: it starts its node on the
@@ -121,4 +122,14 @@ func (p *Plugin) HolePunch(ctx context.Context, peer framework.Peer) error {
 		return err
 	}
 	return d.HolePunch(ctx, peer)
+}
+
+// Refresh runs the topic's next lookup round now (see
+// [Discovery.Refresh]). It implements framework.Refresher.
+func (p *Plugin) Refresh(ctx context.Context, topic framework.Topic) error {
+	d, err := p.node()
+	if err != nil {
+		return nil
+	}
+	return d.Refresh(ctx, topic)
 }

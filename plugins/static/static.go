@@ -4,7 +4,8 @@
 //
 // On each join with lookup, every address listed for the topic (or for all
 // topics) is reported at once, then Flushed and Updated follow; the list is
-// reported again every Interval so that peers the swarm forgot come back.
+// reported again every Interval so that peers the swarm forgot come back,
+// and at once on Refresh.
 // Announcing is a no-op: the peers are configured elsewhere. An entry that
 // is this swarm itself (the joined port on a loopback, unspecified or local
 // interface address) is never reported.
@@ -21,7 +22,10 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/internal/selfaddr"
 )
 
-var _ framework.Discovery = (*Discovery)(nil)
+var (
+	_ framework.Discovery = (*Discovery)(nil)
+	_ framework.Refresher = (*Discovery)(nil)
+)
 
 // DefaultInterval is how often the list is reported again.
 const DefaultInterval = time.Minute
@@ -50,8 +54,9 @@ type Discovery struct {
 }
 
 type join struct {
-	stop chan struct{}
-	done chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	refresh chan struct{} // Refresh: report the list again now
 }
 
 // New validates every address and returns the discovery.
@@ -108,7 +113,7 @@ func (d *Discovery) Join(ctx context.Context, req framework.JoinRequest, sink fr
 		return framework.ErrClosed
 	}
 	d.stopLocked(req.Topic)
-	j := &join{stop: make(chan struct{}), done: make(chan struct{})}
+	j := &join{stop: make(chan struct{}), done: make(chan struct{}), refresh: make(chan struct{}, 1)}
 	d.joins[req.Topic] = j
 	peers := d.peersFor(req.Topic)
 	if !req.Lookup {
@@ -135,11 +140,30 @@ func (d *Discovery) Join(ctx context.Context, req framework.JoinRequest, sink fr
 			sink.Updated()
 			select {
 			case <-t.C:
+			case <-j.refresh:
 			case <-j.stop:
 				return
 			}
 		}
 	}()
+	return nil
+}
+
+// Refresh implements [framework.Refresher]: the topic's list is reported
+// again now (then Updated), as at every Interval. A topic not joined is a
+// no-op.
+func (d *Discovery) Refresh(_ context.Context, t framework.Topic) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return framework.ErrClosed
+	}
+	if j := d.joins[t]; j != nil {
+		select {
+		case j.refresh <- struct{}{}:
+		default: // a request is pending already
+		}
+	}
 	return nil
 }
 

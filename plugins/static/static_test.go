@@ -119,3 +119,27 @@ func TestNeverReportsItself(t *testing.T) {
 		t.Fatalf("reported %v, want only the other swarm (port 4001)", s.peers)
 	}
 }
+
+// TestRefreshReportsAgainNow: Refresh reports the list at once instead of
+// at the next Interval (an hour here).
+func TestRefreshReportsAgainNow(t *testing.T) {
+	topic := framework.TopicFromString("refresh")
+	d, _ := static.New(static.Config{Peers: []static.Entry{{Addr: "127.0.0.1:1000"}}, Interval: time.Hour})
+	defer d.Close()
+	s := newSink()
+	d.Join(context.Background(), framework.JoinRequest{Topic: topic, Lookup: true}, s)
+	s.waitUpdated(t)
+	if err := d.Refresh(context.Background(), topic); err != nil {
+		t.Fatal(err)
+	}
+	s.waitUpdated(t)
+	if err := d.Refresh(context.Background(), framework.TopicFromString("not joined")); err != nil {
+		t.Fatalf("refresh of a topic not joined: %v", err)
+	}
+	d.Leave(context.Background(), topic)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.peers) != 2 || s.updated != 2 {
+		t.Fatalf("peers %v, updated %d: want the list twice", s.peers, s.updated)
+	}
+}

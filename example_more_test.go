@@ -1,0 +1,172 @@
+package dwebswarm_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+
+	"go.uber.org/fx"
+
+	dwebswarm "github.com/dwebswarm/dwebswarm-go"
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/plugins/static"
+	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
+)
+
+// The swarm under fx: Join in an OnStart hook appended after the swarm's
+// own (fx.Invoke runs before any OnStart, when the swarm has not started).
+func ExampleModule() {
+	topic := framework.TopicFromString("my-dwebswarm-topic")
+	app := fx.New(
+		fx.NopLogger,
+		dwebswarm.Module, // engine + TCP
+		static.Module, fx.Supply(static.Config{}),
+		framework.Supply(framework.WithMaxPeers(64), framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0)),
+		fx.Invoke(func(lc fx.Lifecycle, sw *framework.Swarm) {
+			lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
+				return sw.Join(ctx, topic, framework.Announce(true))
+			}})
+		}),
+		fx.Invoke(func(lc fx.Lifecycle, sw *framework.Swarm) {
+			lc.Append(fx.Hook{OnStart: func(context.Context) error {
+				st, _ := sw.Status(topic)
+				fmt.Println("joined, announce:", st.Announce)
+				return nil
+			}})
+		}),
+	)
+	ctx := context.Background()
+	if err := app.Start(ctx); err != nil {
+		panic(err)
+	}
+	if err := app.Stop(ctx); err != nil {
+		panic(err)
+	}
+	// Output:
+	// joined, announce: true
+}
+
+// uTP: WithTransport replaces the default TCP transport. Give uTP alone
+// (as here), or both — framework.WithTransport(tcp.New(), utp.New()) — to
+// dial TCP first and uTP to peers with a referrer (found through the DHT).
+func Example_utp() {
+	ctx := context.Background()
+	topic := framework.TopicFromString("utp topic")
+	server, err := dwebswarm.New(ctx,
+		framework.WithTransport(utp.New()),
+		framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0),
+		framework.WithConnectionHandler(func(c *framework.Conn) {
+			defer c.Close()
+			io.Copy(c, c) // echo
+		}))
+	if err != nil {
+		panic(err)
+	}
+	defer server.Close()
+	if err := server.Join(ctx, topic, framework.Announce(true), framework.Lookup(false)); err != nil {
+		panic(err)
+	}
+	client, err := dwebswarm.New(ctx,
+		framework.WithTransport(utp.New()),
+		framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0),
+		dwebswarm.StaticPeers("127.0.0.1:"+strconv.Itoa(server.Port())))
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	events := client.Subscribe() // before Join: events flow from now on
+	defer events.Close()
+	if err := client.Join(ctx, topic); err != nil {
+		panic(err)
+	}
+	for ev := range events.C() {
+		if e, ok := ev.(*framework.ConnectionEvent); ok {
+			io.WriteString(e.Conn, "over utp")
+			e.Conn.CloseWrite()
+			b, _ := io.ReadAll(e.Conn)
+			fmt.Println(e.Conn.Type(), string(b))
+			e.Conn.Close()
+			break
+		}
+	}
+	// Output:
+	// utp over utp
+}
+
+// Two peers that both announce and look up get two connections, one
+// dialled by each. Each side sends its id on every connection and calls
+// Deduplicate: both sides drop the same one, so one connection is left.
+func Example_deduplicate() {
+	ctx := context.Background()
+	topic := framework.TopicFromString("dedup topic")
+	type side struct {
+		name   string
+		id     []byte
+		sw     *framework.Swarm
+		events *framework.Subscription
+	}
+	start := func(name string, peers ...string) *side {
+		s := &side{name: name, id: []byte(name)}
+		opts := []framework.Option{framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0)}
+		if len(peers) > 0 {
+			opts = append(opts, dwebswarm.StaticPeers(peers...))
+		}
+		sw, err := dwebswarm.New(ctx, opts...)
+		if err != nil {
+			panic(err)
+		}
+		s.sw = sw
+		s.events = sw.Subscribe()
+		return s
+	}
+	a := start("a")
+	defer a.sw.Close()
+	defer a.events.Close()
+	b := start("b", "127.0.0.1:"+strconv.Itoa(a.sw.Port()))
+	defer b.sw.Close()
+	defer b.events.Close()
+	// kept handshakes on want connections of s, each in its own goroutine,
+	// and returns how many connections are left once Deduplicate ran on
+	// each (the first call pairs, the second closes one of the two)
+	kept := func(s *side, want int) int {
+		results := make(chan bool, want)
+		for range want {
+			var c *framework.Conn
+			for c == nil {
+				if e, ok := (<-s.events.C()).(*framework.ConnectionEvent); ok {
+					c = e.Conn
+				}
+			}
+			go func() {
+				c.Write(s.id)
+				remote := make([]byte, 1)
+				if _, err := io.ReadFull(c, remote); err != nil {
+					panic(err)
+				}
+				c.Deduplicate(s.id, remote)
+				results <- true
+			}()
+		}
+		for range want {
+			<-results
+		}
+		return len(s.sw.Connections())
+	}
+	for _, s := range []*side{a, b} {
+		if err := s.sw.Join(ctx, topic, framework.Announce(true), framework.Lookup(true)); err != nil {
+			panic(err)
+		}
+	}
+	// b finds a through its static list; a dials b by hand (as its own
+	// discovery would)
+	if _, err := a.sw.Connect(ctx, framework.Peer{Host: "127.0.0.1", Port: b.sw.Port(), Topic: topic}); err != nil {
+		panic(err)
+	}
+	ka := make(chan int)
+	go func() { ka <- kept(a, 2) }()
+	kb := kept(b, 2)
+	fmt.Println("a keeps", <-ka, "of 2; b keeps", kb, "of 2")
+	// Output:
+	// a keeps 1 of 2; b keeps 1 of 2
+}
