@@ -17,7 +17,8 @@ import (
 const pipeHelp = `usage: swarmhost pipe [flags] TOPIC
 
 Joins TOPIC (64 hex characters, or any string, hashed with SHA-256), sends
-stdin to the first peer that connects and writes what it sends to stdout.
+stdin to the first pipe that connects and writes what it sends to stdout
+(the two pipes first agree on one connection with a short handshake).
 Half-closes when stdin ends; exits 0 when both directions are done. Logs go
 to stderr.
 
@@ -96,29 +97,26 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, topic framework.T
 		waitCtx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var conn *framework.Conn
-	for conn == nil {
-		select {
-		case ev := <-events.C():
-			if e, ok := ev.(*framework.ConnectionEvent); ok {
-				conn = e.Conn
-			}
-		case <-waitCtx.Done():
-			if errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("%w within %v on topic %s", errNoPeer, timeout, topic.Short())
-			}
-			return waitCtx.Err()
-		}
-	}
-	log.Info("connected", "remote", conn.RemoteAddr().String(), "type", conn.Type(), "client", conn.Client())
-	// one peer only: stop discovery and refuse others
+	// one peer only: the pipes agree on one connection (see pipehello.go)
+	// and close the others, then and later
+	agree := newPipeAgreement(log)
+	defer agree.stop()
 	go func() {
 		for ev := range events.C() {
-			if e, ok := ev.(*framework.ConnectionEvent); ok && e.Conn != conn {
-				e.Conn.Close()
+			if e, ok := ev.(*framework.ConnectionEvent); ok {
+				agree.add(e.Conn)
 			}
 		}
 	}()
+	nc, err := agree.wait(waitCtx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w within %v on topic %s", errNoPeer, timeout, topic.Short())
+		}
+		return err
+	}
+	conn := nc.(*framework.Conn)
+	log.Info("connected", "remote", conn.RemoteAddr().String(), "type", conn.Type(), "client", conn.Client())
 
 	var wg sync.WaitGroup
 	var sendErr error
