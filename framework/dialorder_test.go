@@ -215,7 +215,7 @@ func TestDialRaceFirstConnectionWinsAndLosersAreClosed(t *testing.T) {
 		t.Fatalf("type %s, alt dials %d", r.c.Type(), alt.dials.Load())
 	}
 	server.waitConn(t, false) // the winner
-	alt.proceed <- nil // the loser connects now
+	alt.proceed <- nil        // the loser connects now
 	loserConn := await(t, alt.conns, "alt connection")
 	await(t, loserConn.closed, "the loser's close")
 	loser := server.waitConn(t, false)
