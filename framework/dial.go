@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // canDialLocked reports whether the limits allow one more dial.
@@ -153,8 +156,35 @@ func (s *Swarm) dialTransports(peer Peer) []Transport {
 	return out
 }
 
-// dialPeer dials peer through its transports at once, bounded by the
-// connect timeout. The first connection wins; the others are closed.
+// DefaultConnectionAttemptDelay is how long the engine waits for one
+// transport's dial before it also starts the next transport's (RFC 8305's
+// "Connection Attempt Delay", whose recommended value it is); see
+// [WithConnectionAttemptDelay].
+const DefaultConnectionAttemptDelay = 250 * time.Millisecond
+
+// WithConnectionAttemptDelay sets the Happy Eyeballs delay (RFC 8305,
+// default [DefaultConnectionAttemptDelay]) between dial attempts to one peer
+// over its transports. The transports are tried in (Order, Name) order, TCP
+// first: the first at once; the next when an attempt started so far has
+// failed, or once d has passed since the last attempt started without a
+// connection. Hole punches towards the peer start at once, so a uTP dial
+// that follows finds the path open. The first connection wins; attempts
+// still in flight are cancelled and any connection they make is closed
+// without a byte written. The delay runs on the swarm's clock
+// ([WithClock]). d must be positive.
+func WithConnectionAttemptDelay(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("connection attempt delay %v: must be positive", d)
+		}
+		c.attemptDelay = d
+		return nil
+	}
+}
+
+// dialPeer dials peer through its transports (see
+// [WithConnectionAttemptDelay] for the order), bounded by the connect
+// timeout.
 func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (net.Conn, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.connectTimeout)
 	defer cancel()
@@ -168,43 +198,90 @@ func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (net.Conn, string, erro
 		}
 		return c, t.Name(), nil
 	}
-	type result struct {
-		c   net.Conn
-		typ string
-		err error
+	return s.happyEyeballs(ctx, peer, transports)
+}
+
+// attempt is the outcome of one transport's dial.
+type attempt struct {
+	c   net.Conn
+	typ string
+	err error
+}
+
+// happyEyeballs races the transports' dials to peer, staggered by the
+// connection attempt delay, and returns the first connection. It returns as
+// soon as it has a winner, every attempt failed or ctx ended; each attempt
+// runs in a goroutine counted in s.wg (Close waits for it, even when its
+// transport ignores ctx) that closes its connection itself when the race is
+// over.
+func (s *Swarm) happyEyeballs(ctx context.Context, peer Peer, transports []Transport) (net.Conn, string, error) {
+	results := make(chan attempt) // unbuffered: a result is taken here, or its dialler closes it
+	over := make(chan struct{})
+	defer close(over)
+	var (
+		errs     []error
+		next     int // index of the next transport to try
+		inflight int
+		timer    clockwork.Timer
+	)
+	stopTimer := func() {
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
 	}
-	results := make(chan result, len(transports))
-	for _, t := range transports {
+	defer stopTimer()
+	startNext := func() {
+		t := transports[next]
+		next++
+		inflight++
+		stopTimer()
+		if next < len(transports) {
+			timer = s.cfg.clock.NewTimer(s.cfg.attemptDelay)
+		}
+		s.wg.Add(1) // the caller holds a count of s.wg: Close has not passed Wait
 		go func() {
+			defer s.wg.Done()
 			c, err := t.Dial(ctx, peer)
 			if err != nil {
 				err = fmt.Errorf("%s: %w", t.Name(), err)
 			}
-			results <- result{c, t.Name(), err}
+			select {
+			case results <- attempt{c, t.Name(), err}:
+			case <-over:
+				if c != nil {
+					c.Close() // a loser: closed without a byte written
+				}
+			}
 		}()
 	}
-	var errs []error
-	for i := range transports {
-		r := <-results
-		if r.err != nil {
+	startNext()
+	for {
+		var delay <-chan time.Time
+		if timer != nil {
+			delay = timer.Chan()
+		}
+		select {
+		case r := <-results:
+			inflight--
+			if r.err == nil {
+				return r.c, r.typ, nil
+			}
 			errs = append(errs, r.err)
-			continue
+			switch {
+			case next < len(transports):
+				startNext() // a failure starts the next attempt at once
+			case inflight == 0:
+				return nil, "", fmt.Errorf("dial %s: %w", peer.Addr(), errors.Join(errs...))
+			}
+		case <-delay:
+			timer = nil
+			startNext()
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("%d of %d transports tried: %w", next, len(transports), ctx.Err()))
+			return nil, "", fmt.Errorf("dial %s: %w", peer.Addr(), errors.Join(errs...))
 		}
-		// the first connection wins: stop the others, and close any that
-		// connect anyway, without making the winner wait for them
-		cancel()
-		if rest := len(transports) - i - 1; rest > 0 {
-			go func() {
-				for range rest {
-					if l := <-results; l.c != nil {
-						l.c.Close()
-					}
-				}
-			}()
-		}
-		return r.c, r.typ, nil
 	}
-	return nil, "", fmt.Errorf("dial %s: %w", peer.Addr(), errors.Join(errs...))
 }
 
 // holePunch starts the discoveries' hole punches towards peer in the

@@ -145,9 +145,11 @@ func usesPacketConn(p any) bool {
 }
 
 // DialFilter is implemented by transports that want to be tried only for
-// some peers when the swarm has other transports too. The semantics' dial
-// order is "TCP at once; when the peer has a referrer, also hole punch and
-// try uTP in parallel": the uTP transport wants only peers with a referrer.
+// some peers when the swarm has other transports too. The dial order is
+// "TCP at once; when the peer has a referrer, also hole punch at once and
+// try uTP when TCP failed or after the connection attempt delay" (see
+// [WithConnectionAttemptDelay]): the uTP transport wants only peers with a
+// referrer.
 // A transport without DialFilter is tried for every peer; when no transport
 // wants a peer, every transport is tried.
 type DialFilter interface {
@@ -157,9 +159,10 @@ type DialFilter interface {
 // HolePuncher is implemented by discoveries that can open a path through
 // NATs to a peer they found: the DHT asks the peer's referrer to relay a
 // notice so that both sides send UDP towards each other. When a peer has a
-// referrer, the engine calls HolePunch in parallel with dialling its UDP
-// transports (those that implement PacketConnUser). HolePunch returns nil
-// once the referrer confirmed that the peer was told; it honours ctx.
+// referrer and a UDP transport (one that implements PacketConnUser) will
+// dial it, the engine calls HolePunch as the dial starts, in parallel with
+// the transports' dials. HolePunch returns nil once the referrer confirmed
+// that the peer was told; it honours ctx.
 type HolePuncher interface {
 	HolePunch(ctx context.Context, p Peer) error
 }

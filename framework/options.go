@@ -40,6 +40,7 @@ type config struct {
 	preferredPort      int
 	listenHost         string
 	connectTimeout     time.Duration
+	attemptDelay       time.Duration // Happy Eyeballs: see WithConnectionAttemptDelay
 	validators         []PeerValidator
 	discoveries        []Discovery
 	transports         []Transport
@@ -57,6 +58,7 @@ func defaultConfig() config {
 		forgetBanned:       Forever,
 		preferredPort:      DefaultPreferredPort,
 		connectTimeout:     DefaultConnectTimeout,
+		attemptDelay:       DefaultConnectionAttemptDelay,
 		clock:              clockwork.NewRealClock(),
 		logger:             slog.Default(),
 	}
@@ -277,8 +279,8 @@ func WithConnectionHandler(fn func(*Conn)) Option {
 	return func(c *config) error { c.handler = fn; return nil }
 }
 
-// WithClock replaces the clock that drives requeue and forget timers
-// (tests use a fake clock).
+// WithClock replaces the clock that drives requeue and forget timers and
+// the connection attempt delay between transports (tests use a fake clock).
 func WithClock(clk clockwork.Clock) Option {
 	return func(c *config) error {
 		if clk == nil {

@@ -17,11 +17,12 @@ import (
 const pipeHelp = `usage: swarmhost pipe [flags] TOPIC
 
 Joins TOPIC (64 hex digits, or a name, hashed with SHA-256; name:TEXT forces
-a name; hex-like text of another length is an error), sends
-stdin to the first peer that connects and writes what it sends to stdout.
-Half-closes when stdin ends; exits 0 when both directions are done, 1 on
-failure (why is logged at warn), 2 on bad usage or a port in use, 130 on
-Ctrl-C. Logs go to stderr.
+a name; hex-like text of another length is an error), sends stdin to the
+first pipe that connects and writes what it sends to stdout (the two pipes
+first agree on one connection with a short handshake). Half-closes when
+stdin ends; exits 0 when both directions are done, 1 on failure (why is
+logged at warn), 2 on bad usage or a port in use, 130 on Ctrl-C. Logs go to
+stderr.
 
 examples:
   swarmhost pipe --announce --port 4000 my-topic          # be findable
@@ -98,30 +99,27 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, topic framework.T
 		waitCtx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var conn *framework.Conn
-	for conn == nil {
-		select {
-		case ev := <-events.C():
-			if e, ok := ev.(*framework.ConnectionEvent); ok {
-				conn = e.Conn
-			}
-		case <-waitCtx.Done():
-			if errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
-				log.Warn(fmt.Sprintf("%v within %v on topic %s: %s", errNoPeer, timeout, topic.Short(), diag.explain(sw.Connectivity())))
-				return fmt.Errorf("%w: %w", errNoPeer, errReported)
-			}
-			return waitCtx.Err()
-		}
-	}
-	log.Info("connected", "remote", conn.RemoteAddr().String(), "type", conn.Type(), "client", conn.Client())
-	// one peer only: stop discovery and refuse others
+	// one peer only: the pipes agree on one connection (see pipehello.go)
+	// and close the others, then and later
+	agree := newPipeAgreement(log)
+	defer agree.stop()
 	go func() {
 		for ev := range events.C() {
-			if e, ok := ev.(*framework.ConnectionEvent); ok && e.Conn != conn {
-				e.Conn.Close()
+			if e, ok := ev.(*framework.ConnectionEvent); ok {
+				agree.add(e.Conn)
 			}
 		}
 	}()
+	nc, err := agree.wait(waitCtx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			log.Warn(fmt.Sprintf("%v within %v on topic %s: %s", errNoPeer, timeout, topic.Short(), diag.explain(sw.Connectivity())))
+			return fmt.Errorf("%w: %w", errNoPeer, errReported)
+		}
+		return err
+	}
+	conn := nc.(*framework.Conn)
+	log.Info("connected", "remote", conn.RemoteAddr().String(), "type", conn.Type(), "client", conn.Client())
 
 	var wg sync.WaitGroup
 	var sendErr error

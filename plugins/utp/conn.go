@@ -338,18 +338,32 @@ func (c *Conn) LocalAddr() net.Addr { return c.s.pc.LocalAddr() }
 // RemoteAddr is the peer's UDP address.
 func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 
-// SetDeadline sets the read and write deadlines.
+// SetDeadline sets the read and write deadlines. After Close it returns
+// at once with an error wrapping net.ErrClosed, as net.TCPConn does.
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.rdl.Set(t)
-	c.wdl.Set(t)
+	if c.rdl.Set(t) != nil || c.wdl.Set(t) != nil {
+		return c.opErr("set", net.ErrClosed)
+	}
 	return nil
 }
 
-// SetReadDeadline implements net.Conn.
-func (c *Conn) SetReadDeadline(t time.Time) error { c.rdl.Set(t); return nil }
+// SetReadDeadline implements net.Conn. After Close it returns at once with
+// an error wrapping net.ErrClosed.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.rdl.Set(t) != nil {
+		return c.opErr("set", net.ErrClosed)
+	}
+	return nil
+}
 
-// SetWriteDeadline implements net.Conn.
-func (c *Conn) SetWriteDeadline(t time.Time) error { c.wdl.Set(t); return nil }
+// SetWriteDeadline implements net.Conn. After Close it returns at once with
+// an error wrapping net.ErrClosed.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.wdl.Set(t) != nil {
+		return c.opErr("set", net.ErrClosed)
+	}
+	return nil
+}
 
 func (c *Conn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "utp", Source: c.s.pc.LocalAddr(), Addr: c.raddr, Err: err}
