@@ -1,6 +1,6 @@
 // Package conformance checks that a plugin honours the swarm's contracts:
 // the Transport, Discovery and PeerValidator rules of framework/interfaces.go
-// and the semantics they serve (shared/design/semantics.md). Each rule is a
+// and the semantics they serve (docs/semantics.md). Each rule is a
 // named [Check]; a plugin author runs them all and gets a pass or a fail,
 // with the reason, per rule.
 //

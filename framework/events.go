@@ -1,8 +1,8 @@
 package framework
 
 // Event is one of the swarm's events: *ConnectionEvent, *DisconnectionEvent,
-// *PeerEvent, *PeerRejectedEvent, *UpdatedEvent, *FlushedEvent, *TopicEvent
-// or *DialFailedEvent. Use a type switch.
+// *PeerEvent, *PeerRejectedEvent, *UpdatedEvent, *FlushedEvent, *TopicEvent,
+// *DialFailedEvent or *InboundRefusedEvent. Use a type switch.
 type Event interface{ event() }
 
 // ConnectionEvent: a new connection is open (seed: 'connection'). Conn is a

@@ -43,18 +43,6 @@ func TopicFromString(s string) Topic {
 	return Topic(sha256.Sum256([]byte(s)))
 }
 
-// TopicFromArg interprets a command-line argument like [ParseTopicArg],
-// but hashes what ParseTopicArg rejects.
-//
-// Deprecated: use ParseTopicArg, which reports empty and hex-like mistakes
-// instead of silently hashing them.
-func TopicFromArg(s string) Topic {
-	if t, err := ParseTopicArg(s); err == nil {
-		return t
-	}
-	return TopicFromString(s)
-}
-
 // Prefixes of [ParseTopicArg] that force one reading of the text.
 const (
 	TopicNamePrefix = "name:" // the rest is a name, hashed whatever it looks like

@@ -37,8 +37,11 @@ func TestTopicHexAndString(t *testing.T) {
 			t.Errorf("ParseTopic(%q) err = %v", bad, err)
 		}
 	}
-	if framework.TopicFromArg(want.String()) != want || framework.TopicFromArg("my-dwebswarm-topic") != want {
-		t.Fatal("TopicFromArg")
+	if a, err := framework.ParseTopicArg(want.String()); err != nil || a != want {
+		t.Fatalf("ParseTopicArg(hex) = %v, %v", a, err)
+	}
+	if a, err := framework.ParseTopicArg("my-dwebswarm-topic"); err != nil || a != want {
+		t.Fatalf("ParseTopicArg(name) = %v, %v", a, err)
 	}
 	var u framework.Topic
 	if err := u.UnmarshalText([]byte(want.String())); err != nil || u != want {
