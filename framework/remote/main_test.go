@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -112,7 +111,11 @@ func kill9(t *testing.T, pid int) {
 	if pid <= 0 {
 		t.Fatal("no plugin pid")
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	p, err := os.FindProcess(pid)
+	if err == nil {
+		err = p.Kill() // SIGKILL; TerminateProcess on windows
+	}
+	if err != nil {
 		t.Fatalf("kill %d: %v", pid, err)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-plugin"
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
@@ -215,7 +214,7 @@ func (b *badTransport) Dial(_ context.Context, req *pb.DialRequest) (*pb.ConnRep
 		return &pb.ConnReply{Conn: &pb.ConnHandoff{Kind: 77, Token: tok, Local: addr, Remote: addr}}, nil
 	case 2:
 		r, w, _ := os.Pipe()
-		b.fdc.WriteMsgUnix(msg(1, tok), unix.UnixRights(int(r.Fd())), nil)
+		sendFD(b.fdc, msg(1, tok), r)
 		r.Close()
 		w.Close()
 		return &pb.ConnReply{Conn: &pb.ConnHandoff{Kind: pb.Handoff_HANDOFF_FD, Token: tok, Local: addr, Remote: addr}}, nil
