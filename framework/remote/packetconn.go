@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
 )
 

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
 )
