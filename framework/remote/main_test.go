@@ -85,14 +85,14 @@ func logger(t testing.TB) *slog.Logger {
 }
 
 func config(t testing.TB, args ...string) remote.Config {
-	return remote.Config{
+	return remote.WithHandoff(remote.Config{
 		Path:         pluginBin,
 		Args:         args,
 		CallTimeout:  5 * time.Second,
 		StartTimeout: 10 * time.Second,
 		Logger:       logger(t),
 		Restart:      remote.RestartPolicy{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
-	}
+	}, testHandoff)
 }
 
 func startTransport(t testing.TB, cfg remote.Config) *remote.Transport {
