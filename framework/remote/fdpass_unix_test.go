@@ -74,4 +74,3 @@ func TestKill9KeepsFDHandedConnectionAndRestarts(t *testing.T) {
 		t.Fatalf("dial after close: %v", err)
 	}
 }
-
