@@ -4,8 +4,10 @@ package remote_test
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,4 +75,27 @@ func TestKill9KeepsFDHandedConnectionAndRestarts(t *testing.T) {
 	if _, err := tr.Dial(bg, peerOf(l.Addr())); !errors.Is(err, remote.ErrUnavailable) {
 		t.Fatalf("dial after close: %v", err)
 	}
+}
+
+// echoServer accepts on a loopback listener and echoes every connection
+// until it closes; everything stops at test cleanup.
+func echoServer(t testing.TB, l net.Listener) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); wg.Wait() })
 }

@@ -124,29 +124,6 @@ func peerOf(addr net.Addr) framework.Peer {
 	return framework.Peer{Host: "127.0.0.1", Port: addr.(*net.TCPAddr).Port}
 }
 
-// echoServer accepts on a loopback listener and echoes every connection
-// until it closes; everything stops at test cleanup.
-func echoServer(t testing.TB, l net.Listener) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-}
-
 func loopbackListener(t testing.TB) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
