@@ -488,8 +488,9 @@ type fdSender struct {
 	wmu sync.Mutex // one message at a time on a stream
 }
 
-// passesFDs reports whether kernel sockets can be handed to the host.
-func (s *fdSender) passesFDs() bool { return s.conn != nil }
+// passesFDs reports whether kernel sockets go to the host by fd (false
+// where the host passes none: handoffConnect).
+func (s *fdSender) passesFDs() bool { return s.back == nil && s.mode != handoffConnect }
 
 // writeMsg sends one message, with oob (SCM_RIGHTS) when given.
 func (s *fdSender) writeMsg(m, oob []byte) error {

@@ -37,6 +37,7 @@ var (
 		{"TestRemoteDiscoveryJoinLeaveRejoinClose", TestRemoteDiscoveryJoinLeaveRejoinClose},
 		{"TestRemoteUTPOnSharedSocket", TestRemoteUTPOnSharedSocket},
 		{"TestSwarmOverRemoteDHT", TestSwarmOverRemoteDHT},
+		{"TestGarbageRepliesAreErrorsNotPanics", TestGarbageRepliesAreErrorsNotPanics},
 	}
 	fdModeTests []modeTest
 )
