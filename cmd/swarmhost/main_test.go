@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +18,20 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// exeSuffix is what executables' names end with here.
+var exeSuffix = map[bool]string{true: ".exe"}[runtime.GOOS == "windows"]
+
+// buildSwarmhost builds this command into a temporary directory.
+func buildSwarmhost(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "swarmhost"+exeSuffix)
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
 type syncBuffer struct {

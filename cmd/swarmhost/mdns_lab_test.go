@@ -1,10 +1,11 @@
+//go:build linux
+
 package main
 
 import (
 	"bytes"
 	"context"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,17 +16,6 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 	"github.com/dwebswarm/dwebswarm-go/internal/netlab"
 )
-
-// buildSwarmhost builds this command into a temporary directory.
-func buildSwarmhost(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "swarmhost")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // Two hosts of a LAN (network namespaces made by the test: mDNS never
 // touches this machine's interfaces) pipe to each other through mDNS alone.

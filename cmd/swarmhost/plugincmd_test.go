@@ -37,7 +37,7 @@ func TestPluginServeBadInput(t *testing.T) {
 
 // swarmhost itself serves the built-ins to a host, out of process.
 func TestPluginServeBuiltinsOutOfProcess(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "swarmhost")
+	bin := filepath.Join(t.TempDir(), "swarmhost"+exeSuffix)
 	build := exec.Command("go", "build", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

@@ -25,7 +25,7 @@ import (
 // process too: the socket is relayed to them. Loopback only: the DHT
 // bootstraps from a local testnet.
 func TestPluginServeSharedUDPSocket(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "swarmhost")
+	bin := filepath.Join(t.TempDir(), "swarmhost"+exeSuffix)
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
@@ -24,8 +23,8 @@ const runHelp = `usage: swarmhost run --config FILE [--metrics HOST:PORT]
 Runs the daemon the config describes: its plugins, its topics and its
 services (TCP port forwarding over topics). SIGINT/SIGTERM shut it down
 gracefully (un-announce, close connections, stop plugins) within 10 s;
-SIGHUP reloads the config: topics and services added or removed, others
-untouched. Sections that need a restart (node, plugins, log, metrics) are
+SIGHUP reloads the config (not on Windows, which has no SIGHUP: restart
+instead): topics and services added or removed, others untouched. Sections that need a restart (node, plugins, log, metrics) are
 reported, not applied.
 
 In daemon mode the swarm's own queue never dials: connections are made by
@@ -60,7 +59,7 @@ func runRun(ctx context.Context, args []string, s stdio) int {
 		return 2
 	}
 	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	notifyReload(hup)
 	defer signal.Stop(hup)
 	d, err := startDaemon(ctx, *path, *metrics, s)
 	if err != nil {

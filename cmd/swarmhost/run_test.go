@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -242,7 +241,7 @@ func TestDaemonWithExternalPluginsLeavesNoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, pid := range pids {
-		if err := syscall.Kill(pid, 0); err == nil {
+		if processAlive(pid) {
 			t.Errorf("plugin process %d still running after shutdown", pid)
 		}
 	}
@@ -251,7 +250,7 @@ func TestDaemonWithExternalPluginsLeavesNoProcesses(t *testing.T) {
 // BenchmarkDaemonStartWithTwoExternalPlugins measures config load → the
 // daemon running with an external transport and an external validator.
 func BenchmarkDaemonStartWithTwoExternalPlugins(b *testing.B) {
-	bin := filepath.Join(b.TempDir(), "swarmhost")
+	bin := filepath.Join(b.TempDir(), "swarmhost"+exeSuffix)
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}

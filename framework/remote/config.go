@@ -49,6 +49,9 @@ type Config struct {
 	// (started, crashed, restarted, gave up, hung). It is called from the
 	// supervising goroutine and must not block.
 	OnEvent func(Event) `json:"-" yaml:"-"`
+
+	// handoff overrides the platform's hand-off mode (tests).
+	handoff handoffMode
 }
 
 // RestartPolicy bounds restarts: after a crash the plugin is restarted after

@@ -27,8 +27,12 @@
 // the instance ends.
 //
 // Bytes of connections never cross gRPC. The host gives every plugin an fd
-// channel: a SOCK_SEQPACKET socketpair whose plugin end is the plugin's
-// fd 3. Requests that produce a socket (Listen, Accept, Dial) carry a token
+// channel: on Linux a SOCK_SEQPACKET socketpair whose plugin end is the
+// plugin's fd 3; on macOS (no SOCK_SEQPACKET) a SOCK_STREAM socketpair
+// carrying the same messages framed. Windows passes no fds: the plugin
+// connects back to a loopback port of the host instead, every connection
+// is relayed over such a connection and every listener stays in the
+// plugin (see the package README's Platforms section). Requests that produce a socket (Listen, Accept, Dial) carry a token
 // chosen by the host; the plugin sends the socket's fd with SCM_RIGHTS under
 // that token, then replies, and the host matches the two:
 //
@@ -47,8 +51,9 @@
 //
 // Plugins whose implementation is a [framework.PacketConnUser] (the DHT,
 // uTP) get the swarm's shared UDP socket relayed: the adapters'
-// UsePacketConn makes the plugin create a SOCK_SEQPACKET socketpair and
-// send one end under a token; datagrams cross it behind a small address
+// UsePacketConn makes the plugin create a SOCK_SEQPACKET socketpair (a
+// framed SOCK_STREAM one on macOS, a framed connection to the host on
+// Windows) and send one end under a token; datagrams cross it behind a small address
 // header (layout in packetconn.go), and every restarted instance gets a
 // fresh pair.
 //

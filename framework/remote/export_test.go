@@ -16,3 +16,41 @@ func SocketDir(x interface{ PID() int }) string {
 	}
 	return ""
 }
+
+var handoffModes = map[string]handoffMode{"seqpacket": handoffSeqpacket, "stream": handoffStream, "connect": handoffConnect}
+
+// WithHandoff returns cfg with the hand-off mode forced to mode
+// ("seqpacket", "stream" or "connect"; "" keeps the platform's).
+func WithHandoff(cfg Config, mode string) Config {
+	cfg.handoff = handoffModes[mode]
+	return cfg
+}
+
+// HandoffPassesFDs reports whether mode ("" for the platform's) hands
+// kernel sockets to the host by fd.
+func HandoffPassesFDs(mode string) bool {
+	if m, ok := handoffModes[mode]; ok {
+		return m.passesFDs()
+	}
+	return defaultHandoff.passesFDs()
+}
+
+// DefaultHandoff names the platform's hand-off mode.
+func DefaultHandoff() string { return defaultHandoff.String() }
+
+// HandoffOf names the hand-off mode of x's running instance.
+func HandoffOf(x interface{ PID() int }) string {
+	var p *proc
+	switch v := x.(type) {
+	case *Transport:
+		p = v.p
+	case *Discovery:
+		p = v.p
+	case *Validator:
+		p = v.p
+	}
+	if inst := p.current(); inst != nil {
+		return inst.fds.mode.String()
+	}
+	return ""
+}

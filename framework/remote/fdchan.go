@@ -11,14 +11,24 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
-// The fd channel carries file descriptors from a plugin to its host. It is
-// an AF_UNIX SOCK_SEQPACKET socketpair: the host keeps one end and gives the
-// other to the plugin as its fd 3 (exec.Cmd.ExtraFiles). Every message is
-// one datagram, plugin → host:
+// The fd channel carries file descriptors from a plugin to its host. The
+// host keeps one end of a socketpair and gives the other to the plugin as
+// its fd 3 (exec.Cmd.ExtraFiles). How the channel is built depends on the
+// platform (see [handoffMode]):
+//
+//   - Linux: an AF_UNIX SOCK_SEQPACKET socketpair; every message is one
+//     datagram, with its fd (if any) in SCM_RIGHTS.
+//   - macOS and the other BSDs (no AF_UNIX SOCK_SEQPACKET): an AF_UNIX
+//     SOCK_STREAM socketpair; every message is a frame, a 4-byte big-endian
+//     length then the message, its fd in SCM_RIGHTS with the frame's bytes.
+//   - Windows (no fd passing): no fd 3; the plugin connects back to a
+//     loopback TCP listener of the host (see connect.go), and the channel
+//     is the plugin's control connection, carrying the same frames without
+//     fds.
+//
+// The messages, plugin → host:
 //
 //	+------+----------------+-------------------------------+
 //	| type | token (8, BE)  | body                          |
@@ -41,6 +51,37 @@ const (
 	fdMsgMax      = fdMsgHeader + 1 + maxErrorLen
 )
 
+// handoffMode is how an instance's sockets reach the host.
+type handoffMode int
+
+const (
+	// handoffSeqpacket passes fds over a SOCK_SEQPACKET fd channel; the
+	// shared UDP socket's relay is a SOCK_SEQPACKET pair too (Linux).
+	handoffSeqpacket handoffMode = iota + 1
+	// handoffStream passes fds over a framed SOCK_STREAM fd channel; the
+	// shared UDP socket's relay is a framed SOCK_STREAM pair (macOS, BSD).
+	handoffStream
+	// handoffConnect passes no fds: the plugin connects back to the host
+	// over loopback TCP for every relayed connection and for the shared UDP
+	// socket, and every connection is relayed (Windows).
+	handoffConnect
+)
+
+func (m handoffMode) String() string {
+	switch m {
+	case handoffSeqpacket:
+		return "seqpacket"
+	case handoffStream:
+		return "stream"
+	case handoffConnect:
+		return "connect"
+	}
+	return fmt.Sprintf("handoffMode(%d)", int(m))
+}
+
+// passesFDs reports whether sockets themselves cross the channel.
+func (m handoffMode) passesFDs() bool { return m != handoffConnect }
+
 // fdMsg is a parsed fd-channel message (without its fds).
 type fdMsg struct {
 	typ    byte
@@ -49,7 +90,7 @@ type fdMsg struct {
 	text   string // fdMsgRelayEnd
 }
 
-// parseFDMessage parses one datagram. nfds is how many fds came with it.
+// parseFDMessage parses one message. nfds is how many fds came with it.
 func parseFDMessage(b []byte, nfds int) (fdMsg, error) {
 	if len(b) < fdMsgHeader {
 		return fdMsg{}, fmt.Errorf("fd channel: message of %d bytes", len(b))
@@ -85,36 +126,38 @@ func encodeFDMessage(typ byte, token uint64, body []byte) []byte {
 	return append(b, body...)
 }
 
-// newFDChannelPair makes the socketpair: the host end as a connection, the
-// plugin end as a file for cmd.ExtraFiles (close it after the start).
-func newFDChannelPair() (*net.UnixConn, *os.File, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("fd channel: socketpair: %w", err)
+// handoff is what arrives under a token: an fd (fd modes) or a connection
+// the plugin made to the host (handoffConnect).
+type handoff struct {
+	f    *os.File
+	c    net.Conn
+	kind byte // handoffConnect: connectRelay or connectPacket
+}
+
+func (h handoff) close() {
+	if h.f != nil {
+		h.f.Close()
 	}
-	hf := os.NewFile(uintptr(fds[0]), "dwebswarm-fdchan-host")
-	c, err := net.FileConn(hf)
-	hf.Close()
-	if err != nil {
-		unix.Close(fds[1])
-		return nil, nil, fmt.Errorf("fd channel: %w", err)
+	if h.c != nil {
+		h.c.Close()
 	}
-	return c.(*net.UnixConn), os.NewFile(uintptr(fds[1]), "dwebswarm-fdchan"), nil
 }
 
 // slot waits for what the plugin sends under one token.
 type slot struct {
-	fd     chan *os.File // buffered 1
+	fd     chan handoff  // buffered 1
 	ended  chan struct{} // closed on RELAY_END
 	endErr error         // set before ended closes: nil for a clean EOF
 }
 
 // fdChan is the host end of a plugin's fd channel.
 type fdChan struct {
-	conn   *net.UnixConn
+	mode   handoffMode
+	conn   net.Conn // the channel (fd modes) or the control connection
 	log    *slog.Logger
 	dead   chan struct{} // closed when the plugin's end is gone
 	doneRd chan struct{} // closed when the reader returns
+	back   *connectListener
 
 	mu    sync.Mutex
 	next  uint64
@@ -122,10 +165,8 @@ type fdChan struct {
 	err   error // why the channel died
 }
 
-func newFDChan(c *net.UnixConn, log *slog.Logger) *fdChan {
-	f := &fdChan{conn: c, log: log, dead: make(chan struct{}), doneRd: make(chan struct{}), slots: map[uint64]*slot{}}
-	go f.read()
-	return f
+func newFDChanOf(mode handoffMode, log *slog.Logger) *fdChan {
+	return &fdChan{mode: mode, log: log, dead: make(chan struct{}), doneRd: make(chan struct{}), slots: map[uint64]*slot{}}
 }
 
 // alloc reserves a token. Release it when done.
@@ -133,12 +174,12 @@ func (f *fdChan) alloc() (uint64, *slot) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.next++
-	s := &slot{fd: make(chan *os.File, 1), ended: make(chan struct{})}
+	s := &slot{fd: make(chan handoff, 1), ended: make(chan struct{})}
 	f.slots[f.next] = s
 	return f.next, s
 }
 
-// release forgets a token, closing an fd that arrived and was not taken.
+// release forgets a token, closing a hand-off that arrived and was not taken.
 func (f *fdChan) release(token uint64) {
 	f.mu.Lock()
 	s := f.slots[token]
@@ -146,104 +187,142 @@ func (f *fdChan) release(token uint64) {
 	f.mu.Unlock()
 	if s != nil {
 		select {
-		case fl := <-s.fd:
-			fl.Close()
+		case h := <-s.fd:
+			h.close()
 		default:
 		}
 	}
 }
 
 // fdWait bounds the wait for an fd after its reply: the plugin sends the fd
-// before it replies, so it is already queued unless the plugin lied.
+// before it replies, so it is already queued unless the plugin lied. (A
+// connection made back to the host may still be on its way: it was
+// connected, and its hello written, before the reply.)
 const fdWait = time.Second
 
-// take waits for the token's fd (it is normally queued before the reply).
-func (f *fdChan) take(ctx context.Context, s *slot) (*os.File, error) {
-	ctx, cancel := context.WithTimeout(ctx, fdWait)
+// take waits for the token's hand-off (normally queued before the reply).
+func (f *fdChan) take(ctx context.Context, s *slot) (handoff, error) {
+	wait := fdWait
+	if f.mode == handoffConnect {
+		wait = connectWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	select {
-	case fl := <-s.fd:
-		return fl, nil
+	case h := <-s.fd:
+		return h, nil
 	default:
 	}
 	select {
-	case fl := <-s.fd:
-		return fl, nil
+	case h := <-s.fd:
+		return h, nil
 	case <-f.dead:
 		select {
-		case fl := <-s.fd:
-			return fl, nil
+		case h := <-s.fd:
+			return h, nil
 		default:
 		}
-		return nil, fmt.Errorf("%w before it sent the connection", ErrCrashed)
+		return handoff{}, fmt.Errorf("%w before it sent the connection", ErrCrashed)
 	case <-ctx.Done():
-		return nil, badReply("reply names an fd the plugin never sent (%v)", ctx.Err())
+		return handoff{}, badReply("reply names an fd the plugin never sent (%v)", ctx.Err())
 	}
 }
 
 // close shuts the host end and waits for the reader.
 func (f *fdChan) close() {
-	f.conn.Close()
+	if f.back != nil {
+		f.back.close()
+	}
+	if f.conn != nil {
+		f.conn.Close()
+	}
 	<-f.doneRd
 }
 
-func (f *fdChan) read() {
-	defer close(f.doneRd)
-	buf := make([]byte, fdMsgMax+1)
-	oob := make([]byte, unix.CmsgSpace(4*8))
-	var err error
-	for {
-		var n, oobn, flags int
-		n, oobn, flags, _, err = f.conn.ReadMsgUnix(buf, oob)
-		if err == nil && n == 0 && oobn == 0 {
-			err = errors.New("fd channel closed by the plugin")
-		}
-		if err != nil {
-			break
-		}
-		fds := parseRights(oob[:oobn])
-		if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
-			f.garbage(fds, errors.New("fd channel: truncated message"))
-			continue
-		}
-		m, perr := parseFDMessage(buf[:n], len(fds))
-		if perr != nil {
-			f.garbage(fds, perr)
-			continue
-		}
-		f.deliver(m, fds)
-	}
+// ended records why the channel died and tells the waiters.
+func (f *fdChan) ended(err error) {
 	f.mu.Lock()
 	f.err = err
 	f.mu.Unlock()
 	close(f.dead)
 }
 
+// readFrames reads framed messages (handoffStream and handoffConnect)
+// until recv fails. Fds may come with any read; they are queued and every
+// fd message takes the oldest (a plugin sends each fd with the first byte
+// of its message, so it has arrived by the time the message is complete).
+func (f *fdChan) readFrames(recv func(b, oob []byte) (n, oobn, flags int, err error)) {
+	defer close(f.doneRd)
+	fr := newFrameReader(fdMsgMax, 4*(frameHeader+fdMsgMax))
+	oob := make([]byte, oobSpace)
+	var queue []int
+	var err error
+	defer func() {
+		for _, fd := range queue {
+			closeFD(fd)
+		}
+	}()
+	for {
+		for {
+			msg, ok, bad := fr.next()
+			if !ok {
+				break
+			}
+			if bad {
+				f.log.Warn("plugin sent garbage on the fd channel", "err", "oversized frame")
+				continue
+			}
+			var fds []int
+			if len(msg) > 0 && msg[0] == fdMsgFD && len(queue) > 0 {
+				fds, queue = queue[:1:1], queue[1:]
+			}
+			m, perr := parseFDMessage(msg, len(fds))
+			if perr != nil {
+				f.garbage(fds, perr)
+				continue
+			}
+			f.deliver(m, fds)
+		}
+		var n, oobn, flags int
+		n, oobn, flags, err = recv(fr.space(), oob)
+		if err == nil && n == 0 && oobn == 0 {
+			err = errors.New("fd channel closed by the plugin")
+		}
+		if err != nil {
+			break
+		}
+		fr.wrote(n)
+		fds := parseRights(oob[:oobn])
+		if flags&msgTruncated != 0 {
+			f.log.Warn("plugin sent garbage on the fd channel", "err", "truncated control message")
+		}
+		queue = append(queue, fds...)
+		if len(queue) > maxQueuedFDs { // fds no message asked for
+			f.garbage(queue[:len(queue)-maxQueuedFDs], errors.New("fd channel: fds without messages"))
+			queue = append(queue[:0], queue[len(queue)-maxQueuedFDs:]...)
+		}
+	}
+	f.ended(err)
+}
+
+// maxQueuedFDs bounds the fds a stream channel holds for messages to come.
+const maxQueuedFDs = 64
+
 func (f *fdChan) garbage(fds []int, err error) {
 	for _, fd := range fds {
-		unix.Close(fd)
+		closeFD(fd)
 	}
 	f.log.Warn("plugin sent garbage on the fd channel", "err", err)
 }
 
 func (f *fdChan) deliver(m fdMsg, fds []int) {
-	f.mu.Lock()
-	s := f.slots[m.token]
-	f.mu.Unlock()
 	switch m.typ {
 	case fdMsgFD:
-		fl := os.NewFile(uintptr(fds[0]), "dwebswarm-handoff")
-		if s == nil {
-			fl.Close() // the caller gave up (cancelled dial) or a bogus token
-			return
-		}
-		select {
-		case s.fd <- fl:
-		default:
-			fl.Close()
-			f.log.Warn("plugin sent two fds for one token", "token", m.token)
-		}
+		f.put(m.token, handoff{f: os.NewFile(uintptr(fds[0]), "dwebswarm-handoff")})
 	case fdMsgRelayEnd:
+		f.mu.Lock()
+		s := f.slots[m.token]
+		f.mu.Unlock()
 		if s == nil {
 			return
 		}
@@ -260,94 +339,193 @@ func (f *fdChan) deliver(m fdMsg, fds []int) {
 	}
 }
 
-// parseRights returns every fd in the control messages (closing none).
-func parseRights(oob []byte) []int {
-	if len(oob) == 0 {
-		return nil
+// put hands h to the token's slot, closing it when nobody waits for it.
+func (f *fdChan) put(token uint64, h handoff) {
+	f.mu.Lock()
+	s := f.slots[token]
+	f.mu.Unlock()
+	if s == nil {
+		h.close() // the caller gave up (cancelled dial) or a bogus token
+		return
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil
+	select {
+	case s.fd <- h:
+	default:
+		h.close()
+		f.log.Warn("plugin sent two fds for one token", "token", token)
 	}
-	var out []int
-	for i := range msgs {
-		if fds, err := unix.ParseUnixRights(&msgs[i]); err == nil {
-			out = append(out, fds...)
-		}
-	}
-	return out
 }
 
-// socketType returns SO_TYPE and SO_ACCEPTCONN of a socket file.
-func socketType(fl *os.File) (typ int, listening bool, err error) {
-	rc, err := fl.SyscallConn()
+// streamConn is a connection that half-closes: the host end of a relay.
+type streamConn interface {
+	net.Conn
+	CloseWrite() error
+}
+
+// relayOf checks a relay hand-off and returns the host's end of it.
+func (f *fdChan) relayOf(h handoff) (streamConn, error) {
+	if f.mode == handoffConnect {
+		if h.c == nil || h.kind != connectRelay {
+			h.close()
+			return nil, badReply("relay hand-off is not a relay connection")
+		}
+		return h.c.(streamConn), nil
+	}
+	defer h.f.Close()
+	c, err := fileConn(h.f, true)
 	if err != nil {
-		return 0, false, err
+		return nil, err
 	}
-	var serr error
-	cerr := rc.Control(func(fd uintptr) {
-		typ, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE)
-		if serr != nil {
-			return
+	return c.(streamConn), nil
+}
+
+// connOf checks a connection handed off by fd and returns it.
+func (f *fdChan) connOf(h handoff) (net.Conn, error) {
+	if f.mode == handoffConnect {
+		h.close()
+		return nil, badReply("plugin handed off a connection by fd, but this host passes no fds (%v)", f.mode)
+	}
+	defer h.f.Close()
+	return fileConn(h.f, false)
+}
+
+// fileConn checks the socket type of a handed-off fd and wraps it. A relay
+// must be a unix socket.
+func fileConn(f *os.File, relay bool) (net.Conn, error) {
+	typ, listening, err := socketType(f)
+	if err != nil {
+		return nil, err
+	}
+	if typ != syscall.SOCK_STREAM || listening {
+		return nil, badReply("handed-off connection fd is not a connected stream socket")
+	}
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, badReply("handed-off connection fd: %v", err)
+	}
+	if _, ok := c.(*net.UnixConn); relay && !ok {
+		c.Close()
+		return nil, badReply("relay fd is a %T, want a unix socket", c)
+	}
+	return c, nil
+}
+
+// listenerOf checks a listener handed off by fd and returns it.
+func (f *fdChan) listenerOf(h handoff) (net.Listener, error) {
+	if f.mode == handoffConnect {
+		h.close()
+		return nil, badReply("plugin handed off a listener by fd, but this host passes no fds (%v)", f.mode)
+	}
+	defer h.f.Close()
+	typ, listening, err := socketType(h.f)
+	if err != nil {
+		return nil, err
+	}
+	if typ != syscall.SOCK_STREAM || !listening {
+		return nil, badReply("handed-off listener fd is not a listening stream socket")
+	}
+	l, err := net.FileListener(h.f)
+	if err != nil {
+		return nil, badReply("handed-off listener fd: %v", err)
+	}
+	return l, nil
+}
+
+// packetLinkOf checks the hand-off of a shared UDP socket's relay and
+// returns the host's end of it.
+func (f *fdChan) packetLinkOf(h handoff) (msgConn, error) {
+	if f.mode == handoffConnect {
+		if h.c == nil || h.kind != connectPacket {
+			h.close()
+			return nil, badReply("shared udp socket hand-off is not a packet relay connection")
 		}
-		var acc int
-		acc, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
-		listening = acc != 0
-	})
-	if cerr != nil {
-		return 0, false, cerr
+		return newFramedMsgConn(h.c), nil
 	}
-	if serr != nil {
-		if errors.Is(serr, syscall.ENOTSOCK) {
-			return 0, false, badReply("handed-off fd is not a socket")
-		}
-		return 0, false, serr
+	defer h.f.Close()
+	want := syscall.SOCK_SEQPACKET
+	if f.mode == handoffStream {
+		want = syscall.SOCK_STREAM
 	}
-	return typ, listening, nil
+	typ, listening, err := socketType(h.f)
+	if err != nil {
+		return nil, err
+	}
+	if typ != want || listening {
+		return nil, badReply("shared udp socket fd is not a connected %s socket", sockTypeName(want))
+	}
+	c, err := net.FileConn(h.f)
+	if err != nil {
+		return nil, badReply("shared udp socket fd: %v", err)
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, badReply("shared udp socket fd is a %T, want a unix socket", c)
+	}
+	if f.mode == handoffStream {
+		return newFramedMsgConn(uc), nil
+	}
+	return newPacketMsgConn(uc), nil
+}
+
+func sockTypeName(t int) string {
+	if t == syscall.SOCK_SEQPACKET {
+		return "SOCK_SEQPACKET"
+	}
+	return "SOCK_STREAM"
 }
 
 // ---- plugin side ----
 
 // fdSender is the plugin end of the fd channel.
 type fdSender struct {
-	conn *net.UnixConn // nil when the host gave none
-	err  error
+	mode handoffMode
+	conn *net.UnixConn // fd modes: fd 3; nil when the host gave none
+	ctl  net.Conn      // handoffConnect: the control connection
+	back *connectDialer
+	err  error // why there is no channel
+
+	wmu sync.Mutex // one message at a time on a stream
 }
 
-// openFDSender adopts fd 3 when it is the host's SOCK_SEQPACKET channel.
-func openFDSender() *fdSender {
-	typ, err := unix.GetsockoptInt(3, unix.SOL_SOCKET, unix.SO_TYPE)
-	if err != nil || typ != unix.SOCK_SEQPACKET {
-		return &fdSender{err: errors.New("fd 3 is not a dwebswarm host's fd channel: connections cannot be handed off (was the plugin started by a dwebswarm host?)")}
-	}
-	syscall.CloseOnExec(3)
-	fl := os.NewFile(3, "dwebswarm-fdchan")
-	c, err := net.FileConn(fl)
-	fl.Close()
-	if err != nil {
-		return &fdSender{err: fmt.Errorf("fd channel: %w", err)}
-	}
-	return &fdSender{conn: c.(*net.UnixConn)}
-}
+// passesFDs reports whether kernel sockets go to the host by fd (false
+// where the host passes none: handoffConnect).
+func (s *fdSender) passesFDs() bool { return s.back == nil && s.mode != handoffConnect }
 
-func (s *fdSender) sendFD(token uint64, fd int) error {
-	if s.conn == nil {
-		return s.err
+// writeMsg sends one message, with oob (SCM_RIGHTS) when given.
+func (s *fdSender) writeMsg(m, oob []byte) error {
+	switch {
+	case s.conn != nil && s.mode == handoffSeqpacket:
+		_, _, err := s.conn.WriteMsgUnix(m, oob, nil)
+		return err
+	case s.conn != nil:
+		fr := appendFrame(nil, m)
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		n, _, err := s.conn.WriteMsgUnix(fr, oob, nil)
+		if err == nil && n < len(fr) {
+			_, err = s.conn.Write(fr[n:])
+		}
+		return err
+	case s.ctl != nil:
+		if oob != nil {
+			return errors.New("fd channel: this host passes no fds")
+		}
+		fr := appendFrame(nil, m)
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		_, err := s.ctl.Write(fr)
+		return err
 	}
-	_, _, err := s.conn.WriteMsgUnix(encodeFDMessage(fdMsgFD, token, nil), unix.UnixRights(fd), nil)
-	return err
+	return s.err
 }
 
 func (s *fdSender) sendRelayEnd(token uint64, cause error) error {
-	if s.conn == nil {
-		return s.err
-	}
 	body := []byte{0}
 	if cause != nil {
 		body = append([]byte{1}, clip(cause.Error(), maxErrorLen)...)
 	}
-	_, _, err := s.conn.WriteMsgUnix(encodeFDMessage(fdMsgRelayEnd, token, body), nil, nil)
-	return err
+	return s.writeMsg(encodeFDMessage(fdMsgRelayEnd, token, body), nil)
 }
 
 // sendSyscallConn sends the fd behind c without duplicating it first.
@@ -361,4 +539,52 @@ func (s *fdSender) sendSyscallConn(token uint64, c syscall.Conn) error {
 		return err
 	}
 	return serr
+}
+
+// newRelay makes a relay for a connection under token and returns the
+// plugin's end of it: one end of a stream socketpair whose other end went
+// to the host, or (handoffConnect) a connection made to the host.
+func (s *fdSender) newRelay(token uint64) (streamConn, error) {
+	if s.back != nil {
+		c, err := s.back.dial(connectRelay, token)
+		if err != nil {
+			return nil, err
+		}
+		return c.(streamConn), nil
+	}
+	if s.conn == nil {
+		return nil, s.err
+	}
+	uc, err := s.sendPair(token, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return nil, err
+	}
+	return uc, nil
+}
+
+// newPacketLink makes the relay of the shared UDP socket under token and
+// returns the plugin's end of it.
+func (s *fdSender) newPacketLink(token uint64) (msgConn, error) {
+	if s.back != nil {
+		c, err := s.back.dial(connectPacket, token)
+		if err != nil {
+			return nil, err
+		}
+		return newFramedMsgConn(c), nil
+	}
+	if s.conn == nil {
+		return nil, s.err
+	}
+	if s.mode == handoffSeqpacket {
+		uc, err := s.sendPair(token, syscall.SOCK_SEQPACKET, pktSocketBuffer)
+		if err != nil {
+			return nil, err
+		}
+		return newPacketMsgConn(uc), nil
+	}
+	uc, err := s.sendPair(token, syscall.SOCK_STREAM, pktSocketBuffer)
+	if err != nil {
+		return nil, err
+	}
+	return newFramedMsgConn(uc), nil
 }

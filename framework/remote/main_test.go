@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -86,14 +85,14 @@ func logger(t testing.TB) *slog.Logger {
 }
 
 func config(t testing.TB, args ...string) remote.Config {
-	return remote.Config{
+	return remote.WithHandoff(remote.Config{
 		Path:         pluginBin,
 		Args:         args,
 		CallTimeout:  5 * time.Second,
 		StartTimeout: 10 * time.Second,
 		Logger:       logger(t),
 		Restart:      remote.RestartPolicy{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
-	}
+	}, testHandoff)
 }
 
 func startTransport(t testing.TB, cfg remote.Config) *remote.Transport {
@@ -112,36 +111,17 @@ func kill9(t *testing.T, pid int) {
 	if pid <= 0 {
 		t.Fatal("no plugin pid")
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	p, err := os.FindProcess(pid)
+	if err == nil {
+		err = p.Kill() // SIGKILL; TerminateProcess on windows
+	}
+	if err != nil {
 		t.Fatalf("kill %d: %v", pid, err)
 	}
 }
 
 func peerOf(addr net.Addr) framework.Peer {
 	return framework.Peer{Host: "127.0.0.1", Port: addr.(*net.TCPAddr).Port}
-}
-
-// echoServer accepts on a loopback listener and echoes every connection
-// until it closes; everything stops at test cleanup.
-func echoServer(t testing.TB, l net.Listener) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() { l.Close(); wg.Wait() })
 }
 
 func loopbackListener(t testing.TB) net.Listener {

@@ -5,15 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
 )
@@ -32,6 +31,11 @@ import (
 // message boundaries are kept, a closed end reads as EOF on the other, and
 // a full buffer blocks the writer (the host's reader then falls behind and
 // the socket's queue drops, as a kernel socket buffer would).
+//
+// Where there is no SOCK_SEQPACKET (macOS: handoffStream) the pair is
+// SOCK_STREAM, and where no fds pass (Windows: handoffConnect) the relay is
+// a loopback TCP connection the plugin makes to the host (connect.go); on
+// both, every message is a frame (framing.go), with the same semantics.
 //
 // Every message on the pair, both ways, is one UDP datagram behind the
 // address of its peer (the sender for host → plugin, the destination for
@@ -118,26 +122,6 @@ func udpAddrPort(addr net.Addr) (netip.AddrPort, error) {
 	return netip.ParseAddrPort(addr.String())
 }
 
-// newPacketPair makes the SOCK_SEQPACKET socketpair of a shared socket.
-func newPacketPair() (keep *net.UnixConn, send int, err error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, -1, fmt.Errorf("shared udp socket: socketpair: %w", err)
-	}
-	for _, fd := range fds {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, pktSocketBuffer)
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, pktSocketBuffer)
-	}
-	f := os.NewFile(uintptr(fds[0]), "dwebswarm-udp")
-	c, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		unix.Close(fds[1])
-		return nil, -1, fmt.Errorf("shared udp socket: %w", err)
-	}
-	return c.(*net.UnixConn), fds[1], nil
-}
-
 // ---- host side ----
 
 // udpShare relays the swarm's shared UDP socket to the running plugin
@@ -163,7 +147,7 @@ type udpShare struct {
 // udpLink is one instance's end of a relay.
 type udpLink struct {
 	inst *instance
-	uc   *net.UnixConn
+	uc   msgConn
 }
 
 // startUDPShare begins relaying pc; attach gives it to an instance.
@@ -191,26 +175,13 @@ func (s *udpShare) attach(ctx context.Context, inst *instance, use func(context.
 	if err := decodeError(reply.GetError()); err != nil {
 		return err
 	}
-	f, err := inst.fds.take(ctx, slot)
+	h, err := inst.fds.take(ctx, slot)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	typ, listening, err := socketType(f)
+	uc, err := inst.fds.packetLinkOf(h)
 	if err != nil {
 		return err
-	}
-	if typ != unix.SOCK_SEQPACKET || listening {
-		return badReply("shared udp socket fd is not a connected SOCK_SEQPACKET socket")
-	}
-	c, err := net.FileConn(f)
-	if err != nil {
-		return badReply("shared udp socket fd: %v", err)
-	}
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		c.Close()
-		return badReply("shared udp socket fd is a %T, want a unix socket", c)
 	}
 	l := &udpLink{inst: inst, uc: uc}
 	s.mu.Lock()
@@ -261,7 +232,7 @@ func (s *udpShare) readLoop() {
 			continue
 		}
 		off := putDatagramHeader(buf, ap)
-		if _, err := l.uc.Write(buf[off : pktHeaderMax+n]); err != nil {
+		if err := l.uc.writeMsg(buf[off : pktHeaderMax+n]); err != nil {
 			s.dropped.Add(1) // the instance is gone; its successor gets the next ones
 		}
 	}
@@ -273,13 +244,18 @@ func (s *udpShare) readLoop() {
 func (s *udpShare) writeLoop(l *udpLink) {
 	defer s.links.Done()
 	defer l.uc.Close()
-	buf := make([]byte, pktMessageMax+1)
 	for {
-		n, err := l.uc.Read(buf)
-		if err != nil || n == 0 { // EOF: the plugin's end is closed
+		msg, err := l.uc.readMsg()
+		if errors.Is(err, errBadDatagram) {
+			if s.bad.Add(1) <= 10 {
+				s.log.Warn("shared udp socket: dropping a malformed datagram from the plugin", "err", err)
+			}
+			continue
+		}
+		if err != nil { // EOF: the plugin's end is closed
 			return
 		}
-		ap, payload, err := decodeDatagram(buf[:n])
+		ap, payload, err := decodeDatagram(msg)
 		if err != nil {
 			if s.bad.Add(1) <= 10 {
 				s.log.Warn("shared udp socket: dropping a malformed datagram from the plugin", "err", err)
@@ -317,16 +293,15 @@ func (s *udpShare) close() {
 // pluginPacketConn is the plugin's view of the swarm's shared UDP socket:
 // a net.PacketConn over its end of the relay socketpair.
 type pluginPacketConn struct {
-	uc    *net.UnixConn
+	uc    msgConn
 	local net.Addr
 
 	rmu  sync.Mutex
-	rbuf []byte
 	wbuf sync.Pool
 }
 
-func newPluginPacketConn(uc *net.UnixConn, local net.Addr) *pluginPacketConn {
-	return &pluginPacketConn{uc: uc, local: local, rbuf: make([]byte, pktMessageMax+1),
+func newPluginPacketConn(uc msgConn, local net.Addr) *pluginPacketConn {
+	return &pluginPacketConn{uc: uc, local: local,
 		wbuf: sync.Pool{New: func() any { b := make([]byte, pktMessageMax); return &b }}}
 }
 
@@ -341,8 +316,11 @@ func (c *pluginPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
-		n, err := c.uc.Read(c.rbuf)
-		if err == nil && n == 0 {
+		msg, err := c.uc.readMsg()
+		if errors.Is(err, errBadDatagram) {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
 			err = net.ErrClosed // the host closed its end
 		}
 		if err != nil {
@@ -355,7 +333,7 @@ func (c *pluginPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			}
 			return 0, nil, c.opErr("read", nil, fmt.Errorf("%w: shared udp socket relay: %v", net.ErrClosed, err))
 		}
-		ap, payload, err := decodeDatagram(c.rbuf[:n])
+		ap, payload, err := decodeDatagram(msg)
 		if err != nil {
 			continue // not from a dwebswarm host: drop, as UDP drops junk
 		}
@@ -370,14 +348,14 @@ func (c *pluginPacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return 0, c.opErr("write", addr, err)
 	}
 	if len(b) > maxDatagram {
-		return 0, c.opErr("write", addr, unix.EMSGSIZE)
+		return 0, c.opErr("write", addr, syscall.EMSGSIZE)
 	}
 	bp := c.wbuf.Get().(*[]byte)
 	defer c.wbuf.Put(bp)
 	buf := *bp
 	copy(buf[pktHeaderMax:], b)
 	off := putDatagramHeader(buf, ap)
-	if _, err := c.uc.Write(buf[off : pktHeaderMax+len(b)]); err != nil {
+	if err := c.uc.writeMsg(buf[off : pktHeaderMax+len(b)]); err != nil {
 		return 0, c.opErr("write", addr, err)
 	}
 	return len(b), nil

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -64,6 +63,7 @@ type instance struct {
 	fds     *fdChan
 	dir     string
 	pid     int
+	process *os.Process
 	started time.Time
 	info    *pb.PluginInfo
 	hung    atomic.Int32
@@ -118,7 +118,7 @@ func (p *proc) pluginEnv(dir string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "PLUGIN_") || k == MagicCookieKey {
+		if strings.HasPrefix(k, "PLUGIN_") || strings.HasPrefix(k, MagicCookieKey) {
 			continue
 		}
 		env = append(env, kv)
@@ -144,14 +144,30 @@ func (p *proc) start() (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: socket directory: %w", ErrStart, err)
 	}
-	hostEnd, childEnd, err := newFDChannelPair()
+	mode := p.cfg.handoff
+	if mode == 0 {
+		mode = defaultHandoff
+	}
+	var fds *fdChan
+	var childEnd *os.File // fd modes: the plugin's end, its fd 3
+	var connectTo string  // handoffConnect: where the plugin connects back
+	if mode == handoffConnect {
+		fds, connectTo, err = newConnectChan(p.log)
+	} else {
+		fds, childEnd, err = newFDChannel(mode, p.log)
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	cmd := exec.Command(path, p.cfg.Args...)
 	cmd.Env = p.pluginEnv(dir)
-	cmd.ExtraFiles = []*os.File{childEnd} // fd 3 in the plugin
+	if childEnd != nil {
+		cmd.ExtraFiles = []*os.File{childEnd} // fd 3 in the plugin
+	}
+	if connectTo != "" {
+		cmd.Env = append(cmd.Env, connectTo)
+	}
 	stderr := &tailBuffer{max: 4096}
 	cc := &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
@@ -174,18 +190,26 @@ func (p *proc) start() (*instance, error) {
 	inst := &instance{p: p, client: client, dir: dir, stderr: stderr, started: time.Now()}
 	fail := func(err error) (*instance, error) {
 		client.Kill()
-		hostEnd.Close()
+		fds.close()
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	rpc, err := client.Client()
-	childEnd.Close() // the plugin has its copy (or never will)
+	if childEnd != nil {
+		childEnd.Close() // the plugin has its copy (or never will)
+	}
 	if err != nil {
 		client.Kill() // waits for go-plugin's goroutines: stderr is complete
 		return fail(p.startError(err, stderr))
 	}
+	inst.process = cmd.Process
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
+	}
+	if fds.back != nil {
+		if err := fds.back.awaitControl(p.cfg.StartTimeout); err != nil {
+			return fail(fmt.Errorf("%w: %w: %s: %w", ErrStart, ErrHandshake, path, err))
+		}
 	}
 	raw, err := rpc.Dispense(p.kind)
 	if err != nil {
@@ -196,7 +220,7 @@ func (p *proc) start() (*instance, error) {
 		return fail(fmt.Errorf("%w: dispense %s returned %T", ErrStart, p.kind, raw))
 	}
 	inst.conn = conn
-	inst.fds = newFDChan(hostEnd, p.log)
+	inst.fds = fds
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StartTimeout)
 	defer cancel()
 	info, err := inst.infoCall(ctx)
@@ -379,8 +403,8 @@ func (p *proc) crashed(inst *instance) {
 // gracefulKill bounds go-plugin's graceful shutdown of a plugin.
 const gracefulKill = 3 * time.Second
 
-// kill ends the instance's process at once (SIGKILL to the pid this host
-// started) and releases its resources. It is safe to call more than once
+// kill ends the instance's process at once (SIGKILL to the process this
+// host started; TerminateProcess on Windows) and releases its resources. It is safe to call more than once
 // and from any goroutine.
 func (inst *instance) kill() { inst.end(false) }
 
@@ -388,8 +412,8 @@ func (inst *instance) kill() { inst.end(false) }
 // after gracefulKill) or at once.
 func (inst *instance) end(graceful bool) {
 	inst.killOnce.Do(func() {
-		if !graceful && inst.pid > 0 && !inst.client.Exited() {
-			_ = syscall.Kill(inst.pid, syscall.SIGKILL)
+		if !graceful && inst.process != nil && !inst.client.Exited() {
+			_ = inst.process.Kill()
 		}
 		done := make(chan struct{})
 		go func() {
@@ -399,8 +423,8 @@ func (inst *instance) end(graceful bool) {
 		select {
 		case <-done:
 		case <-time.After(gracefulKill):
-			if inst.pid > 0 && !inst.client.Exited() {
-				_ = syscall.Kill(inst.pid, syscall.SIGKILL)
+			if inst.process != nil && !inst.client.Exited() {
+				_ = inst.process.Kill()
 			}
 			<-done
 		}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -63,10 +62,13 @@ func ServeConfig(p Plugins) *plugin.ServeConfig {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: hclogKeys}))
 	slog.SetDefault(logger)
 	var fds *fdSender
-	if os.Getenv(MagicCookieKey) == MagicCookieValue {
-		fds = openFDSender() // only when started by a host: fd 3 is ours then
-	} else {
+	switch {
+	case os.Getenv(MagicCookieKey) != MagicCookieValue:
 		fds = &fdSender{err: errors.New("not started by a dwebswarm host")}
+	case os.Getenv(connectEnv) != "":
+		fds = openConnectSender(os.Getenv(connectEnv)) // the host passes no fds
+	default:
+		fds = openFDSender() // only when started by a host: fd 3 is ours then
 	}
 	set := plugin.PluginSet{}
 	if p.Transport != nil {
@@ -154,14 +156,8 @@ func usePacketConn(impl interface{ Name() string }, fds *fdSender, req *pb.UsePa
 	if err != nil {
 		return &pb.ErrorReply{Error: encodeError(fmt.Errorf("%w: %v", framework.ErrInvalidOption, err))}
 	}
-	keep, send, err := newPacketPair()
+	keep, err := fds.newPacketLink(req.GetToken())
 	if err != nil {
-		return &pb.ErrorReply{Error: encodeError(err)}
-	}
-	err = fds.sendFD(req.GetToken(), send)
-	unix.Close(send)
-	if err != nil {
-		keep.Close()
 		return &pb.ErrorReply{Error: encodeError(fmt.Errorf("hand the shared udp socket relay to the host: %w", err))}
 	}
 	pc := newPluginPacketConn(keep, local)
@@ -198,6 +194,9 @@ func (s *transportServer) Listen(ctx context.Context, req *pb.ListenRequest) (*p
 		return &pb.ListenReply{Error: encodeError(err)}, nil
 	}
 	addr := addrToProto(l.Addr())
+	if !s.fds.passesFDs() {
+		l = keptListener{l} // no fd passing: every listener stays here
+	}
 	switch kl := l.(type) {
 	case *net.TCPListener:
 		if err := s.fds.sendSyscallConn(req.GetToken(), kl); err != nil {
@@ -297,6 +296,9 @@ func (s *transportServer) handoff(c net.Conn, token uint64) (*pb.ConnHandoff, er
 	h := &pb.ConnHandoff{Token: token, Local: addrToProto(c.LocalAddr()), Remote: addrToProto(c.RemoteAddr())}
 	switch kc := c.(type) {
 	case *net.TCPConn, *net.UnixConn:
+		if !s.fds.passesFDs() {
+			break // relayed like any other
+		}
 		err := s.fds.sendSyscallConn(token, kc.(syscall.Conn))
 		c.Close()
 		if err != nil {
@@ -305,31 +307,20 @@ func (s *transportServer) handoff(c net.Conn, token uint64) (*pb.ConnHandoff, er
 		h.Kind = pb.Handoff_HANDOFF_FD
 		return h, nil
 	}
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("relay socketpair: %w", err)
-	}
-	err = s.fds.sendFD(token, pair[1])
-	unix.Close(pair[1])
-	if err != nil {
-		unix.Close(pair[0])
-		c.Close()
-		return nil, fmt.Errorf("hand relay to host: %w", err)
-	}
-	f := os.NewFile(uintptr(pair[0]), "dwebswarm-relay")
-	pc, err := net.FileConn(f)
-	f.Close()
+	pc, err := s.fds.newRelay(token)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	go s.relay(c, pc.(*net.UnixConn), token)
+	go s.relay(c, pc, token)
 	h.Kind = pb.Handoff_HANDOFF_RELAY
 	return h, nil
 }
 
 const relayBuffer = 256 << 10
+
+// keptListener hides a kernel listener's type where it cannot be handed off.
+type keptListener struct{ net.Listener }
 
 type closeWriter interface{ CloseWrite() error }
 
@@ -341,7 +332,7 @@ type onlyWriter struct{ io.Writer }
 // socket until both directions end. Before it shuts down its writing side
 // of the relay it tells the host, on the fd channel, whether c ended
 // cleanly, so the host can tell a clean EOF from a crash.
-func (s *transportServer) relay(c net.Conn, pc *net.UnixConn, token uint64) {
+func (s *transportServer) relay(c net.Conn, pc streamConn, token uint64) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { // peer → host

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
@@ -29,6 +26,9 @@ var (
 // socketpair; they end with an error wrapping [ErrCrashed] if the plugin
 // dies. Listeners that stay in the plugin are re-opened on the same port
 // after a restart.
+//
+// Where no fds can be passed (Windows) every connection is relayed and
+// every listener stays in the plugin.
 //
 // A plugin whose transport uses the swarm's shared UDP socket (uTP) gets
 // it relayed: see [Transport.UsePacketConn].
@@ -123,42 +123,21 @@ func (inst *instance) adoptConn(ctx context.Context, tok uint64, s *slot, reply 
 		inst.fds.release(tok)
 		return nil, err
 	}
-	f, err := inst.fds.take(ctx, s)
-	if err != nil {
-		inst.fds.release(tok)
-		return nil, err
-	}
-	defer f.Close()
-	c, err := fileConn(f, kind)
+	h, err := inst.fds.take(ctx, s)
 	if err != nil {
 		inst.fds.release(tok)
 		return nil, err
 	}
 	if kind == pb.Handoff_HANDOFF_FD {
 		inst.fds.release(tok)
-		return c, nil
+		return inst.fds.connOf(h)
 	}
-	return &relayConn{uc: c.(*net.UnixConn), local: local, remote: remote, fds: inst.fds, tok: tok, s: s, plugin: inst.p.name}, nil
-}
-
-// fileConn checks the socket type of a handed-off fd and wraps it.
-func fileConn(f *os.File, kind pb.Handoff) (net.Conn, error) {
-	typ, listening, err := socketType(f)
+	uc, err := inst.fds.relayOf(h)
 	if err != nil {
+		inst.fds.release(tok)
 		return nil, err
 	}
-	if typ != unix.SOCK_STREAM || listening {
-		return nil, badReply("handed-off connection fd is not a connected stream socket")
-	}
-	c, err := net.FileConn(f)
-	if err != nil {
-		return nil, badReply("handed-off connection fd: %v", err)
-	}
-	if _, ok := c.(*net.UnixConn); kind == pb.Handoff_HANDOFF_RELAY && !ok {
-		c.Close()
-		return nil, badReply("relay fd is a %T, want a unix socket", c)
-	}
-	return c, nil
+	return &relayConn{uc: uc, local: local, remote: remote, fds: inst.fds, tok: tok, s: s, plugin: inst.p.name}, nil
 }
 
 // Listen asks the plugin to listen. A kernel listener is handed off and
@@ -198,23 +177,11 @@ func (inst *instance) listen(ctx context.Context, host string, port int, t *Tran
 		if reply.GetToken() != tok {
 			return nil, badReply("listener token %d, want %d", reply.GetToken(), tok)
 		}
-		f, err := inst.fds.take(ctx, s)
+		h, err := inst.fds.take(ctx, s)
 		if err != nil {
 			return nil, err
 		}
-		defer f.Close()
-		typ, listening, err := socketType(f)
-		if err != nil {
-			return nil, err
-		}
-		if typ != unix.SOCK_STREAM || !listening {
-			return nil, badReply("handed-off listener fd is not a listening stream socket")
-		}
-		l, err := net.FileListener(f)
-		if err != nil {
-			return nil, badReply("handed-off listener fd: %v", err)
-		}
-		return l, nil
+		return inst.fds.listenerOf(h)
 	case pb.Handoff_HANDOFF_REMOTE:
 		if reply.GetListenerId() == 0 {
 			return nil, badReply("remote listener without an id")
@@ -366,7 +333,7 @@ const relayWait = 5 * time.Second
 // reports the true addresses, and turns an EOF caused by the plugin's death
 // into an error wrapping ErrCrashed (a truncated stream must not look whole).
 type relayConn struct {
-	uc            *net.UnixConn
+	uc            streamConn
 	local, remote net.Addr
 	fds           *fdChan
 	tok           uint64
@@ -383,10 +350,6 @@ func (c *relayConn) Read(b []byte) (int, error) {
 		}
 	}
 	return n, err
-}
-
-func isConnReset(err error) bool {
-	return errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE)
 }
 
 // endErr returns nil for a clean end, else why the relay was cut.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package netlab builds throw-away virtual networks out of Linux network
 // namespaces for tests: hosts (one namespace each) plugged by veth pairs
 // into networks (a bridge in a namespace of its own), with IPv4 and IPv6

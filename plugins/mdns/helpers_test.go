@@ -1,3 +1,5 @@
+//go:build linux
+
 package mdns
 
 import (
@@ -9,16 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/internal/netlab"
 )
 
 // Every test that opens an mDNS socket does it inside a netlab namespace:
 // nothing here multicasts on the machine's real interfaces.
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fast is a timing for tests that want many cycles in little time.
 func fast() Config {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -35,6 +36,9 @@ func run(m *testing.M, pkg string, bin *string) int {
 		}
 	}
 	*bin = filepath.Join(dir, name)
+	if runtime.GOOS == "windows" {
+		*bin += ".exe" // exec looks for an extension there
+	}
 	build := exec.Command("go", "build", "-o", *bin, pkg)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

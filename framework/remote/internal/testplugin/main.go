@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-plugin"
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
@@ -82,17 +81,16 @@ func main() {
 			GRPCServer: plugin.DefaultGRPCServer,
 		})
 	case "badreply": // answers everything with garbage
-		fdc := fdChannel()
+		fdc := fdChannel() // a copy of fd 3 before the SDK adopts it
 		set := plugin.PluginSet{
 			remote.KindTransport: &remote.GRPCPlugin{Register: func(s *grpc.Server) { pb.RegisterTransportServer(s, &badTransport{fdc: fdc}) }},
 			remote.KindDiscovery: &remote.GRPCPlugin{Register: func(s *grpc.Server) { pb.RegisterDiscoveryServer(s, &badDiscovery{}) }},
 			remote.KindValidator: &remote.GRPCPlugin{Register: func(s *grpc.Server) { pb.RegisterValidatorServer(s, &badValidator{}) }},
 		}
-		plugin.Serve(&plugin.ServeConfig{
-			HandshakeConfig:  plugin.HandshakeConfig{MagicCookieKey: remote.MagicCookieKey, MagicCookieValue: remote.MagicCookieValue},
-			VersionedPlugins: map[int]plugin.PluginSet{remote.ProtocolVersion: set},
-			GRPCServer:       plugin.DefaultGRPCServer,
-		})
+		cfg := remote.ServeConfig(remote.Plugins{}) // the SDK's channel (the host waits for it where no fds pass)
+		cfg.VersionedPlugins = map[int]plugin.PluginSet{remote.ProtocolVersion: set}
+		cfg.GRPCServer = plugin.DefaultGRPCServer
+		plugin.Serve(cfg)
 	default:
 		fmt.Fprintf(os.Stderr, "testplugin: unknown mode %q\n", os.Args[1])
 		os.Exit(2)
@@ -175,7 +173,11 @@ func (hangTransport) Validate(context.Context, framework.Peer) error            
 // ---- garbage ----
 
 func fdChannel() *net.UnixConn {
+	if os.Getenv(remote.MagicCookieKey+"_CONNECT") != "" {
+		return nil // the host passes no fds: fd 3 is not a channel (and not ours)
+	}
 	f := os.NewFile(3, "fdchan")
+	defer f.Close() // FileConn made a copy
 	c, err := net.FileConn(f)
 	if err != nil {
 		return nil
@@ -215,15 +217,17 @@ func (b *badTransport) Dial(_ context.Context, req *pb.DialRequest) (*pb.ConnRep
 		return &pb.ConnReply{Conn: &pb.ConnHandoff{Kind: 77, Token: tok, Local: addr, Remote: addr}}, nil
 	case 2:
 		r, w, _ := os.Pipe()
-		b.fdc.WriteMsgUnix(msg(1, tok), unix.UnixRights(int(r.Fd())), nil)
+		sendFD(b.fdc, msg(1, tok), r)
 		r.Close()
 		w.Close()
 		return &pb.ConnReply{Conn: &pb.ConnHandoff{Kind: pb.Handoff_HANDOFF_FD, Token: tok, Local: addr, Remote: addr}}, nil
 	case 3:
 		return &pb.ConnReply{Conn: &pb.ConnHandoff{Kind: pb.Handoff_HANDOFF_FD, Token: tok + 1000, Local: addr, Remote: addr}}, nil
 	case 4:
-		b.fdc.WriteMsgUnix([]byte("\xff garbage"), nil, nil)
-		b.fdc.WriteMsgUnix(msg(9, tok), nil, nil)
+		if b.fdc != nil { // nil where the host passes no fds
+			b.fdc.WriteMsgUnix([]byte("\xff garbage"), nil, nil)
+			b.fdc.WriteMsgUnix(msg(9, tok), nil, nil)
+		}
 		return &pb.ConnReply{Conn: &pb.ConnHandoff{Kind: pb.Handoff_HANDOFF_RELAY, Token: tok, Local: addr, Remote: addr}}, nil
 	case 5:
 		return &pb.ConnReply{}, nil

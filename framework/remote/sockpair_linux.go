@@ -1,0 +1,11 @@
+package remote
+
+import "golang.org/x/sys/unix"
+
+// defaultHandoff on Linux: fds over an AF_UNIX SOCK_SEQPACKET channel.
+const defaultHandoff = handoffSeqpacket
+
+// socketpair makes a close-on-exec AF_UNIX socketpair in one call.
+func socketpair(typ int) ([2]int, error) {
+	return unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+}
