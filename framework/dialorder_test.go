@@ -309,3 +309,38 @@ func TestConnectionAttemptDelayMustBePositive(t *testing.T) {
 		}
 	}
 }
+
+// With a single transport too, the connect timeout holds when the transport
+// ignores its context, and the late connection is closed.
+func TestConnectTimeoutHoldsWithASingleStubbornTransport(t *testing.T) {
+	server := newNode(t)
+	alt := newAlt(true)
+	alt.stubborn = true
+	alt.target = server.addr()
+	sw, err := framework.New(
+		framework.WithListenHost("127.0.0.1"),
+		framework.WithPreferredPort(0),
+		framework.WithTransport(alt),
+		framework.WithDiscovery(swarmtest.NewDiscovery()),
+		framework.WithConnectTimeout(200*time.Millisecond),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	res := make(chan error, 1)
+	go func() {
+		_, err := sw.Connect(context.Background(), withReferrer(deadPeer(t, topicA)))
+		res <- err
+	}()
+	await(t, alt.started, "alt dial")
+	if err := await(t, res, "dial failure"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want DeadlineExceeded", err)
+	}
+	alt.proceed <- nil
+	c := await(t, alt.conns, "alt connection")
+	await(t, c.closed, "the late connection's close")
+}
