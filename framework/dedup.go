@@ -7,11 +7,17 @@ import "bytes"
 // Both sides pick the same physical connection to drop:
 //   - equal ids: a connection to ourselves; drop it (and ban the peer);
 //   - different transports: TCP beats anything else;
-//   - same transport: with cmp = compare(localID, remoteID), drop this
-//     connection when cmp > 0 and we are its client, or cmp < 0 and we are
-//     its server; otherwise drop the other one. So the connection dialled
-//     by the side with the smaller id survives, as in hyperswarm v2
-//     (lib/queue.js).
+//   - same transport, opposite directions: with cmp = compare(localID,
+//     remoteID), drop this connection when cmp > 0 and we are its client,
+//     or cmp < 0 and we are its server; otherwise drop the other one. So
+//     the connection dialled by the side with the smaller id survives, as
+//     in hyperswarm v2 (lib/queue.js);
+//   - same transport, same direction (we dialled both, or accepted both:
+//     two topics without multiplex, a Connect beside a queue dial): the
+//     order in which each side deduplicates may differ, so only the
+//     dialling side decides — it keeps the connection it deduplicated
+//     first and drops the other; the accepting side drops neither and
+//     learns of the dialler's choice when that connection closes.
 //
 // A dropped client connection's peer is softly banned and requeued at the
 // lowest priority when the surviving connection closes.
@@ -49,6 +55,10 @@ func (s *Swarm) deduplicate(c *Conn, localID, remoteID []byte) bool {
 		return false
 	}
 	drop, keep := pickDuplicate(c, other, cmp)
+	if drop == nil { // both accepted: the dialler decides
+		s.mu.Unlock()
+		return false
+	}
 	s.dedup[key] = keep
 	keep.dedupKey = key
 	drop.dedupKey = ""
@@ -63,7 +73,9 @@ func (s *Swarm) deduplicate(c *Conn, localID, remoteID []byte) bool {
 	return drop == c
 }
 
-// pickDuplicate returns (drop, keep) for two connections to the same remote.
+// pickDuplicate returns (drop, keep) for two connections to the same
+// remote, c being the one deduplicated last; (nil, nil) when this side does
+// not decide.
 func pickDuplicate(c, other *Conn, cmp int) (drop, keep *Conn) {
 	if c.typ != other.typ {
 		if other.typ == "tcp" {
@@ -72,6 +84,12 @@ func pickDuplicate(c, other *Conn, cmp int) (drop, keep *Conn) {
 		if c.typ == "tcp" {
 			return other, c
 		}
+	}
+	if c.client == other.client {
+		if c.client {
+			return c, other
+		}
+		return nil, nil
 	}
 	if (cmp > 0 && c.client) || (cmp < 0 && !c.client) {
 		return c, other

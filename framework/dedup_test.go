@@ -93,3 +93,45 @@ func TestDeduplicateDropsConnectionToSelf(t *testing.T) {
 	n.nextDial(t)
 	n.noDial(t, 30*time.Millisecond)
 }
+
+// Two connections dialled by the same side (two topics without multiplex,
+// or a Connect beside a queue dial) deduplicated in opposite orders on the
+// two sides: both sides still keep the same one — the dialler's first.
+func TestDeduplicateSameDirectionPairKeepsTheSameConnectionWhateverTheOrder(t *testing.T) {
+	for _, ids := range [][2]string{{"aaaa", "bbbb"}, {"bbbb", "aaaa"}} {
+		a, b := newNode(t), newNode(t)
+		c1, err := a.Connect(t.Context(), b.peer(topicA))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2, err := a.Connect(t.Context(), b.peer(topicB))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s1, s2 := b.waitConn(t, false), b.waitConn(t, false)
+		if pair(s1) != [2]string{c1.RemoteAddr().String(), c1.LocalAddr().String()} {
+			s1, s2 = s2, s1
+		}
+		// a deduplicates c1 then c2; b the other way round
+		if c1.Deduplicate([]byte(ids[0]), []byte(ids[1])) {
+			t.Fatal("the dialler's first connection was dropped")
+		}
+		if !c2.Deduplicate([]byte(ids[0]), []byte(ids[1])) {
+			t.Fatal("the dialler's second connection survived")
+		}
+		if s2.Deduplicate([]byte(ids[1]), []byte(ids[0])) || s1.Deduplicate([]byte(ids[1]), []byte(ids[0])) {
+			t.Fatal("the accepting side dropped a connection itself")
+		}
+		// the dialler's drop reaches the acceptor as the end of s2
+		go readUntilEOF(s2)
+		b.waitDisconn(t, s2)
+		if got := b.Connections(); len(got) != 1 || got[0] != s1 {
+			t.Fatalf("acceptor kept %v, want only the dialler's first connection", got)
+		}
+		if got := a.Connections(); len(got) != 1 || got[0] != c1 {
+			t.Fatalf("dialler kept %v, want only its first connection", got)
+		}
+		a.Close()
+		b.Close()
+	}
+}
