@@ -122,9 +122,13 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	s.dialing--
 	s.notifyLocked()
 	s.wakeDialler()
-	if err == nil && s.closed {
-		nc.Close()
-		err = ErrClosed
+	if s.closed {
+		// Close ended or outran this dial: not a failed dial to report
+		s.mu.Unlock()
+		if nc != nil {
+			nc.Close()
+		}
+		return nil, ErrClosed
 	}
 	if err != nil {
 		s.bus.publish(&DialFailedEvent{Peer: peer, Err: err, Manual: true})

@@ -46,9 +46,9 @@ func (s *Swarm) Join(ctx context.Context, topic Topic, opts ...JoinOption) error
 		s.mu.Unlock()
 		return fmt.Errorf("%w: call Start before Join", ErrInvalidOption)
 	}
-	j := &joined{status: st, flushed: make(chan struct{}), done: make(chan struct{}), pending: make(map[Discovery]bool)}
+	s.joinGen++ // never reused, not even after a Leave: a stale sink never matches
+	j := &joined{status: st, gen: s.joinGen, flushed: make(chan struct{}), done: make(chan struct{}), pending: make(map[Discovery]bool)}
 	if old := s.topics[topic]; old != nil {
-		j.gen = old.gen + 1
 		old.end(j)
 	}
 	for _, d := range s.discoveries {

@@ -112,6 +112,26 @@ func TestStaleSinkOfReplacedJoinIsIgnored(t *testing.T) {
 	}
 }
 
+// A sink of a join that was left stays stale when the topic is joined
+// again: its late peers and flushes are not the new join's.
+func TestStaleSinkOfLeftJoinIsIgnoredAfterRejoin(t *testing.T) {
+	n := newNode(t)
+	n.join(t, topicA)
+	if err := n.Leave(t.Context(), topicA); err != nil {
+		t.Fatal(err)
+	}
+	n.join(t, topicA)
+	sinks := n.disc.Sinks()
+	stale := deadPeer(t, topicA)
+	sinks[0].Peer(stale)
+	fresh := deadPeer(t, topicA)
+	sinks[1].Peer(fresh)
+	ev := swarmtest.Wait(n.rec, func(e *framework.PeerEvent) bool { return true })
+	if ev.Peer.Port != fresh.Port {
+		t.Fatalf("peer from the left join's sink was queued: %v", ev.Peer)
+	}
+}
+
 // doneWatch is a context that reports when Done is first asked for: Flushed
 // asks once it found the join it waits for, so the test knows the wait began.
 type doneWatch struct {

@@ -32,6 +32,7 @@ type Swarm struct {
 	listeners []Listener
 	udp       *udpmux.Mux // the shared UDP socket, when a plugin uses it
 	topics    map[Topic]*joined
+	joinGen   uint64 // the last join generation handed out: every Join takes a new one
 	peers     map[string]*entry
 	queue     queue
 	conns     map[*Conn]struct{}
