@@ -39,6 +39,8 @@ type Conn struct {
 	once      sync.Once
 	readDone  atomic.Bool // Read returned io.EOF
 	writeDone atomic.Bool // CloseWrite succeeded
+	peerFirst atomic.Bool // the peer ended its side before we ended ours
+	byPeer    bool        // taken at close, before the transport's Close: peerFirst
 }
 
 // Type returns the transport name: "tcp" or "utp" (seed: info.type).
@@ -93,6 +95,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 		if fatal(err) {
 			c.closeWith(err)
 		} else if errors.Is(err, io.EOF) {
+			if !c.writeDone.Load() {
+				c.peerFirst.Store(true)
+			}
 			c.readDone.Store(true)
 			if c.writeDone.Load() {
 				c.closeWith(nil) // both directions are done
@@ -139,6 +144,9 @@ func (c *Conn) Unwrap() net.Conn { return c.Conn }
 func (c *Conn) closeWith(reason error) error {
 	err := net.ErrClosed
 	c.once.Do(func() {
+		// before Close: a transport whose pending Read returns io.EOF on a
+		// local close must not make it look like the peer's doing
+		c.byPeer = c.peerFirst.Load()
 		err = c.Conn.Close()
 		c.s.onConnClosed(c, reason)
 	})

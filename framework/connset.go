@@ -106,7 +106,7 @@ func (s *Swarm) backoff(c *Conn) error {
 // (nil when its user closed it or both directions are done).
 func (c *Conn) disconnectReason(err error) DisconnectReason {
 	switch {
-	case err == nil && c.readDone.Load():
+	case err == nil && c.byPeer:
 		return ReasonClosedByPeer
 	case err == nil:
 		return ReasonClosedLocally

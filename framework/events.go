@@ -31,7 +31,8 @@ const (
 	// ended its side.
 	ReasonClosedLocally DisconnectReason = "closed_locally"
 	// ReasonClosedByPeer: the peer ended the connection first: Read had
-	// returned io.EOF when it closed (by our Close, or both directions done).
+	// returned io.EOF before we closed or half-closed our side (the close
+	// itself then came from our Close, or from both directions being done).
 	ReasonClosedByPeer DisconnectReason = "closed_by_peer"
 	// ReasonIOError: a Read or Write failed with an error other than io.EOF
 	// or a deadline (a reset, a broken pipe, a transport failure); Err is

@@ -319,6 +319,24 @@ func TestDisconnectionReasonTellsWhoClosed(t *testing.T) {
 	readUntilEOF(sc)
 	check("peer of the closer", server.waitDisconn(t, sc), framework.ReasonClosedByPeer, false)
 
+	// half-closes: the side that half-closed first closed it locally, the
+	// other side (whose Read saw io.EOF first) was closed by the peer
+	cc, sc = connect(topicA)
+	if err := cc.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, sc); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.CloseWrite(); err != nil { // both directions done on the server
+		t.Fatal(err)
+	}
+	check("second to half-close", server.waitDisconn(t, sc), framework.ReasonClosedByPeer, false)
+	if _, err := io.Copy(io.Discard, cc); err != nil { // both directions done on the client
+		t.Fatal(err)
+	}
+	check("first to half-close", client.waitDisconn(t, cc), framework.ReasonClosedLocally, false)
+
 	// a reset: an I/O error on the side that reads it
 	cc, sc = connect(topicA)
 	tc, ok := sc.Unwrap().(*net.TCPConn)
