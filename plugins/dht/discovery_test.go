@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
@@ -217,15 +219,19 @@ func TestEphemeral(t *testing.T) {
 	}
 }
 
+// TestAdaptiveSwitch: an adaptive node is read-only until AdaptiveAfter has
+// passed on its clock, then a full node. The clock is a fake one, so the
+// switch happens when the test says, however slow the machine.
 func TestAdaptiveSwitch(t *testing.T) {
 	tn := testnet(t)
-	d := newDisc(t, tn, dht.Config{AdaptiveAfter: 300 * time.Millisecond, RoundMin: 20 * time.Millisecond, RoundMax: 40 * time.Millisecond, FastRelookups: []time.Duration{}})
+	clk := clockwork.NewFakeClock()
+	d := newDisc(t, tn, dht.Config{Clock: clk, FastRelookups: []time.Duration{}})
 	if !d.ReadOnly() {
 		t.Fatal("adaptive node starts as a full node")
 	}
 	tp := topic(t.Name())
 	s := join(t, d, framework.JoinRequest{Topic: tp, Announce: true, Lookup: true, Port: 40051})
-	waitSignal(t, s.flushCh, 10*time.Second, "flushed")
+	waitSignal(t, s.flushCh, 30*time.Second, "flushed")
 	port := d.Addr().(*net.UDPAddr).Port
 	pingAll := func() {
 		for _, node := range tn.Nodes {
@@ -242,7 +248,20 @@ func TestAdaptiveSwitch(t *testing.T) {
 			}
 		}
 	}
-	waitSignal(t, d.BecameFull(), 10*time.Second, "adaptive switch")
+	// Advance past AdaptiveAfter until the switch is seen (the timer may
+	// not be armed yet when the first Advance happens).
+	for i := 0; ; i++ {
+		clk.Advance(dht.DefaultAdaptiveAfter)
+		select {
+		case <-d.BecameFull():
+		case <-time.After(100 * time.Millisecond):
+			if i == 300 {
+				t.Fatal("no adaptive switch after 300 advances of the clock")
+			}
+			continue
+		}
+		break
+	}
 	if d.ReadOnly() {
 		t.Fatal("still read-only after the switch")
 	}
@@ -265,6 +284,20 @@ func TestAdaptiveSwitch(t *testing.T) {
 	// Rounds go on after the switch and find a new announcer.
 	b := newDisc(t, tn, dht.Config{})
 	sb := join(t, b, framework.JoinRequest{Topic: tp, Announce: true, Port: 40052})
-	waitSignal(t, sb.flushCh, 10*time.Second, "second announcer flushed")
-	waitPeer(t, s, 40052, 10*time.Second)
+	waitSignal(t, sb.flushCh, 30*time.Second, "second announcer flushed")
+	for i := 0; ; i++ {
+		clk.Advance(dht.DefaultRoundMax)
+		select {
+		case p := <-s.peerCh:
+			if p.Port != 40052 {
+				continue
+			}
+		case <-time.After(100 * time.Millisecond):
+			if i == 300 {
+				t.Fatal("the switched node's rounds did not find the new announcer")
+			}
+			continue
+		}
+		break
+	}
 }
