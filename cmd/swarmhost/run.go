@@ -108,12 +108,14 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		plugins.Close()
 		return nil, err
 	}
+	// subscribed before Start: a refusal right after the listeners open counts
+	refusals := observe.NewRefusalLog(sw, log, 0, nil)
 	if err := sw.Start(ctx); err != nil {
 		sw.Close()
+		refusals.Close()
 		return nil, err
 	}
-	d := &daemon{path: path, log: log, cfg: cfg, sw: sw, plugins: plugins}
-	d.refusals = observe.NewRefusalLog(sw, log, 0, nil)
+	d := &daemon{path: path, log: log, cfg: cfg, sw: sw, plugins: plugins, refusals: refusals}
 	d.fwd = forward.New(sw, forward.Options{Logger: log})
 	var dhtPlugin *dht.Plugin
 	for _, p := range plugins.Discoveries {
