@@ -135,7 +135,7 @@ func pluginInfo(kind string, impl interface{ Name() string }) *pb.PluginInfo {
 	if o, ok := impl.(framework.Ordered); ok {
 		info.Order = int32(o.Order())
 	}
-	_, info.WantsPacketConn = impl.(framework.PacketConnUser)
+	optionalInfo(info, impl)
 	return info
 }
 
