@@ -32,11 +32,15 @@ built with the framework/remote SDK; PLUGIN_ARGS are passed to the binary
 A validator binary needs the peers it must accept (at least two) and reject
 (at least one): --accept HOST:PORT, --reject HOST:PORT.
 
+Without --kind, the checks are those of the kind TARGET serves: a
+built-in's, or what the binary says it serves in the plugin handshake.
+--kind overrides it (and picks one for a binary that serves several).
+
 examples:
-  swarmhost conformance --kind transport builtin:tcp
-  swarmhost conformance --kind validator --accept 10.0.0.1:1 --accept 10.0.0.2:1 \
+  swarmhost conformance builtin:tcp
+  swarmhost conformance --accept 10.0.0.1:1 --accept 10.0.0.2:1 \
       --reject 192.0.2.1:1 ./cidrvalidator -- --file rules.txt
-  swarmhost conformance --kind transport --json ./unixtransport
+  swarmhost conformance --json ./unixtransport
 
 flags:
 `

@@ -1,6 +1,7 @@
 // Package remote runs a [framework.Transport], [framework.Discovery] or
-// [framework.PeerValidator] as a separate plugin binary, and is the SDK
-// plugin authors serve their implementation with.
+// [framework.PeerValidator] as a separate plugin binary: it is the host
+// side. Plugin authors import package
+// [github.com/dwebswarm/dwebswarm-go/framework/remote/sdk] instead.
 //
 // # Host side
 //
@@ -13,9 +14,16 @@
 // timeout; whatever a plugin replies is validated, so garbage becomes an
 // error wrapping [ErrBadReply], never a panic.
 //
+// The adapters forward the optional interfaces the engine uses (see
+// [Forwarded]) and implement [framework.Proxy], so the engine uses only
+// those the plugin's implementation has. [Probe] asks a binary which kinds
+// it serves.
+//
 // # Plugin side
 //
-//	func main() { remote.ServeTransport(mytransport.New()) }
+//	func main() { sdk.ServeTransport(mytransport.New()) }
+//
+// (package sdk; [Serve] and friends here are what it calls.)
 //
 // # Protocol
 //
