@@ -29,10 +29,10 @@
 //
 // github.com/hashicorp/go-plugin starts the binary with a magic cookie in
 // its environment ([MagicCookieKey]) and negotiates [ProtocolVersion]; the
-// plugin then serves the gRPC services of remote.proto (package
-// [github.com/dwebswarm/dwebswarm-go/framework/remote/proto]). Each plugin
-// gets its own PLUGIN_UNIX_SOCKET_DIR for go-plugin's socket, removed when
-// the instance ends.
+// plugin then serves the gRPC services of remote.proto (in
+// framework/remote/internal/wire/proto: the wire code hosts and the SDK
+// share, not an API). Each plugin gets its own PLUGIN_UNIX_SOCKET_DIR for
+// go-plugin's socket, removed when the instance ends.
 //
 // Bytes of connections never cross gRPC. The host gives every plugin an fd
 // channel: on Linux a SOCK_SEQPACKET socketpair whose plugin end is the

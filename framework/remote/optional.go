@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
 // This file forwards the engine's optional interfaces across the process

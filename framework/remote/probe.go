@@ -8,7 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
 // Probe starts the plugin binary of cfg, completes the handshake, asks

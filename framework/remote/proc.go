@@ -24,7 +24,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
 // proc supervises one configured plugin: it starts instances, notices when

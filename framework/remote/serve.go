@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
 // Plugins are the implementations one plugin binary serves. Usually one is

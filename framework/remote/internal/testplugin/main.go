@@ -18,7 +18,7 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote/sdk"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"

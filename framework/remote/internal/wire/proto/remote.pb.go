@@ -11,7 +11,7 @@
 // goes with by the token the host put in the request. See
 // framework/remote/doc.go for the byte layout of fd-channel messages.
 //
-// Regenerate with `go generate ./framework/remote/proto` (needs protoc; see
+// Regenerate with `go generate ./framework/remote/internal/wire/proto` (needs protoc; see
 // gen.sh). Bump ProtocolVersion in framework/remote for any incompatible
 // change. Additions that old peers ignore safely (the wants_packet_conn
 // field and the UsePacketConn methods: a host never calls them on a plugin
@@ -1813,7 +1813,7 @@ const file_remote_proto_rawDesc = "" +
 	"\aRefresh\x12!.dwebswarm.remote.v1.TopicRequest\x1a\x1f.dwebswarm.remote.v1.ErrorReply2\x9b\x01\n" +
 	"\tValidator\x12C\n" +
 	"\x04Info\x12\x1a.dwebswarm.remote.v1.Empty\x1a\x1f.dwebswarm.remote.v1.PluginInfo\x12I\n" +
-	"\bValidate\x12\x19.dwebswarm.remote.v1.Peer\x1a\".dwebswarm.remote.v1.ValidateReplyBCZAgithub.com/dwebswarm/dwebswarm-go/framework/remote/proto;remotepbb\x06proto3"
+	"\bValidate\x12\x19.dwebswarm.remote.v1.Peer\x1a\".dwebswarm.remote.v1.ValidateReplyBQZOgithub.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto;remotepbb\x06proto3"
 
 var (
 	file_remote_proto_rawDescOnce sync.Once

@@ -11,7 +11,7 @@
 // goes with by the token the host put in the request. See
 // framework/remote/doc.go for the byte layout of fd-channel messages.
 //
-// Regenerate with `go generate ./framework/remote/proto` (needs protoc; see
+// Regenerate with `go generate ./framework/remote/internal/wire/proto` (needs protoc; see
 // gen.sh). Bump ProtocolVersion in framework/remote for any incompatible
 // change. Additions that old peers ignore safely (the wants_packet_conn
 // field and the UsePacketConn methods: a host never calls them on a plugin
