@@ -101,14 +101,14 @@ func (s *Swarm) listenAll(ctx context.Context, host string, port int) ([]Listene
 // shareUDP hands the shared socket's two sides to the plugins that use it.
 func (s *Swarm) shareUDP(mux *udpmux.Mux) error {
 	for _, d := range s.discoveries {
-		if u, ok := d.(PacketConnUser); ok && usesPacketConn(d) {
+		if u, ok := As[PacketConnUser](d); ok {
 			if err := u.UsePacketConn(mux.KRPC()); err != nil {
 				return fmt.Errorf("discovery %s: shared udp socket: %w", d.Name(), err)
 			}
 		}
 	}
 	for _, t := range s.transports {
-		if u, ok := t.(PacketConnUser); ok && usesPacketConn(t) {
+		if u, ok := As[PacketConnUser](t); ok {
 			if err := u.UsePacketConn(mux.Other()); err != nil {
 				return fmt.Errorf("transport %s: shared udp socket: %w", t.Name(), err)
 			}

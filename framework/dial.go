@@ -149,7 +149,7 @@ func (s *Swarm) dialTransports(peer Peer) []Transport {
 	}
 	var out []Transport
 	for _, t := range s.transports {
-		if f, ok := t.(DialFilter); ok && !f.WantsPeer(peer) {
+		if f, ok := As[DialFilter](t); ok && !f.WantsPeer(peer) {
 			continue
 		}
 		out = append(out, t)
@@ -299,7 +299,7 @@ func (s *Swarm) holePunch(ctx context.Context, peer Peer, transports []Transport
 		return
 	}
 	for _, d := range s.discoveries {
-		if hp, ok := d.(HolePuncher); ok {
+		if hp, ok := As[HolePuncher](d); ok {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()

@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"net"
+	"reflect"
 )
 
 // JoinRequest is what the engine asks a [Discovery] to do for one topic.
@@ -130,18 +131,38 @@ type PacketConnUser interface {
 	UsePacketConn(pc net.PacketConn) error
 }
 
-// usesPacketConn reports whether plugin p needs the shared UDP socket: it
-// implements PacketConnUser and, when it also has WantsPacketConn (an
-// out-of-process adapter, which learns it from its plugin at run time),
-// says yes.
+// Proxy is implemented by plugins that stand in for an implementation
+// running elsewhere: the adapters of framework/remote, whose plugin runs in
+// another process. Such an adapter has the methods of every optional
+// interface it can forward across the process boundary, but learns only at
+// run time (from its plugin's handshake) which of them the implementation
+// behind it has. Forwards reports whether it does for the optional
+// interface iface (reflect.TypeFor[HolePuncher]() and so on); the engine
+// uses an optional interface of a Proxy only when Forwards says yes.
+type Proxy interface {
+	Forwards(iface reflect.Type) bool
+}
+
+// As returns plugin p as the optional interface T and whether p implements
+// it: p must have T's methods and, when p is a [Proxy], forward T. The
+// engine looks for every optional interface (PacketConnUser, HolePuncher,
+// ConnectivityReporter, DialFilter, Drainer, Refresher, Ordered) through As.
+func As[T any](p any) (T, bool) {
+	t, ok := p.(T)
+	if !ok {
+		return t, false
+	}
+	if px, ok := p.(Proxy); ok && !px.Forwards(reflect.TypeFor[T]()) {
+		var zero T
+		return zero, false
+	}
+	return t, true
+}
+
+// usesPacketConn reports whether plugin p needs the shared UDP socket.
 func usesPacketConn(p any) bool {
-	if _, ok := p.(PacketConnUser); !ok {
-		return false
-	}
-	if w, ok := p.(interface{ WantsPacketConn() bool }); ok {
-		return w.WantsPacketConn()
-	}
-	return true
+	_, ok := As[PacketConnUser](p)
+	return ok
 }
 
 // DialFilter is implemented by transports that want to be tried only for

@@ -48,7 +48,7 @@ func (s *Swarm) Refresh(ctx context.Context, topic Topic) error {
 	}
 	var errs []error
 	for _, d := range s.discoveries {
-		if r, ok := d.(Refresher); ok {
+		if r, ok := As[Refresher](d); ok {
 			if err := r.Refresh(ctx, topic); err != nil && !errors.Is(err, ErrClosed) {
 				errs = append(errs, fmt.Errorf("%s: refresh %s: %w", d.Name(), topic.Short(), err))
 			}

@@ -358,7 +358,7 @@ func (s *Swarm) Close() error {
 	}
 	dctx, dcancel := context.WithTimeout(context.Background(), DefaultDrainTimeout)
 	for _, t := range s.transports {
-		if d, ok := t.(Drainer); ok {
+		if d, ok := As[Drainer](t); ok {
 			if err := d.Drain(dctx); err != nil {
 				s.log.Warn("transport did not drain", "transport", t.Name(), "err", err)
 			}
@@ -402,7 +402,7 @@ func (s *Swarm) Connectivity() Connectivity {
 	s.mu.Unlock()
 	c := Connectivity{}
 	for _, d := range s.discoveries {
-		if r, ok := d.(ConnectivityReporter); ok {
+		if r, ok := As[ConnectivityReporter](d); ok {
 			c = r.Connectivity()
 			break
 		}

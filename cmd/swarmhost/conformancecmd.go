@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -31,11 +32,15 @@ built with the framework/remote SDK; PLUGIN_ARGS are passed to the binary
 A validator binary needs the peers it must accept (at least two) and reject
 (at least one): --accept HOST:PORT, --reject HOST:PORT.
 
+Without --kind, the checks are those of the kind TARGET serves: a
+built-in's, or what the binary says it serves in the plugin handshake.
+--kind overrides it (and picks one for a binary that serves several).
+
 examples:
-  swarmhost conformance --kind transport builtin:tcp
-  swarmhost conformance --kind validator --accept 10.0.0.1:1 --accept 10.0.0.2:1 \
+  swarmhost conformance builtin:tcp
+  swarmhost conformance --accept 10.0.0.1:1 --accept 10.0.0.2:1 \
       --reject 192.0.2.1:1 ./cidrvalidator -- --file rules.txt
-  swarmhost conformance --kind transport --json ./unixtransport
+  swarmhost conformance --json ./unixtransport
 
 flags:
 `
@@ -44,7 +49,7 @@ func runConformance(ctx context.Context, args []string, s stdio) int {
 	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
 	fs.SetOutput(s.err)
 	fs.Usage = func() { fmt.Fprint(s.err, conformanceHelp); fs.PrintDefaults() }
-	kind := fs.String("kind", "transport", "what TARGET is: transport, discovery or validator")
+	kind := fs.String("kind", "", "what TARGET is: transport, discovery or validator (default: what the plugin serves, learnt from its handshake)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	perCheck := fs.Duration("check-timeout", time.Minute, "bound each check to this `DURATION`")
 	testnet := fs.Int("testnet", 0, "start a loopback DHT testnet of `N` nodes for discovery plugins ({bootstrap} in PLUGIN_ARGS)")
@@ -85,6 +90,17 @@ func runConformance(ctx context.Context, args []string, s stdio) int {
 		for i, a := range pluginArgs {
 			pluginArgs[i] = strings.ReplaceAll(a, "{bootstrap}", tn.Addr())
 		}
+	}
+	if *kind == "" {
+		k, err := detectKind(target, pluginArgs)
+		if err != nil {
+			fmt.Fprintln(s.err, "swarmhost conformance:", err)
+			if isUsageError(err) {
+				return 2
+			}
+			return 1
+		}
+		*kind = k
 	}
 	checks, err := conformanceChecks(*kind, target, pluginArgs, accept, reject)
 	if err != nil {
@@ -142,6 +158,42 @@ func runConformance(ctx context.Context, args []string, s stdio) int {
 		return 1
 	}
 	return 0
+}
+
+// detectKind is the kind TARGET serves: a built-in's kind, or what a plugin
+// binary says it serves in its handshake. A binary that serves several
+// kinds needs --kind.
+func detectKind(target string, pluginArgs []string) (string, error) {
+	if name, ok := strings.CutPrefix(target, "builtin:"); ok {
+		var kinds []string
+		if _, ok := builtin.Transports()[name]; ok {
+			kinds = append(kinds, remote.KindTransport)
+		}
+		if _, ok := builtin.Discoveries()[name]; ok {
+			kinds = append(kinds, remote.KindDiscovery)
+		}
+		if _, ok := builtin.Validators()[name]; ok {
+			kinds = append(kinds, remote.KindValidator)
+		}
+		switch len(kinds) {
+		case 0:
+			return "", fmt.Errorf("%w: built-in plugin %q (known: %s, %s, %s)", framework.ErrUnknownPlugin, name, names(builtin.Transports()), names(builtin.Discoveries()), names(builtin.Validators()))
+		case 1:
+			return kinds[0], nil
+		}
+		return "", fmt.Errorf("%w: built-in %q is a %s: pick one with --kind", framework.ErrInvalidOption, name, strings.Join(kinds, " and a "))
+	}
+	if _, err := os.Stat(target); err != nil {
+		return "", fmt.Errorf("%w: plugin binary %s: %w", framework.ErrInvalidOption, target, err)
+	}
+	kinds, err := remote.Probe(remote.Config{Path: target, Args: pluginArgs, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return "", fmt.Errorf("what does %s serve? %w (name it with --kind)", target, err)
+	}
+	if len(kinds) > 1 {
+		return "", fmt.Errorf("%w: %s serves a %s: pick one with --kind", framework.ErrInvalidOption, target, strings.Join(kinds, " and a "))
+	}
+	return kinds[0], nil
 }
 
 // conformanceChecks builds the checks of one target.

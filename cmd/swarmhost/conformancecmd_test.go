@@ -68,3 +68,29 @@ func TestConformanceBadInput(t *testing.T) {
 		}
 	}
 }
+
+// Without --kind, conformance asks a plugin binary in its handshake what
+// it serves: a validator binary gets the validator checks (no transport
+// FAILs), a discovery binary the discovery checks; --kind still overrides.
+func TestConformanceDetectsTheKindABinaryServes(t *testing.T) {
+	bin := buildSwarmhost(t)
+	code, out, errOut := runCmd(context.Background(), strings.NewReader(""), "conformance",
+		"--accept", "10.0.0.1:1", "--accept", "10.0.0.2:1", "--reject", "192.0.2.1:1", bin, "--", "plugin", "serve", "--deny", "192.0.2.0/24", "cidr")
+	if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "validator "+bin+": ") || !strings.Contains(out, " 0 failed") {
+		t.Fatalf("validator binary without --kind: exit %d:\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCmd(context.Background(), strings.NewReader(""), "conformance",
+		"--only", "discovery_name_is_short_and_stable", bin, "--", "plugin", "serve", "static")
+	if code != 0 || !strings.Contains(out, "PASS discovery_name_is_short_and_stable") || !strings.Contains(out, "discovery "+bin+": 1 passed, 0 failed") {
+		t.Fatalf("discovery binary without --kind: exit %d:\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCmd(context.Background(), strings.NewReader(""), "conformance", "--kind", "transport",
+		"--only", "listen_dial_round_trip", bin, "--", "plugin", "serve", "--deny", "192.0.2.0/24", "cidr")
+	if code != 1 || !strings.Contains(out, "FAIL listen_dial_round_trip") || !strings.Contains(out, "transport "+bin+": 0 passed, 1 failed") {
+		t.Fatalf("--kind transport on a validator binary: exit %d:\n%s", code, out)
+	}
+	code, out, _ = runCmd(context.Background(), strings.NewReader(""), "conformance", "--only", "validator_name_is_short_and_stable", "builtin:cidr")
+	if !strings.Contains(out, "validator builtin:cidr: ") {
+		t.Fatalf("builtin:cidr without --kind: exit %d:\n%s", code, out)
+	}
+}

@@ -146,9 +146,14 @@ func plural(n int, what string) string {
 }
 
 // logFlushed logs that the topic is flushed: with the DHT's fields when the
-// DHT runs, and a warning when no DHT node answered.
+// DHT runs (in process, or in a plugin that reports its connectivity), and
+// a warning when no DHT node answered the built-in one.
 func logFlushed(log *slog.Logger, nf nodeFlags, c framework.Connectivity) {
 	if !nf.usesDHT() {
+		if c.Bootstrapped { // a plugin's DHT reported its connectivity
+			log.Info("flushed", "discovery", nf.discovery, "bootstrapped", c.Bootstrapped, "public", c.PublicAddrs, "holepunchable", c.Holepunchable)
+			return
+		}
 		log.Info("flushed", "discovery", nf.discovery)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/netip"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ type natLab struct {
 	bin       string
 	a, b      *netlab.Host
 	bootstrap string
+	discovery string // the peers' --discovery: dht, or the DHT out of process
 }
 
 func newNATLab(t *testing.T, symmetricA bool) *natLab {
@@ -43,6 +45,7 @@ func newNATLab(t *testing.T, symmetricA bool) *natLab {
 	l.daemon(t, d1, "bootstrap", "--listen", b1)
 	l.daemon(t, d2, "bootstrap", "--listen", b2, "--peer", b1)
 	l.bootstrap = b1 + "," + b2
+	l.discovery = "dht"
 	return l
 }
 
@@ -91,7 +94,7 @@ func (p *peerRun) stderr() string { p.errMu.Lock(); defer p.errMu.Unlock(); retu
 // pipe starts `swarmhost pipe` over the DHT with TCP and uTP in h.
 func (l *natLab) pipe(ctx context.Context, t *testing.T, h *netlab.Host, stdin string, args ...string) *peerRun {
 	t.Helper()
-	base := []string{"pipe", "--discovery", "dht", "--transport", "tcp,utp", "--bootstrap", l.bootstrap, "--log-level", "debug"}
+	base := []string{"pipe", "--discovery", l.discovery, "--transport", "tcp,utp", "--bootstrap", l.bootstrap, "--log-level", "debug"}
 	p := &peerRun{flushed: make(chan struct{}), done: make(chan struct{})}
 	p.cmd = h.Command(ctx, l.bin, append(base, args...)...)
 	p.cmd.Stdin = strings.NewReader(stdin)
@@ -134,8 +137,25 @@ func (p *peerRun) wait(t *testing.T, d time.Duration) error {
 // to A's public address fails, the hole punch relayed by A's referrer plus
 // uTP connects, and data flows both ways intact. 20 trials, goal ≥ 19.
 func TestNATHolePunchUTPConnects(t *testing.T) {
+	natHolePunch(t, newNATLab(t, false), natTrials)
+}
+
+// The same with the DHT out of process (`swarmhost plugin serve dht`) in
+// both peers: the plugin's DHT runs on the swarm's shared UDP socket,
+// relayed, the host forwards its hole punch (B connects over uTP) and its
+// connectivity report (A reports itself bootstrapped, with its public
+// address).
+func TestNATHolePunchOutOfProcessDHT(t *testing.T) {
 	l := newNATLab(t, false)
-	trials := natTrials
+	// plugin lists are comma-separated: the plugin gets one bootstrap node
+	// (the second bootstraps from the first)
+	l.discovery = "plugin:" + l.bin + " plugin serve --bootstrap " + strings.Split(l.bootstrap, ",")[0] + " dht"
+	natHolePunch(t, l, max(3, natTrials/4))
+}
+
+// natHolePunch runs the hole punch trials of TestNATHolePunchUTPConnects.
+func natHolePunch(t *testing.T, l *natLab, trials int) {
+	t.Helper()
 	connected := 0
 	var fails []string
 	for i := range trials {
@@ -162,6 +182,8 @@ func TestNATHolePunchUTPConnects(t *testing.T) {
 			t.Fatalf("trial %d: data corrupted: A got %d bytes, B got %d of %d", i, pa.out.Len(), pb.out.Len(), len(msgA))
 		case !strings.Contains(pb.stderr(), "msg=connected") || !strings.Contains(pb.stderr(), "type=utp"):
 			t.Fatalf("trial %d: connected, but not over uTP: %s", i, pb.stderr())
+		case !connectivityRE.MatchString(pa.stderr()):
+			t.Fatalf("trial %d: the announcer did not report its connectivity (bootstrapped, a public address): %s", i, lastLines(pa.stderr(), 10))
 		default:
 			connected++
 		}
@@ -208,6 +230,10 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// connectivityRE matches the flushed line of a swarm whose DHT reported
+// itself bootstrapped and the public address the DHT nodes saw.
+var connectivityRE = regexp.MustCompile(`msg=flushed .*bootstrapped=true public=\[[0-9.]+:[0-9]+`)
 
 // natTrials is the number of NAT trials (20 in CI).
 var natTrials = 20

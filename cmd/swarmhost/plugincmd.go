@@ -9,6 +9,7 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/sdk"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
 
@@ -68,7 +69,7 @@ func runPlugin(_ context.Context, args []string, s stdio) int {
 		}
 		return 1
 	}
-	remote.Serve(p) // exits the process when run by hand
+	sdk.Serve(p) // exits the process when run by hand
 	return 0
 }
 

@@ -23,7 +23,7 @@ import (
 	"strings"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/sdk"
 )
 
 type rule struct {
@@ -46,7 +46,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cidrvalidator:", err)
 		os.Exit(1)
 	}
-	remote.ServeValidator(v)
+	sdk.ServeValidator(v)
 }
 
 // load reads the list, with the file and line of the first bad entry.

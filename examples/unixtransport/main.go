@@ -21,7 +21,7 @@ import (
 	"syscall"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/sdk"
 )
 
 func main() {
@@ -31,7 +31,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "unixtransport:", err)
 		os.Exit(1)
 	}
-	remote.ServeTransport(transport{*dir})
+	sdk.ServeTransport(transport{*dir})
 }
 
 type transport struct{ dir string }

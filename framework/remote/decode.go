@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
 // This file converts between framework values and their wire form. Every

@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
 var (

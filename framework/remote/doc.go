@@ -1,6 +1,7 @@
 // Package remote runs a [framework.Transport], [framework.Discovery] or
-// [framework.PeerValidator] as a separate plugin binary, and is the SDK
-// plugin authors serve their implementation with.
+// [framework.PeerValidator] as a separate plugin binary: it is the host
+// side. Plugin authors import package
+// [github.com/dwebswarm/dwebswarm-go/framework/remote/sdk] instead.
 //
 // # Host side
 //
@@ -13,18 +14,25 @@
 // timeout; whatever a plugin replies is validated, so garbage becomes an
 // error wrapping [ErrBadReply], never a panic.
 //
+// The adapters forward the optional interfaces the engine uses (see
+// [Forwarded]) and implement [framework.Proxy], so the engine uses only
+// those the plugin's implementation has. [Probe] asks a binary which kinds
+// it serves.
+//
 // # Plugin side
 //
-//	func main() { remote.ServeTransport(mytransport.New()) }
+//	func main() { sdk.ServeTransport(mytransport.New()) }
+//
+// (package sdk; [Serve] and friends here are what it calls.)
 //
 // # Protocol
 //
 // github.com/hashicorp/go-plugin starts the binary with a magic cookie in
 // its environment ([MagicCookieKey]) and negotiates [ProtocolVersion]; the
-// plugin then serves the gRPC services of remote.proto (package
-// [github.com/dwebswarm/dwebswarm-go/framework/remote/proto]). Each plugin
-// gets its own PLUGIN_UNIX_SOCKET_DIR for go-plugin's socket, removed when
-// the instance ends.
+// plugin then serves the gRPC services of remote.proto (in
+// framework/remote/internal/wire/proto: the wire code hosts and the SDK
+// share, not an API). Each plugin gets its own PLUGIN_UNIX_SOCKET_DIR for
+// go-plugin's socket, removed when the instance ends.
 //
 // Bytes of connections never cross gRPC. The host gives every plugin an fd
 // channel: on Linux a SOCK_SEQPACKET socketpair whose plugin end is the

@@ -8,7 +8,7 @@ import (
 	"syscall"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
 // Sentinel errors. Errors of this package wrap one of them (start failures

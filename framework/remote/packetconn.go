@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
 // The shared UDP socket, out of process.

@@ -24,7 +24,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
 // proc supervises one configured plugin: it starts instances, notices when
@@ -33,6 +33,9 @@ type proc struct {
 	cfg  Config
 	kind string
 	log  *slog.Logger
+	// probe: start completes the handshake but asks no service for its
+	// Info ([Probe] asks each one).
+	probe bool
 
 	// onRestart, when set, runs (in its own goroutine) after a restart, so
 	// the adapter can restore state (re-join topics).
@@ -221,6 +224,9 @@ func (p *proc) start() (*instance, error) {
 	}
 	inst.conn = conn
 	inst.fds = fds
+	if p.probe {
+		return inst, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StartTimeout)
 	defer cancel()
 	info, err := inst.infoCall(ctx)

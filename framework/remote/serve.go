@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
 // Plugins are the implementations one plugin binary serves. Usually one is
@@ -135,7 +135,7 @@ func pluginInfo(kind string, impl interface{ Name() string }) *pb.PluginInfo {
 	if o, ok := impl.(framework.Ordered); ok {
 		info.Order = int32(o.Order())
 	}
-	_, info.WantsPacketConn = impl.(framework.PacketConnUser)
+	optionalInfo(info, impl)
 	return info
 }
 

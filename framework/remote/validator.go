@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
 var (

@@ -7,15 +7,15 @@ import (
 	"os"
 
 	"github.com/dwebswarm/dwebswarm-go/examples/internal/brokenplugin/broken"
-	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/sdk"
 )
 
 func main() {
 	switch kind := append(os.Args, "")[1]; kind {
 	case "transport":
-		remote.ServeTransport(broken.NewTransport())
+		sdk.ServeTransport(broken.NewTransport())
 	case "validator":
-		remote.ServeValidator(broken.Validator{})
+		sdk.ServeValidator(broken.Validator{})
 	default:
 		fmt.Fprintln(os.Stderr, "usage: brokenplugin transport|validator")
 		os.Exit(2)

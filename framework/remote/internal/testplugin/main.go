@@ -18,7 +18,8 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
-	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/proto"
+	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/sdk"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"
 	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
@@ -36,18 +37,18 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "tcp": // the built-in TCP transport: every socket handed off by fd
-		remote.ServeTransport(tcp.New())
+		sdk.ServeTransport(tcp.New())
 	case "relay": // TCP hidden behind user-space types: relayed connections, remote listener
-		remote.ServeTransport(userTransport{tcp.New()})
+		sdk.ServeTransport(userTransport{tcp.New()})
 	case "utp": // the built-in uTP transport, on the host's shared UDP socket
-		remote.ServeTransport(utp.New())
+		sdk.ServeTransport(utp.New())
 	case "dht": // the built-in DHT discovery on the host's shared UDP socket; arg: bootstrap HOST:PORT,... (loopback in tests)
 		d, err := dht.NewPlugin(dht.Config{Bootstrap: strings.Split(arg, ","), SendRate: -1, QueryTimeout: 500 * time.Millisecond})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		remote.ServeDiscovery(d)
+		sdk.ServeDiscovery(d)
 	case "static": // the built-in static discovery: arg lists ADDR[@TOPICHEX+TOPICHEX...],...; then an optional interval
 		interval := 200 * time.Millisecond
 		if len(os.Args) > 3 {
@@ -58,15 +59,15 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		remote.ServeDiscovery(d)
+		sdk.ServeDiscovery(d)
 	case "deny": // a validator that rejects the addresses in arg, and panics on port 1
 		deny := map[string]bool{}
 		for _, a := range strings.Split(arg, ",") {
 			deny[a] = true
 		}
-		remote.ServeValidator(denyValidator(deny))
+		sdk.ServeValidator(denyValidator(deny))
 	case "hang": // a transport and validator that answer Info and nothing else
-		remote.Serve(remote.Plugins{Transport: hangTransport{}, Validator: hangTransport{}})
+		sdk.Serve(sdk.Plugins{Transport: hangTransport{}, Validator: hangTransport{}})
 	case "silent": // never completes the handshake
 		time.Sleep(time.Hour)
 	case "garbage": // prints garbage instead of the handshake line
