@@ -64,13 +64,25 @@ func TestDemoRunsOnLoopbackAndExitsZero(t *testing.T) {
 	}
 }
 
+// freePort returns a loopback port that is free for both TCP and UDP right
+// now (a swarm binds both on its port), for a child process to bind.
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no port free for both TCP and UDP in 100 tries")
+	return 0
 }
 
 func TestPipeExchangesBothWaysAndExits(t *testing.T) {
