@@ -90,7 +90,7 @@ func builtinPlugin(name string, nf nodeFlags) (remote.Plugins, error) {
 		p.Discovery, impl = d, d
 	} else if mk, ok := validatorFactories[strings.SplitN(name, ":", 2)[0]]; ok {
 		_, arg, _ := strings.Cut(name, ":")
-		v, err := mk(arg, nf, 0)
+		v, err := mk(arg, nf)
 		if err != nil {
 			return p, fmt.Errorf("validator %s: %w", name, err)
 		}

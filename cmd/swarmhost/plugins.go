@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -78,77 +79,111 @@ func splitList(s string) []string {
 	return out
 }
 
+// built are the plugins the flags construct. Until a swarm owns them
+// (Swarm.Close closes them), close them with close.
+type built struct {
+	discoveries []framework.Discovery
+	transports  []framework.Transport
+	validators  []framework.PeerValidator
+}
+
+// close closes every plugin (out-of-process ones stop their processes).
+func (b *built) close() {
+	for _, d := range b.discoveries {
+		d.Close()
+	}
+	for _, t := range b.transports {
+		if c, ok := t.(io.Closer); ok {
+			c.Close()
+		}
+	}
+	for _, v := range b.validators {
+		if c, ok := v.(io.Closer); ok {
+			c.Close()
+		}
+	}
+}
+
 // options turns the flags into swarm options, with a clear error for an
-// unknown plugin name.
-func (f nodeFlags) options() ([]framework.Option, error) {
-	var opts []framework.Option
-	ds := splitList(f.discovery)
-	for _, name := range ds {
-		if path, ok := strings.CutPrefix(name, pluginPrefix); ok {
-			d, err := remote.NewDiscovery(pluginConfig(path))
-			if err != nil {
-				return nil, fmt.Errorf("discovery %s: %w", name, err)
-			}
-			opts = append(opts, framework.WithDiscovery(d))
-			continue
-		}
-		mk, ok := discoveryFactories[name]
-		if !ok {
-			return nil, fmt.Errorf("%w: discovery %q (known: %s)", framework.ErrUnknownPlugin, name, names(discoveryFactories))
-		}
-		d, err := mk(f)
-		if err != nil {
-			return nil, fmt.Errorf("discovery %s: %w", name, err)
-		}
-		opts = append(opts, framework.WithDiscovery(d))
+// unknown plugin name. The plugins are returned too: close them if no
+// swarm is built from the options. On error, every plugin is closed.
+func (f nodeFlags) options() ([]framework.Option, *built, error) {
+	b := &built{}
+	if err := f.plugins(b); err != nil {
+		b.close()
+		return nil, nil, err
 	}
-	ts := splitList(f.transport)
-	if len(ts) == 0 {
-		return nil, fmt.Errorf("%w: --transport names none", framework.ErrNoTransport)
+	opts := []framework.Option{
+		framework.WithDiscovery(b.discoveries...),
+		framework.WithTransport(b.transports...),
+		framework.WithValidators(b.validators...),
+		framework.WithListenHost(f.host),
 	}
-	for _, name := range ts {
-		if path, ok := strings.CutPrefix(name, pluginPrefix); ok {
-			t, err := remote.NewTransport(pluginConfig(path))
-			if err != nil {
-				return nil, fmt.Errorf("transport %s: %w", name, err)
-			}
-			opts = append(opts, framework.WithTransport(t))
-			continue
-		}
-		mk, ok := transportFactories[name]
-		if !ok {
-			return nil, fmt.Errorf("%w: transport %q (known: %s)", framework.ErrUnknownPlugin, name, names(transportFactories))
-		}
-		t, err := mk(f)
-		if err != nil {
-			return nil, fmt.Errorf("transport %s: %w", name, err)
-		}
-		opts = append(opts, framework.WithTransport(t))
-	}
-	if len(f.mdnsIfaces) > 0 && !contains(ds, "mdns") {
-		return nil, fmt.Errorf("%w: --mdns-iface needs the mdns discovery (--discovery mdns,...)", framework.ErrInvalidOption)
-	}
-	if len(f.peers) > 0 && !contains(ds, "static") {
-		return nil, fmt.Errorf("%w: --peer needs the static discovery (--discovery static,...)", framework.ErrInvalidOption)
-	}
-	for _, b := range splitList(f.bootstrap) {
-		if _, err := framework.ParsePeerAddr(b, framework.Topic{}); err != nil {
-			return nil, fmt.Errorf("--bootstrap: %w", err)
-		}
-	}
-	vopts, err := f.validatorOptions()
-	if err != nil {
-		return nil, err
-	}
-	opts = append(opts, vopts...)
-	opts = append(opts, framework.WithListenHost(f.host))
 	if f.port != 0 {
 		opts = append(opts, framework.WithPort(f.port))
 	}
 	if f.connectTimeout != 0 {
 		opts = append(opts, framework.WithConnectTimeout(f.connectTimeout))
 	}
-	return opts, nil
+	return opts, b, nil
+}
+
+func (f nodeFlags) plugins(b *built) error {
+	ds := splitList(f.discovery)
+	ts := splitList(f.transport)
+	if len(ts) == 0 {
+		return fmt.Errorf("%w: --transport names none", framework.ErrNoTransport)
+	}
+	if len(f.mdnsIfaces) > 0 && !contains(ds, "mdns") {
+		return fmt.Errorf("%w: --mdns-iface needs the mdns discovery (--discovery mdns,...)", framework.ErrInvalidOption)
+	}
+	if len(f.peers) > 0 && !contains(ds, "static") {
+		return fmt.Errorf("%w: --peer needs the static discovery (--discovery static,...)", framework.ErrInvalidOption)
+	}
+	for _, addr := range splitList(f.bootstrap) {
+		if _, err := framework.ParsePeerAddr(addr, framework.Topic{}); err != nil {
+			return fmt.Errorf("--bootstrap: %w", err)
+		}
+	}
+	for _, name := range ds {
+		if path, ok := strings.CutPrefix(name, pluginPrefix); ok {
+			d, err := remote.NewDiscovery(pluginConfig(path))
+			if err != nil {
+				return fmt.Errorf("discovery %s: %w", name, err)
+			}
+			b.discoveries = append(b.discoveries, d)
+			continue
+		}
+		mk, ok := discoveryFactories[name]
+		if !ok {
+			return fmt.Errorf("%w: discovery %q (known: %s)", framework.ErrUnknownPlugin, name, names(discoveryFactories))
+		}
+		d, err := mk(f)
+		if err != nil {
+			return fmt.Errorf("discovery %s: %w", name, err)
+		}
+		b.discoveries = append(b.discoveries, d)
+	}
+	for _, name := range ts {
+		if path, ok := strings.CutPrefix(name, pluginPrefix); ok {
+			t, err := remote.NewTransport(pluginConfig(path))
+			if err != nil {
+				return fmt.Errorf("transport %s: %w", name, err)
+			}
+			b.transports = append(b.transports, t)
+			continue
+		}
+		mk, ok := transportFactories[name]
+		if !ok {
+			return fmt.Errorf("%w: transport %q (known: %s)", framework.ErrUnknownPlugin, name, names(transportFactories))
+		}
+		t, err := mk(f)
+		if err != nil {
+			return fmt.Errorf("transport %s: %w", name, err)
+		}
+		b.transports = append(b.transports, t)
+	}
+	return f.validators(b)
 }
 
 func contains(list []string, s string) bool {

@@ -37,7 +37,7 @@ func TestDiscoveries(t *testing.T) {
 // The validators' suites run in plugins/validators; this only checks that
 // the registry is complete and its factories build.
 func TestValidatorRegistry(t *testing.T) {
-	for _, name := range []string{"cidr", "dht-private", "ratelimit", "banlist", "chain"} {
+	for _, name := range []string{"cidr", "dht-private", "ratelimit", "banlist"} {
 		f := builtin.Validators()[name]
 		if f == nil {
 			t.Fatalf("no factory for %s", name)

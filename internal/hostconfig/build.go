@@ -126,8 +126,8 @@ func (c *Config) BuildPlugins(bo BuildOptions) (*Plugins, error) {
 		}
 		ps.Transports = append(ps.Transports, t)
 	}
-	for i, p := range c.Validators {
-		v, err := p.validator(bo, i+1)
+	for _, p := range c.Validators {
+		v, err := p.validator(bo)
 		if err != nil {
 			return fail(p, err)
 		}
@@ -216,13 +216,9 @@ func (p Plugin) transport(bo BuildOptions) (framework.Transport, error) {
 	return nil, fmt.Errorf("%w: no transport %q", framework.ErrUnknownPlugin, p.Name)
 }
 
-func (p Plugin) validator(bo BuildOptions, order int) (framework.PeerValidator, error) {
+func (p Plugin) validator(bo BuildOptions) (framework.PeerValidator, error) {
 	if p.Remote != nil {
-		v, err := remote.NewValidator(p.remoteConfig(bo))
-		if err != nil {
-			return nil, err
-		}
-		return orderedValidator{v, order}, nil
+		return remote.NewValidator(p.remoteConfig(bo))
 	}
 	switch o := p.Options.(type) {
 	case validators.CIDRConfig:
@@ -236,12 +232,3 @@ func (p Plugin) validator(bo BuildOptions, order int) (framework.PeerValidator, 
 	}
 	return nil, fmt.Errorf("%w: no validator %q", framework.ErrUnknownPlugin, p.Name)
 }
-
-// orderedValidator places an external validator at its position in the
-// chain (the list order), and closes its process.
-type orderedValidator struct {
-	*remote.Validator
-	order int
-}
-
-func (o orderedValidator) Order() int { return o.order }

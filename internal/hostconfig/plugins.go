@@ -61,8 +61,8 @@ type Plugin struct {
 	// type: dht.Config (node.bootstrap, ephemeral and adaptiveAfter folded
 	// in), mdns.Config, static.Config, TCPOptions, utp.Config,
 	// validators.CIDRConfig, validators.DHTPrivateConfig,
-	// validators.RateLimitConfig or validators.BanListConfig. Validators'
-	// Order is their position in the list (1, 2, ...).
+	// validators.RateLimitConfig or validators.BanListConfig. Validators
+	// run in list order.
 	Options any
 	// Remote configures an external plugin binary; nil for built-ins.
 	Remote *remote.Config
@@ -85,7 +85,7 @@ func defaultTransport() Plugin {
 
 type builtin struct {
 	kind  Kind
-	parse func(d *decoder, v *yaml.Node, path string, order int) any
+	parse func(d *decoder, v *yaml.Node, path string) any
 	// required, when set, is the hint for a missing options section.
 	required string
 }
@@ -190,7 +190,7 @@ func (d *decoder) plugins(v *yaml.Node, kind Kind) []Plugin {
 			continue
 		}
 		before := len(d.errs)
-		opts := b.parse(d, optsN, path+".options", i+1)
+		opts := b.parse(d, optsN, path+".options")
 		if len(d.errs) > before {
 			continue
 		}
@@ -336,7 +336,7 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (d *decoder) dhtOptions(v *yaml.Node, path string, _ int) any {
+func (d *decoder) dhtOptions(v *yaml.Node, path string) any {
 	var c dht.Config
 	var minN, maxN *yaml.Node
 	d.mapping(v, path, fields{
@@ -385,7 +385,7 @@ func (d *decoder) dhtOptions(v *yaml.Node, path string, _ int) any {
 	return c
 }
 
-func (d *decoder) mdnsOptions(v *yaml.Node, path string, _ int) any {
+func (d *decoder) mdnsOptions(v *yaml.Node, path string) any {
 	var c mdns.Config
 	var minN, maxN *yaml.Node
 	d.mapping(v, path, fields{
@@ -428,7 +428,7 @@ func (d *decoder) mdnsOptions(v *yaml.Node, path string, _ int) any {
 	return c
 }
 
-func (d *decoder) staticOptions(v *yaml.Node, path string, _ int) any {
+func (d *decoder) staticOptions(v *yaml.Node, path string) any {
 	var c static.Config
 	var peersN *yaml.Node
 	d.mapping(v, path, fields{
@@ -482,7 +482,7 @@ func (d *decoder) staticOptions(v *yaml.Node, path string, _ int) any {
 	return c
 }
 
-func (d *decoder) tcpOptions(v *yaml.Node, path string, _ int) any {
+func (d *decoder) tcpOptions(v *yaml.Node, path string) any {
 	var c TCPOptions
 	d.mapping(v, path, fields{
 		"keepAlive": func(_, v *yaml.Node) {
@@ -496,7 +496,7 @@ func (d *decoder) tcpOptions(v *yaml.Node, path string, _ int) any {
 	return c
 }
 
-func (d *decoder) utpOptions(v *yaml.Node, path string, _ int) any {
+func (d *decoder) utpOptions(v *yaml.Node, path string) any {
 	var c utp.Config
 	dur := func(name string, dst *time.Duration) func(_, v *yaml.Node) {
 		return func(_, v *yaml.Node) { *dst, _ = d.duration(v, path+"."+name, positive, false) }
@@ -547,8 +547,8 @@ func (d *decoder) prefixes(v *yaml.Node, path string) []string {
 	return out
 }
 
-func (d *decoder) cidrOptions(v *yaml.Node, path string, order int) any {
-	c := validators.CIDRConfig{Order: order}
+func (d *decoder) cidrOptions(v *yaml.Node, path string) any {
+	c := validators.CIDRConfig{}
 	before := len(d.errs)
 	d.mapping(v, path, fields{
 		"allow": func(_, v *yaml.Node) { c.Allow = d.prefixes(v, path+".allow") },
@@ -560,16 +560,16 @@ func (d *decoder) cidrOptions(v *yaml.Node, path string, order int) any {
 	return c
 }
 
-func (d *decoder) dhtPrivateOptions(v *yaml.Node, path string, order int) any {
-	c := validators.DHTPrivateConfig{Enabled: true, Order: order}
+func (d *decoder) dhtPrivateOptions(v *yaml.Node, path string) any {
+	c := validators.DHTPrivateConfig{}
 	d.mapping(v, path, fields{
 		"exempt": func(_, v *yaml.Node) { c.Exempt = d.prefixes(v, path+".exempt") },
 	}, nil)
 	return c
 }
 
-func (d *decoder) rateLimitOptions(v *yaml.Node, path string, order int) any {
-	c := validators.RateLimitConfig{Order: order}
+func (d *decoder) rateLimitOptions(v *yaml.Node, path string) any {
+	c := validators.RateLimitConfig{}
 	d.mapping(v, path, fields{
 		"every":    func(_, v *yaml.Node) { c.Every, _ = d.duration(v, path+".every", positive, false) },
 		"burst":    func(_, v *yaml.Node) { c.Burst, _ = d.integer(v, path+".burst", 1, 1<<30, "") },
@@ -578,8 +578,8 @@ func (d *decoder) rateLimitOptions(v *yaml.Node, path string, order int) any {
 	return c
 }
 
-func (d *decoder) banListOptions(v *yaml.Node, path string, order int) any {
-	c := validators.BanListConfig{Order: order}
+func (d *decoder) banListOptions(v *yaml.Node, path string) any {
+	c := validators.BanListConfig{}
 	var pathN *yaml.Node
 	d.mapping(v, path, fields{
 		"path": func(_, v *yaml.Node) {
