@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/conformance"
-	"github.com/dwebswarm/dwebswarm-go/conformance/builtin"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/internal/hostconfig"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
 )
 
@@ -156,11 +156,7 @@ func conformanceChecks(kind, target string, pluginArgs, accept, reject []string)
 	switch kind {
 	case "transport":
 		if isBuiltin {
-			f, ok := builtin.Transports()[name]
-			if !ok {
-				return nil, fmt.Errorf("%w: built-in transport %q (known: %s)", framework.ErrUnknownPlugin, name, names(builtin.Transports()))
-			}
-			return conformance.TransportChecks(f), nil
+			return builtinChecks(hostconfig.KindTransport, name)
 		}
 		return conformance.TransportChecks(func(t *conformance.T) (framework.Transport, error) {
 			tr, err := remote.NewTransport(cfg)
@@ -172,22 +168,14 @@ func conformanceChecks(kind, target string, pluginArgs, accept, reject []string)
 		}), nil
 	case "discovery":
 		if isBuiltin {
-			f, ok := builtin.Discoveries()[name]
-			if !ok {
-				return nil, fmt.Errorf("%w: built-in discovery %q (known: %s)", framework.ErrUnknownPlugin, name, names(builtin.Discoveries()))
-			}
-			return conformance.DiscoveryChecks(f), nil
+			return builtinChecks(hostconfig.KindDiscovery, name)
 		}
 		return conformance.DiscoveryChecks(func(*conformance.T) (conformance.DiscoveryEnv, error) {
 			return remoteDiscoveryEnv{cfg}, nil
 		}), nil
 	case "validator":
 		if isBuiltin {
-			f, ok := builtin.Validators()[name]
-			if !ok {
-				return nil, fmt.Errorf("%w: built-in validator %q (known: %s)", framework.ErrUnknownPlugin, name, names(builtin.Validators()))
-			}
-			return conformance.ValidatorChecks(f), nil
+			return builtinChecks(hostconfig.KindValidator, name)
 		}
 		acc, err := parsePeers(accept)
 		if err != nil {
@@ -210,6 +198,16 @@ func conformanceChecks(kind, target string, pluginArgs, accept, reject []string)
 		}), nil
 	}
 	return nil, fmt.Errorf("%w: --kind %q: want transport, discovery or validator", framework.ErrInvalidOption, kind)
+}
+
+// builtinChecks are the conformance checks of the built-in NAME of kind k,
+// from the plugin registry.
+func builtinChecks(k hostconfig.Kind, name string) ([]conformance.Check, error) {
+	b, ok := hostconfig.LookupBuiltin(name)
+	if !ok || b.Kind != k {
+		return nil, fmt.Errorf("%w: built-in %s %q (known: %s)", framework.ErrUnknownPlugin, k, name, names(k))
+	}
+	return b.Checks()
 }
 
 // remoteDiscoveryEnv starts one plugin process per discovery instance; the

@@ -63,8 +63,8 @@ func TestPipeLeavesNoPluginProcess(t *testing.T) {
 	t.Run("later plugin fails", func(t *testing.T) {
 		rec := recordPlugins(t)
 		code, _, errOut := runCmd(context.Background(), strings.NewReader(""), "pipe", "--host", "127.0.0.1",
-			"--validator", "plugin:"+bin+" plugin serve --deny 192.0.2.0/24 cidr,nosuch", "orphans")
-		if code == 0 || !strings.Contains(errOut, "nosuch") {
+			"--validator", "plugin:"+bin+" plugin serve --deny 192.0.2.0/24 cidr,cidr", "--deny", "not-a-prefix", "orphans")
+		if code == 0 || !strings.Contains(errOut, "not-a-prefix") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 		rec.assertNoneAlive(t, 1)

@@ -75,7 +75,7 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, topic framework.T
 	opts = append(opts, framework.WithLogger(log))
 	sw, err := framework.New(opts...)
 	if err != nil {
-		plugins.close()
+		plugins.Close()
 		return err
 	}
 	defer sw.Close()

@@ -125,10 +125,3 @@ func BanList() conformance.ValidatorFactory {
 		}, nil
 	}
 }
-
-// Validators are the built-in validators' factories by name.
-func Validators() map[string]conformance.ValidatorFactory {
-	return map[string]conformance.ValidatorFactory{
-		"cidr": CIDR(), "dht-private": DHTPrivate(), "ratelimit": RateLimit(), "banlist": BanList(),
-	}
-}
