@@ -1,7 +1,7 @@
 package main
 
 import (
-	"github.com/dwebswarm/dwebswarm-go/internal/hostconfig"
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
 
 	"context"
 	"fmt"

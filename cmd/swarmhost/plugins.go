@@ -5,9 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
-	"github.com/dwebswarm/dwebswarm-go/internal/hostconfig"
 )
 
 // nodeFlags are the plugin settings shared by the commands that run a swarm.

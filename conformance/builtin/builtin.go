@@ -1,6 +1,6 @@
 // Package builtin has conformance factories for the built-in plugins, so
 // that `swarmhost conformance builtin:NAME` and the repository's own tests
-// run the same checks on them. The plugin registry (internal/hostconfig)
+// run the same checks on them. The plugin registry (cmd/swarmhost/internal/hostconfig)
 // names each built-in's factory.
 //
 // Environments are loopback only: the DHT environment is a fresh dhttest

@@ -11,7 +11,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // The built-ins' suites run from the plugin registry
-// (internal/hostconfig's TestBuiltinsPassConformance).
+// (cmd/swarmhost/internal/hostconfig's TestBuiltinsPassConformance).
 func TestTCPHasNoKnownFailures(t *testing.T) {
 	if len(builtin.KnownFailures("tcp")) != 0 {
 		t.Error("tcp has known failures")

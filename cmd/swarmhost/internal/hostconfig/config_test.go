@@ -58,7 +58,7 @@ func TestExampleLoads(t *testing.T) {
 	}
 	// the repository's example is the same file
 	a, _ := os.ReadFile("testdata/example.yaml")
-	if b, err := os.ReadFile("../../examples/swarmhost.yaml"); err != nil || !bytes.Equal(a, b) {
+	if b, err := os.ReadFile("../../../../examples/swarmhost.yaml"); err != nil || !bytes.Equal(a, b) {
 		t.Errorf("examples/swarmhost.yaml differs from testdata/example.yaml (err %v)", err)
 	}
 	// building the example's plugins needs no network (the DHT starts
