@@ -296,14 +296,6 @@ func (v *recordingValidator) Validate(ctx context.Context, p framework.Peer) err
 	return err
 }
 
-// Order passes the wrapped validator's order on, if any.
-func (v *recordingValidator) Order() int {
-	if o, ok := v.PeerValidator.(framework.Ordered); ok {
-		return o.Order()
-	}
-	return 0
-}
-
 // fakeTransport listens nowhere and fails every dial after recording it, so
 // peers listed by validator factories are never contacted.
 type fakeTransport struct{ rec *seqRecorder }

@@ -98,10 +98,10 @@ type PeerValidator interface {
 	Validate(ctx context.Context, p Peer) error
 }
 
-// Ordered is implemented by plugins that care about their position among
-// plugins of the same kind (lower first). fx value groups arrive in random
-// order, so the engine sorts plugins by (Order, Name); plugins without Order
-// count as 0.
+// Ordered is implemented by transports and discoveries that care about
+// their position among plugins of the same kind (lower first): the engine
+// sorts them by (Order, Name); plugins without Order count as 0. Validators
+// are not sorted: they run in the order given to [WithValidators].
 type Ordered interface {
 	Order() int
 }

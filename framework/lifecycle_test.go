@@ -56,6 +56,45 @@ func TestValidatorPanicIsContainedAsRejection(t *testing.T) {
 	n.noDial(t, 30*time.Millisecond)
 }
 
+// orderedValidator claims a position through an Order method: the engine
+// must ignore it and consult validators in the order given.
+type orderedValidator struct {
+	name  string
+	order int
+	err   error
+	log   chan<- string
+}
+
+func (v orderedValidator) Name() string { return v.name }
+func (v orderedValidator) Order() int   { return v.order }
+func (v orderedValidator) Validate(context.Context, framework.Peer) error {
+	v.log <- v.name
+	return v.err
+}
+
+func TestValidatorsRunInTheOrderGiven(t *testing.T) {
+	log := make(chan string, 3)
+	stop := errors.New("second says no")
+	n := newNode(t, framework.WithValidators(
+		orderedValidator{name: "first", order: 100, log: log},
+		orderedValidator{name: "second", order: 10, err: stop, log: log},
+	), framework.WithValidators(orderedValidator{name: "third", order: -5, log: log}))
+	n.join(t, topicA)
+	n.disc.Emit(deadPeer(t, topicA))
+	rej := swarmtest.Wait(n.rec, func(*framework.PeerRejectedEvent) bool { return true })
+	if !errors.Is(rej.Reason, stop) {
+		t.Fatalf("reason %v, want the second validator's", rej.Reason)
+	}
+	if a, b := <-log, <-log; a != "first" || b != "second" {
+		t.Fatalf("consulted %s then %s, want first then second", a, b)
+	}
+	select {
+	case v := <-log:
+		t.Fatalf("%s consulted after the rejection", v)
+	default:
+	}
+}
+
 func TestInvalidDiscoveredPeerIsRejected(t *testing.T) {
 	n := newNode(t)
 	n.join(t, topicA)

@@ -16,17 +16,31 @@ const (
 	GroupOptions     = "swarm_options"
 )
 
-// Params are the swarm's fx inputs. Plugins arrive through value groups in
-// random order; the engine sorts transports and discoveries by (Order, Name)
-// and validators by Order, keeping the order of equal ones.
+// Params are the swarm's fx inputs. Transports and discoveries arrive
+// through value groups in random order (the engine sorts them by (Order,
+// Name)); validators run in the order of the one list [Validators]
+// provides.
 type Params struct {
 	fx.In
 
 	Lifecycle   fx.Lifecycle
 	Transports  []Transport     `group:"transports"`
 	Discoveries []Discovery     `group:"discoveries"`
-	Validators  []PeerValidator `group:"validators"`
+	Validators  []PeerValidator `name:"validators" optional:"true"`
 	Options     [][]Option      `group:"swarm_options"`
+}
+
+// Validators provides the swarm's validators, in the order they run:
+// chain is a function taking validators from the graph and returning them
+// in order, such as
+//
+//	func(b *validators.BanList, c *validators.CIDR) []framework.PeerValidator {
+//		return []framework.PeerValidator{b, c}
+//	}
+//
+// Give it once.
+func Validators(chain any) fx.Option {
+	return fx.Provide(fx.Annotate(chain, fx.ResultTags(`name:"validators"`)))
 }
 
 // NewFromParams builds a swarm from fx inputs and ties it to the fx

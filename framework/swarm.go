@@ -105,7 +105,7 @@ func New(opts ...Option) (*Swarm, error) {
 		log:         cfg.logger.With("component", "dwebswarm"),
 		transports:  sortPlugins(cfg.transports),
 		discoveries: sortPlugins(cfg.discoveries),
-		validators:  stableByOrder(cfg.validators),
+		validators:  slices.Clone(cfg.validators),
 		bus:         newBus(),
 		topics:      make(map[Topic]*joined),
 		peers:       make(map[string]*entry),
@@ -136,14 +136,6 @@ func sortPlugins[T named](in []T) []T {
 	slices.SortStableFunc(out, func(a, b T) int {
 		return cmp.Or(cmp.Compare(order(a), order(b)), cmp.Compare(a.Name(), b.Name()))
 	})
-	return out
-}
-
-// stableByOrder keeps the configured order of validators, except where
-// Order says otherwise.
-func stableByOrder[T any](in []T) []T {
-	out := slices.Clone(in)
-	slices.SortStableFunc(out, func(a, b T) int { return cmp.Compare(order(a), order(b)) })
 	return out
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
+
 	"context"
 	"fmt"
 	"strings"
@@ -102,9 +104,9 @@ func runCompletion(_ context.Context, args []string, s stdio) int {
 		cmds = append(cmds, c.name)
 	}
 	fmt.Fprintf(s.out, scripts[args[0]], strings.Join(append(cmds, "help"), " "),
-		spaced(transportFactories), spaced(discoveryFactories), spaced(validatorFactories), "transport discovery validator")
+		spaced(hostconfig.KindTransport), spaced(hostconfig.KindDiscovery), spaced(hostconfig.KindValidator), "transport discovery validator")
 	return 0
 }
 
 // spaced is the sorted names of a factory map, space-separated.
-func spaced[V any](m map[string]V) string { return strings.ReplaceAll(names(m), ", ", " ") }
+func spaced(k hostconfig.Kind) string { return strings.Join(hostconfig.BuiltinNames(k), " ") }

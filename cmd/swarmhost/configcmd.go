@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/dwebswarm/dwebswarm-go/internal/hostconfig"
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
 )
 
 const configUsage = `usage: swarmhost config check FILE

@@ -20,7 +20,7 @@ func TestConfigCheck(t *testing.T) {
 	if code != 0 || out != good+": ok\n" {
 		t.Errorf("good: exit %d, out %q, err %q", code, out, errOut)
 	}
-	code, _, errOut = runCmd(ctx, strings.NewReader(""), "config", "check", "../../internal/hostconfig/testdata/example.yaml")
+	code, _, errOut = runCmd(ctx, strings.NewReader(""), "config", "check", "internal/hostconfig/testdata/example.yaml")
 	if code != 0 {
 		t.Errorf("example: exit %d: %s", code, errOut)
 	}

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
 	"github.com/dwebswarm/dwebswarm-go/conformance"
-	"github.com/dwebswarm/dwebswarm-go/conformance/builtin"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
@@ -165,23 +165,15 @@ func runConformance(ctx context.Context, args []string, s stdio) int {
 // kinds needs --kind.
 func detectKind(target string, pluginArgs []string) (string, error) {
 	if name, ok := strings.CutPrefix(target, "builtin:"); ok {
-		var kinds []string
-		if _, ok := builtin.Transports()[name]; ok {
-			kinds = append(kinds, remote.KindTransport)
+		b, ok := hostconfig.LookupBuiltin(name)
+		if !ok {
+			var known []string
+			for _, k := range []hostconfig.Kind{hostconfig.KindTransport, hostconfig.KindDiscovery, hostconfig.KindValidator} {
+				known = append(known, hostconfig.BuiltinNames(k)...)
+			}
+			return "", fmt.Errorf("%w: built-in plugin %q (known: %s)", framework.ErrUnknownPlugin, name, strings.Join(known, ", "))
 		}
-		if _, ok := builtin.Discoveries()[name]; ok {
-			kinds = append(kinds, remote.KindDiscovery)
-		}
-		if _, ok := builtin.Validators()[name]; ok {
-			kinds = append(kinds, remote.KindValidator)
-		}
-		switch len(kinds) {
-		case 0:
-			return "", fmt.Errorf("%w: built-in plugin %q (known: %s, %s, %s)", framework.ErrUnknownPlugin, name, names(builtin.Transports()), names(builtin.Discoveries()), names(builtin.Validators()))
-		case 1:
-			return kinds[0], nil
-		}
-		return "", fmt.Errorf("%w: built-in %q is a %s: pick one with --kind", framework.ErrInvalidOption, name, strings.Join(kinds, " and a "))
+		return string(b.Kind), nil
 	}
 	if _, err := os.Stat(target); err != nil {
 		return "", fmt.Errorf("%w: plugin binary %s: %w", framework.ErrInvalidOption, target, err)
@@ -208,11 +200,7 @@ func conformanceChecks(kind, target string, pluginArgs, accept, reject []string)
 	switch kind {
 	case "transport":
 		if isBuiltin {
-			f, ok := builtin.Transports()[name]
-			if !ok {
-				return nil, fmt.Errorf("%w: built-in transport %q (known: %s)", framework.ErrUnknownPlugin, name, names(builtin.Transports()))
-			}
-			return conformance.TransportChecks(f), nil
+			return builtinChecks(hostconfig.KindTransport, name)
 		}
 		return conformance.TransportChecks(func(t *conformance.T) (framework.Transport, error) {
 			tr, err := remote.NewTransport(cfg)
@@ -224,22 +212,14 @@ func conformanceChecks(kind, target string, pluginArgs, accept, reject []string)
 		}), nil
 	case "discovery":
 		if isBuiltin {
-			f, ok := builtin.Discoveries()[name]
-			if !ok {
-				return nil, fmt.Errorf("%w: built-in discovery %q (known: %s)", framework.ErrUnknownPlugin, name, names(builtin.Discoveries()))
-			}
-			return conformance.DiscoveryChecks(f), nil
+			return builtinChecks(hostconfig.KindDiscovery, name)
 		}
 		return conformance.DiscoveryChecks(func(*conformance.T) (conformance.DiscoveryEnv, error) {
 			return remoteDiscoveryEnv{cfg}, nil
 		}), nil
 	case "validator":
 		if isBuiltin {
-			f, ok := builtin.Validators()[name]
-			if !ok {
-				return nil, fmt.Errorf("%w: built-in validator %q (known: %s)", framework.ErrUnknownPlugin, name, names(builtin.Validators()))
-			}
-			return conformance.ValidatorChecks(f), nil
+			return builtinChecks(hostconfig.KindValidator, name)
 		}
 		acc, err := parsePeers(accept)
 		if err != nil {
@@ -262,6 +242,16 @@ func conformanceChecks(kind, target string, pluginArgs, accept, reject []string)
 		}), nil
 	}
 	return nil, fmt.Errorf("%w: --kind %q: want transport, discovery or validator", framework.ErrInvalidOption, kind)
+}
+
+// builtinChecks are the conformance checks of the built-in NAME of kind k,
+// from the plugin registry.
+func builtinChecks(k hostconfig.Kind, name string) ([]conformance.Check, error) {
+	b, ok := hostconfig.LookupBuiltin(name)
+	if !ok || b.Kind != k {
+		return nil, fmt.Errorf("%w: built-in %s %q (known: %s)", framework.ErrUnknownPlugin, k, name, names(k))
+	}
+	return b.Checks()
 }
 
 // remoteDiscoveryEnv starts one plugin process per discovery instance; the

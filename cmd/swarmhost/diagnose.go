@@ -95,7 +95,7 @@ func errString(err error) string {
 }
 
 // usesDHT reports whether the swarm runs the built-in DHT discovery.
-func (f nodeFlags) usesDHT() bool { return contains(splitList(f.discovery), "dht") }
+func (f nodeFlags) usesDHT() bool { return slices.Contains(splitList(f.discovery), "dht") }
 
 // bootstrapList is the DHT's bootstrap nodes as the user gave them.
 func (f nodeFlags) bootstrapList() string {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
+
 	"context"
 	"errors"
 	"flag"
@@ -58,11 +60,11 @@ func addNodeFlags(fs *flag.FlagSet, f *nodeFlags, defaultDiscovery string) {
 		return nil
 	})
 	addMDNSIntervalFlag(fs, f)
-	fs.StringVar(&f.discovery, "discovery", defaultDiscovery, "comma-separated discoveries to use: "+names(discoveryFactories)+", or plugin:PATH (an out-of-process plugin binary)")
-	fs.StringVar(&f.validator, "validator", "", "comma-separated peer validators, chained in this order: "+names(validatorFactories)+" (banlist:PATH, dht-private[:EXEMPT;...]), or plugin:PATH")
+	fs.StringVar(&f.discovery, "discovery", defaultDiscovery, "comma-separated discoveries to use: "+names(hostconfig.KindDiscovery)+", or plugin:PATH (an out-of-process plugin binary)")
+	fs.StringVar(&f.validator, "validator", "", "comma-separated peer validators, chained in this order: "+names(hostconfig.KindValidator)+" (banlist:PATH, dht-private[:EXEMPT;...]), or plugin:PATH")
 	fs.Func("allow", "a `CIDR` prefix the cidr validator allows (repeatable)", func(s string) error { f.allow = append(f.allow, s); return nil })
 	fs.Func("deny", "a `CIDR` prefix the cidr validator denies (repeatable)", func(s string) error { f.deny = append(f.deny, s); return nil })
-	fs.StringVar(&f.transport, "transport", "tcp", "comma-separated transports to use: "+names(transportFactories)+", or plugin:PATH")
+	fs.StringVar(&f.transport, "transport", "tcp", "comma-separated transports to use: "+names(hostconfig.KindTransport)+", or plugin:PATH")
 	fs.StringVar(&f.bootstrap, "bootstrap", "", "comma-separated DHT bootstrap nodes `HOST:PORT,...` (used by the dht discovery)")
 	fs.StringVar(&f.host, "host", "", "address to listen on (default: all)")
 	fs.DurationVar(&f.connectTimeout, "connect-timeout", 0, "bound each dial to this `DURATION` (default 10s)")

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	dwebswarm "github.com/dwebswarm/dwebswarm-go"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 )
 
@@ -69,16 +68,20 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 var errNoPeer = errors.New("no peer connected")
 
 func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, topic framework.Topic, announce bool, timeout time.Duration, s stdio) error {
-	opts, err := nf.options()
+	opts, plugins, err := nf.options()
 	if err != nil {
 		return err
 	}
 	opts = append(opts, framework.WithLogger(log))
-	sw, err := dwebswarm.New(ctx, opts...)
+	sw, err := framework.New(opts...)
 	if err != nil {
+		plugins.Close()
 		return err
 	}
 	defer sw.Close()
+	if err := sw.Start(ctx); err != nil {
+		return err
+	}
 	events := sw.Subscribe()
 	defer events.Close()
 	diag := newDiagnosis(sw, nf)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
+
 	"context"
 	"errors"
 	"flag"
@@ -34,7 +36,7 @@ func runPlugin(_ context.Context, args []string, s stdio) int {
 	fs := flag.NewFlagSet("plugin", flag.ContinueOnError)
 	fs.SetOutput(s.err)
 	fs.Usage = func() {
-		fmt.Fprintf(s.err, pluginHelp, names(transportFactories), names(discoveryFactories), names(validatorFactories))
+		fmt.Fprintf(s.err, pluginHelp, names(hostconfig.KindTransport), names(hostconfig.KindDiscovery), names(hostconfig.KindValidator))
 		fs.PrintDefaults()
 	}
 	var nf nodeFlags
@@ -77,27 +79,28 @@ func runPlugin(_ context.Context, args []string, s stdio) int {
 func builtinPlugin(name string, nf nodeFlags) (remote.Plugins, error) {
 	var p remote.Plugins
 	var impl any
-	if mk, ok := transportFactories[name]; ok {
-		t, err := mk(nf)
-		if err != nil {
-			return p, fmt.Errorf("transport %s: %w", name, err)
-		}
-		p.Transport, impl = t, t
-	} else if mk, ok := discoveryFactories[name]; ok {
-		d, err := mk(nf)
-		if err != nil {
-			return p, fmt.Errorf("discovery %s: %w", name, err)
-		}
-		p.Discovery, impl = d, d
-	} else if mk, ok := validatorFactories[strings.SplitN(name, ":", 2)[0]]; ok {
-		_, arg, _ := strings.Cut(name, ":")
-		v, err := mk(arg, nf, 0)
-		if err != nil {
-			return p, fmt.Errorf("validator %s: %w", name, err)
-		}
-		p.Validator, impl = v, v
-	} else {
-		return p, fmt.Errorf("%w: %q (transports: %s; discoveries: %s; validators: %s)", framework.ErrUnknownPlugin, name, names(transportFactories), names(discoveryFactories), names(validatorFactories))
+	base, arg, _ := strings.Cut(name, ":")
+	b, ok := hostconfig.LookupBuiltin(base)
+	if !ok {
+		return p, fmt.Errorf("%w: %q (transports: %s; discoveries: %s; validators: %s)", framework.ErrUnknownPlugin, name, names(hostconfig.KindTransport), names(hostconfig.KindDiscovery), names(hostconfig.KindValidator))
+	}
+	if b.Kind != hostconfig.KindValidator && arg != "" {
+		return p, fmt.Errorf("%w: %s takes no :ARG", framework.ErrInvalidOption, b.Name)
+	}
+	opts, err := b.Options(arg, nf.registryFlags())
+	if err == nil {
+		impl, err = b.New(opts, hostconfig.BuildOptions{})
+	}
+	if err != nil {
+		return p, fmt.Errorf("%s %s: %w", b.Kind, name, err)
+	}
+	switch x := impl.(type) {
+	case framework.Transport:
+		p.Transport = x
+	case framework.Discovery:
+		p.Discovery = x
+	case framework.PeerValidator:
+		p.Validator = x
 	}
 	if _, ok := impl.(framework.PacketConnUser); ok && p.Discovery != nil && len(splitList(nf.bootstrap)) == 0 {
 		// out of process, a DHT never falls back to the public routers

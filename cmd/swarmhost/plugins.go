@@ -2,17 +2,12 @@ package main
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
-	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
-	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
-	"github.com/dwebswarm/dwebswarm-go/plugins/static"
-	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
-	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
 // nodeFlags are the plugin settings shared by the commands that run a swarm.
@@ -30,39 +25,16 @@ type nodeFlags struct {
 	mdnsInterval   time.Duration // mDNS query (and announce-only re-announce) interval; 0: 30-60 s
 }
 
-// discoveryFactories builds the built-in discoveries by name.
-var discoveryFactories = map[string]func(nodeFlags) (framework.Discovery, error){
-	"static": func(f nodeFlags) (framework.Discovery, error) { return static.FromAddrs(f.peers...) },
-	"dht": func(f nodeFlags) (framework.Discovery, error) {
-		cfg := dht.Config{}
-		if b := splitList(f.bootstrap); len(b) > 0 {
-			cfg.Bootstrap = b // else the public mainline routers
-		}
-		return dht.NewPlugin(cfg)
-	},
-	"mdns": func(f nodeFlags) (framework.Discovery, error) {
-		cfg := mdns.Config{Interfaces: f.mdnsIfaces}
-		if f.mdnsInterval > 0 {
-			cfg.QueryIntervalMin, cfg.QueryIntervalMax = f.mdnsInterval, f.mdnsInterval
-		}
-		return mdns.New(cfg)
-	},
-}
+// pluginPrefix names an out-of-process plugin binary in a plugin list:
+// "plugin:/path/to/binary ARGS...".
+const pluginPrefix = "plugin:"
 
-// transportFactories builds the built-in transports by name.
-var transportFactories = map[string]func(nodeFlags) (framework.Transport, error){
-	"tcp": func(nodeFlags) (framework.Transport, error) { return tcp.New(), nil },
-	"utp": func(nodeFlags) (framework.Transport, error) { return utp.New(), nil },
-}
+// onPluginEvent, when set (by tests), receives the lifecycle events of the
+// out-of-process plugins the flags start.
+var onPluginEvent func(remote.Event)
 
-func names[V any](m map[string]V) string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return strings.Join(out, ", ")
-}
+// names lists the built-ins of a kind from the registry.
+func names(k hostconfig.Kind) string { return strings.Join(hostconfig.BuiltinNames(k), ", ") }
 
 // splitList splits a comma-separated list, dropping empty items and repeats.
 func splitList(s string) []string {
@@ -78,84 +50,79 @@ func splitList(s string) []string {
 	return out
 }
 
-// options turns the flags into swarm options, with a clear error for an
-// unknown plugin name.
-func (f nodeFlags) options() ([]framework.Option, error) {
-	var opts []framework.Option
-	ds := splitList(f.discovery)
-	for _, name := range ds {
-		if path, ok := strings.CutPrefix(name, pluginPrefix); ok {
-			d, err := remote.NewDiscovery(pluginConfig(path))
-			if err != nil {
-				return nil, fmt.Errorf("discovery %s: %w", name, err)
-			}
-			opts = append(opts, framework.WithDiscovery(d))
-			continue
-		}
-		mk, ok := discoveryFactories[name]
-		if !ok {
-			return nil, fmt.Errorf("%w: discovery %q (known: %s)", framework.ErrUnknownPlugin, name, names(discoveryFactories))
-		}
-		d, err := mk(f)
-		if err != nil {
-			return nil, fmt.Errorf("discovery %s: %w", name, err)
-		}
-		opts = append(opts, framework.WithDiscovery(d))
+// registryFlags are the flag values the registry's entries read.
+func (f nodeFlags) registryFlags() hostconfig.Flags {
+	return hostconfig.Flags{
+		Peers: f.peers, Bootstrap: splitList(f.bootstrap), MDNSIfaces: f.mdnsIfaces,
+		MDNSInterval: f.mdnsInterval, Allow: f.allow, Deny: f.deny,
 	}
-	ts := splitList(f.transport)
+}
+
+// specs turns the plugin lists of the flags into plugin specs: discoveries,
+// transports, then validators in the order given.
+func (f nodeFlags) specs() ([]hostconfig.Plugin, error) {
+	ds, ts, vs := splitList(f.discovery), splitList(f.transport), splitList(f.validator)
 	if len(ts) == 0 {
 		return nil, fmt.Errorf("%w: --transport names none", framework.ErrNoTransport)
 	}
-	for _, name := range ts {
-		if path, ok := strings.CutPrefix(name, pluginPrefix); ok {
-			t, err := remote.NewTransport(pluginConfig(path))
-			if err != nil {
-				return nil, fmt.Errorf("transport %s: %w", name, err)
+	listed := map[string]bool{}
+	for _, list := range [][]string{ds, vs} {
+		for _, item := range list {
+			if !strings.HasPrefix(item, pluginPrefix) {
+				name, _, _ := strings.Cut(item, ":")
+				listed[name] = true
 			}
-			opts = append(opts, framework.WithTransport(t))
-			continue
 		}
-		mk, ok := transportFactories[name]
-		if !ok {
-			return nil, fmt.Errorf("%w: transport %q (known: %s)", framework.ErrUnknownPlugin, name, names(transportFactories))
-		}
-		t, err := mk(f)
-		if err != nil {
-			return nil, fmt.Errorf("transport %s: %w", name, err)
-		}
-		opts = append(opts, framework.WithTransport(t))
 	}
-	if len(f.mdnsIfaces) > 0 && !contains(ds, "mdns") {
+	switch {
+	case len(f.mdnsIfaces) > 0 && !listed["mdns"]:
 		return nil, fmt.Errorf("%w: --mdns-iface needs the mdns discovery (--discovery mdns,...)", framework.ErrInvalidOption)
-	}
-	if len(f.peers) > 0 && !contains(ds, "static") {
+	case len(f.peers) > 0 && !listed["static"]:
 		return nil, fmt.Errorf("%w: --peer needs the static discovery (--discovery static,...)", framework.ErrInvalidOption)
+	case len(f.allow)+len(f.deny) > 0 && !listed["cidr"]:
+		return nil, fmt.Errorf("%w: --allow/--deny need the cidr validator (--validator cidr,...)", framework.ErrInvalidOption)
 	}
 	for _, b := range splitList(f.bootstrap) {
 		if _, err := framework.ParsePeerAddr(b, framework.Topic{}); err != nil {
 			return nil, fmt.Errorf("--bootstrap: %w", err)
 		}
 	}
-	vopts, err := f.validatorOptions()
-	if err != nil {
-		return nil, err
+	rf := f.registryFlags()
+	var specs []hostconfig.Plugin
+	for _, l := range []struct {
+		kind  hostconfig.Kind
+		items []string
+	}{{hostconfig.KindDiscovery, ds}, {hostconfig.KindTransport, ts}, {hostconfig.KindValidator, vs}} {
+		for _, item := range l.items {
+			p, err := hostconfig.FlagPlugin(l.kind, item, rf)
+			if err != nil {
+				return nil, err
+			}
+			specs = append(specs, p)
+		}
 	}
-	opts = append(opts, vopts...)
-	opts = append(opts, framework.WithListenHost(f.host))
+	return specs, nil
+}
+
+// options turns the flags into swarm options, with a clear error for an
+// unknown plugin name. The plugins are returned too: close them if no
+// swarm is built from the options (Swarm.Close closes them otherwise). On
+// error, every plugin is closed.
+func (f nodeFlags) options() ([]framework.Option, *hostconfig.Plugins, error) {
+	specs, err := f.specs()
+	if err != nil {
+		return nil, nil, err
+	}
+	ps, err := hostconfig.Build(specs, hostconfig.BuildOptions{OnPluginEvent: onPluginEvent})
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := append(ps.Options(), framework.WithListenHost(f.host))
 	if f.port != 0 {
 		opts = append(opts, framework.WithPort(f.port))
 	}
 	if f.connectTimeout != 0 {
 		opts = append(opts, framework.WithConnectTimeout(f.connectTimeout))
 	}
-	return opts, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return opts, ps, nil
 }

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/forward"
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	"github.com/dwebswarm/dwebswarm-go/internal/forward"
-	"github.com/dwebswarm/dwebswarm-go/internal/hostconfig"
-	"github.com/dwebswarm/dwebswarm-go/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
 

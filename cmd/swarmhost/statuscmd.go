@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dwebswarm/dwebswarm-go/internal/observe"
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
 )
 
 const statusHelp = `usage: swarmhost status [--addr HOST:PORT] [--json]

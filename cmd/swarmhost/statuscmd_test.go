@@ -10,9 +10,9 @@ import (
 	"time"
 
 	dwebswarm "github.com/dwebswarm/dwebswarm-go"
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
-	"github.com/dwebswarm/dwebswarm-go/internal/observe"
 )
 
 // statusPair starts an announcing swarm and a looking-up one on loopback,

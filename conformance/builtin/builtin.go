@@ -1,6 +1,7 @@
 // Package builtin has conformance factories for the built-in plugins, so
 // that `swarmhost conformance builtin:NAME` and the repository's own tests
-// run the same checks on them.
+// run the same checks on them. The plugin registry (cmd/swarmhost/internal/hostconfig)
+// names each built-in's factory.
 //
 // Environments are loopback only: the DHT environment is a fresh dhttest
 // testnet per check (never the public routers), and the static environment
@@ -130,16 +131,6 @@ type dhtEnv struct{ tn *dhttest.Testnet }
 
 func (e *dhtEnv) New(*conformance.T) (framework.Discovery, error) {
 	return e.tn.NewDiscovery(dht.Config{})
-}
-
-// Transports are the built-in transports' factories by name.
-func Transports() map[string]conformance.TransportFactory {
-	return map[string]conformance.TransportFactory{"tcp": TCP(), "utp": UTP()}
-}
-
-// Discoveries are the built-in discoveries' factories by name.
-func Discoveries() map[string]conformance.DiscoveryFactory {
-	return map[string]conformance.DiscoveryFactory{"static": Static(), "dht": DHT()}
 }
 
 // KnownFailures lists, per built-in plugin name, the checks it is known to

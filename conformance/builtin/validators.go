@@ -41,7 +41,7 @@ func CIDR() conformance.ValidatorFactory {
 // DHTPrivate is the factory of the "dht-private" filter.
 func DHTPrivate() conformance.ValidatorFactory {
 	return func(*conformance.T) (conformance.ValidatorCase, error) {
-		v, err := validators.NewDHTPrivate(validators.DHTPrivateConfig{Enabled: true})
+		v, err := validators.NewDHTPrivate(validators.DHTPrivateConfig{})
 		if err != nil {
 			return conformance.ValidatorCase{}, err
 		}
@@ -123,47 +123,5 @@ func BanList() conformance.ValidatorFactory {
 			Reject: []framework.Peer{peer("127.0.0.66", 4004), peer("10.9.8.7", 4005), peer("127.0.0.1", 4444),
 				peer("::1", 4445), peer("BAD.example", 4006)},
 		}, nil
-	}
-}
-
-// Chain is the factory of a chain of every built-in validator in their
-// default order.
-func Chain() conformance.ValidatorFactory {
-	return func(t *conformance.T) (conformance.ValidatorCase, error) {
-		var parts []conformance.ValidatorCase
-		for _, f := range []conformance.ValidatorFactory{BanList(), CIDR(), DHTPrivate(), RateLimit()} {
-			c, err := f(t)
-			if err != nil {
-				return conformance.ValidatorCase{}, err
-			}
-			parts = append(parts, c)
-		}
-		var vs []framework.PeerValidator
-		var reject []framework.Peer
-		seen := map[string]bool{}
-		for _, c := range parts {
-			vs = append(vs, c.Validator)
-			for _, p := range c.Reject {
-				if !seen[p.Addr()] {
-					seen[p.Addr()] = true
-					reject = append(reject, p)
-				}
-			}
-		}
-		// accepted by all four: loopback, not banned, not from the DHT,
-		// a host with tokens left
-		return conformance.ValidatorCase{
-			Validator: validators.Chain(vs...),
-			Accept:    []framework.Peer{peer("127.0.0.1", 4001), peer("127.0.0.3", 4002), peer("127.0.0.4", 4003)},
-			Reject:    reject,
-		}, nil
-	}
-}
-
-// Validators are the built-in validators' factories by name ("chain" is
-// all four chained in their default order).
-func Validators() map[string]conformance.ValidatorFactory {
-	return map[string]conformance.ValidatorFactory{
-		"cidr": CIDR(), "dht-private": DHTPrivate(), "ratelimit": RateLimit(), "banlist": BanList(), "chain": Chain(),
 	}
 }

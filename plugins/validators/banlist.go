@@ -22,10 +22,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework"
 )
 
-var (
-	_ framework.PeerValidator = (*BanList)(nil)
-	_ framework.Ordered       = (*BanList)(nil)
-)
+var _ framework.PeerValidator = (*BanList)(nil)
 
 // ErrCorruptBanList is wrapped by the errors of a ban file that does not
 // parse; the message names the file and line.
@@ -287,9 +284,6 @@ type BanListConfig struct {
 	// Path of the ban file. A missing file is an empty list (created on
 	// the first ban); its directory must exist.
 	Path string
-	// Order is the validator's position in the chain (0:
-	// DefaultBanListOrder).
-	Order int
 	// Now is the clock stamping new bans (default time.Now).
 	Now func() time.Time
 }
@@ -299,9 +293,8 @@ type BanListConfig struct {
 // name (case-insensitive), or by exact address with a port. It is safe for
 // concurrent use; Validate never touches the disk.
 type BanList struct {
-	path  string
-	order int
-	now   func() time.Time
+	path string
+	now  func() time.Time
 
 	mu       sync.RWMutex
 	entries  []BanEntry // in file order
@@ -317,7 +310,7 @@ func OpenBanList(cfg BanListConfig) (*BanList, error) {
 	if cfg.Path == "" {
 		return nil, fmt.Errorf("%w: banlist: empty Path", framework.ErrInvalidOption)
 	}
-	b := &BanList{path: cfg.Path, order: orderOr(cfg.Order, DefaultBanListOrder), now: cfg.Now}
+	b := &BanList{path: cfg.Path, now: cfg.Now}
 	if b.now == nil {
 		b.now = time.Now
 	}
@@ -360,9 +353,6 @@ func (b *BanList) setLocked(entries []BanEntry) {
 
 // Name returns "banlist".
 func (b *BanList) Name() string { return "banlist" }
-
-// Order implements framework.Ordered.
-func (b *BanList) Order() int { return b.order }
 
 // Path is the ban file.
 func (b *BanList) Path() string { return b.path }

@@ -9,10 +9,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework"
 )
 
-var (
-	_ framework.PeerValidator = (*CIDR)(nil)
-	_ framework.Ordered       = (*CIDR)(nil)
-)
+var _ framework.PeerValidator = (*CIDR)(nil)
 
 // ErrNotAllowed is wrapped by the rejections of the cidr validator.
 var ErrNotAllowed = errors.New("address not allowed")
@@ -26,21 +23,18 @@ type CIDRConfig struct {
 	Allow []string
 	// Deny lists prefixes refused even when allowed: deny wins.
 	Deny []string
-	// Order is the validator's position in the chain (0: DefaultCIDROrder).
-	Order int
 }
 
 // CIDR accepts peers by IP prefix: denied prefixes first, then, when an
 // allow list is given, only allowed prefixes.
 type CIDR struct {
 	allow, deny []netip.Prefix
-	order       int
 }
 
 // NewCIDR parses cfg; an invalid entry is an error wrapping
 // framework.ErrInvalidOption that names it.
 func NewCIDR(cfg CIDRConfig) (*CIDR, error) {
-	c := &CIDR{order: orderOr(cfg.Order, DefaultCIDROrder)}
+	c := &CIDR{}
 	for _, l := range []struct {
 		name string
 		in   []string
@@ -59,9 +53,6 @@ func NewCIDR(cfg CIDRConfig) (*CIDR, error) {
 
 // Name returns "cidr".
 func (c *CIDR) Name() string { return "cidr" }
-
-// Order implements framework.Ordered.
-func (c *CIDR) Order() int { return c.order }
 
 // Validate implements framework.PeerValidator.
 func (c *CIDR) Validate(_ context.Context, p framework.Peer) error {

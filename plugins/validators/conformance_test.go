@@ -16,5 +16,3 @@ func TestConformanceDHTPrivate(t *testing.T) {
 func TestConformanceRateLimit(t *testing.T) { conformance.RunValidatorSuite(t, builtin.RateLimit()) }
 
 func TestConformanceBanList(t *testing.T) { conformance.RunValidatorSuite(t, builtin.BanList()) }
-
-func TestConformanceChain(t *testing.T) { conformance.RunValidatorSuite(t, builtin.Chain()) }

@@ -9,10 +9,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework"
 )
 
-var (
-	_ framework.PeerValidator = (*DHTPrivate)(nil)
-	_ framework.Ordered       = (*DHTPrivate)(nil)
-)
+var _ framework.PeerValidator = (*DHTPrivate)(nil)
 
 // ErrInternalFromDHT is wrapped by the rejections of the dht-private
 // validator.
@@ -20,16 +17,9 @@ var ErrInternalFromDHT = errors.New("internal address from the DHT")
 
 // DHTPrivateConfig configures the [DHTPrivate] filter.
 type DHTPrivateConfig struct {
-	// Enabled turns the filter on in [DHTPrivateModule]. Off by default:
-	// the seed accepts every peer and loopback testnets must keep working.
-	// (NewDHTPrivate builds an active filter regardless.)
-	Enabled bool
 	// Exempt lists prefixes still accepted from the DHT (for a private
 	// network whose DHT runs on internal addresses).
 	Exempt []string
-	// Order is the validator's position in the chain (0:
-	// DefaultDHTPrivateOrder).
-	Order int
 }
 
 // DHTPrivate refuses peers that arrive from the DHT (Peer.Referrer != nil)
@@ -43,7 +33,6 @@ type DHTPrivateConfig struct {
 // host is not an IP address is refused too: the DHT only carries IPs.
 type DHTPrivate struct {
 	exempt []netip.Prefix
-	order  int
 }
 
 var internalPrefixes = []netip.Prefix{
@@ -52,11 +41,10 @@ var internalPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("255.255.255.255/32"),
 }
 
-// NewDHTPrivate returns an active filter (cfg.Enabled is only read by the
-// module). An invalid Exempt entry is an error wrapping
+// NewDHTPrivate returns the filter. An invalid Exempt entry is an error wrapping
 // framework.ErrInvalidOption.
 func NewDHTPrivate(cfg DHTPrivateConfig) (*DHTPrivate, error) {
-	f := &DHTPrivate{order: orderOr(cfg.Order, DefaultDHTPrivateOrder)}
+	f := &DHTPrivate{}
 	for _, s := range cfg.Exempt {
 		p, err := parsePrefix(s)
 		if err != nil {
@@ -69,9 +57,6 @@ func NewDHTPrivate(cfg DHTPrivateConfig) (*DHTPrivate, error) {
 
 // Name returns "dht-private".
 func (f *DHTPrivate) Name() string { return "dht-private" }
-
-// Order implements framework.Ordered.
-func (f *DHTPrivate) Order() int { return f.order }
 
 // IsInternal reports whether ip is an address the filter refuses from the
 // DHT.

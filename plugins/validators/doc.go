@@ -13,30 +13,12 @@
 //
 // # Chaining
 //
-// The swarm consults its validators in order and the first rejection wins.
-// Every validator here implements [framework.Ordered]: its Config.Order sets
-// its place in the chain (fx value groups arrive in random order; the engine
-// sorts by Order, lower first). The defaults put the cheap, definitive
-// refusals first and the rate limit last, so that peers refused anyway do not
-// spend a host's tokens:
+// The swarm consults its validators in the order given to
+// framework.WithValidators, and the first rejection wins. Put the cheap,
+// definitive refusals first and the rate limit last, so that peers refused
+// anyway do not spend a host's tokens:
 //
-//	banlist 10, cidr 20, dht-private 30, ratelimit 100
-//
-// Without fx, pass them to framework.WithValidators in the order wanted, or
-// combine them into one validator with [Chain].
-//
-// # fx
-//
-// Each validator has a Module that reads its Config from the graph and
-// provides it into the "validators" group:
-//
-//	fx.New(
-//		dwebswarm.Module,
-//		fx.Supply(validators.CIDRConfig{Deny: []string{"10.0.0.0/8"}}),
-//		validators.CIDRModule,
-//		fx.Supply(validators.BanListConfig{Path: "/var/lib/dwebswarm/bans"}),
-//		validators.BanListModule,
-//	)
+//	framework.WithValidators(bans, cidr, dhtPrivate, rateLimit)
 //
 // Every validator passes the conformance suite (package conformance); see
 // validators_conformance_test.go.

@@ -17,8 +17,9 @@ import (
 )
 
 // fxSwarm starts a swarm through fx with every validator module, a manual
-// discovery and the TCP transport on loopback.
-func fxSwarm(t *testing.T, priv validators.DHTPrivateConfig, banPath string) (*framework.Swarm, *swarmtest.Discovery, *validators.BanList) {
+// discovery and the TCP transport on loopback. The chain is banlist, cidr,
+// then dht-private when priv, then ratelimit.
+func fxSwarm(t *testing.T, priv bool, banPath string) (*framework.Swarm, *swarmtest.Discovery, *validators.BanList) {
 	t.Helper()
 	var sw *framework.Swarm
 	var bans *validators.BanList
@@ -31,12 +32,18 @@ func fxSwarm(t *testing.T, priv validators.DHTPrivateConfig, banPath string) (*f
 		framework.Supply(framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0), framework.WithRequeue()),
 		fx.Supply(validators.CIDRConfig{Deny: []string{"127.0.0.66", "127.0.0.77"}}),
 		validators.CIDRModule,
-		fx.Supply(priv),
+		fx.Supply(validators.DHTPrivateConfig{}),
 		validators.DHTPrivateModule,
 		fx.Supply(validators.RateLimitConfig{}),
 		validators.RateLimitModule,
 		fx.Supply(validators.BanListConfig{Path: banPath}),
 		validators.BanListModule,
+		framework.Validators(func(b *validators.BanList, c *validators.CIDR, p *validators.DHTPrivate, r *validators.RateLimit) []framework.PeerValidator {
+			if priv {
+				return []framework.PeerValidator{b, c, p, r}
+			}
+			return []framework.PeerValidator{b, c, r}
+		}),
 		fx.Populate(&sw, &bans),
 	)
 	if err := app.Err(); err != nil {
@@ -56,11 +63,11 @@ func rejection(t *testing.T, rec *swarmtest.Recorder, peer framework.Peer) error
 }
 
 func TestModulesChainInOrderThroughFx(t *testing.T) {
-	// fx value groups arrive shuffled: a few apps make an accidental
-	// order unlikely to pass
+	// value groups arrive shuffled, the validators list does not: a few
+	// apps make an accidental order unlikely to pass
 	for range 4 {
 		path := filepath.Join(t.TempDir(), "bans")
-		sw, disc, bans := fxSwarm(t, validators.DHTPrivateConfig{Enabled: true}, path)
+		sw, disc, bans := fxSwarm(t, true, path)
 		if err := bans.Ban("127.0.0.66", "test"); err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +76,7 @@ func TestModulesChainInOrderThroughFx(t *testing.T) {
 		if err := sw.Join(context.Background(), topic); err != nil {
 			t.Fatal(err)
 		}
-		// banned and denied: the ban list (order 10) answers before cidr (20)
+		// banned and denied: the ban list, listed first, answers
 		both := framework.Peer{Host: "127.0.0.66", Port: 1000, Topic: topic}
 		denied := framework.Peer{Host: "127.0.0.77", Port: 1000, Topic: topic}
 		fromDHT := framework.Peer{Host: "127.0.0.88", Port: 1000, Topic: topic, Referrer: &framework.Referrer{Host: "127.0.0.1", Port: 6881}}
@@ -86,8 +93,8 @@ func TestModulesChainInOrderThroughFx(t *testing.T) {
 	}
 }
 
-func TestDHTPrivateIsOffByDefault(t *testing.T) {
-	sw, disc, _ := fxSwarm(t, validators.DHTPrivateConfig{}, filepath.Join(t.TempDir(), "bans"))
+func TestDHTPrivateIsOffUnlessListed(t *testing.T) {
+	sw, disc, _ := fxSwarm(t, false, filepath.Join(t.TempDir(), "bans"))
 	rec := swarmtest.Record(t, sw)
 	topic := framework.TopicFromString("off")
 	if err := sw.Join(context.Background(), topic); err != nil {

@@ -13,10 +13,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework"
 )
 
-var (
-	_ framework.PeerValidator = (*RateLimit)(nil)
-	_ framework.Ordered       = (*RateLimit)(nil)
-)
+var _ framework.PeerValidator = (*RateLimit)(nil)
 
 // ErrRateLimited is wrapped by the rejections of the ratelimit validator.
 var ErrRateLimited = errors.New("host over its dial rate")
@@ -44,9 +41,6 @@ type RateLimitConfig struct {
 	MaxHosts int
 	// Now is the clock (default time.Now); tests inject a fake one.
 	Now func() time.Time
-	// Order is the validator's position in the chain (0:
-	// DefaultRateLimitOrder: last, so that refused peers spend no token).
-	Order int
 }
 
 // RateLimit limits how fast peers of one host (IP address, or host name
@@ -60,7 +54,6 @@ type RateLimit struct {
 	burst    int
 	maxHosts int
 	now      func() time.Time
-	order    int
 
 	mu        sync.Mutex
 	hosts     map[string]*hostBucket
@@ -83,7 +76,6 @@ func NewRateLimit(cfg RateLimitConfig) (*RateLimit, error) {
 		burst:    cfg.Burst,
 		maxHosts: cfg.MaxHosts,
 		now:      cfg.Now,
-		order:    orderOr(cfg.Order, DefaultRateLimitOrder),
 		hosts:    map[string]*hostBucket{},
 	}
 	if r.every == 0 {
@@ -103,9 +95,6 @@ func NewRateLimit(cfg RateLimitConfig) (*RateLimit, error) {
 
 // Name returns "ratelimit".
 func (r *RateLimit) Name() string { return "ratelimit" }
-
-// Order implements framework.Ordered.
-func (r *RateLimit) Order() int { return r.order }
 
 // refill is how long an idle bucket takes to become full.
 func (r *RateLimit) refill() time.Duration { return time.Duration(r.burst) * r.every }

@@ -3,7 +3,6 @@ package validators_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -245,53 +244,5 @@ func TestRateLimitConcurrentAdmissionsNeverExceedTheBurst(t *testing.T) {
 	wg.Wait()
 	if admitted != 5 {
 		t.Fatalf("admitted %d of 64 concurrent peers, want the burst of 5", admitted)
-	}
-}
-
-type named struct {
-	name string
-	err  error
-	log  *[]string
-}
-
-func (n named) Name() string { return n.name }
-func (n named) Validate(context.Context, framework.Peer) error {
-	*n.log = append(*n.log, n.name)
-	return n.err
-}
-
-func TestChainConsultsInOrderAndStopsAtFirstRejection(t *testing.T) {
-	var log []string
-	boom := errors.New("no")
-	c := validators.Chain(named{"a", nil, &log}, nil, named{"b", boom, &log}, named{"c", nil, &log})
-	err := c.Validate(ctx, p("192.0.2.1", 1))
-	if !errors.Is(err, boom) || err.Error() != "b: no" {
-		t.Fatalf("err = %v", err)
-	}
-	if fmt.Sprint(log) != "[a b]" {
-		t.Fatalf("consulted %v, want [a b]", log)
-	}
-	if c.String() != "chain(a, b, c)" || len(c.Validators()) != 3 || c.WithOrder(7).Order() != 7 {
-		t.Fatalf("chain %s", c)
-	}
-}
-
-func TestDefaultOrderPutsRateLimitLast(t *testing.T) {
-	cidr, _ := validators.NewCIDR(validators.CIDRConfig{})
-	priv, _ := validators.NewDHTPrivate(validators.DHTPrivateConfig{})
-	rl, _ := validators.NewRateLimit(validators.RateLimitConfig{})
-	bl, err := validators.OpenBanList(validators.BanListConfig{Path: t.TempDir() + "/bans"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := []int{bl.Order(), cidr.Order(), priv.Order(), rl.Order()}
-	for i := 1; i < len(got); i++ {
-		if got[i] <= got[i-1] {
-			t.Fatalf("default orders %v are not increasing (banlist, cidr, dht-private, ratelimit)", got)
-		}
-	}
-	c2, _ := validators.NewCIDR(validators.CIDRConfig{Order: 500})
-	if c2.Order() != 500 {
-		t.Fatal("Order not honoured")
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -61,8 +60,8 @@ type Plugin struct {
 	// type: dht.Config (node.bootstrap, ephemeral and adaptiveAfter folded
 	// in), mdns.Config, static.Config, TCPOptions, utp.Config,
 	// validators.CIDRConfig, validators.DHTPrivateConfig,
-	// validators.RateLimitConfig or validators.BanListConfig. Validators'
-	// Order is their position in the list (1, 2, ...).
+	// validators.RateLimitConfig or validators.BanListConfig. Validators
+	// run in list order.
 	Options any
 	// Remote configures an external plugin binary; nil for built-ins.
 	Remote *remote.Config
@@ -81,41 +80,6 @@ type TCPOptions struct {
 
 func defaultTransport() Plugin {
 	return Plugin{Kind: KindTransport, Name: "tcp", Options: TCPOptions{}}
-}
-
-type builtin struct {
-	kind  Kind
-	parse func(d *decoder, v *yaml.Node, path string, order int) any
-	// required, when set, is the hint for a missing options section.
-	required string
-}
-
-var builtins map[string]builtin
-
-func init() {
-	builtins = map[string]builtin{
-		"dht":         {kind: KindDiscovery, parse: (*decoder).dhtOptions},
-		"mdns":        {kind: KindDiscovery, parse: (*decoder).mdnsOptions},
-		"static":      {kind: KindDiscovery, parse: (*decoder).staticOptions, required: "add options: {peers: [HOST:PORT, ...]}"},
-		"tcp":         {kind: KindTransport, parse: (*decoder).tcpOptions},
-		"utp":         {kind: KindTransport, parse: (*decoder).utpOptions},
-		"cidr":        {kind: KindValidator, parse: (*decoder).cidrOptions, required: "add options: {allow: [PREFIX, ...]} and/or {deny: [...]}"},
-		"dht-private": {kind: KindValidator, parse: (*decoder).dhtPrivateOptions},
-		"ratelimit":   {kind: KindValidator, parse: (*decoder).rateLimitOptions},
-		"banlist":     {kind: KindValidator, parse: (*decoder).banListOptions, required: "add options: {path: FILE}"},
-	}
-}
-
-// BuiltinNames lists the built-in plugins of a kind, sorted.
-func BuiltinNames(k Kind) []string {
-	var out []string
-	for name, b := range builtins {
-		if b.kind == k {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // plugins decodes a plugin list; ok is false when anything in it was wrong.
@@ -169,11 +133,11 @@ func (d *decoder) plugins(v *yaml.Node, kind Kind) []Plugin {
 		if !ok {
 			continue
 		}
-		b, ok := builtins[name]
-		if !ok || b.kind != kind {
+		b, ok := LookupBuiltin(name)
+		if !ok || b.Kind != kind {
 			hint := didYouMean(name, BuiltinNames(kind), kind.section()) + ", or plugin: {path: BINARY} for an external one"
 			if ok {
-				hint = fmt.Sprintf("%s is a %s: list it under %s", name, b.kind, b.kind.section())
+				hint = fmt.Sprintf("%s is a %s: list it under %s", name, b.Kind, b.Kind.section())
 			}
 			d.add(nameN, framework.ErrUnknownPlugin, hint, "%s: unknown %s %q", path, kind, clip(name))
 			continue
@@ -190,7 +154,7 @@ func (d *decoder) plugins(v *yaml.Node, kind Kind) []Plugin {
 			continue
 		}
 		before := len(d.errs)
-		opts := b.parse(d, optsN, path+".options", i+1)
+		opts := b.decode(d, optsN, path+".options")
 		if len(d.errs) > before {
 			continue
 		}
@@ -336,7 +300,7 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (d *decoder) dhtOptions(v *yaml.Node, path string, _ int) any {
+func (d *decoder) dhtOptions(v *yaml.Node, path string) dht.Config {
 	var c dht.Config
 	var minN, maxN *yaml.Node
 	d.mapping(v, path, fields{
@@ -385,7 +349,7 @@ func (d *decoder) dhtOptions(v *yaml.Node, path string, _ int) any {
 	return c
 }
 
-func (d *decoder) mdnsOptions(v *yaml.Node, path string, _ int) any {
+func (d *decoder) mdnsOptions(v *yaml.Node, path string) mdns.Config {
 	var c mdns.Config
 	var minN, maxN *yaml.Node
 	d.mapping(v, path, fields{
@@ -428,7 +392,7 @@ func (d *decoder) mdnsOptions(v *yaml.Node, path string, _ int) any {
 	return c
 }
 
-func (d *decoder) staticOptions(v *yaml.Node, path string, _ int) any {
+func (d *decoder) staticOptions(v *yaml.Node, path string) static.Config {
 	var c static.Config
 	var peersN *yaml.Node
 	d.mapping(v, path, fields{
@@ -482,7 +446,7 @@ func (d *decoder) staticOptions(v *yaml.Node, path string, _ int) any {
 	return c
 }
 
-func (d *decoder) tcpOptions(v *yaml.Node, path string, _ int) any {
+func (d *decoder) tcpOptions(v *yaml.Node, path string) TCPOptions {
 	var c TCPOptions
 	d.mapping(v, path, fields{
 		"keepAlive": func(_, v *yaml.Node) {
@@ -496,7 +460,7 @@ func (d *decoder) tcpOptions(v *yaml.Node, path string, _ int) any {
 	return c
 }
 
-func (d *decoder) utpOptions(v *yaml.Node, path string, _ int) any {
+func (d *decoder) utpOptions(v *yaml.Node, path string) utp.Config {
 	var c utp.Config
 	dur := func(name string, dst *time.Duration) func(_, v *yaml.Node) {
 		return func(_, v *yaml.Node) { *dst, _ = d.duration(v, path+"."+name, positive, false) }
@@ -547,8 +511,8 @@ func (d *decoder) prefixes(v *yaml.Node, path string) []string {
 	return out
 }
 
-func (d *decoder) cidrOptions(v *yaml.Node, path string, order int) any {
-	c := validators.CIDRConfig{Order: order}
+func (d *decoder) cidrOptions(v *yaml.Node, path string) validators.CIDRConfig {
+	c := validators.CIDRConfig{}
 	before := len(d.errs)
 	d.mapping(v, path, fields{
 		"allow": func(_, v *yaml.Node) { c.Allow = d.prefixes(v, path+".allow") },
@@ -560,16 +524,16 @@ func (d *decoder) cidrOptions(v *yaml.Node, path string, order int) any {
 	return c
 }
 
-func (d *decoder) dhtPrivateOptions(v *yaml.Node, path string, order int) any {
-	c := validators.DHTPrivateConfig{Enabled: true, Order: order}
+func (d *decoder) dhtPrivateOptions(v *yaml.Node, path string) validators.DHTPrivateConfig {
+	c := validators.DHTPrivateConfig{}
 	d.mapping(v, path, fields{
 		"exempt": func(_, v *yaml.Node) { c.Exempt = d.prefixes(v, path+".exempt") },
 	}, nil)
 	return c
 }
 
-func (d *decoder) rateLimitOptions(v *yaml.Node, path string, order int) any {
-	c := validators.RateLimitConfig{Order: order}
+func (d *decoder) rateLimitOptions(v *yaml.Node, path string) validators.RateLimitConfig {
+	c := validators.RateLimitConfig{}
 	d.mapping(v, path, fields{
 		"every":    func(_, v *yaml.Node) { c.Every, _ = d.duration(v, path+".every", positive, false) },
 		"burst":    func(_, v *yaml.Node) { c.Burst, _ = d.integer(v, path+".burst", 1, 1<<30, "") },
@@ -578,8 +542,8 @@ func (d *decoder) rateLimitOptions(v *yaml.Node, path string, order int) any {
 	return c
 }
 
-func (d *decoder) banListOptions(v *yaml.Node, path string, order int) any {
-	c := validators.BanListConfig{Order: order}
+func (d *decoder) banListOptions(v *yaml.Node, path string) validators.BanListConfig {
+	c := validators.BanListConfig{}
 	var pathN *yaml.Node
 	d.mapping(v, path, fields{
 		"path": func(_, v *yaml.Node) {

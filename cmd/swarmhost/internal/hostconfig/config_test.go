@@ -39,7 +39,7 @@ func TestExampleLoads(t *testing.T) {
 	if len(sc.Peers) != 2 || len(sc.Peers[1].Topics) != 1 || sc.Peers[1].Topics[0] != framework.TopicFromString("my-dwebswarm-topic") {
 		t.Errorf("static config = %+v", sc)
 	}
-	if len(c.Validators) != 3 || c.Validators[2].Options.(validators.RateLimitConfig).Order != 3 {
+	if len(c.Validators) != 3 || c.Validators[2].Name != "ratelimit" {
 		t.Errorf("validators = %+v", c.Validators)
 	}
 	tp := c.Topics()
@@ -58,7 +58,7 @@ func TestExampleLoads(t *testing.T) {
 	}
 	// the repository's example is the same file
 	a, _ := os.ReadFile("testdata/example.yaml")
-	if b, err := os.ReadFile("../../examples/swarmhost.yaml"); err != nil || !bytes.Equal(a, b) {
+	if b, err := os.ReadFile("../../../../examples/swarmhost.yaml"); err != nil || !bytes.Equal(a, b) {
 		t.Errorf("examples/swarmhost.yaml differs from testdata/example.yaml (err %v)", err)
 	}
 	// building the example's plugins needs no network (the DHT starts
@@ -245,7 +245,7 @@ func TestBuildErrorClosesAndNamesPosition(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not a ban line at all \x00\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.Validators[1].Options = validators.BanListConfig{Path: bad, Order: 2}
+	c.Validators[1].Options = validators.BanListConfig{Path: bad}
 	_, err = c.BuildPlugins(BuildOptions{})
 	if err == nil {
 		t.Fatal("a corrupt ban list was accepted")

@@ -15,8 +15,8 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	dwebswarm "github.com/dwebswarm/dwebswarm-go"
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	"github.com/dwebswarm/dwebswarm-go/internal/observe"
 )
 
 type syncBuf struct {

@@ -5,15 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
-	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
-	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
-	"github.com/dwebswarm/dwebswarm-go/plugins/static"
-	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
-	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
-	"github.com/dwebswarm/dwebswarm-go/plugins/validators"
 )
 
 // BuildOptions are what building plugins needs beyond the file.
@@ -102,36 +97,40 @@ func (p *Plugins) Close() error {
 	return errors.Join(errs...)
 }
 
-// BuildPlugins constructs the plugins, built-ins through their packages
-// and external ones through framework/remote (which starts their
-// processes). On error, what was built is closed again; the error names
-// the entry's position.
+// BuildPlugins constructs the plugins of the config (see [Build]); the
+// error names the entry's position in the file.
 func (c *Config) BuildPlugins(bo BuildOptions) (*Plugins, error) {
+	specs := slices.Concat(c.Discoveries, c.Transports, c.Validators)
+	return build(specs, bo, func(p Plugin, err error) error {
+		return fmt.Errorf("%s:%d:%d: %s %s: %w", c.File, p.Pos.Line, p.Pos.Column, p.Kind, p.label(), err)
+	})
+}
+
+// Build is the one builder of plugins, used by the YAML config and
+// swarmhost's flags alike: it constructs specs in order, built-ins through
+// their registry entry and external ones through framework/remote (which
+// starts their processes). Validators keep their order. On error, what was
+// built is closed again.
+func Build(specs []Plugin, bo BuildOptions) (*Plugins, error) {
+	return build(specs, bo, func(p Plugin, err error) error { return fmt.Errorf("%s %s: %w", p.Kind, p.label(), err) })
+}
+
+func build(specs []Plugin, bo BuildOptions, wrap func(Plugin, error) error) (*Plugins, error) {
 	ps := &Plugins{}
-	fail := func(p Plugin, err error) (*Plugins, error) {
-		ps.Close()
-		return nil, fmt.Errorf("%s:%d:%d: %s %s: %w", c.File, p.Pos.Line, p.Pos.Column, p.Kind, p.label(), err)
-	}
-	for _, p := range c.Discoveries {
-		d, err := p.discovery(bo)
+	for _, p := range specs {
+		x, err := p.build(bo)
 		if err != nil {
-			return fail(p, err)
+			ps.Close()
+			return nil, wrap(p, err)
 		}
-		ps.Discoveries = append(ps.Discoveries, d)
-	}
-	for _, p := range c.Transports {
-		t, err := p.transport(bo)
-		if err != nil {
-			return fail(p, err)
+		switch v := x.(type) {
+		case framework.Discovery:
+			ps.Discoveries = append(ps.Discoveries, v)
+		case framework.Transport:
+			ps.Transports = append(ps.Transports, v)
+		case framework.PeerValidator:
+			ps.Validators = append(ps.Validators, v)
 		}
-		ps.Transports = append(ps.Transports, t)
-	}
-	for i, p := range c.Validators {
-		v, err := p.validator(bo, i+1)
-		if err != nil {
-			return fail(p, err)
-		}
-		ps.Validators = append(ps.Validators, v)
 	}
 	return ps, nil
 }
@@ -183,65 +182,22 @@ func (p Plugin) remoteConfig(bo BuildOptions) remote.Config {
 	return rc
 }
 
-func (p Plugin) discovery(bo BuildOptions) (framework.Discovery, error) {
+// build constructs the plugin: an external one through framework/remote
+// (which starts its process), a built-in through its registry entry.
+func (p Plugin) build(bo BuildOptions) (any, error) {
 	if p.Remote != nil {
-		return remote.NewDiscovery(p.remoteConfig(bo))
-	}
-	switch o := p.Options.(type) {
-	case dht.Config:
-		return dht.NewPlugin(o)
-	case mdns.Config:
-		if bo.Logger != nil {
-			o.Logger = bo.Logger
+		rc := p.remoteConfig(bo)
+		switch p.Kind {
+		case KindDiscovery:
+			return remote.NewDiscovery(rc)
+		case KindTransport:
+			return remote.NewTransport(rc)
 		}
-		return mdns.New(o)
-	case static.Config:
-		return static.New(o)
+		return remote.NewValidator(rc)
 	}
-	return nil, fmt.Errorf("%w: no discovery %q", framework.ErrUnknownPlugin, p.Name)
+	b, ok := LookupBuiltin(p.Name)
+	if !ok || b.Kind != p.Kind {
+		return nil, fmt.Errorf("%w: no %s %q", framework.ErrUnknownPlugin, p.Kind, p.Name)
+	}
+	return b.New(p.Options, bo)
 }
-
-func (p Plugin) transport(bo BuildOptions) (framework.Transport, error) {
-	if p.Remote != nil {
-		return remote.NewTransport(p.remoteConfig(bo))
-	}
-	switch o := p.Options.(type) {
-	case TCPOptions:
-		t := tcp.New()
-		t.KeepAlive = o.KeepAlive
-		return t, nil
-	case utp.Config:
-		return utp.NewWithConfig(o)
-	}
-	return nil, fmt.Errorf("%w: no transport %q", framework.ErrUnknownPlugin, p.Name)
-}
-
-func (p Plugin) validator(bo BuildOptions, order int) (framework.PeerValidator, error) {
-	if p.Remote != nil {
-		v, err := remote.NewValidator(p.remoteConfig(bo))
-		if err != nil {
-			return nil, err
-		}
-		return orderedValidator{v, order}, nil
-	}
-	switch o := p.Options.(type) {
-	case validators.CIDRConfig:
-		return validators.NewCIDR(o)
-	case validators.DHTPrivateConfig:
-		return validators.NewDHTPrivate(o)
-	case validators.RateLimitConfig:
-		return validators.NewRateLimit(o)
-	case validators.BanListConfig:
-		return validators.OpenBanList(o)
-	}
-	return nil, fmt.Errorf("%w: no validator %q", framework.ErrUnknownPlugin, p.Name)
-}
-
-// orderedValidator places an external validator at its position in the
-// chain (the list order), and closes its process.
-type orderedValidator struct {
-	*remote.Validator
-	order int
-}
-
-func (o orderedValidator) Order() int { return o.order }

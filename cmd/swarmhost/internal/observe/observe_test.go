@@ -20,9 +20,9 @@ import (
 	"go.uber.org/goleak"
 
 	dwebswarm "github.com/dwebswarm/dwebswarm-go"
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
-	"github.com/dwebswarm/dwebswarm-go/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
 

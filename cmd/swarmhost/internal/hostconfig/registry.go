@@ -1,0 +1,281 @@
+package hostconfig
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dwebswarm/dwebswarm-go/conformance"
+	"github.com/dwebswarm/dwebswarm-go/conformance/builtin"
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
+	"github.com/dwebswarm/dwebswarm-go/plugins/static"
+	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
+	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
+	"github.com/dwebswarm/dwebswarm-go/plugins/validators"
+)
+
+// Builtin is one entry of the registry of built-in plugins: the one list
+// that the YAML config, swarmhost's flags, `swarmhost plugin serve NAME`,
+// `swarmhost conformance builtin:NAME` and the README's plugin list derive
+// from. The registry lives here, beside the YAML decoder its entries use;
+// it imports the plugins, which import only the framework.
+//
+// Adding a built-in plugin is one entry in [registry] plus its package.
+type Builtin struct {
+	Kind Kind
+	Name string
+	// Summary is the one line the docs show.
+	Summary string
+	// Flags describes, for the docs, the swarmhost flags or NAME:ARG the
+	// plugin reads ("" if none).
+	Flags string
+	// NeedsLab is set when the plugin cannot be exercised on loopback alone
+	// (it needs network namespaces: internal/netlab).
+	NeedsLab bool
+	// Conformance is the plugin's conformance factory: a
+	// conformance.TransportFactory, DiscoveryFactory or ValidatorFactory.
+	Conformance any
+	// NoConformance says why Conformance is nil; one of the two is set.
+	NoConformance string
+
+	// required, when set, is the hint for a missing YAML options section.
+	required string
+	// decode reads the YAML options into the plugin's typed options.
+	decode func(d *decoder, v *yaml.Node, path string) any
+	// fromFlags builds the typed options from swarmhost's flags; arg is
+	// what follows NAME: in a plugin list.
+	fromFlags func(arg string, f Flags) (any, error)
+	// build constructs the plugin from its typed options (no socket or
+	// file is opened before the swarm starts it, except where the package
+	// says so: the ban list reads its file).
+	build func(opts any, bo BuildOptions) (any, error)
+}
+
+// Flags are swarmhost's plugin flags, read by the built-ins' fromFlags.
+type Flags struct {
+	Peers        []string      // --peer, static
+	Bootstrap    []string      // --bootstrap, dht (nil: the public routers)
+	MDNSIfaces   []string      // --mdns-iface
+	MDNSInterval time.Duration // --mdns-interval (0: 30-60 s)
+	Allow, Deny  []string      // --allow, --deny, cidr
+}
+
+// def makes a registry entry from typed functions: O is the plugin's
+// options type, P what it builds.
+func def[O, P any](b Builtin, decode func(*decoder, *yaml.Node, string) O, fromFlags func(string, Flags) (O, error), build func(O, BuildOptions) (P, error)) Builtin {
+	b.decode = func(d *decoder, v *yaml.Node, path string) any { return decode(d, v, path) }
+	b.fromFlags = func(arg string, f Flags) (any, error) { return fromFlags(arg, f) }
+	b.build = func(o any, bo BuildOptions) (any, error) {
+		opts, ok := o.(O)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s %s: options of type %T, want %T", framework.ErrInvalidOption, b.Kind, b.Name, o, opts)
+		}
+		return build(opts, bo)
+	}
+	return b
+}
+
+func noArg[O any](o O) func(string, Flags) (O, error) {
+	return func(string, Flags) (O, error) { return o, nil }
+}
+
+func infallible[O, P any](f func(O) P) func(O, BuildOptions) (P, error) {
+	return func(o O, _ BuildOptions) (P, error) { return f(o), nil }
+}
+
+func plain[O, P any](f func(O) (P, error)) func(O, BuildOptions) (P, error) {
+	return func(o O, _ BuildOptions) (P, error) { return f(o) }
+}
+
+// registry is every built-in plugin.
+var registry = []Builtin{
+	def(Builtin{Kind: KindDiscovery, Name: "dht", Summary: "the mainline DHT (BEP 5) on the swarm's shared UDP socket, with hole punching",
+		Flags: "--bootstrap", Conformance: builtin.DHT()},
+		(*decoder).dhtOptions,
+		func(_ string, f Flags) (dht.Config, error) { return dht.Config{Bootstrap: f.Bootstrap}, nil },
+		plain(dht.NewPlugin)),
+	def(Builtin{Kind: KindDiscovery, Name: "mdns", Summary: "LAN discovery with DNS-SD over mDNS", Flags: "--mdns-iface, --mdns-interval",
+		NeedsLab: true, NoConformance: "multicast needs network namespaces: its suite runs in the lab (plugins/mdns/conformance_test.go, cmd/swarmhost/mdns_lab_test.go)"},
+		(*decoder).mdnsOptions,
+		func(_ string, f Flags) (mdns.Config, error) {
+			c := mdns.Config{Interfaces: f.MDNSIfaces}
+			if f.MDNSInterval > 0 {
+				c.QueryIntervalMin, c.QueryIntervalMax = f.MDNSInterval, f.MDNSInterval
+			}
+			return c, nil
+		},
+		func(c mdns.Config, bo BuildOptions) (*mdns.Discovery, error) {
+			if bo.Logger != nil {
+				c.Logger = bo.Logger
+			}
+			return mdns.New(c)
+		}),
+	def(Builtin{Kind: KindDiscovery, Name: "static", Summary: "a fixed list of peers, per topic or for all", Flags: "--peer",
+		Conformance: builtin.Static(), required: "add options: {peers: [HOST:PORT, ...]}"},
+		(*decoder).staticOptions,
+		func(_ string, f Flags) (static.Config, error) {
+			c := static.Config{}
+			for _, a := range f.Peers {
+				c.Peers = append(c.Peers, static.Entry{Addr: a})
+			}
+			return c, nil
+		},
+		plain(static.New)),
+	def(Builtin{Kind: KindTransport, Name: "tcp", Summary: "TCP, dialled first", Conformance: builtin.TCP()},
+		(*decoder).tcpOptions, noArg(TCPOptions{}),
+		infallible(func(o TCPOptions) framework.Transport {
+			t := tcp.New()
+			t.KeepAlive = o.KeepAlive
+			return t
+		})),
+	def(Builtin{Kind: KindTransport, Name: "utp", Summary: "uTP (BEP 29) on the swarm's shared UDP socket", Conformance: builtin.UTP()},
+		(*decoder).utpOptions, noArg(utp.Config{}), plain(utp.NewWithConfig)),
+	def(Builtin{Kind: KindValidator, Name: "cidr", Summary: "allow/deny lists of IP prefixes", Flags: "--allow, --deny",
+		Conformance: builtin.CIDR(), required: "add options: {allow: [PREFIX, ...]} and/or {deny: [...]}"},
+		(*decoder).cidrOptions,
+		func(_ string, f Flags) (validators.CIDRConfig, error) {
+			if len(f.Allow)+len(f.Deny) == 0 {
+				return validators.CIDRConfig{}, fmt.Errorf("%w: cidr needs --allow or --deny prefixes", framework.ErrInvalidOption)
+			}
+			return validators.CIDRConfig{Allow: f.Allow, Deny: f.Deny}, nil
+		},
+		plain(validators.NewCIDR)),
+	def(Builtin{Kind: KindValidator, Name: "dht-private", Summary: "refuses internal addresses that arrive from the DHT", Flags: "dht-private:EXEMPT;...",
+		Conformance: builtin.DHTPrivate()},
+		(*decoder).dhtPrivateOptions,
+		func(arg string, _ Flags) (validators.DHTPrivateConfig, error) {
+			return validators.DHTPrivateConfig{Exempt: splitList(strings.ReplaceAll(arg, ";", ","))}, nil
+		},
+		plain(validators.NewDHTPrivate)),
+	def(Builtin{Kind: KindValidator, Name: "ratelimit", Summary: "a per-host token bucket on admissions", Conformance: builtin.RateLimit()},
+		(*decoder).rateLimitOptions, noArg(validators.RateLimitConfig{}), plain(validators.NewRateLimit)),
+	def(Builtin{Kind: KindValidator, Name: "banlist", Summary: "bans kept in a file, so that they survive restarts", Flags: "banlist:PATH",
+		Conformance: builtin.BanList(), required: "add options: {path: FILE}"},
+		(*decoder).banListOptions,
+		func(arg string, _ Flags) (validators.BanListConfig, error) {
+			if arg == "" {
+				return validators.BanListConfig{}, fmt.Errorf("%w: banlist needs a file: banlist:PATH", framework.ErrInvalidOption)
+			}
+			return validators.BanListConfig{Path: arg}, nil
+		},
+		plain(validators.OpenBanList)),
+}
+
+// Builtins returns the registry, sorted by kind and name.
+func Builtins() []Builtin {
+	out := slices.Clone(registry)
+	slices.SortFunc(out, func(a, b Builtin) int {
+		if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// LookupBuiltin finds a built-in plugin by name (names are unique across
+// kinds).
+func LookupBuiltin(name string) (Builtin, bool) {
+	for _, b := range registry {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return Builtin{}, false
+}
+
+// BuiltinNames lists the built-in plugins of a kind, sorted.
+func BuiltinNames(k Kind) []string {
+	var out []string
+	for _, b := range registry {
+		if b.Kind == k {
+			out = append(out, b.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Options builds the plugin's typed options from swarmhost's flags; arg is
+// what follows NAME: in a plugin list.
+func (b Builtin) Options(arg string, f Flags) (any, error) { return b.fromFlags(arg, f) }
+
+// New constructs the plugin from typed options (as Options or the YAML
+// decoder returns them): a framework.Transport, Discovery or
+// PeerValidator by Kind.
+func (b Builtin) New(opts any, bo BuildOptions) (any, error) { return b.build(opts, bo) }
+
+// Checks returns the plugin's conformance checks, or an error saying why
+// it has none.
+func (b Builtin) Checks() ([]conformance.Check, error) {
+	switch f := b.Conformance.(type) {
+	case conformance.TransportFactory:
+		return conformance.TransportChecks(f), nil
+	case conformance.DiscoveryFactory:
+		return conformance.DiscoveryChecks(f), nil
+	case conformance.ValidatorFactory:
+		return conformance.ValidatorChecks(f), nil
+	}
+	return nil, fmt.Errorf("%w: %s %s has no loopback conformance suite: %s", framework.ErrUnknownPlugin, b.Kind, b.Name, b.NoConformance)
+}
+
+// FlagPlugin turns one item of a swarmhost plugin list into a plugin spec:
+// "NAME[:ARG]" for a built-in of kind k, or "plugin:PATH ARGS..." for an
+// external binary.
+func FlagPlugin(k Kind, item string, f Flags) (Plugin, error) {
+	if spec, ok := strings.CutPrefix(item, "plugin:"); ok {
+		fields := strings.Fields(spec)
+		if len(fields) == 0 {
+			return Plugin{}, fmt.Errorf("%w: %s %q names no binary", framework.ErrInvalidOption, k, item)
+		}
+		return Plugin{Kind: k, Remote: &remote.Config{Path: fields[0], Args: fields[1:]}}, nil
+	}
+	name, arg, _ := strings.Cut(item, ":")
+	b, ok := LookupBuiltin(name)
+	if !ok || b.Kind != k {
+		return Plugin{}, fmt.Errorf("%w: %s %q (known: %s, or plugin:PATH)", framework.ErrUnknownPlugin, k, name, strings.Join(BuiltinNames(k), ", "))
+	}
+	opts, err := b.fromFlags(arg, f)
+	if err != nil {
+		return Plugin{}, fmt.Errorf("%s %s: %w", k, name, err)
+	}
+	return Plugin{Kind: k, Name: name, Options: opts}, nil
+}
+
+// splitList splits a comma-separated list, dropping empty items and repeats.
+func splitList(s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, x := range strings.Split(s, ",") {
+		x = strings.TrimSpace(x)
+		if x != "" && !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Markdown is the README's table of built-in plugins, from the registry.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| kind | name | what | flags | conformance |\n|---|---|---|---|---|\n")
+	for _, e := range Builtins() {
+		conf := "loopback suite"
+		if e.Conformance == nil {
+			conf = "lab only"
+		}
+		flags := e.Flags
+		if flags != "" {
+			flags = "`" + strings.ReplaceAll(flags, ", ", "`, `") + "`"
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", e.Kind, e.Name, e.Summary, flags, conf)
+	}
+	return b.String()
+}
