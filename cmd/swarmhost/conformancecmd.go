@@ -109,7 +109,7 @@ func runConformance(ctx context.Context, args []string, s stdio) int {
 	}
 	if *only != "" {
 		want := map[string]bool{}
-		for _, n := range splitList(*only) {
+		for _, n := range hostconfig.SplitList(*only) {
 			want[n] = true
 		}
 		var kept []conformance.Check

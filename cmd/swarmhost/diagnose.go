@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 )
 
@@ -95,11 +96,11 @@ func errString(err error) string {
 }
 
 // usesDHT reports whether the swarm runs the built-in DHT discovery.
-func (f nodeFlags) usesDHT() bool { return slices.Contains(splitList(f.discovery), "dht") }
+func (f nodeFlags) usesDHT() bool { return slices.Contains(hostconfig.SplitList(f.discovery), "dht") }
 
 // bootstrapList is the DHT's bootstrap nodes as the user gave them.
 func (f nodeFlags) bootstrapList() string {
-	if b := splitList(f.bootstrap); len(b) > 0 {
+	if b := hostconfig.SplitList(f.bootstrap); len(b) > 0 {
 		return strings.Join(b, ", ")
 	}
 	return "the public routers"

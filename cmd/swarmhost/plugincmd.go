@@ -102,7 +102,7 @@ func builtinPlugin(name string, nf nodeFlags) (remote.Plugins, error) {
 	case framework.PeerValidator:
 		p.Validator = x
 	}
-	if _, ok := impl.(framework.PacketConnUser); ok && p.Discovery != nil && len(splitList(nf.bootstrap)) == 0 {
+	if _, ok := impl.(framework.PacketConnUser); ok && p.Discovery != nil && len(hostconfig.SplitList(nf.bootstrap)) == 0 {
 		// out of process, a DHT never falls back to the public routers
 		// unasked: the operator names its bootstrap nodes
 		if c, ok := impl.(interface{ Close() error }); ok {

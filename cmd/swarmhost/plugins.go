@@ -36,24 +36,10 @@ var onPluginEvent func(remote.Event)
 // names lists the built-ins of a kind from the registry.
 func names(k hostconfig.Kind) string { return strings.Join(hostconfig.BuiltinNames(k), ", ") }
 
-// splitList splits a comma-separated list, dropping empty items and repeats.
-func splitList(s string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, x := range strings.Split(s, ",") {
-		x = strings.TrimSpace(x)
-		if x != "" && !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
 // registryFlags are the flag values the registry's entries read.
 func (f nodeFlags) registryFlags() hostconfig.Flags {
 	return hostconfig.Flags{
-		Peers: f.peers, Bootstrap: splitList(f.bootstrap), MDNSIfaces: f.mdnsIfaces,
+		Peers: f.peers, Bootstrap: hostconfig.SplitList(f.bootstrap), MDNSIfaces: f.mdnsIfaces,
 		MDNSInterval: f.mdnsInterval, Allow: f.allow, Deny: f.deny,
 	}
 }
@@ -61,7 +47,7 @@ func (f nodeFlags) registryFlags() hostconfig.Flags {
 // specs turns the plugin lists of the flags into plugin specs: discoveries,
 // transports, then validators in the order given.
 func (f nodeFlags) specs() ([]hostconfig.Plugin, error) {
-	ds, ts, vs := splitList(f.discovery), splitList(f.transport), splitList(f.validator)
+	ds, ts, vs := hostconfig.SplitList(f.discovery), hostconfig.SplitList(f.transport), hostconfig.SplitList(f.validator)
 	if len(ts) == 0 {
 		return nil, fmt.Errorf("%w: --transport names none", framework.ErrNoTransport)
 	}
@@ -82,7 +68,7 @@ func (f nodeFlags) specs() ([]hostconfig.Plugin, error) {
 	case len(f.allow)+len(f.deny) > 0 && !listed["cidr"]:
 		return nil, fmt.Errorf("%w: --allow/--deny need the cidr validator (--validator cidr,...)", framework.ErrInvalidOption)
 	}
-	for _, b := range splitList(f.bootstrap) {
+	for _, b := range hostconfig.SplitList(f.bootstrap) {
 		if _, err := framework.ParsePeerAddr(b, framework.Topic{}); err != nil {
 			return nil, fmt.Errorf("--bootstrap: %w", err)
 		}

@@ -150,7 +150,7 @@ var registry = []Builtin{
 		Conformance: builtin.DHTPrivate()},
 		(*decoder).dhtPrivateOptions,
 		func(arg string, _ Flags) (validators.DHTPrivateConfig, error) {
-			return validators.DHTPrivateConfig{Exempt: splitList(strings.ReplaceAll(arg, ";", ","))}, nil
+			return validators.DHTPrivateConfig{Exempt: SplitList(strings.ReplaceAll(arg, ";", ","))}, nil
 		},
 		plain(validators.NewDHTPrivate)),
 	def(Builtin{Kind: KindValidator, Name: "ratelimit", Summary: "a per-host token bucket on admissions", Conformance: builtin.RateLimit()},
@@ -248,8 +248,9 @@ func FlagPlugin(k Kind, item string, f Flags) (Plugin, error) {
 	return Plugin{Kind: k, Name: name, Options: opts}, nil
 }
 
-// splitList splits a comma-separated list, dropping empty items and repeats.
-func splitList(s string) []string {
+// SplitList splits a comma-separated list (swarmhost's plugin and
+// bootstrap flags), dropping empty items and repeats.
+func SplitList(s string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, x := range strings.Split(s, ",") {
