@@ -12,7 +12,6 @@ import (
 const (
 	GroupTransports  = "transports"
 	GroupDiscoveries = "discoveries"
-	GroupValidators  = "validators"
 	GroupOptions     = "swarm_options"
 )
 

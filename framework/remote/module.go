@@ -44,17 +44,23 @@ func DiscoveryModule(cfg Config) fx.Option {
 	))
 }
 
-// ValidatorModule provides the plugin of cfg into the "validators" group.
+// ValidatorModule provides the plugin of cfg as a *Validator. Validators
+// run in the order the user lists them, so hand it to the swarm through
+// [framework.Validators] with the others, in order:
+//
+//	remote.ValidatorModule(cfg),
+//	framework.Validators(func(v *remote.Validator) []framework.PeerValidator {
+//		return []framework.PeerValidator{v}
+//	}),
+//
+// The plugin stops with the fx app.
 func ValidatorModule(cfg Config) fx.Option {
-	return fx.Provide(fx.Annotate(
-		func(lc fx.Lifecycle) (framework.PeerValidator, error) {
-			v, err := NewValidator(cfg)
-			if err != nil {
-				return nil, err
-			}
-			lc.Append(fx.StopHook(func(context.Context) error { return v.Close() }))
-			return v, nil
-		},
-		fx.ResultTags(`group:"`+framework.GroupValidators+`"`),
-	))
+	return fx.Provide(func(lc fx.Lifecycle) (*Validator, error) {
+		v, err := NewValidator(cfg)
+		if err != nil {
+			return nil, err
+		}
+		lc.Append(fx.StopHook(func(context.Context) error { return v.Close() }))
+		return v, nil
+	})
 }

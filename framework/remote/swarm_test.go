@@ -338,6 +338,7 @@ func TestFxModules(t *testing.T) {
 		remote.TransportModule(config(t, "tcp")),
 		remote.DiscoveryModule(config(t, "static", "127.0.0.1:9")),
 		remote.ValidatorModule(config(t, "deny", "127.0.0.1:9")),
+		framework.Validators(func(v *remote.Validator) []framework.PeerValidator { return []framework.PeerValidator{v} }),
 		fx.Populate(&sw),
 	)
 	if err := app.Err(); err != nil {
