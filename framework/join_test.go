@@ -101,6 +101,13 @@ func TestStaleSinkOfReplacedJoinIsIgnored(t *testing.T) {
 	n := newNode(t)
 	n.join(t, topicA)
 	n.join(t, topicA)
+	onlyNewestSinkCounts(t, n, "replaced")
+}
+
+// onlyNewestSinkCounts reports a peer through the first and the second sink
+// the discovery was given for topicA: only the second one's is queued.
+func onlyNewestSinkCounts(t *testing.T, n *node, old string) {
+	t.Helper()
 	sinks := n.disc.Sinks()
 	stale := deadPeer(t, topicA)
 	sinks[0].Peer(stale)
@@ -108,7 +115,7 @@ func TestStaleSinkOfReplacedJoinIsIgnored(t *testing.T) {
 	sinks[1].Peer(fresh)
 	ev := swarmtest.Wait(n.rec, func(e *framework.PeerEvent) bool { return true })
 	if ev.Peer.Port != fresh.Port {
-		t.Fatalf("peer from the replaced join's sink was queued: %v", ev.Peer)
+		t.Fatalf("peer from the %s join's sink was queued: %v", old, ev.Peer)
 	}
 }
 
@@ -121,15 +128,7 @@ func TestStaleSinkOfLeftJoinIsIgnoredAfterRejoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.join(t, topicA)
-	sinks := n.disc.Sinks()
-	stale := deadPeer(t, topicA)
-	sinks[0].Peer(stale)
-	fresh := deadPeer(t, topicA)
-	sinks[1].Peer(fresh)
-	ev := swarmtest.Wait(n.rec, func(e *framework.PeerEvent) bool { return true })
-	if ev.Peer.Port != fresh.Port {
-		t.Fatalf("peer from the left join's sink was queued: %v", ev.Peer)
-	}
+	onlyNewestSinkCounts(t, n, "left")
 }
 
 // doneWatch is a context that reports when Done is first asked for: Flushed

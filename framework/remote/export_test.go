@@ -1,17 +1,21 @@
 package remote
 
-// SocketDir returns the PLUGIN_UNIX_SOCKET_DIR of the running instance.
-func SocketDir(x interface{ PID() int }) string {
-	var p *proc
+// procOf is the supervised process of an adapter.
+func procOf(x interface{ PID() int }) *proc {
 	switch v := x.(type) {
 	case *Transport:
-		p = v.p
+		return v.p
 	case *Discovery:
-		p = v.p
+		return v.p
 	case *Validator:
-		p = v.p
+		return v.p
 	}
-	if inst := p.current(); inst != nil {
+	return nil
+}
+
+// SocketDir returns the PLUGIN_UNIX_SOCKET_DIR of the running instance.
+func SocketDir(x interface{ PID() int }) string {
+	if inst := procOf(x).current(); inst != nil {
 		return inst.dir
 	}
 	return ""
@@ -40,16 +44,7 @@ func DefaultHandoff() string { return defaultHandoff.String() }
 
 // HandoffOf names the hand-off mode of x's running instance.
 func HandoffOf(x interface{ PID() int }) string {
-	var p *proc
-	switch v := x.(type) {
-	case *Transport:
-		p = v.p
-	case *Discovery:
-		p = v.p
-	case *Validator:
-		p = v.p
-	}
-	if inst := p.current(); inst != nil {
+	if inst := procOf(x).current(); inst != nil {
 		return inst.fds.mode.String()
 	}
 	return ""
