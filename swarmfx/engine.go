@@ -3,6 +3,8 @@ package swarmfx
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 
 	"go.uber.org/fx"
 
@@ -40,7 +42,11 @@ type Params struct {
 }
 
 // NewFromParams builds a swarm from fx inputs and ties it to the fx
-// lifecycle: Start on start, Close on stop.
+// lifecycle: Start on start, Close on stop. When the swarm cannot be built
+// it closes the plugins it was given (discoveries, and transports and
+// validators that are io.Closers), as the swarm would have: fx runs no stop
+// hook of an app that failed to build, so an out-of-process plugin would
+// otherwise outlive the failure.
 func NewFromParams(p Params) (*framework.Swarm, error) {
 	var opts []framework.Option
 	for _, o := range p.Options {
@@ -52,7 +58,7 @@ func NewFromParams(p Params) (*framework.Swarm, error) {
 		framework.WithValidators(p.Validators...))
 	s, err := framework.New(opts...)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, closePlugins(p))
 	}
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: s.Start,
@@ -117,3 +123,24 @@ func TCP() fx.Option {
 	return fx.Module("tcp", ProvideTransport(tcp.New))
 }
 
+// closePlugins closes the plugins of p that hold resources.
+func closePlugins(p Params) error {
+	var errs []error
+	closeOne := func(kind, name string, x any) {
+		if c, ok := x.(io.Closer); ok {
+			if err := c.Close(); err != nil && !errors.Is(err, framework.ErrClosed) {
+				errs = append(errs, fmt.Errorf("%s %s: close: %w", kind, name, err))
+			}
+		}
+	}
+	for _, t := range p.Transports {
+		closeOne("transport", t.Name(), t)
+	}
+	for _, d := range p.Discoveries {
+		closeOne("discovery", d.Name(), d)
+	}
+	for _, v := range p.Validators {
+		closeOne("validator", v.Name(), v)
+	}
+	return errors.Join(errs...)
+}

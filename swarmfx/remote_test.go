@@ -2,6 +2,7 @@ package swarmfx_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"strconv"
@@ -91,6 +92,28 @@ func TestFxRemoteModules(t *testing.T) {
 	c.Close()
 	if err := app.Stop(ctx); err != nil {
 		t.Fatal(err)
+	}
+	started.requireEnded(t, 3)
+}
+
+// A swarm that fails to build fails the app, and no plugin started for it
+// outlives the failure: fx runs no stop hook for an app that never
+// started.
+func TestFxRemotePluginsEndWhenTheSwarmFailsToBuild(t *testing.T) {
+	var started pids
+	cfg := func(args ...string) remote.Config { return pluginConfig(t, started.onEvent, args...) }
+	app := fx.New(
+		fx.NopLogger,
+		swarmfx.Engine(),
+		swarmfx.Supply(framework.WithMaxPeers(-1)), // invalid
+		swarmfx.RemoteTransport(cfg("tcp")),
+		swarmfx.RemoteDiscovery(cfg("static", "127.0.0.1:9")),
+		swarmfx.RemoteValidator(cfg("deny", "127.0.0.1:9")),
+		swarmfx.Validators(func(v *remote.Validator) []framework.PeerValidator { return []framework.PeerValidator{v} }),
+		fx.Invoke(func(*framework.Swarm) {}),
+	)
+	if err := app.Err(); !errors.Is(err, framework.ErrInvalidOption) {
+		t.Fatalf("err = %v, want ErrInvalidOption", err)
 	}
 	started.requireEnded(t, 3)
 }
