@@ -5,13 +5,12 @@
 // [New] builds and starts a swarm with the default plugins (the TCP
 // transport, plus any discovery given as an option). The engine, the plugin
 // interfaces and the event types live in package framework; built-in plugins
-// live under plugins/. fx users compose [Module] with their own plugins.
+// live under plugins/. fx users build swarms with package swarmfx (the
+// module's only fx wiring) instead.
 package dwebswarm
 
 import (
 	"context"
-
-	"go.uber.org/fx"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
@@ -69,8 +68,3 @@ func MDNS(cfg mdns.Config) framework.Option {
 	}
 	return framework.WithDiscovery(d)
 }
-
-// Module is the fx module of a swarm with the default plugins: the engine
-// and the TCP transport. Add discoveries (static.Module, ...) and options
-// (framework.Supply) beside it.
-var Module = fx.Options(framework.Module, tcp.Module)

@@ -14,7 +14,7 @@ import (
 )
 
 // Swarm finds and connects to peers of the topics it joins. Create one with
-// [New], or through fx with [Module]. All methods are safe for concurrent use.
+// [New], or through fx with package swarmfx. All methods are safe for concurrent use.
 type Swarm struct {
 	cfg         config
 	log         *slog.Logger
@@ -76,7 +76,7 @@ type found struct {
 }
 
 // New builds a swarm from options. It does not listen yet: call
-// [Swarm.Start] (the root package's constructor and the fx module do).
+// [Swarm.Start] (the root package's constructor and swarmfx do).
 func New(opts ...Option) (*Swarm, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {

@@ -7,8 +7,8 @@
 //
 // [NewTransport], [NewDiscovery] and [NewValidator] start a plugin from a
 // [Config] (path, args, optional SHA-256 pin) and return an adapter that
-// implements the framework interface; [TransportModule],
-// [DiscoveryModule] and [ValidatorModule] put them into the fx value groups.
+// implements the framework interface (under fx, swarmfx.RemoteTransport,
+// swarmfx.RemoteDiscovery and swarmfx.RemoteValidator provide them).
 // A plugin that crashes is reported (slog and Config.OnEvent), restarted
 // with bounded backoff, and the swarm keeps working; every call has a
 // timeout; whatever a plugin replies is validated, so garbage becomes an

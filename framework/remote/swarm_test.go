@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"go.uber.org/fx"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
@@ -327,42 +324,4 @@ func TestGarbageRepliesAreErrorsNotPanics(t *testing.T) {
 	defer v.Close()
 	err = v.Validate(bg, framework.Peer{Host: "127.0.0.1", Port: 9, Topic: topic})
 	wantErr(t, err, framework.ErrRejected)
-}
-
-func TestFxModules(t *testing.T) {
-	var sw *framework.Swarm
-	app := fx.New(
-		fx.NopLogger,
-		framework.Module,
-		framework.Supply(framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0), framework.WithLogger(logger(t))),
-		remote.TransportModule(config(t, "tcp")),
-		remote.DiscoveryModule(config(t, "static", "127.0.0.1:9")),
-		remote.ValidatorModule(config(t, "deny", "127.0.0.1:9")),
-		framework.Validators(func(v *remote.Validator) []framework.PeerValidator { return []framework.PeerValidator{v} }),
-		fx.Populate(&sw),
-	)
-	if err := app.Err(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
-	defer cancel()
-	if err := app.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rec := swarmtest.Record(t, sw)
-	if err := sw.Join(bg, topic); err != nil {
-		t.Fatal(err)
-	}
-	e := swarmtest.Wait[*framework.PeerRejectedEvent](rec, nil)
-	if !strings.Contains(e.Reason.Error(), "deny list") {
-		t.Fatalf("reason %v", e.Reason)
-	}
-	l, err := net.Dial("tcp", addrOf(sw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Close()
-	if err := app.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
 }

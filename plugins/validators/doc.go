@@ -20,6 +20,11 @@
 //
 //	framework.WithValidators(bans, cidr, dhtPrivate, rateLimit)
 //
+// Under fx, package swarmfx provides each validator (swarmfx.CIDR,
+// swarmfx.DHTPrivate, swarmfx.RateLimit, swarmfx.BanList) and
+// swarmfx.Validators lists them in this order; this package imports no fx.
+// DHTPrivate filters only where it is placed in the chain.
+//
 // Every validator passes the conformance suite (package conformance); see
 // validators_conformance_test.go.
 package validators

@@ -1,4 +1,4 @@
-package validators_test
+package swarmfx_test
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/swarmtest"
-	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
 	"github.com/dwebswarm/dwebswarm-go/plugins/validators"
+	"github.com/dwebswarm/dwebswarm-go/swarmfx"
 )
 
 // fxSwarm starts a swarm through fx with every validator module, a manual
@@ -26,19 +26,14 @@ func fxSwarm(t *testing.T, priv bool, banPath string) (*framework.Swarm, *swarmt
 	disc := swarmtest.NewDiscovery()
 	app := fx.New(
 		fx.NopLogger,
-		framework.Module,
-		tcp.Module,
-		fx.Provide(fx.Annotate(func() framework.Discovery { return disc }, fx.ResultTags(`group:"discoveries"`))),
-		framework.Supply(framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0), framework.WithRequeue()),
-		fx.Supply(validators.CIDRConfig{Deny: []string{"127.0.0.66", "127.0.0.77"}}),
-		validators.CIDRModule,
-		fx.Supply(validators.DHTPrivateConfig{}),
-		validators.DHTPrivateModule,
-		fx.Supply(validators.RateLimitConfig{}),
-		validators.RateLimitModule,
-		fx.Supply(validators.BanListConfig{Path: banPath}),
-		validators.BanListModule,
-		framework.Validators(func(b *validators.BanList, c *validators.CIDR, p *validators.DHTPrivate, r *validators.RateLimit) []framework.PeerValidator {
+		swarmfx.Default(),
+		swarmfx.ProvideDiscovery(func() *swarmtest.Discovery { return disc }),
+		swarmfx.Supply(framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0), framework.WithRequeue()),
+		swarmfx.CIDR(validators.CIDRConfig{Deny: []string{"127.0.0.66", "127.0.0.77"}}),
+		swarmfx.DHTPrivate(validators.DHTPrivateConfig{}),
+		swarmfx.RateLimit(validators.RateLimitConfig{}),
+		swarmfx.BanList(validators.BanListConfig{Path: banPath}),
+		swarmfx.Validators(func(b *validators.BanList, c *validators.CIDR, p *validators.DHTPrivate, r *validators.RateLimit) []framework.PeerValidator {
 			if priv {
 				return []framework.PeerValidator{b, c, p, r}
 			}
@@ -62,7 +57,7 @@ func rejection(t *testing.T, rec *swarmtest.Recorder, peer framework.Peer) error
 	return ev.Reason
 }
 
-func TestModulesChainInOrderThroughFx(t *testing.T) {
+func TestValidatorModulesChainInOrderThroughFx(t *testing.T) {
 	// value groups arrive shuffled, the validators list does not: a few
 	// apps make an accidental order unlikely to pass
 	for range 4 {
@@ -93,7 +88,7 @@ func TestModulesChainInOrderThroughFx(t *testing.T) {
 	}
 }
 
-func TestDHTPrivateIsOffUnlessListed(t *testing.T) {
+func TestFxDHTPrivateIsOffUnlessListed(t *testing.T) {
 	sw, disc, _ := fxSwarm(t, false, filepath.Join(t.TempDir(), "bans"))
 	rec := swarmtest.Record(t, sw)
 	topic := framework.TopicFromString("off")
@@ -107,12 +102,12 @@ func TestDHTPrivateIsOffUnlessListed(t *testing.T) {
 	swarmtest.Wait(rec, func(e *framework.PeerEvent) bool { return e.Peer.Addr() == peer.Addr() })
 }
 
-func TestCorruptBanFileFailsTheAppStart(t *testing.T) {
+func TestFxCorruptBanFileFailsTheApp(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bans")
 	if err := os.WriteFile(path, []byte("not a target at all\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	app := fx.New(fx.NopLogger, fx.Supply(validators.BanListConfig{Path: path}), validators.BanListModule,
+	app := fx.New(fx.NopLogger, swarmfx.BanList(validators.BanListConfig{Path: path}),
 		fx.Invoke(func(*validators.BanList) {}))
 	err := app.Err()
 	if !errors.Is(err, validators.ErrCorruptBanList) || !strings.Contains(err.Error(), path+":1:") {
