@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 )
 
@@ -74,7 +75,7 @@ func TestPipeLeavesNoPluginProcess(t *testing.T) {
 // --allow and --deny need the cidr validator itself: a plugin binary whose
 // path mentions cidr does not count.
 func TestAllowNeedsTheCIDRValidatorNotAPathWithCIDR(t *testing.T) {
-	f := nodeFlags{transport: "tcp", validator: "plugin:/nonexistent/cidrvalidator", allow: []string{"10.0.0.0/8"}}
+	f := nodeFlags{transport: "tcp", validator: "plugin:/nonexistent/cidrvalidator", plugin: hostconfig.Flags{Allow: []string{"10.0.0.0/8"}}}
 	_, _, err := f.options()
 	if err == nil || !strings.Contains(err.Error(), "need the cidr validator") {
 		t.Fatalf("err = %v", err)
