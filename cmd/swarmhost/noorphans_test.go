@@ -43,6 +43,18 @@ func recordPlugins(t *testing.T) *startedPlugins {
 	return r
 }
 
+// takenPort returns a loopback TCP port held by a listener until the test
+// ends.
+func takenPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().(*net.TCPAddr).Port
+}
+
 // awaitStarted waits until n plugin processes have started.
 func (r *startedPlugins) awaitStarted(t *testing.T, n int) {
 	t.Helper()
@@ -107,13 +119,9 @@ func TestPipeLeavesNoPluginProcess(t *testing.T) {
 		rec.assertNoneAlive(t, 3)
 	})
 	t.Run("port in use", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
+		port := takenPort(t)
 		rec := recordPlugins(t)
-		code, _, errOut := runCmd(context.Background(), strings.NewReader(""), "pipe", "--host", "127.0.0.1", "--port", strconv.Itoa(l.Addr().(*net.TCPAddr).Port),
+		code, _, errOut := runCmd(context.Background(), strings.NewReader(""), "pipe", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 			"--discovery", "plugin:"+bin+" plugin serve --peer 127.0.0.1:1 static",
 			"--validator", "plugin:"+bin+" plugin serve --deny 192.0.2.0/24 cidr", "orphans")
 		if code != 2 {
@@ -170,13 +178,9 @@ topics:
 		rec.assertNoneAlive(t, 3)
 	})
 	t.Run("port in use", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
+		port := takenPort(t)
 		rec := recordPlugins(t)
-		code, _, errOut := runCmd(context.Background(), strings.NewReader(""), "run", "--config", config(t, l.Addr().(*net.TCPAddr).Port))
+		code, _, errOut := runCmd(context.Background(), strings.NewReader(""), "run", "--config", config(t, port))
 		if code != 1 || !strings.Contains(errOut, "swarmhost run:") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
