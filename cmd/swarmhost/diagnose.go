@@ -100,7 +100,7 @@ func (f nodeFlags) usesDHT() bool { return slices.Contains(hostconfig.SplitList(
 
 // bootstrapList is the DHT's bootstrap nodes as the user gave them.
 func (f nodeFlags) bootstrapList() string {
-	if b := hostconfig.SplitList(f.bootstrap); len(b) > 0 {
+	if b := f.plugin.Bootstrap; len(b) > 0 {
 		return strings.Join(b, ", ")
 	}
 	return "the public routers"

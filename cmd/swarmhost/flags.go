@@ -51,29 +51,13 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // addNodeFlags registers the flags shared by commands that run a swarm.
 func addNodeFlags(fs *flag.FlagSet, f *nodeFlags, defaultDiscovery string) {
-	fs.Func("peer", "a peer's `HOST:PORT` for the static discovery (repeatable)", func(s string) error {
-		f.peers = append(f.peers, s)
-		return nil
-	})
-	fs.Func("mdns-iface", "network interface `NAME` for mDNS (repeatable; default: every multicast-capable non-loopback interface)", func(s string) error {
-		f.mdnsIfaces = append(f.mdnsIfaces, s)
-		return nil
-	})
-	addMDNSIntervalFlag(fs, f)
-	fs.StringVar(&f.discovery, "discovery", defaultDiscovery, "comma-separated discoveries to use: "+names(hostconfig.KindDiscovery)+", or plugin:PATH (an out-of-process plugin binary)")
-	fs.StringVar(&f.validator, "validator", "", "comma-separated peer validators, chained in this order: "+names(hostconfig.KindValidator)+" (banlist:PATH, dht-private[:EXEMPT;...]), or plugin:PATH")
-	fs.Func("allow", "a `CIDR` prefix the cidr validator allows (repeatable)", func(s string) error { f.allow = append(f.allow, s); return nil })
-	fs.Func("deny", "a `CIDR` prefix the cidr validator denies (repeatable)", func(s string) error { f.deny = append(f.deny, s); return nil })
+	hostconfig.RegisterFlags(fs, &f.plugin)
+	fs.StringVar(&f.discovery, "discovery", defaultDiscovery, "comma-separated discoveries to use: "+hostconfig.Usage(hostconfig.KindDiscovery)+", or plugin:PATH (an out-of-process plugin binary)")
+	fs.StringVar(&f.validator, "validator", "", "comma-separated peer validators, chained in this order: "+hostconfig.Usage(hostconfig.KindValidator)+", or plugin:PATH")
 	fs.StringVar(&f.transport, "transport", "tcp", "comma-separated transports to use: "+names(hostconfig.KindTransport)+", or plugin:PATH")
-	fs.StringVar(&f.bootstrap, "bootstrap", "", "comma-separated DHT bootstrap nodes `HOST:PORT,...` (used by the dht discovery)")
 	fs.StringVar(&f.host, "host", "", "address to listen on (default: all)")
 	fs.DurationVar(&f.connectTimeout, "connect-timeout", 0, "bound each dial to this `DURATION` (default 10s)")
 	fs.IntVar(&f.port, "port", 0, "exact port to listen on (default: 49737, +1, +2, then random)")
-}
-
-// addMDNSIntervalFlag registers --mdns-interval.
-func addMDNSIntervalFlag(fs *flag.FlagSet, f *nodeFlags) {
-	fs.DurationVar(&f.mdnsInterval, "mdns-interval", 0, "mDNS query interval after the first burst (default: 30-60 s at random)")
 }
 
 // newLogger builds the stderr logger from a level name.

@@ -147,9 +147,9 @@ func TestNATHolePunchUTPConnects(t *testing.T) {
 // address).
 func TestNATHolePunchOutOfProcessDHT(t *testing.T) {
 	l := newNATLab(t, false)
-	// plugin lists are comma-separated: the plugin gets one bootstrap node
-	// (the second bootstraps from the first)
-	l.discovery = "plugin:" + l.bin + " plugin serve --bootstrap " + strings.Split(l.bootstrap, ",")[0] + " dht"
+	// plugin lists split at commas: the plugin's bootstrap nodes are
+	// given by repeating the flag
+	l.discovery = "plugin:" + l.bin + " plugin serve --bootstrap " + strings.ReplaceAll(l.bootstrap, ",", " --bootstrap ") + " dht"
 	natHolePunch(t, l, max(3, natTrials/4))
 }
 

@@ -21,8 +21,11 @@ Serves the built-in plugin NAME out of process, for a dwebswarm host that
 started this binary as a plugin (github.com/hashicorp/go-plugin, gRPC):
 
   transports:  %s
-  discoveries: %s (dht needs --bootstrap)
-  validators:  %s (banlist:PATH, dht-private[:EXEMPT;...], cidr with --allow/--deny)
+  discoveries: %s
+  validators:  %s
+
+(out of process, dht needs --bootstrap: it never falls back to the public
+routers unasked)
 
 A host runs it from a plugin configuration such as
   remote.Config{Path: "/usr/bin/swarmhost", Args: []string{"plugin", "serve", "tcp"}}
@@ -33,37 +36,11 @@ flags:
 
 // runPlugin is "swarmhost plugin serve NAME".
 func runPlugin(_ context.Context, args []string, s stdio) int {
-	fs := flag.NewFlagSet("plugin", flag.ContinueOnError)
-	fs.SetOutput(s.err)
-	fs.Usage = func() {
-		fmt.Fprintf(s.err, pluginHelp, names(hostconfig.KindTransport), names(hostconfig.KindDiscovery), names(hostconfig.KindValidator))
-		fs.PrintDefaults()
+	name, nf, code := parseServe(args, s)
+	if code >= 0 {
+		return code
 	}
-	var nf nodeFlags
-	fs.Func("peer", "a peer's `HOST:PORT` for the static discovery (repeatable)", func(v string) error {
-		nf.peers = append(nf.peers, v)
-		return nil
-	})
-	fs.Func("mdns-iface", "network interface `NAME` for mDNS (repeatable)", func(v string) error {
-		nf.mdnsIfaces = append(nf.mdnsIfaces, v)
-		return nil
-	})
-	fs.StringVar(&nf.bootstrap, "bootstrap", "", "comma-separated DHT bootstrap nodes `HOST:PORT,...`")
-	addMDNSIntervalFlag(fs, &nf)
-	fs.Func("allow", "a `CIDR` prefix the cidr validator allows (repeatable)", func(v string) error { nf.allow = append(nf.allow, v); return nil })
-	fs.Func("deny", "a `CIDR` prefix the cidr validator denies (repeatable)", func(v string) error { nf.deny = append(nf.deny, v); return nil })
-	pos, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		return 2
-	}
-	if len(pos) != 2 || pos[0] != "serve" {
-		fs.Usage()
-		return 2
-	}
-	p, err := builtinPlugin(pos[1], nf)
+	p, err := builtinPlugin(name, nf)
 	if err != nil {
 		fmt.Fprintln(s.err, "swarmhost plugin:", err)
 		if isUsageError(err) {
@@ -73,6 +50,31 @@ func runPlugin(_ context.Context, args []string, s stdio) int {
 	}
 	sdk.Serve(p) // exits the process when run by hand
 	return 0
+}
+
+// parseServe parses the arguments of "plugin serve": the plugin's name and
+// flags, or an exit code (>= 0) when there is nothing to serve.
+func parseServe(args []string, s stdio) (string, nodeFlags, int) {
+	fs := flag.NewFlagSet("plugin", flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	fs.Usage = func() {
+		fmt.Fprintf(s.err, pluginHelp, hostconfig.Usage(hostconfig.KindTransport), hostconfig.Usage(hostconfig.KindDiscovery), hostconfig.Usage(hostconfig.KindValidator))
+		fs.PrintDefaults()
+	}
+	var nf nodeFlags
+	hostconfig.RegisterFlags(fs, &nf.plugin)
+	pos, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return "", nf, 0
+	}
+	if err != nil {
+		return "", nf, 2
+	}
+	if len(pos) != 2 || pos[0] != "serve" {
+		fs.Usage()
+		return "", nf, 2
+	}
+	return pos[1], nf, -1
 }
 
 // builtinPlugin builds the named built-in for serving.
@@ -87,31 +89,34 @@ func builtinPlugin(name string, nf nodeFlags) (remote.Plugins, error) {
 	if b.Kind != hostconfig.KindValidator && arg != "" {
 		return p, fmt.Errorf("%w: %s takes no :ARG", framework.ErrInvalidOption, b.Name)
 	}
-	opts, err := b.Options(arg, nf.registryFlags())
+	for _, pf := range hostconfig.PluginFlags() {
+		if pf.Strict && pf.Given(nf.plugin) && pf.Plugin != b.Name {
+			owner, _ := hostconfig.LookupBuiltin(pf.Plugin)
+			return p, fmt.Errorf("%w: --%s is for the %s %s", framework.ErrInvalidOption, pf.Name, pf.Plugin, owner.Kind)
+		}
+	}
+	opts, err := b.Options(arg, nf.plugin)
 	if err == nil {
 		impl, err = b.New(opts, hostconfig.BuildOptions{})
 	}
 	if err != nil {
 		return p, fmt.Errorf("%s %s: %w", b.Kind, name, err)
 	}
-	switch x := impl.(type) {
-	case framework.Transport:
-		p.Transport = x
-	case framework.Discovery:
-		p.Discovery = x
-	case framework.PeerValidator:
-		p.Validator = x
+	switch b.Kind { // New checked that impl is of its kind
+	case hostconfig.KindTransport:
+		p.Transport = impl.(framework.Transport)
+	case hostconfig.KindDiscovery:
+		p.Discovery = impl.(framework.Discovery)
+	case hostconfig.KindValidator:
+		p.Validator = impl.(framework.PeerValidator)
 	}
-	if _, ok := impl.(framework.PacketConnUser); ok && p.Discovery != nil && len(hostconfig.SplitList(nf.bootstrap)) == 0 {
+	if _, ok := impl.(framework.PacketConnUser); ok && p.Discovery != nil && len(nf.plugin.Bootstrap) == 0 {
 		// out of process, a DHT never falls back to the public routers
 		// unasked: the operator names its bootstrap nodes
 		if c, ok := impl.(interface{ Close() error }); ok {
 			c.Close()
 		}
 		return p, fmt.Errorf("%w: %s runs on the swarm's shared UDP socket, relayed to this plugin, and needs --bootstrap HOST:PORT,... (the public routers are %s)", framework.ErrInvalidOption, name, strings.Join(dht.DefaultBootstrap, ","))
-	}
-	if len(nf.peers) > 0 && p.Discovery == nil {
-		return p, fmt.Errorf("%w: --peer is for the static discovery", framework.ErrInvalidOption)
 	}
 	return p, nil
 }

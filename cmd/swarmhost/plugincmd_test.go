@@ -7,6 +7,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,3 +110,25 @@ type sinkFunc func(framework.Peer)
 func (f sinkFunc) Peer(p framework.Peer) { f(p) }
 func (sinkFunc) Flushed()                {}
 func (sinkFunc) Updated()                {}
+
+// plugin serve takes several bootstrap nodes, as a comma list or by
+// repeating --bootstrap (the way inside a plugin: item, whose list splits
+// at commas), and hands them all to the DHT.
+func TestPluginServeTakesSeveralBootstrapNodes(t *testing.T) {
+	name, nf, code := parseServe([]string{"serve", "--bootstrap", "127.0.0.1:1,127.0.0.1:2", "dht", "--bootstrap", "127.0.0.1:3"}, stdio{err: io.Discard})
+	if code >= 0 || name != "dht" {
+		t.Fatalf("name %q, code %d", name, code)
+	}
+	if want := []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}; !slices.Equal(nf.plugin.Bootstrap, want) {
+		t.Fatalf("bootstrap %q, want %q", nf.plugin.Bootstrap, want)
+	}
+	// pipe's plugin list: repeated --bootstrap inside one plugin: item
+	f := nodeFlags{transport: "tcp", discovery: "plugin:/bin/swarmhost plugin serve --bootstrap 127.0.0.1:1 --bootstrap 127.0.0.1:2 dht"}
+	specs, err := f.specs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := specs[0].Remote.Args; !slices.Equal(got, []string{"plugin", "serve", "--bootstrap", "127.0.0.1:1", "--bootstrap", "127.0.0.1:2", "dht"}) {
+		t.Fatalf("plugin args %q", got)
+	}
+}

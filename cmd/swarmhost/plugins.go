@@ -12,17 +12,15 @@ import (
 
 // nodeFlags are the plugin settings shared by the commands that run a swarm.
 type nodeFlags struct {
-	peers          []string
 	discovery      string
 	transport      string
-	bootstrap      string
+	validator      string
 	host           string
 	port           int
-	mdnsIfaces     []string
 	connectTimeout time.Duration
-	validator      string
-	allow, deny    []string
-	mdnsInterval   time.Duration // mDNS query (and announce-only re-announce) interval; 0: 30-60 s
+	// plugin are the flags the built-ins read, declared by the registry
+	// (hostconfig.PluginFlags).
+	plugin hostconfig.Flags
 }
 
 // pluginPrefix names an out-of-process plugin binary in a plugin list:
@@ -36,14 +34,6 @@ var onPluginEvent func(remote.Event)
 // names lists the built-ins of a kind from the registry.
 func names(k hostconfig.Kind) string { return strings.Join(hostconfig.BuiltinNames(k), ", ") }
 
-// registryFlags are the flag values the registry's entries read.
-func (f nodeFlags) registryFlags() hostconfig.Flags {
-	return hostconfig.Flags{
-		Peers: f.peers, Bootstrap: hostconfig.SplitList(f.bootstrap), MDNSIfaces: f.mdnsIfaces,
-		MDNSInterval: f.mdnsInterval, Allow: f.allow, Deny: f.deny,
-	}
-}
-
 // specs turns the plugin lists of the flags into plugin specs: discoveries,
 // transports, then validators in the order given.
 func (f nodeFlags) specs() ([]hostconfig.Plugin, error) {
@@ -51,36 +41,30 @@ func (f nodeFlags) specs() ([]hostconfig.Plugin, error) {
 	if len(ts) == 0 {
 		return nil, fmt.Errorf("%w: --transport names none", framework.ErrNoTransport)
 	}
-	listed := map[string]bool{}
-	for _, list := range [][]string{ds, vs} {
+	var builtins []string
+	for _, list := range [][]string{ds, ts, vs} {
 		for _, item := range list {
 			if !strings.HasPrefix(item, pluginPrefix) {
 				name, _, _ := strings.Cut(item, ":")
-				listed[name] = true
+				builtins = append(builtins, name)
 			}
 		}
 	}
-	switch {
-	case len(f.mdnsIfaces) > 0 && !listed["mdns"]:
-		return nil, fmt.Errorf("%w: --mdns-iface needs the mdns discovery (--discovery mdns,...)", framework.ErrInvalidOption)
-	case len(f.peers) > 0 && !listed["static"]:
-		return nil, fmt.Errorf("%w: --peer needs the static discovery (--discovery static,...)", framework.ErrInvalidOption)
-	case len(f.allow)+len(f.deny) > 0 && !listed["cidr"]:
-		return nil, fmt.Errorf("%w: --allow/--deny need the cidr validator (--validator cidr,...)", framework.ErrInvalidOption)
+	if err := hostconfig.CheckFlags(f.plugin, builtins); err != nil {
+		return nil, err
 	}
-	for _, b := range hostconfig.SplitList(f.bootstrap) {
+	for _, b := range f.plugin.Bootstrap {
 		if _, err := framework.ParsePeerAddr(b, framework.Topic{}); err != nil {
 			return nil, fmt.Errorf("--bootstrap: %w", err)
 		}
 	}
-	rf := f.registryFlags()
 	var specs []hostconfig.Plugin
 	for _, l := range []struct {
 		kind  hostconfig.Kind
 		items []string
 	}{{hostconfig.KindDiscovery, ds}, {hostconfig.KindTransport, ts}, {hostconfig.KindValidator, vs}} {
 		for _, item := range l.items {
-			p, err := hostconfig.FlagPlugin(l.kind, item, rf)
+			p, err := hostconfig.FlagPlugin(l.kind, item, f.plugin)
 			if err != nil {
 				return nil, err
 			}

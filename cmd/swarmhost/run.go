@@ -15,6 +15,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
 	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
 
@@ -97,7 +98,11 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 	}
 	log := cfg.Logger(s.err)
 	tracker := observe.NewPluginTracker()
-	opts, plugins, err := cfg.SwarmOptions(hostconfig.BuildOptions{Logger: log, OnPluginEvent: tracker.OnEvent})
+	onEvent := tracker.OnEvent
+	if hook := onPluginEvent; hook != nil {
+		onEvent = func(e remote.Event) { tracker.OnEvent(e); hook(e) }
+	}
+	opts, plugins, err := cfg.SwarmOptions(hostconfig.BuildOptions{Logger: log, OnPluginEvent: onEvent})
 	if err != nil {
 		return nil, err
 	}

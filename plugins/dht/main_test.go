@@ -3,15 +3,13 @@ package dht_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/internal/testutil"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
 )
@@ -37,21 +35,11 @@ func testnet(t testing.TB) *dhttest.Testnet {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared != nil {
-		shared.Close()
-	}
-	if code == 0 {
-		if v := dhttest.Violations(); v != 0 {
-			fmt.Fprintf(os.Stderr, "%d packets to non-loopback addresses were attempted\n", v)
-			code = 1
+	testutil.Main(m, func() {
+		if shared != nil {
+			shared.Close()
 		}
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	})
 }
 
 // sink records what a Discovery reports for one join.

@@ -3,36 +3,19 @@ package utp_test
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/internal/testutil"
 	"github.com/dwebswarm/dwebswarm-go/internal/udpmux"
-	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
 	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if v := dhttest.Violations(); v != 0 {
-			fmt.Fprintf(os.Stderr, "%d packets to non-loopback addresses were attempted\n", v)
-			code = 1
-		}
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // node is a uTP transport on its own udpmux socket on 127.0.0.1, as a
 // swarm sets it up.

@@ -24,7 +24,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -35,10 +34,9 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/internal/testenv"
+	"github.com/dwebswarm/dwebswarm-go/internal/testutil"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
 )
@@ -49,20 +47,7 @@ const npmVersion = "11.0.12"
 
 const installHint = "run `npm ci --prefix plugins/dht/interop` (from the repository root) to install the pinned bittorrent-dht"
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if v := dhttest.Violations(); v != 0 {
-			fmt.Fprintf(os.Stderr, "%d packets to non-loopback addresses were attempted\n", v)
-			code = 1
-		}
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // requireNodeModules returns the node binary once the pinned bittorrent-dht
 // is installed (installing it when absent); see internal/testenv for what

@@ -123,13 +123,18 @@ func build(specs []Plugin, bo BuildOptions, wrap func(Plugin, error) error) (*Pl
 			ps.Close()
 			return nil, wrap(p, err)
 		}
-		switch v := x.(type) {
-		case framework.Discovery:
-			ps.Discoveries = append(ps.Discoveries, v)
-		case framework.Transport:
-			ps.Transports = append(ps.Transports, v)
-		case framework.PeerValidator:
-			ps.Validators = append(ps.Validators, v)
+		if !p.Kind.implementedBy(x) {
+			closeAny(x)
+			ps.Close()
+			return nil, wrap(p, fmt.Errorf("%w: built a %T, not a %s", framework.ErrInvalidOption, x, p.Kind))
+		}
+		switch p.Kind {
+		case KindDiscovery:
+			ps.Discoveries = append(ps.Discoveries, x.(framework.Discovery))
+		case KindTransport:
+			ps.Transports = append(ps.Transports, x.(framework.Transport))
+		default:
+			ps.Validators = append(ps.Validators, x.(framework.PeerValidator))
 		}
 	}
 	return ps, nil
@@ -164,6 +169,13 @@ func (c *Config) NewSwarm(bo BuildOptions, extra ...framework.Option) (*framewor
 		return nil, err
 	}
 	return sw, nil
+}
+
+// closeAny closes x if it can be closed.
+func closeAny(x any) {
+	if c, ok := x.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 func (p Plugin) label() string {

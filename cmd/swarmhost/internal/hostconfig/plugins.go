@@ -49,6 +49,21 @@ func (k Kind) section() string {
 	return "validators"
 }
 
+// implementedBy reports whether x is a plugin of kind k: a
+// framework.Discovery, Transport or PeerValidator.
+func (k Kind) implementedBy(x any) bool {
+	var ok bool
+	switch k {
+	case KindDiscovery:
+		_, ok = x.(framework.Discovery)
+	case KindTransport:
+		_, ok = x.(framework.Transport)
+	case KindValidator:
+		_, ok = x.(framework.PeerValidator)
+	}
+	return ok
+}
+
 // Plugin is one entry of discoveries, transports or validators: a built-in
 // (Name and Options) or an external binary (Remote).
 type Plugin struct {
@@ -56,12 +71,9 @@ type Plugin struct {
 	// Name is the built-in's name, or for an external plugin its
 	// Remote.Name (may be empty: the plugin reports its own).
 	Name string
-	// Options is the built-in's configuration, a value of its package's
-	// type: dht.Config (node.bootstrap, ephemeral and adaptiveAfter folded
-	// in), mdns.Config, static.Config, TCPOptions, utp.Config,
-	// validators.CIDRConfig, validators.DHTPrivateConfig,
-	// validators.RateLimitConfig or validators.BanListConfig. Validators
-	// run in list order.
+	// Options is the built-in's configuration, a value of its registry
+	// entry's OptionsType (for dht, a dht.Config with node.bootstrap,
+	// ephemeral and adaptiveAfter folded in). Validators run in list order.
 	Options any
 	// Remote configures an external plugin binary; nil for built-ins.
 	Remote *remote.Config

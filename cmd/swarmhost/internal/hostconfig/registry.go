@@ -2,9 +2,9 @@ package hostconfig
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -32,14 +32,22 @@ type Builtin struct {
 	Name string
 	// Summary is the one line the docs show.
 	Summary string
-	// Flags describes, for the docs, the swarmhost flags or NAME:ARG the
-	// plugin reads ("" if none).
-	Flags string
+	// Arg describes, for the docs, what the plugin reads after NAME: in a
+	// plugin list ("" if nothing). The flags it reads are those of
+	// [PluginFlags] that name it.
+	Arg string
+	// OptionsType is the type of the plugin's typed options: what its YAML
+	// decoder and its flag parser return, and what New takes.
+	OptionsType reflect.Type
 	// NeedsLab is set when the plugin cannot be exercised on loopback alone
 	// (it needs network namespaces: internal/netlab).
 	NeedsLab bool
 	// Conformance is the plugin's conformance factory: a
 	// conformance.TransportFactory, DiscoveryFactory or ValidatorFactory.
+	// The factories live in package conformance/builtin (beside the
+	// loopback environments they need, and importable by the plugins'
+	// own tests, which cannot import cmd/); the entry is what names them:
+	// conformance/builtin keeps no list of plugins.
 	Conformance any
 	// NoConformance says why Conformance is nil; one of the two is set.
 	NoConformance string
@@ -57,18 +65,10 @@ type Builtin struct {
 	build func(opts any, bo BuildOptions) (any, error)
 }
 
-// Flags are swarmhost's plugin flags, read by the built-ins' fromFlags.
-type Flags struct {
-	Peers        []string      // --peer, static
-	Bootstrap    []string      // --bootstrap, dht (nil: the public routers)
-	MDNSIfaces   []string      // --mdns-iface
-	MDNSInterval time.Duration // --mdns-interval (0: 30-60 s)
-	Allow, Deny  []string      // --allow, --deny, cidr
-}
-
 // def makes a registry entry from typed functions: O is the plugin's
 // options type, P what it builds.
 func def[O, P any](b Builtin, decode func(*decoder, *yaml.Node, string) O, fromFlags func(string, Flags) (O, error), build func(O, BuildOptions) (P, error)) Builtin {
+	b.OptionsType = reflect.TypeFor[O]()
 	b.decode = func(d *decoder, v *yaml.Node, path string) any { return decode(d, v, path) }
 	b.fromFlags = func(arg string, f Flags) (any, error) { return fromFlags(arg, f) }
 	b.build = func(o any, bo BuildOptions) (any, error) {
@@ -76,7 +76,14 @@ func def[O, P any](b Builtin, decode func(*decoder, *yaml.Node, string) O, fromF
 		if !ok {
 			return nil, fmt.Errorf("%w: %s %s: options of type %T, want %T", framework.ErrInvalidOption, b.Kind, b.Name, o, opts)
 		}
-		return build(opts, bo)
+		p, err := build(opts, bo)
+		if err != nil {
+			return nil, err
+		}
+		if !b.Kind.implementedBy(p) {
+			return nil, fmt.Errorf("%w: %s %s built a %T, not a %s", framework.ErrInvalidOption, b.Kind, b.Name, p, b.Kind)
+		}
+		return p, nil
 	}
 	return b
 }
@@ -96,11 +103,11 @@ func plain[O, P any](f func(O) (P, error)) func(O, BuildOptions) (P, error) {
 // registry is every built-in plugin.
 var registry = []Builtin{
 	def(Builtin{Kind: KindDiscovery, Name: "dht", Summary: "the mainline DHT (BEP 5) on the swarm's shared UDP socket, with hole punching",
-		Flags: "--bootstrap", Conformance: builtin.DHT()},
+		Conformance: builtin.DHT()},
 		(*decoder).dhtOptions,
 		func(_ string, f Flags) (dht.Config, error) { return dht.Config{Bootstrap: f.Bootstrap}, nil },
 		plain(dht.NewPlugin)),
-	def(Builtin{Kind: KindDiscovery, Name: "mdns", Summary: "LAN discovery with DNS-SD over mDNS", Flags: "--mdns-iface, --mdns-interval",
+	def(Builtin{Kind: KindDiscovery, Name: "mdns", Summary: "LAN discovery with DNS-SD over mDNS",
 		NeedsLab: true, NoConformance: "multicast needs network namespaces: its suite runs in the lab (plugins/mdns/conformance_test.go, cmd/swarmhost/mdns_lab_test.go)"},
 		(*decoder).mdnsOptions,
 		func(_ string, f Flags) (mdns.Config, error) {
@@ -116,7 +123,7 @@ var registry = []Builtin{
 			}
 			return mdns.New(c)
 		}),
-	def(Builtin{Kind: KindDiscovery, Name: "static", Summary: "a fixed list of peers, per topic or for all", Flags: "--peer",
+	def(Builtin{Kind: KindDiscovery, Name: "static", Summary: "a fixed list of peers, per topic or for all",
 		Conformance: builtin.Static(), required: "add options: {peers: [HOST:PORT, ...]}"},
 		(*decoder).staticOptions,
 		func(_ string, f Flags) (static.Config, error) {
@@ -136,7 +143,7 @@ var registry = []Builtin{
 		})),
 	def(Builtin{Kind: KindTransport, Name: "utp", Summary: "uTP (BEP 29) on the swarm's shared UDP socket", Conformance: builtin.UTP()},
 		(*decoder).utpOptions, noArg(utp.Config{}), plain(utp.NewWithConfig)),
-	def(Builtin{Kind: KindValidator, Name: "cidr", Summary: "allow/deny lists of IP prefixes", Flags: "--allow, --deny",
+	def(Builtin{Kind: KindValidator, Name: "cidr", Summary: "allow/deny lists of IP prefixes",
 		Conformance: builtin.CIDR(), required: "add options: {allow: [PREFIX, ...]} and/or {deny: [...]}"},
 		(*decoder).cidrOptions,
 		func(_ string, f Flags) (validators.CIDRConfig, error) {
@@ -146,7 +153,7 @@ var registry = []Builtin{
 			return validators.CIDRConfig{Allow: f.Allow, Deny: f.Deny}, nil
 		},
 		plain(validators.NewCIDR)),
-	def(Builtin{Kind: KindValidator, Name: "dht-private", Summary: "refuses internal addresses that arrive from the DHT", Flags: "dht-private:EXEMPT;...",
+	def(Builtin{Kind: KindValidator, Name: "dht-private", Summary: "refuses internal addresses that arrive from the DHT", Arg: "dht-private[:EXEMPT;...]",
 		Conformance: builtin.DHTPrivate()},
 		(*decoder).dhtPrivateOptions,
 		func(arg string, _ Flags) (validators.DHTPrivateConfig, error) {
@@ -155,7 +162,7 @@ var registry = []Builtin{
 		plain(validators.NewDHTPrivate)),
 	def(Builtin{Kind: KindValidator, Name: "ratelimit", Summary: "a per-host token bucket on admissions", Conformance: builtin.RateLimit()},
 		(*decoder).rateLimitOptions, noArg(validators.RateLimitConfig{}), plain(validators.NewRateLimit)),
-	def(Builtin{Kind: KindValidator, Name: "banlist", Summary: "bans kept in a file, so that they survive restarts", Flags: "banlist:PATH",
+	def(Builtin{Kind: KindValidator, Name: "banlist", Summary: "bans kept in a file, so that they survive restarts", Arg: "banlist:PATH",
 		Conformance: builtin.BanList(), required: "add options: {path: FILE}"},
 		(*decoder).banListOptions,
 		func(arg string, _ Flags) (validators.BanListConfig, error) {
@@ -272,11 +279,14 @@ func Markdown() string {
 		if e.Conformance == nil {
 			conf = "lab only"
 		}
-		flags := e.Flags
-		if flags != "" {
-			flags = "`" + strings.ReplaceAll(flags, ", ", "`, `") + "`"
+		flags := flagsOf(e.Name)
+		if e.Arg != "" {
+			flags = append(flags, e.Arg)
 		}
-		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", e.Kind, e.Name, e.Summary, flags, conf)
+		for i, f := range flags {
+			flags[i] = "`" + f + "`"
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", e.Kind, e.Name, e.Summary, strings.Join(flags, ", "), conf)
 	}
 	return b.String()
 }
