@@ -2,6 +2,7 @@ package mdns
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -31,15 +32,39 @@ func (s *fakeSink) addrs() []string {
 	return out
 }
 
-// fakeDiscovery is a Discovery without sockets that looks up topic; feed
-// it with handleResponse.
+// fakePrefixes are the on-link prefixes of fakeDiscovery's "eth0".
+var fakePrefixes = []netip.Prefix{
+	netip.MustParsePrefix("198.18.0.0/24"),
+	netip.MustParsePrefix("10.0.0.0/24"),
+	netip.MustParsePrefix("fd00::/64"),
+}
+
+// fakeDiscovery is a Discovery without sockets that looks up topic, with
+// one interface "eth0" (index 2, fakePrefixes); feed it with
+// handleResponse and an origin from onEth0.
 func fakeDiscovery(topic framework.Topic) (*Discovery, *fakeSink) {
+	return fakeDiscoveryWith(topic, Limits{})
+}
+
+// fakeDiscoveryWith is fakeDiscovery with limits lim.
+func fakeDiscoveryWith(topic framework.Topic, lim Limits) (*Discovery, *fakeSink) {
+	cfg := Config{ForgetAfter: time.Minute, Limits: lim}
+	if err := cfg.setDefaults(); err != nil {
+		panic(err)
+	}
 	d := &Discovery{
-		cfg:    Config{ForgetAfter: time.Minute},
+		cfg:    cfg,
+		log:    cfg.Logger,
 		id:     peerID{0xaa},
 		topics: make(map[framework.Topic]*topicState),
 		byType: make(map[string][]*topicState),
 		cache:  newCache(),
+		ifaces: []iface{{
+			ifc:      net.Interface{Index: 2, Name: "eth0", Flags: net.FlagUp | net.FlagMulticast},
+			prefixes: fakePrefixes,
+			has4:     true,
+			has6:     true,
+		}},
 	}
 	s := &fakeSink{topic: topic}
 	done := make(chan struct{})
@@ -50,6 +75,16 @@ func fakeDiscovery(topic framework.Topic) (*Discovery, *fakeSink) {
 	d.topics[topic] = st
 	d.byType[key] = []*topicState{st}
 	return d, s
+}
+
+// onEth0 is the origin of a packet from src that arrived on
+// fakeDiscovery's eth0.
+func onEth0(d *Discovery, src string) origin {
+	o := origin{in: &d.ifaces[0]}
+	if src != "" {
+		o.src = netip.MustParseAddr(src)
+	}
+	return o
 }
 
 var fuzzTopic = framework.TopicFromString("fuzz")
@@ -105,8 +140,8 @@ func FuzzHandleResponse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		d.handleResponse(r, "eth0", time.Now())
-		d.handleResponse(r, "", time.Now()) // again: no second report
+		d.handleResponse(r, onEth0(d, ""), time.Now())
+		d.handleResponse(r, origin{}, time.Now()) // again, from nowhere known: no second report
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if len(s.peers) > len(r.srvs) {
@@ -116,14 +151,18 @@ func FuzzHandleResponse(f *testing.F) {
 			if err := p.Validate(); err != nil || p.Topic != fuzzTopic || !p.Local {
 				t.Fatalf("bad report %+v: %v", p, err)
 			}
-			if a, err := netip.ParseAddr(p.Host); err != nil || (a.Is6() && a.IsLinkLocalUnicast() && a.Zone() == "") {
+			a, err := netip.ParseAddr(p.Host)
+			if err != nil || (a.Is6() && a.IsLinkLocalUnicast() && a.Zone() != "eth0") {
 				t.Fatalf("undialable host %q", p.Host)
+			}
+			if !a.IsLinkLocalUnicast() && !d.ifaces[0].onLink(a) {
+				t.Fatalf("reported %s, not on-link for eth0", a)
 			}
 		}
 		if err := d.Leave(context.Background(), fuzzTopic); err != nil { // lookup only: touches no socket
 			t.Fatal(err)
 		}
-		d.handleResponse(r, "", time.Now())
+		d.handleResponse(r, onEth0(d, ""), time.Now())
 		if len(s.peers) > 1+len(r.srvs) {
 			t.Fatal("reported after Leave")
 		}
