@@ -220,3 +220,105 @@ func FuzzNames(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAddressRules: whatever address record arrives from whatever source,
+// a usable address is never loopback (off a loopback interface),
+// unspecified, multicast or a zone-less link-local, and is on-link, the
+// arrival zone's link-local, or the non-public source itself.
+func FuzzAddressRules(f *testing.F) {
+	f.Add([]byte{127, 0, 0, 1}, []byte{198, 18, 0, 7}, false)
+	f.Add(netip.MustParseAddr("fe80::1").AsSlice(), []byte{}, true)
+	f.Add([]byte{198, 18, 0, 9}, []byte{198, 18, 0, 9}, false)
+	f.Add([]byte{203, 0, 113, 7}, []byte{203, 0, 113, 7}, false)
+	eth0 := &iface{ifc: net.Interface{Index: 2, Name: "eth0"}, prefixes: fakePrefixes}
+	f.Fuzz(func(t *testing.T, addr, src []byte, unknownIface bool) {
+		a, ok := netip.AddrFromSlice(addr)
+		if !ok {
+			return
+		}
+		o := origin{in: eth0}
+		if unknownIface {
+			o.in = nil
+		}
+		o.src, _ = netip.AddrFromSlice(src)
+		o.src = o.src.Unmap()
+		got, v := o.usable(a)
+		if v != addrOK {
+			if got.IsValid() {
+				t.Fatalf("dropped %v but returned %v", a, got)
+			}
+			return
+		}
+		plain := got.WithZone("")
+		switch {
+		case got.IsLoopback(), got.IsUnspecified(), got.IsMulticast(), got == broadcast4:
+			t.Fatalf("usable(%v) = %v", a, got)
+		case got.Is6() && got.IsLinkLocalUnicast():
+			if o.in == nil || got.Zone() != "eth0" {
+				t.Fatalf("link-local %v from interface %v", got, o.in)
+			}
+		case got.Zone() != "":
+			t.Fatalf("zone on %v", got)
+		case o.in != nil && o.in.onLink(plain):
+		case plain == o.src && !isPublic(plain):
+		default:
+			t.Fatalf("usable(%v) from %v = %v: neither on-link nor the source", a, o.src, got)
+		}
+	})
+}
+
+// FuzzQuota: any sequence of adds, removes and victim picks keeps quota in
+// step with a plain model (victims are the oldest of a biggest source).
+func FuzzQuota(f *testing.F) {
+	f.Add([]byte("\x01\x12\x23\x34\x05\x96\xa7\x18\x29\x0b"))
+	f.Add([]byte{0, 1, 0, 2, 16, 3, 3, 0, 2, 1, 19, 9})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 4096 {
+			return
+		}
+		checkQuotaOps(t, ops)
+	})
+}
+
+// FuzzFlood: packets from a few sources, in any order, never make the
+// cache or the reports exceed their limits.
+func FuzzFlood(f *testing.F) {
+	seedPackets(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := parseResponse(b)
+		if err != nil {
+			return
+		}
+		lim := Limits{MaxInstancesPerSource: 2, MaxInstancesPerInterface: 5, MaxInstances: 6, MaxPeersPerSource: 1, MaxPeersPerTopic: 3}
+		d, _ := fakeDiscoveryWith(fuzzTopic, lim)
+		for i, src := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "198.18.0.1", ""} {
+			o := onEth0(d, src)
+			if i == 4 {
+				o = origin{}
+			}
+			d.handleResponse(r, o, time.Now())
+		}
+		if st := d.Stats(); st.CachedInstances > lim.MaxInstances {
+			t.Fatalf("cache %d > %d", st.CachedInstances, lim.MaxInstances)
+		}
+		for k, n := range d.cache.perType {
+			if n > lim.MaxInstancesPerSource {
+				t.Fatalf("source %v holds %d", k, n)
+			}
+		}
+		for _, q := range d.cache.perIface {
+			if q.len() > lim.MaxInstancesPerInterface {
+				t.Fatalf("interface holds %d", q.len())
+			}
+		}
+		d.mu.Lock()
+		st := d.topics[fuzzTopic]
+		d.mu.Unlock()
+		st.mu.Lock()
+		n := len(st.found)
+		st.mu.Unlock()
+		if n > lim.MaxPeersPerTopic {
+			t.Fatalf("topic remembers %d peers", n)
+		}
+	})
+}
