@@ -617,22 +617,6 @@ func (d *Discovery) sendOn(it iface, pkt []byte) {
 	}
 }
 
-// dialable returns a as a dialable address, or the zero Addr. A link-local
-// IPv6 address gets the zone of the interface it was heard on.
-func dialable(a netip.Addr, zone string) netip.Addr {
-	a = a.Unmap()
-	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() {
-		return netip.Addr{}
-	}
-	if a.Is6() && a.IsLinkLocalUnicast() {
-		if zone == "" {
-			return netip.Addr{}
-		}
-		a = a.WithZone(zone)
-	}
-	return a
-}
-
 // maxRank is addrRank of a routable IPv4 address.
 const maxRank = 4
 
