@@ -17,6 +17,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
 )
 
 const runHelp = `usage: swarmhost run --config FILE [--metrics HOST:PORT]
@@ -123,10 +124,14 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 	d := &daemon{path: path, log: log, cfg: cfg, sw: sw, plugins: plugins, refusals: refusals}
 	d.fwd = forward.New(sw, forward.Options{Logger: log})
 	var dhtPlugin *dht.Plugin
+	var mdnsDisc *mdns.Discovery
 	for _, p := range plugins.Discoveries {
 		tracker.Add("discovery", p.Name(), "")
-		if dp, ok := p.(*dht.Plugin); ok {
+		switch dp := p.(type) {
+		case *dht.Plugin:
 			dhtPlugin = dp
+		case *mdns.Discovery:
+			mdnsDisc = dp
 		}
 	}
 	for _, p := range plugins.Transports {
@@ -142,6 +147,9 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		oc := observe.Config{Version: strings.TrimPrefix(versionString(), "swarmhost "), Logger: log, Plugins: tracker}
 		if dhtPlugin != nil {
 			oc.DHTNodes = observe.DHTNodes(dhtPlugin)
+		}
+		if mdnsDisc != nil {
+			oc.MDNSStats = observe.MDNSStats(mdnsDisc)
 		}
 		obs, err := observe.New(sw, oc)
 		if err == nil {

@@ -71,6 +71,10 @@ type Config struct {
 	// TTL of the SRV, TXT and address records we publish. Default 120 s.
 	TTL time.Duration
 
+	// Limits bound the instances and peers the LAN can make us keep and
+	// report (per source, per interface, per topic). Zero fields: defaults.
+	Limits Limits
+
 	// Logger receives diagnostics (pion's included). Default: discarded.
 	Logger *slog.Logger
 }
@@ -100,6 +104,10 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := c.Limits.validate(); err != nil {
+		return err
+	}
+	c.Limits = c.Limits.withDefaults()
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: mdns: "+format, append([]any{framework.ErrInvalidOption}, args...)...)
 	}
@@ -151,14 +159,17 @@ type Discovery struct {
 	byType map[string][]*topicState // lookup joins by serviceTypeKey
 	cache  cache
 	closed bool
+	stats  counters // what the LAN sent that we dropped (Stats)
 }
 
 // iface is a snapshot of one interface mDNS runs on.
 type iface struct {
 	ifc   net.Interface
 	addrs []netip.Addr // IPv4 first, then IPv6 (global before link-local)
-	has4  bool
-	has6  bool
+	// prefixes are the on-link prefixes of the addresses (address hygiene)
+	prefixes []netip.Prefix
+	has4     bool
+	has6     bool
 }
 
 // New opens the mDNS sockets on the configured interfaces of the current
@@ -247,6 +258,9 @@ func selectInterfaces(cfg Config) ([]iface, error) {
 			}
 			ad = ad.Unmap()
 			it.addrs = append(it.addrs, ad)
+			if p, ok := ifacePrefix(a); ok {
+				it.prefixes = append(it.prefixes, p)
+			}
 			it.has4 = it.has4 || ad.Is4()
 			it.has6 = it.has6 || ad.Is6()
 		}
@@ -603,22 +617,6 @@ func (d *Discovery) sendOn(it iface, pkt []byte) {
 	}
 }
 
-// dialable returns a as a dialable address, or the zero Addr. A link-local
-// IPv6 address gets the zone of the interface it was heard on.
-func dialable(a netip.Addr, zone string) netip.Addr {
-	a = a.Unmap()
-	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() {
-		return netip.Addr{}
-	}
-	if a.Is6() && a.IsLinkLocalUnicast() {
-		if zone == "" {
-			return netip.Addr{}
-		}
-		a = a.WithZone(zone)
-	}
-	return a
-}
-
 // maxRank is addrRank of a routable IPv4 address.
 const maxRank = 4
 
@@ -653,6 +651,7 @@ type topicState struct {
 	left    bool
 	flushed bool
 	found   map[peerID]*foundPeer
+	peers   quota[peerID] // the ids in found, by source (Limits)
 }
 
 // foundPeer is what we reported for one remote swarm on this topic.
@@ -662,12 +661,14 @@ type foundPeer struct {
 	lastSeen time.Time
 }
 
-// found1 records one resolution of a remote swarm: best is its preferred
-// address now, all every address it has now. It is reported when new, when
+// found1 records one resolution of a remote swarm whose instance came
+// from src: best is its preferred address now, all every address it has
+// now. A new one is reported if the per-source and per-topic peer limits
+// let it in (admitPeerLocked). It is reported when new, when
 // its port changed, when the reported address is gone, or when best is a
 // better kind of address than the reported one. Anything else (the same
 // answer again, records in another order) reports nothing.
-func (st *topicState) found1(id peerID, best netip.Addr, all []netip.Addr, port uint16) {
+func (st *topicState) found1(id peerID, best netip.Addr, all []netip.Addr, port uint16, src srcKey) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.left {
@@ -680,6 +681,9 @@ func (st *topicState) found1(id peerID, best netip.Addr, all []netip.Addr, port 
 			return
 		}
 	} else {
+		if !st.admitPeerLocked(id, src) {
+			return
+		}
 		fp = &foundPeer{lastSeen: time.Now()}
 		st.found[id] = fp
 	}
@@ -691,7 +695,7 @@ func (st *topicState) found1(id peerID, best netip.Addr, all []netip.Addr, port 
 // it comes back.
 func (st *topicState) forget(id peerID) {
 	st.mu.Lock()
-	delete(st.found, id)
+	st.dropPeerLocked(id)
 	st.mu.Unlock()
 }
 
@@ -707,7 +711,7 @@ func (st *topicState) complete(flush bool) {
 		cutoff := time.Now().Add(-fa)
 		for id, fp := range st.found {
 			if fp.lastSeen.Before(cutoff) {
-				delete(st.found, id)
+				st.dropPeerLocked(id)
 			}
 		}
 	}

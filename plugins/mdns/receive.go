@@ -5,15 +5,13 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
 // maxPacket is the largest mDNS packet (RFC 6762 §17); larger datagrams are
 // dropped.
 const maxPacket = 9000
-
-// maxCacheInstances bounds the instances remembered at once.
-const maxCacheInstances = 4096
 
 // readErrorPause keeps a socket that keeps failing (not closed) from spinning.
 const readErrorPause = 10 * time.Millisecond
@@ -54,33 +52,35 @@ func (d *Discovery) readLoop(read func([]byte) (n, ifIndex int, src net.Addr, er
 			continue
 		}
 		if u, ok := src.(*net.UDPAddr); ok && u.Port == 5353 {
-			d.receive(buf[:n], idx)
+			from, _ := netip.AddrFromSlice(u.IP)
+			d.receive(buf[:n], idx, from.Unmap())
 		} // RFC 6762 §6: responses not from port 5353 are ignored
 	}
 }
 
-// receive handles one datagram that arrived on interface ifIndex (-1:
-// unknown). Datagrams from interfaces that are not ours are dropped (the
-// socket is bound to the wildcard and hears every joined interface).
-func (d *Discovery) receive(b []byte, ifIndex int) {
+// receive handles one datagram from src (its zone, if any, is ignored)
+// that arrived on interface ifIndex (-1: unknown). Datagrams from
+// interfaces that are not ours are dropped (the socket is bound to the
+// wildcard and hears every joined interface).
+func (d *Discovery) receive(b []byte, ifIndex int, src netip.Addr) {
 	if len(b) > maxPacket {
 		return
 	}
-	zone := ""
+	from := origin{src: src.WithZone("")}
 	if ifIndex >= 0 {
 		i := slices.IndexFunc(d.ifaces, func(it iface) bool { return it.ifc.Index == ifIndex })
 		if i < 0 {
 			return
 		}
-		zone = d.ifaces[i].ifc.Name
+		from.in = &d.ifaces[i]
 	} else if len(d.ifaces) == 1 {
-		zone = d.ifaces[0].ifc.Name
+		from.in = &d.ifaces[0]
 	}
 	resp, err := parseResponse(b)
 	if err != nil {
 		return // queries (pion answers them) and malformed packets
 	}
-	d.handleResponse(resp, zone, time.Now())
+	d.handleResponse(resp, from, time.Now())
 }
 
 type peerReport struct {
@@ -89,6 +89,7 @@ type peerReport struct {
 	best netip.Addr
 	all  []netip.Addr
 	port uint16
+	src  srcKey // who brought the instance into the cache
 }
 
 type peerForget struct {
@@ -96,9 +97,9 @@ type peerForget struct {
 	id peerID
 }
 
-// handleResponse merges a response into the cache and reports the
-// instances it completed or changed.
-func (d *Discovery) handleResponse(resp *response, zone string, now time.Time) {
+// handleResponse merges a response that came from o into the cache and
+// reports the instances it completed or changed.
+func (d *Discovery) handleResponse(resp *response, o origin, now time.Time) {
 	var reports []peerReport
 	var forgets []peerForget
 	d.mu.Lock()
@@ -107,6 +108,7 @@ func (d *Discovery) handleResponse(resp *response, zone string, now time.Time) {
 		return
 	}
 	c := &d.cache
+	ad := admission{lim: &d.cfg.Limits, stats: &d.stats, src: o.key(), now: now, refused: make(map[string]bool)}
 	touched := make(map[string]bool)
 	relevant := func(inst string) bool {
 		key, ok := instanceService(inst)
@@ -135,7 +137,7 @@ func (d *Discovery) handleResponse(resp *response, zone string, now time.Time) {
 		case !relevant(inst):
 		case s.ttl == 0:
 			goodbye(inst)
-		case c.setSRV(inst, s, now):
+		case c.setSRV(inst, s, ad):
 			touched[inst] = true
 		}
 	}
@@ -144,7 +146,7 @@ func (d *Discovery) handleResponse(resp *response, zone string, now time.Time) {
 		case !relevant(inst):
 		case t.ttl == 0:
 			goodbye(inst)
-		case c.setTXT(inst, t, now):
+		case c.setTXT(inst, t, ad):
 			touched[inst] = true
 		}
 	}
@@ -152,10 +154,11 @@ func (d *Discovery) handleResponse(resp *response, zone string, now time.Time) {
 	for _, a := range resp.addrs {
 		insts := c.targets[a.host]
 		if len(insts) == 0 {
-			continue
+			continue // not the target of an instance we look up: not ours to judge
 		}
-		addr := dialable(a.addr, zone)
-		if !addr.IsValid() {
+		addr, verdict := o.usable(a.addr)
+		if verdict != addrOK {
+			d.stats.countAddr(verdict)
 			continue
 		}
 		if a.flush && !flushed[a.host] { // RFC 6762 §10.2: this packet has the whole set
@@ -179,7 +182,7 @@ func (d *Discovery) handleResponse(resp *response, zone string, now time.Time) {
 		f.st.forget(f.id)
 	}
 	for _, r := range reports {
-		r.st.found1(r.id, r.best, r.all, r.port)
+		r.st.found1(r.id, r.best, r.all, r.port, r.src)
 	}
 }
 
@@ -187,12 +190,12 @@ func (d *Discovery) handleResponse(resp *response, zone string, now time.Time) {
 // address are known. Caller holds d.mu.
 func (d *Discovery) resolveLocked(inst string, now time.Time, out []peerReport) []peerReport {
 	c := &d.cache
-	srv, ok := c.srv[inst]
-	if !ok || now.After(srv.expires) || srv.port == 0 {
+	e := c.entries[inst]
+	if e == nil || e.srv == nil || e.txt == nil {
 		return out
 	}
-	txt, ok := c.txt[inst]
-	if !ok || now.After(txt.expires) {
+	srv, txt := e.srv, e.txt
+	if now.After(srv.expires) || srv.port == 0 || now.After(txt.expires) {
 		return out
 	}
 	rec, err := decodeTXT(decodeTXTStrings(txt.strs))
@@ -214,22 +217,44 @@ func (d *Discovery) resolveLocked(inst string, now time.Time, out []peerReport) 
 		}
 		return a.Compare(b)
 	})
-	key, _ := instanceService(inst)
-	for _, st := range d.byType[key] {
+	for _, st := range d.byType[e.key] {
 		if st.req.Topic == rec.Topic {
-			out = append(out, peerReport{st: st, id: rec.ID, best: all[0], all: all, port: srv.port})
+			out = append(out, peerReport{st: st, id: rec.ID, best: all[0], all: all, port: srv.port, src: e.src})
 		}
 	}
 	return out
 }
 
+// pruneEvery is how often a full cache looks for expired entries (a scan
+// of the whole cache) before it evicts.
+const pruneEvery = time.Second
+
 // cache holds the records of instances of the service types we look up,
-// across packets (a responder may split SRV, TXT and addresses).
+// across packets (a responder may split SRV, TXT and addresses). Instances
+// are accounted to the source that brought them (Limits).
 type cache struct {
-	srv     map[string]cachedSRV                // instance → SRV
-	txt     map[string]cachedTXT                // instance → TXT
+	entries map[string]*cacheEntry              // instance → its records
 	addrs   map[string]map[netip.Addr]time.Time // target host → address → expiry
 	targets map[string]map[string]bool          // target host → instances pointing at it
+
+	all       quota[string]          // every instance, by source
+	perIface  map[int]*quota[string] // instances by arrival interface index, by source
+	perType   map[srcType]int        // instances per (source, service type)
+	lastPrune time.Time
+}
+
+// cacheEntry is what the cache knows of one instance.
+type cacheEntry struct {
+	srv *cachedSRV // nil until an SRV arrives
+	txt *cachedTXT // nil until a TXT arrives
+	src srcKey     // the source that brought the instance in
+	key string     // its service type key
+}
+
+// srcType is one source's share of one service type.
+type srcType struct {
+	src srcKey
+	key string
 }
 
 type cachedSRV struct {
@@ -244,33 +269,93 @@ type cachedTXT struct {
 
 func newCache() cache {
 	return cache{
-		srv:     make(map[string]cachedSRV),
-		txt:     make(map[string]cachedTXT),
-		addrs:   make(map[string]map[netip.Addr]time.Time),
-		targets: make(map[string]map[string]bool),
+		entries:  make(map[string]*cacheEntry),
+		addrs:    make(map[string]map[netip.Addr]time.Time),
+		targets:  make(map[string]map[string]bool),
+		perIface: make(map[int]*quota[string]),
+		perType:  make(map[srcType]int),
 	}
 }
 
-// room reports whether inst may be added (pruning expired entries first
-// when the cache is full).
-func (c *cache) room(inst string, now time.Time) bool {
-	_, has1 := c.srv[inst]
-	_, has2 := c.txt[inst]
-	if has1 || has2 || len(c.srv)+len(c.txt) < 2*maxCacheInstances {
-		return true
-	}
-	c.prune(now)
-	return len(c.srv)+len(c.txt) < 2*maxCacheInstances
+// admission is the context of one packet's records: who sent them, the
+// limits and the counters to bump.
+type admission struct {
+	lim     *Limits
+	stats   *counters
+	src     srcKey
+	now     time.Time
+	refused map[string]bool // instances of this packet refused so far (counted once)
 }
 
-func (c *cache) setSRV(inst string, s srvData, now time.Time) bool {
-	if !c.room(inst, now) {
+// refuse counts inst as refused by counter, once per packet.
+func (ad admission) refuse(inst string, counter *atomic.Uint64) {
+	if !ad.refused[inst] {
+		ad.refused[inst] = true
+		counter.Add(1)
+	}
+}
+
+// admit returns the entry of inst, creating it for ad.src when the limits
+// allow (evicting the oldest instance of the source holding the most when
+// an interface's share or the whole cache is full); nil when inst is
+// refused.
+func (c *cache) admit(inst string, ad admission) *cacheEntry {
+	if e := c.entries[inst]; e != nil {
+		return e
+	}
+	if ad.refused[inst] {
+		return nil
+	}
+	key, _ := instanceService(inst)
+	st := srcType{ad.src, key}
+	if c.perType[st] >= ad.lim.MaxInstancesPerSource {
+		ad.refuse(inst, &ad.stats.instancesSourceCap)
+		return nil
+	}
+	ifq := c.perIface[ad.src.ifIndex]
+	if ifq == nil {
+		ifq = &quota[string]{}
+		c.perIface[ad.src.ifIndex] = ifq
+	}
+	if (ifq.len() >= ad.lim.MaxInstancesPerInterface || c.all.len() >= ad.lim.MaxInstances) && ad.now.Sub(c.lastPrune) >= pruneEvery {
+		c.lastPrune = ad.now
+		c.prune(ad.now)
+	}
+	if ifq.len() >= ad.lim.MaxInstancesPerInterface {
+		v, ok := ifq.victim(ad.src)
+		if !ok {
+			ad.refuse(inst, &ad.stats.instancesInterfaceCap)
+			return nil
+		}
+		c.drop(v)
+		ad.stats.instancesEvicted.Add(1)
+	}
+	if c.all.len() >= ad.lim.MaxInstances {
+		v, ok := c.all.victim(ad.src)
+		if !ok {
+			ad.refuse(inst, &ad.stats.instancesCacheFull)
+			return nil
+		}
+		c.drop(v)
+		ad.stats.instancesEvicted.Add(1)
+	}
+	e := &cacheEntry{src: ad.src, key: key}
+	c.entries[inst] = e
+	c.all.add(inst, ad.src)
+	ifq.add(inst, ad.src)
+	c.perType[st]++
+	return e
+}
+
+func (c *cache) setSRV(inst string, s srvData, ad admission) bool {
+	e := c.admit(inst, ad)
+	if e == nil {
 		return false
 	}
-	if old, ok := c.srv[inst]; ok && old.target != s.target {
-		c.untarget(old.target, inst)
+	if e.srv != nil && e.srv.target != s.target {
+		c.untarget(e.srv.target, inst)
 	}
-	c.srv[inst] = cachedSRV{s, now.Add(time.Duration(s.ttl) * time.Second)}
+	e.srv = &cachedSRV{s, ad.now.Add(time.Duration(s.ttl) * time.Second)}
 	if c.targets[s.target] == nil {
 		c.targets[s.target] = make(map[string]bool)
 	}
@@ -278,11 +363,12 @@ func (c *cache) setSRV(inst string, s srvData, now time.Time) bool {
 	return true
 }
 
-func (c *cache) setTXT(inst string, t txtData, now time.Time) bool {
-	if !c.room(inst, now) {
+func (c *cache) setTXT(inst string, t txtData, ad admission) bool {
+	e := c.admit(inst, ad)
+	if e == nil {
 		return false
 	}
-	c.txt[inst] = cachedTXT{t, now.Add(time.Duration(t.ttl) * time.Second)}
+	e.txt = &cachedTXT{t, ad.now.Add(time.Duration(t.ttl) * time.Second)}
 	return true
 }
 
@@ -310,50 +396,55 @@ func (c *cache) untarget(host, inst string) {
 // drop forgets inst and returns the id its TXT carried, if any.
 func (c *cache) drop(inst string) (peerID, bool) {
 	var id peerID
+	e := c.entries[inst]
+	if e == nil {
+		return id, false
+	}
 	ok := false
-	if t, has := c.txt[inst]; has {
-		if rec, err := decodeTXT(decodeTXTStrings(t.strs)); err == nil {
+	if e.txt != nil {
+		if rec, err := decodeTXT(decodeTXTStrings(e.txt.strs)); err == nil {
 			id, ok = rec.ID, true
 		}
 	}
-	if s, has := c.srv[inst]; has {
-		c.untarget(s.target, inst)
+	if e.srv != nil {
+		c.untarget(e.srv.target, inst)
 	}
-	delete(c.srv, inst)
-	delete(c.txt, inst)
+	delete(c.entries, inst)
+	c.all.remove(inst)
+	if q := c.perIface[e.src.ifIndex]; q != nil {
+		q.remove(inst)
+		if q.len() == 0 {
+			delete(c.perIface, e.src.ifIndex)
+		}
+	}
+	st := srcType{e.src, e.key}
+	if c.perType[st]--; c.perType[st] <= 0 {
+		delete(c.perType, st)
+	}
 	return id, ok
 }
 
 // dropService forgets every instance of service key (no lookup left).
 func (c *cache) dropService(key string) {
-	for _, m := range []map[string]struct{}{keysOf(c.srv), keysOf(c.txt)} {
-		for inst := range m {
-			if k, _ := instanceService(inst); k == key {
-				c.drop(inst)
-			}
+	for inst, e := range c.entries {
+		if e.key == key {
+			c.drop(inst) // deleting during range is allowed
 		}
 	}
 }
 
-func keysOf[V any](m map[string]V) map[string]struct{} {
-	out := make(map[string]struct{}, len(m))
-	for k := range m {
-		out[k] = struct{}{}
-	}
-	return out
-}
-
-// prune removes expired entries.
+// prune removes expired records, and instances left with none.
 func (c *cache) prune(now time.Time) {
-	for inst, s := range c.srv {
-		if now.After(s.expires) {
-			c.untarget(s.target, inst)
-			delete(c.srv, inst)
+	for inst, e := range c.entries {
+		if e.srv != nil && now.After(e.srv.expires) {
+			c.untarget(e.srv.target, inst)
+			e.srv = nil
 		}
-	}
-	for inst, t := range c.txt {
-		if now.After(t.expires) {
-			delete(c.txt, inst)
+		if e.txt != nil && now.After(e.txt.expires) {
+			e.txt = nil
+		}
+		if e.srv == nil && e.txt == nil {
+			c.drop(inst)
 		}
 	}
 	for host, m := range c.addrs {

@@ -180,7 +180,8 @@ func TestResolution(t *testing.T) {
 		port: 1000, txt: txtStrings(record{Topic: topic, ID: id}), ttl: 120,
 	}
 	v4, v6, ll := netip.MustParseAddr("198.18.0.5"), netip.MustParseAddr("fd00::5"), netip.MustParseAddr("fe80::5")
-	feed := func(addrs []netip.Addr, goodbye bool, zone string) {
+	eth0, nowhere := onEth0(d, "198.18.0.5"), origin{}
+	feed := func(addrs []netip.Addr, goodbye bool, o origin) {
 		t.Helper()
 		b, err := a.pack(addrs, goodbye)
 		if err != nil {
@@ -190,18 +191,18 @@ func TestResolution(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d.handleResponse(r, zone, time.Now())
+		d.handleResponse(r, o, time.Now())
 	}
-	feed([]netip.Addr{ll}, false, "")         // zone-less link-local only: not dialable
-	feed([]netip.Addr{v6, ll}, false, "eth0") // IPv6 first
-	feed([]netip.Addr{v4, v6, ll}, false, "") // IPv4 is better: reported again
-	feed([]netip.Addr{v6, v4}, false, "eth0") // same set, other order: nothing
-	feed([]netip.Addr{v4}, false, "")         // flap: nothing
-	feed([]netip.Addr{v4, v6, ll}, false, "") // nothing
+	feed([]netip.Addr{ll}, false, nowhere)      // link-local from an unknown interface: no zone, not dialable
+	feed([]netip.Addr{v6, ll}, false, eth0)     // IPv6 first
+	feed([]netip.Addr{v4, v6, ll}, false, eth0) // IPv4 is better: reported again
+	feed([]netip.Addr{v6, v4}, false, eth0)     // same set, other order: nothing
+	feed([]netip.Addr{v4}, false, eth0)         // flap: nothing
+	feed([]netip.Addr{v4, v6, ll}, false, eth0) // nothing
 	a.port = 1001
-	feed([]netip.Addr{v4}, false, "") // port change: reported
-	feed(nil, true, "")               // goodbye: forgotten
-	feed([]netip.Addr{v4}, false, "") // back: reported again
+	feed([]netip.Addr{v4}, false, eth0)            // port change: reported
+	feed(nil, true, nowhere)                       // goodbye: forgotten
+	feed([]netip.Addr{v4}, false, origin{src: v4}) // back, from an unknown interface but v4 is the packet's source: reported again
 	want := []string{"[fd00::5]:1000", "198.18.0.5:1000", "198.18.0.5:1001", "198.18.0.5:1001"}
 	got := s.addrs()
 	if strings.Join(got, " ") != strings.Join(want, " ") {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
 )
 
 // DefaultAddr is where `swarmhost status` looks when no --addr is given; a
@@ -66,6 +67,10 @@ type Config struct {
 	// unknown (not started). nil: the swarm has no DHT and the metric is
 	// not exported. [DHTNodes] builds it from the DHT plugin.
 	DHTNodes func() int
+	// MDNSStats returns the in-process mDNS discovery's counters of
+	// dropped records, instances and peers (the dwebswarm_mdns_* metrics).
+	// nil: not exported. [MDNSStats] builds it.
+	MDNSStats func() mdns.Stats
 	// NoRuntimeMetrics leaves out the Go runtime (go_*) and process
 	// (process_*) collectors.
 	NoRuntimeMetrics bool
@@ -149,6 +154,9 @@ func New(sw *framework.Swarm, cfg Config) (*Server, error) {
 		pairs:    make(map[connLabels]bool),
 	}
 	cs := []prometheus.Collector{s.m, &snapshotCollector{s: s}}
+	if cfg.MDNSStats != nil {
+		cs = append(cs, &mdnsCollector{stats: cfg.MDNSStats})
+	}
 	if !cfg.NoRuntimeMetrics {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -574,5 +575,40 @@ func TestStatusRejectsOtherMethods(t *testing.T) {
 	resp3, _ := get(t, "http://"+o.Addr()+"/nope")
 	if resp3.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /nope: %s", resp3.Status)
+	}
+}
+
+func TestMDNSMetricsFromTheHook(t *testing.T) {
+	ctx := context.Background()
+	sw, err := dwebswarm.New(ctx, framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sw.Close() })
+	o := startObserver(t, sw, observe.Config{NoRuntimeMetrics: true, MDNSStats: func() mdns.Stats {
+		return mdns.Stats{AddrsLoopback: 3, AddrsPublic: 1, InstancesSourceCap: 4168, InstancesEvicted: 2, PeersSourceCap: 16, CachedInstances: 33}
+	}})
+	fams := scrape(t, o)
+	for _, c := range []struct {
+		name   string
+		want   float64
+		labels []string
+	}{
+		{observe.MetricMDNSAddrsDropped, 3, []string{"reason=loopback"}},
+		{observe.MetricMDNSAddrsDropped, 1, []string{"reason=public"}},
+		{observe.MetricMDNSAddrsDropped, 0, []string{"reason=other_subnet"}},
+		{observe.MetricMDNSInstancesDropped, 4168, []string{"reason=source_cap"}},
+		{observe.MetricMDNSInstancesDropped, 2, []string{"reason=evicted"}},
+		{observe.MetricMDNSPeersDropped, 16, []string{"reason=source_cap"}},
+		{observe.MetricMDNSCachedInstances, 33, nil},
+	} {
+		if v, ok := value(fams, c.name, c.labels...); !ok || v != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want)
+		}
+	}
+	// without the hook: not exported
+	o2 := startObserver(t, sw, observe.Config{NoRuntimeMetrics: true})
+	if _, ok := scrape(t, o2)[observe.MetricMDNSCachedInstances]; ok {
+		t.Error("mDNS metrics exported without a hook")
 	}
 }
