@@ -286,7 +286,7 @@ func (p *proc) startError(err error, stderr *tailBuffer) error {
 		return fmt.Errorf("%w: %w: %s has sha256 %s, the configuration pins %s; refusing to start it", ErrStart, ErrChecksum, path, got, strings.ToLower(p.cfg.SHA256))
 	case strings.Contains(msg, "incompatible API version"):
 		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
-			return fmt.Errorf("%w: %w: %s speaks dwebswarm plugin protocol version %s, this host speaks %s; rebuild the plugin with a compatible SDK (github.com/dwebswarm/dwebswarm-go/framework/remote)", ErrStart, ErrIncompatible, path, m[1], m[2])
+			return fmt.Errorf("%w: %w: %s speaks dwebswarm plugin protocol version %s, this host speaks %s; rebuild the plugin with a compatible SDK (github.com/dwebswarm/dwebswarm-go/framework/remote/sdk)", ErrStart, ErrIncompatible, path, m[1], m[2])
 		}
 		return fmt.Errorf("%w: %w: %s: %s", ErrStart, ErrIncompatible, path, msg)
 	case strings.Contains(msg, "incompatible core API version"):

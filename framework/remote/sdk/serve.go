@@ -93,7 +93,7 @@ func recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h
 }
 
 func pluginInfo(kind string, impl interface{ Name() string }) *pb.PluginInfo {
-	info := &pb.PluginInfo{ProtocolVersion: wire.ProtocolVersion, Kind: kind, Name: impl.Name(), Sdk: "dwebswarm-go/framework/remote " + runtime.Version()}
+	info := &pb.PluginInfo{ProtocolVersion: wire.ProtocolVersion, Kind: kind, Name: impl.Name(), Sdk: "dwebswarm-go/framework/remote/sdk " + runtime.Version()}
 	if o, ok := impl.(framework.Ordered); ok {
 		info.Order = int32(o.Order())
 	}
@@ -103,7 +103,8 @@ func pluginInfo(kind string, impl interface{ Name() string }) *pb.PluginInfo {
 
 // usePacketConn serves the UsePacketConn RPC: it makes the relay
 // socketpair, sends the host its end under the request's token, and gives
-// the implementation the other end as a net.PacketConn (see packetconn.go).
+// the implementation the other end as a net.PacketConn (layout in
+// internal/wire/packetconn.go).
 func usePacketConn(impl interface{ Name() string }, fds *wire.FDSender, req *pb.UsePacketConnRequest) *pb.ErrorReply {
 	u, ok := impl.(framework.PacketConnUser)
 	if !ok {
