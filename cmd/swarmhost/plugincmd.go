@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote/sdk"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
@@ -78,8 +77,8 @@ func parseServe(args []string, s stdio) (string, nodeFlags, int) {
 }
 
 // builtinPlugin builds the named built-in for serving.
-func builtinPlugin(name string, nf nodeFlags) (remote.Plugins, error) {
-	var p remote.Plugins
+func builtinPlugin(name string, nf nodeFlags) (sdk.Plugins, error) {
+	var p sdk.Plugins
 	var impl any
 	base, arg, _ := strings.Cut(name, ":")
 	b, ok := hostconfig.LookupBuiltin(base)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire"
 )
 
 // Defaults of [Config] and [RestartPolicy].
@@ -51,7 +53,7 @@ type Config struct {
 	OnEvent func(Event) `json:"-" yaml:"-"`
 
 	// handoff overrides the platform's hand-off mode (tests).
-	handoff handoffMode
+	handoff wire.HandoffMode
 }
 
 // RestartPolicy bounds restarts: after a crash the plugin is restarted after
@@ -119,7 +121,7 @@ func (c Config) normalize() (Config, error) {
 	if c.SHA256 != "" {
 		b, err := hex.DecodeString(c.SHA256)
 		if err != nil || len(b) != 32 {
-			return c, fmt.Errorf("%w: sha256 %q: want 64 hex characters", ErrStart, clip(c.SHA256, 80))
+			return c, fmt.Errorf("%w: sha256 %q: want 64 hex characters", ErrStart, wire.Clip(c.SHA256, 80))
 		}
 	}
 	if c.CallTimeout <= 0 {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire"
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
@@ -124,7 +126,7 @@ func (d *Discovery) open(ctx context.Context, req framework.JoinRequest, sink fr
 		sctx, cancel := context.WithCancel(context.Background())
 		timeout := d.p.cfg.CallTimeout
 		if dl, ok := cctx.Deadline(); ok {
-			timeout = max(1, timeUntil(dl))
+			timeout = max(1, time.Until(dl))
 		}
 		stream, err := inst.discovery().Join(sctx, &pb.JoinRequest{
 			Topic: req.Topic[:], Announce: req.Announce, Lookup: req.Lookup, Port: int32(req.Port),
@@ -158,9 +160,9 @@ func (d *Discovery) open(ctx context.Context, req framework.JoinRequest, sink fr
 		joined := f.ev.GetJoined()
 		if joined == nil {
 			cancel()
-			return badReply("join stream began with %T, want joined", f.ev.GetEvent())
+			return wire.BadReply("join stream began with %T, want joined", f.ev.GetEvent())
 		}
-		if err := decodeError(joined.GetError()); err != nil {
+		if err := wire.DecodeError(joined.GetError()); err != nil {
 			cancel()
 			return err
 		}
@@ -189,7 +191,7 @@ func (d *Discovery) pump(ctx context.Context, j *djoin, stream pb.Discovery_Join
 		}
 		switch e := ev.GetEvent().(type) {
 		case *pb.DiscoveryEvent_Peer:
-			p, err := decodePeerFor(e.Peer, topic)
+			p, err := wire.DecodePeerFor(e.Peer, topic)
 			if err != nil {
 				if bad++; bad <= 10 {
 					d.p.log.Warn("dropping a bad peer from the plugin", "topic", topic.Short(), "err", err)
@@ -254,7 +256,7 @@ func (d *Discovery) Leave(ctx context.Context, topic framework.Topic) error {
 		if err != nil {
 			return err
 		}
-		return decodeError(reply.GetError())
+		return wire.DecodeError(reply.GetError())
 	})
 	if err != nil {
 		return fmt.Errorf("%s: leave %s: %w", d.p.name, topic.Short(), err)
@@ -285,7 +287,7 @@ func (d *Discovery) Close() error {
 			if err != nil {
 				return err
 			}
-			return decodeError(reply.GetError())
+			return wire.DecodeError(reply.GetError())
 		})
 		if errors.Is(err, framework.ErrClosed) {
 			err = nil

@@ -1,5 +1,7 @@
 package remote
 
+import "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire"
+
 // procOf is the supervised process of an adapter.
 func procOf(x interface{ PID() int }) *proc {
 	switch v := x.(type) {
@@ -21,7 +23,7 @@ func SocketDir(x interface{ PID() int }) string {
 	return ""
 }
 
-var handoffModes = map[string]handoffMode{"seqpacket": handoffSeqpacket, "stream": handoffStream, "connect": handoffConnect}
+var handoffModes = map[string]wire.HandoffMode{"seqpacket": wire.HandoffSeqpacket, "stream": wire.HandoffStream, "connect": wire.HandoffConnect}
 
 // WithHandoff returns cfg with the hand-off mode forced to mode
 // ("seqpacket", "stream" or "connect"; "" keeps the platform's).
@@ -34,18 +36,18 @@ func WithHandoff(cfg Config, mode string) Config {
 // kernel sockets to the host by fd.
 func HandoffPassesFDs(mode string) bool {
 	if m, ok := handoffModes[mode]; ok {
-		return m.passesFDs()
+		return m.PassesFDs()
 	}
-	return defaultHandoff.passesFDs()
+	return wire.DefaultHandoff.PassesFDs()
 }
 
 // DefaultHandoff names the platform's hand-off mode.
-func DefaultHandoff() string { return defaultHandoff.String() }
+func DefaultHandoff() string { return wire.DefaultHandoff.String() }
 
 // HandoffOf names the hand-off mode of x's running instance.
 func HandoffOf(x interface{ PID() int }) string {
 	if inst := procOf(x).current(); inst != nil {
-		return inst.fds.mode.String()
+		return inst.fds.Mode().String()
 	}
 	return ""
 }

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
-	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire"
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
@@ -68,39 +68,6 @@ func forwards(info *pb.PluginInfo, t reflect.Type) bool {
 	return true
 }
 
-// optionalInfo sets the flags of the optional interfaces impl implements.
-func optionalInfo(info *pb.PluginInfo, impl any) {
-	_, info.WantsPacketConn = impl.(framework.PacketConnUser)
-	switch info.GetKind() {
-	case KindDiscovery:
-		_, info.HolePuncher = impl.(framework.HolePuncher)
-		_, info.ConnectivityReporter = impl.(framework.ConnectivityReporter)
-		_, info.Refresher = impl.(framework.Refresher)
-	case KindTransport:
-		_, info.DialFilter = impl.(framework.DialFilter)
-		_, info.Drainer = impl.(framework.Drainer)
-	}
-}
-
-// timeoutMs is the bound a plugin-side call gets: what is left of ctx,
-// or def.
-func timeoutMs(ctx context.Context, def time.Duration) int64 {
-	if dl, ok := ctx.Deadline(); ok {
-		def = timeUntil(dl)
-	}
-	return max(1, def.Milliseconds())
-}
-
-// requestTimeout turns a request's timeout_ms into a bound for the
-// implementation's call (DefaultCallTimeout when unset or absurd).
-func requestTimeout(ms int64) time.Duration {
-	d := time.Duration(ms) * time.Millisecond
-	if d <= 0 || d > time.Minute {
-		return DefaultCallTimeout
-	}
-	return d
-}
-
 // ---- host side: discovery ----
 
 var (
@@ -127,20 +94,17 @@ func (d *Discovery) HolePunch(ctx context.Context, peer framework.Peer) error {
 		return fmt.Errorf("%w: %s does not punch holes", framework.ErrInvalidOption, d.p.name)
 	}
 	err := d.p.call(ctx, "HolePunch", func(cctx context.Context, inst *instance) error {
-		reply, err := inst.discovery().HolePunch(cctx, &pb.HolePunchRequest{Peer: peerToProto(peer), TimeoutMs: timeoutMs(cctx, d.p.cfg.CallTimeout)})
+		reply, err := inst.discovery().HolePunch(cctx, &pb.HolePunchRequest{Peer: wire.PeerToProto(peer), TimeoutMs: wire.TimeoutMs(cctx, d.p.cfg.CallTimeout)})
 		if err != nil {
 			return err
 		}
-		return decodeError(reply.GetError())
+		return wire.DecodeError(reply.GetError())
 	})
 	if err != nil {
 		return fmt.Errorf("%s: hole punch %s: %w", d.p.name, peer.Addr(), err)
 	}
 	return nil
 }
-
-// maxPublicAddrs bounds the public addresses a connectivity report carries.
-const maxPublicAddrs = 64
 
 // Connectivity implements [framework.ConnectivityReporter] with the
 // plugin's report (Bound is the swarm's to set). A plugin that fails or
@@ -168,16 +132,16 @@ func (d *Discovery) Connectivity() framework.Connectivity {
 
 // decodeConnectivity validates a plugin's connectivity report.
 func decodeConnectivity(m *pb.ConnectivityReply) (framework.Connectivity, error) {
-	if len(m.GetPublicAddrs()) > maxPublicAddrs {
-		return framework.Connectivity{}, badReply("connectivity with %d public addresses", len(m.GetPublicAddrs()))
+	if len(m.GetPublicAddrs()) > wire.MaxPublicAddrs {
+		return framework.Connectivity{}, wire.BadReply("connectivity with %d public addresses", len(m.GetPublicAddrs()))
 	}
 	if m.GetReporters() < 0 {
-		return framework.Connectivity{}, badReply("connectivity with %d reporters", m.GetReporters())
+		return framework.Connectivity{}, wire.BadReply("connectivity with %d reporters", m.GetReporters())
 	}
 	c := framework.Connectivity{Bootstrapped: m.GetBootstrapped(), Reporters: int(m.GetReporters()), Consistent: m.GetConsistent(), Holepunchable: m.GetHolepunchable()}
 	for _, a := range m.GetPublicAddrs() {
 		if _, err := netip.ParseAddrPort(a); err != nil {
-			return framework.Connectivity{}, badReply("connectivity public address %q: %v", clip(a, 80), err)
+			return framework.Connectivity{}, wire.BadReply("connectivity public address %q: %v", wire.Clip(a, 80), err)
 		}
 		c.PublicAddrs = append(c.PublicAddrs, a)
 	}
@@ -203,7 +167,7 @@ func (d *Discovery) Refresh(ctx context.Context, topic framework.Topic) error {
 		if err != nil {
 			return err
 		}
-		return decodeError(reply.GetError())
+		return wire.DecodeError(reply.GetError())
 	})
 	if err != nil {
 		return fmt.Errorf("%s: refresh %s: %w", d.p.name, topic.Short(), err)
@@ -226,7 +190,7 @@ func (t *Transport) WantsPeer(peer framework.Peer) bool {
 	}
 	wants := true
 	err := t.p.call(context.Background(), "WantsPeer", func(cctx context.Context, inst *instance) error {
-		reply, err := inst.transport().WantsPeer(cctx, peerToProto(peer))
+		reply, err := inst.transport().WantsPeer(cctx, wire.PeerToProto(peer))
 		if err != nil {
 			return err
 		}
@@ -250,11 +214,11 @@ func (t *Transport) Drain(ctx context.Context) error {
 		return nil // nothing left to drain
 	}
 	err := t.p.call(ctx, "Drain", func(cctx context.Context, inst *instance) error {
-		reply, err := inst.transport().Drain(cctx, &pb.DrainRequest{TimeoutMs: timeoutMs(cctx, t.p.cfg.CallTimeout)})
+		reply, err := inst.transport().Drain(cctx, &pb.DrainRequest{TimeoutMs: wire.TimeoutMs(cctx, t.p.cfg.CallTimeout)})
 		if err != nil {
 			return err
 		}
-		return decodeError(reply.GetError())
+		return wire.DecodeError(reply.GetError())
 	})
 	if err != nil {
 		return fmt.Errorf("%s: drain: %w", t.p.name, err)
@@ -267,66 +231,3 @@ func (t *Transport) Drain(ctx context.Context) error {
 // Forwards implements [framework.Proxy]; a validator has no optional
 // interfaces besides Ordered.
 func (v *Validator) Forwards(t reflect.Type) bool { return forwards(v.p.info, t) }
-
-// ---- plugin side ----
-
-func (s *discoveryServer) HolePunch(ctx context.Context, req *pb.HolePunchRequest) (*pb.ErrorReply, error) {
-	hp, ok := s.d.(framework.HolePuncher)
-	if !ok {
-		return &pb.ErrorReply{Error: encodeError(fmt.Errorf("%w: %s does not punch holes", framework.ErrInvalidOption, s.d.Name()))}, nil
-	}
-	p, err := peerFromProto(req.GetPeer())
-	if err != nil {
-		return &pb.ErrorReply{Error: encodeError(fmt.Errorf("%w: %v", framework.ErrInvalidPeer, err))}, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout(req.GetTimeoutMs()))
-	defer cancel()
-	return &pb.ErrorReply{Error: encodeError(hp.HolePunch(ctx, p))}, nil
-}
-
-func (s *discoveryServer) Connectivity(context.Context, *pb.Empty) (*pb.ConnectivityReply, error) {
-	r, ok := s.d.(framework.ConnectivityReporter)
-	if !ok {
-		return &pb.ConnectivityReply{}, nil
-	}
-	c := r.Connectivity()
-	addrs := c.PublicAddrs
-	if len(addrs) > maxPublicAddrs {
-		addrs = addrs[:maxPublicAddrs]
-	}
-	return &pb.ConnectivityReply{Bootstrapped: c.Bootstrapped, PublicAddrs: addrs, Reporters: int32(c.Reporters), Consistent: c.Consistent, Holepunchable: c.Holepunchable}, nil
-}
-
-func (s *discoveryServer) Refresh(ctx context.Context, req *pb.TopicRequest) (*pb.ErrorReply, error) {
-	r, ok := s.d.(framework.Refresher)
-	if !ok {
-		return &pb.ErrorReply{}, nil
-	}
-	topic, err := framework.TopicFromBytes(req.GetTopic())
-	if err != nil {
-		return &pb.ErrorReply{Error: encodeError(err)}, nil
-	}
-	return &pb.ErrorReply{Error: encodeError(r.Refresh(ctx, topic))}, nil
-}
-
-func (s *transportServer) WantsPeer(_ context.Context, req *pb.Peer) (*pb.WantsPeerReply, error) {
-	f, ok := s.t.(framework.DialFilter)
-	if !ok {
-		return &pb.WantsPeerReply{Wants: true}, nil
-	}
-	p, err := peerFromProto(req)
-	if err != nil {
-		return &pb.WantsPeerReply{}, nil // a peer it cannot dial
-	}
-	return &pb.WantsPeerReply{Wants: f.WantsPeer(p)}, nil
-}
-
-func (s *transportServer) Drain(ctx context.Context, req *pb.DrainRequest) (*pb.ErrorReply, error) {
-	d, ok := s.t.(framework.Drainer)
-	if !ok {
-		return &pb.ErrorReply{}, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout(req.GetTimeoutMs()))
-	defer cancel()
-	return &pb.ErrorReply{Error: encodeError(d.Drain(ctx))}, nil
-}

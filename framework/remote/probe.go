@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire"
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
@@ -46,7 +47,7 @@ func Probe(cfg Config) ([]string, error) {
 			continue // not served
 		}
 		if err == nil {
-			err = checkInfo(info, k.kind)
+			err = wire.CheckInfo(info, k.kind)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s Info: %w", k.kind, err))

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire"
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
@@ -63,7 +64,7 @@ type instance struct {
 	p       *proc
 	client  *plugin.Client
 	conn    *grpc.ClientConn
-	fds     *fdChan
+	fds     *wire.FDChan
 	dir     string
 	pid     int
 	process *os.Process
@@ -149,15 +150,15 @@ func (p *proc) start() (*instance, error) {
 	}
 	mode := p.cfg.handoff
 	if mode == 0 {
-		mode = defaultHandoff
+		mode = wire.DefaultHandoff
 	}
-	var fds *fdChan
+	var fds *wire.FDChan
 	var childEnd *os.File // fd modes: the plugin's end, its fd 3
-	var connectTo string  // handoffConnect: where the plugin connects back
-	if mode == handoffConnect {
-		fds, connectTo, err = newConnectChan(p.log)
+	var connectTo string  // wire.HandoffConnect: where the plugin connects back
+	if mode == wire.HandoffConnect {
+		fds, connectTo, err = wire.NewConnectChan(p.log)
 	} else {
-		fds, childEnd, err = newFDChannel(mode, p.log)
+		fds, childEnd, err = wire.NewFDChannel(mode, p.log)
 	}
 	if err != nil {
 		os.RemoveAll(dir)
@@ -173,7 +174,7 @@ func (p *proc) start() (*instance, error) {
 	}
 	stderr := &tailBuffer{max: 4096}
 	cc := &plugin.ClientConfig{
-		HandshakeConfig:  Handshake,
+		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{},
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -193,7 +194,7 @@ func (p *proc) start() (*instance, error) {
 	inst := &instance{p: p, client: client, dir: dir, stderr: stderr, started: time.Now()}
 	fail := func(err error) (*instance, error) {
 		client.Kill()
-		fds.close()
+		fds.Close()
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -209,10 +210,8 @@ func (p *proc) start() (*instance, error) {
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
 	}
-	if fds.back != nil {
-		if err := fds.back.awaitControl(p.cfg.StartTimeout); err != nil {
-			return fail(fmt.Errorf("%w: %w: %s: %w", ErrStart, ErrHandshake, path, err))
-		}
+	if err := fds.AwaitControl(p.cfg.StartTimeout); err != nil {
+		return fail(fmt.Errorf("%w: %w: %s: %w", ErrStart, ErrHandshake, path, err))
 	}
 	raw, err := rpc.Dispense(p.kind)
 	if err != nil {
@@ -258,7 +257,7 @@ func (inst *instance) infoCall(ctx context.Context) (*pb.PluginInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkInfo(info, inst.p.kind); err != nil {
+	if err := wire.CheckInfo(info, inst.p.kind); err != nil {
 		return nil, err
 	}
 	return info, nil
@@ -287,7 +286,7 @@ func (p *proc) startError(err error, stderr *tailBuffer) error {
 		return fmt.Errorf("%w: %w: %s has sha256 %s, the configuration pins %s; refusing to start it", ErrStart, ErrChecksum, path, got, strings.ToLower(p.cfg.SHA256))
 	case strings.Contains(msg, "incompatible API version"):
 		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
-			return fmt.Errorf("%w: %w: %s speaks dwebswarm plugin protocol version %s, this host speaks %s; rebuild the plugin with a compatible SDK (github.com/dwebswarm/dwebswarm-go/framework/remote)", ErrStart, ErrIncompatible, path, m[1], m[2])
+			return fmt.Errorf("%w: %w: %s speaks dwebswarm plugin protocol version %s, this host speaks %s; rebuild the plugin with a compatible SDK (github.com/dwebswarm/dwebswarm-go/framework/remote/sdk)", ErrStart, ErrIncompatible, path, m[1], m[2])
 		}
 		return fmt.Errorf("%w: %w: %s: %s", ErrStart, ErrIncompatible, path, msg)
 	case strings.Contains(msg, "incompatible core API version"):
@@ -298,7 +297,7 @@ func (p *proc) startError(err error, stderr *tailBuffer) error {
 		return fmt.Errorf("%w: %w: %s", ErrStart, ErrHandshake, withTail(path+" exited before completing the handshake"))
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
 		line := strings.TrimSpace(strings.TrimPrefix(firstLine(msg), "Unrecognized remote plugin message:"))
-		return fmt.Errorf("%w: %w: %s is not a dwebswarm plugin, or is broken: it printed %q on stdout instead of the go-plugin handshake line", ErrStart, ErrHandshake, path, clip(line, 200))
+		return fmt.Errorf("%w: %w: %s is not a dwebswarm plugin, or is broken: it printed %q on stdout instead of the go-plugin handshake line", ErrStart, ErrHandshake, path, wire.Clip(line, 200))
 	case strings.Contains(msg, "timeout while waiting for plugin to start"):
 		return fmt.Errorf("%w: %w: %s did not complete the handshake within %v", ErrStart, ErrHandshake, path, p.cfg.StartTimeout)
 	case strings.Contains(msg, "plugin exited before we could connect"):
@@ -319,7 +318,7 @@ func (p *proc) watch(inst *instance) {
 	go func() {
 		defer p.wg.Done()
 		select {
-		case <-inst.fds.dead:
+		case <-inst.fds.Dead():
 		case <-p.closeCh:
 			return
 		}
@@ -341,11 +340,9 @@ func (p *proc) crashed(inst *instance) {
 	p.notifyLocked()
 	p.mu.Unlock()
 	inst.kill()
-	inst.fds.mu.Lock()
-	cause := inst.fds.err
-	inst.fds.mu.Unlock()
+	cause := inst.fds.Err()
 	if tail := strings.TrimSpace(inst.stderr.String()); tail != "" {
-		cause = fmt.Errorf("%w; stderr: %s", cause, clip(tail, 512))
+		cause = fmt.Errorf("%w; stderr: %s", cause, wire.Clip(tail, 512))
 	}
 	p.log.Warn("plugin crashed", "pid", inst.pid, "err", cause)
 	p.emit(Event{Kind: EventCrashed, PID: inst.pid, Err: cause})
@@ -435,7 +432,7 @@ func (inst *instance) end(graceful bool) {
 			<-done
 		}
 		if inst.fds != nil {
-			inst.fds.close()
+			inst.fds.Close()
 		}
 		os.RemoveAll(inst.dir)
 	})
@@ -443,7 +440,7 @@ func (inst *instance) end(graceful bool) {
 
 func (inst *instance) dead() bool {
 	select {
-	case <-inst.fds.dead:
+	case <-inst.fds.Dead():
 		return true
 	default:
 		return false
@@ -501,8 +498,7 @@ func (p *proc) call(ctx context.Context, method string, fn func(ctx context.Cont
 }
 
 func (p *proc) mapErr(parent, cctx context.Context, method string, inst *instance, err error) error {
-	var pe *pluginError
-	if errors.As(err, &pe) || errors.Is(err, ErrBadReply) || errors.Is(err, ErrCrashed) {
+	if wire.IsPluginError(err) || errors.Is(err, ErrBadReply) || errors.Is(err, ErrCrashed) {
 		inst.hung.Store(0)
 		return err // the plugin's own answer, or a checked protocol violation
 	}
@@ -531,11 +527,11 @@ func (p *proc) mapErr(parent, cctx context.Context, method string, inst *instanc
 	case codes.Unavailable, codes.Canceled:
 		return fmt.Errorf("%w: plugin %s: %s: %s", ErrUnavailable, p.name, method, s.Message())
 	case codes.Aborted:
-		return fmt.Errorf("plugin %s: %s: %s", p.name, method, clip(s.Message(), maxErrorLen))
+		return fmt.Errorf("plugin %s: %s: %s", p.name, method, wire.Clip(s.Message(), wire.MaxErrorLen))
 	case codes.Unimplemented:
-		return badReply("plugin %s does not implement %s", p.name, method)
+		return wire.BadReply("plugin %s does not implement %s", p.name, method)
 	}
-	return badReply("plugin %s: %s: %v: %s", p.name, method, s.Code(), clip(s.Message(), maxErrorLen))
+	return wire.BadReply("plugin %s: %s: %v: %s", p.name, method, s.Code(), wire.Clip(s.Message(), wire.MaxErrorLen))
 }
 
 // close stops supervising and ends the running instance.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire"
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
@@ -92,10 +93,10 @@ func (t *Transport) Dial(ctx context.Context, peer framework.Peer) (net.Conn, er
 	}
 	var conn net.Conn
 	err := t.p.call(ctx, "Dial", func(ctx context.Context, inst *instance) error {
-		tok, s := inst.fds.alloc()
-		reply, err := inst.transport().Dial(ctx, &pb.DialRequest{Peer: peerToProto(peer), Token: tok})
+		tok, s := inst.fds.Alloc()
+		reply, err := inst.transport().Dial(ctx, &pb.DialRequest{Peer: wire.PeerToProto(peer), Token: tok})
 		if err != nil {
-			inst.fds.release(tok)
+			inst.fds.Release(tok)
 			return err
 		}
 		conn, err = inst.adoptConn(ctx, tok, s, reply)
@@ -109,32 +110,32 @@ func (t *Transport) Dial(ctx context.Context, peer framework.Peer) (net.Conn, er
 
 // adoptConn turns a connection reply into a net.Conn. It releases the token
 // on error and for fd hand-offs; a relay keeps it until the conn closes.
-func (inst *instance) adoptConn(ctx context.Context, tok uint64, s *slot, reply *pb.ConnReply) (net.Conn, error) {
+func (inst *instance) adoptConn(ctx context.Context, tok uint64, s *wire.Slot, reply *pb.ConnReply) (net.Conn, error) {
 	if reply == nil {
-		inst.fds.release(tok)
-		return nil, badReply("empty reply")
+		inst.fds.Release(tok)
+		return nil, wire.BadReply("empty reply")
 	}
-	if err := decodeError(reply.GetError()); err != nil {
-		inst.fds.release(tok)
+	if err := wire.DecodeError(reply.GetError()); err != nil {
+		inst.fds.Release(tok)
 		return nil, err
 	}
-	kind, local, remote, err := checkHandoff(reply.GetConn(), tok)
+	kind, local, remote, err := wire.CheckHandoff(reply.GetConn(), tok)
 	if err != nil {
-		inst.fds.release(tok)
+		inst.fds.Release(tok)
 		return nil, err
 	}
-	h, err := inst.fds.take(ctx, s)
+	h, err := inst.fds.Take(ctx, s)
 	if err != nil {
-		inst.fds.release(tok)
+		inst.fds.Release(tok)
 		return nil, err
 	}
 	if kind == pb.Handoff_HANDOFF_FD {
-		inst.fds.release(tok)
-		return inst.fds.connOf(h)
+		inst.fds.Release(tok)
+		return inst.fds.ConnOf(h)
 	}
-	uc, err := inst.fds.relayOf(h)
+	uc, err := inst.fds.RelayOf(h)
 	if err != nil {
-		inst.fds.release(tok)
+		inst.fds.Release(tok)
 		return nil, err
 	}
 	return &relayConn{uc: uc, local: local, remote: remote, fds: inst.fds, tok: tok, s: s, plugin: inst.p.name}, nil
@@ -159,40 +160,40 @@ func (t *Transport) Listen(ctx context.Context, host string, port int) (framewor
 }
 
 func (inst *instance) listen(ctx context.Context, host string, port int, t *Transport) (framework.Listener, error) {
-	tok, s := inst.fds.alloc()
-	defer inst.fds.release(tok)
+	tok, s := inst.fds.Alloc()
+	defer inst.fds.Release(tok)
 	reply, err := inst.transport().Listen(ctx, &pb.ListenRequest{Host: host, Port: int32(port), Token: tok})
 	if err != nil {
 		return nil, err
 	}
-	if err := decodeError(reply.GetError()); err != nil {
+	if err := wire.DecodeError(reply.GetError()); err != nil {
 		return nil, err
 	}
-	addr, err := addrFromProto(reply.GetAddr())
+	addr, err := wire.AddrFromProto(reply.GetAddr())
 	if err != nil {
 		return nil, err
 	}
 	switch reply.GetKind() {
 	case pb.Handoff_HANDOFF_FD:
 		if reply.GetToken() != tok {
-			return nil, badReply("listener token %d, want %d", reply.GetToken(), tok)
+			return nil, wire.BadReply("listener token %d, want %d", reply.GetToken(), tok)
 		}
-		h, err := inst.fds.take(ctx, s)
+		h, err := inst.fds.Take(ctx, s)
 		if err != nil {
 			return nil, err
 		}
-		return inst.fds.listenerOf(h)
+		return inst.fds.ListenerOf(h)
 	case pb.Handoff_HANDOFF_REMOTE:
 		if reply.GetListenerId() == 0 {
-			return nil, badReply("remote listener without an id")
+			return nil, wire.BadReply("remote listener without an id")
 		}
-		if addrPort(addr) == 0 && port != 0 {
-			return nil, badReply("listener address %s reports no port", addr)
+		if wire.AddrPort(addr) == 0 && port != 0 {
+			return nil, wire.BadReply("listener address %s reports no port", addr)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		return &remoteListener{t: t, host: host, port: addrPort(addr), addr: addr, inst: inst, id: reply.GetListenerId(), ctx: ctx, cancel: cancel}, nil
+		return &remoteListener{t: t, host: host, port: wire.AddrPort(addr), addr: addr, inst: inst, id: reply.GetListenerId(), ctx: ctx, cancel: cancel}, nil
 	}
-	return nil, badReply("listener hand-off kind %v", reply.GetKind())
+	return nil, wire.BadReply("listener hand-off kind %v", reply.GetKind())
 }
 
 // remoteListener accepts through the plugin (user-space listeners).
@@ -237,10 +238,10 @@ func (l *remoteListener) Accept() (net.Conn, error) {
 		}
 		return l.Accept()
 	}
-	tok, s := inst.fds.alloc()
+	tok, s := inst.fds.Alloc()
 	reply, err := inst.transport().Accept(l.ctx, &pb.AcceptRequest{ListenerId: id, Token: tok})
 	if err != nil {
-		inst.fds.release(tok)
+		inst.fds.Release(tok)
 		if l.ctx.Err() != nil {
 			return nil, l.closedErr()
 		}
@@ -250,7 +251,7 @@ func (l *remoteListener) Accept() (net.Conn, error) {
 		return nil, fmt.Errorf("%s: accept: %w", l.t.p.name, l.t.p.mapErr(l.ctx, l.ctx, "Accept", inst, err))
 	}
 	if e := reply.GetError(); e != nil && e.GetCode() == pb.Error_NET_CLOSED {
-		inst.fds.release(tok)
+		inst.fds.Release(tok)
 		return nil, l.closedErr()
 	}
 	ctx, cancel := context.WithTimeout(l.ctx, l.t.p.cfg.CallTimeout)
@@ -319,7 +320,7 @@ func (l *remoteListener) Close() error {
 		}
 		return l.t.p.mapErr(ctx, ctx, "CloseListener", inst, err)
 	}
-	if err := decodeError(reply.GetError()); err != nil && !errors.Is(err, net.ErrClosed) {
+	if err := wire.DecodeError(reply.GetError()); err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
 	}
 	return nil
@@ -333,18 +334,18 @@ const relayWait = 5 * time.Second
 // reports the true addresses, and turns an EOF caused by the plugin's death
 // into an error wrapping ErrCrashed (a truncated stream must not look whole).
 type relayConn struct {
-	uc            streamConn
+	uc            wire.StreamConn
 	local, remote net.Addr
-	fds           *fdChan
+	fds           *wire.FDChan
 	tok           uint64
-	s             *slot
+	s             *wire.Slot
 	plugin        string
 	once          sync.Once
 }
 
 func (c *relayConn) Read(b []byte) (int, error) {
 	n, err := c.uc.Read(b)
-	if errors.Is(err, io.EOF) || (err != nil && isConnReset(err)) {
+	if errors.Is(err, io.EOF) || (err != nil && wire.IsConnReset(err)) {
 		if eerr := c.endErr(); eerr != nil {
 			return n, eerr
 		}
@@ -355,32 +356,32 @@ func (c *relayConn) Read(b []byte) (int, error) {
 // endErr returns nil for a clean end, else why the relay was cut.
 func (c *relayConn) endErr() error {
 	select {
-	case <-c.s.ended:
-		return c.s.endErr
+	case <-c.s.Ended():
+		return c.s.EndErr()
 	default:
 	}
 	t := time.NewTimer(relayWait)
 	defer t.Stop()
 	select {
-	case <-c.s.ended:
-		return c.s.endErr
-	case <-c.fds.dead:
+	case <-c.s.Ended():
+		return c.s.EndErr()
+	case <-c.fds.Dead():
 		select {
-		case <-c.s.ended:
-			return c.s.endErr
+		case <-c.s.Ended():
+			return c.s.EndErr()
 		default:
 		}
 		return fmt.Errorf("%w: plugin %s died; the relayed connection to %s was cut", ErrCrashed, c.plugin, c.remote)
 	case <-t.C:
-		return badReply("plugin %s closed a relayed connection without saying how it ended", c.plugin)
+		return wire.BadReply("plugin %s closed a relayed connection without saying how it ended", c.plugin)
 	}
 }
 
 func (c *relayConn) Write(b []byte) (int, error) {
 	n, err := c.uc.Write(b)
-	if err != nil && isConnReset(err) {
+	if err != nil && wire.IsConnReset(err) {
 		select {
-		case <-c.fds.dead:
+		case <-c.fds.Dead():
 			return n, fmt.Errorf("%w: plugin %s died; the relayed connection to %s was cut: %w", ErrCrashed, c.plugin, c.remote, err)
 		default:
 		}
@@ -394,7 +395,7 @@ func (c *relayConn) CloseWrite() error { return c.uc.CloseWrite() }
 
 func (c *relayConn) Close() error {
 	err := c.uc.Close()
-	c.once.Do(func() { c.fds.release(c.tok) })
+	c.once.Do(func() { c.fds.Release(c.tok) })
 	return err
 }
 

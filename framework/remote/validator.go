@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire"
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
@@ -48,13 +49,13 @@ func (v *Validator) Close() error { v.p.close(); return nil }
 func (v *Validator) Validate(ctx context.Context, peer framework.Peer) error {
 	var rejection error
 	err := v.p.call(ctx, "Validate", func(ctx context.Context, inst *instance) error {
-		reply, err := pb.NewValidatorClient(inst.conn).Validate(ctx, peerToProto(peer))
+		reply, err := pb.NewValidatorClient(inst.conn).Validate(ctx, wire.PeerToProto(peer))
 		if err != nil {
 			return err
 		}
-		rejection = decodeError(reply.GetRejection())
+		rejection = wire.DecodeError(reply.GetRejection())
 		if (rejection == nil) != reply.GetAccepted() {
-			return badReply("validate reply accepted=%v with rejection %v", reply.GetAccepted(), rejection)
+			return wire.BadReply("validate reply accepted=%v with rejection %v", reply.GetAccepted(), rejection)
 		}
 		return nil
 	})

@@ -1,35 +1,24 @@
-// Package sdk is the package a dwebswarm plugin binary's main imports: it
-// serves a [framework.Transport], [framework.Discovery] or
-// [framework.PeerValidator] to the dwebswarm host that started the binary
-// (see package [github.com/dwebswarm/dwebswarm-go/framework/remote], the
-// host side, for how hosts run plugins):
-//
-//	func main() { sdk.ServeTransport(mytransport.New()) }
-//
-// Optional interfaces of the implementation cross the process boundary
-// when the host can forward them: [framework.PacketConnUser] (the swarm's
-// shared UDP socket, relayed), [framework.HolePuncher],
-// [framework.ConnectivityReporter] and [framework.Refresher] of a
-// discovery, [framework.DialFilter] and [framework.Drainer] of a
-// transport, and [framework.Ordered]. remote.Forwarded lists every
-// interface of package framework and how, or why not, it crosses.
-//
-// Run by hand (not by a host), a plugin explains that it is a plugin and
-// exits with status 1.
 package sdk
 
 import (
+	"github.com/hashicorp/go-plugin"
+
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 )
 
 // Plugins are the implementations one plugin binary serves. Usually one is
 // set; [ServeTransport], [ServeDiscovery] and [ServeValidator] are the
 // one-call shorthands.
-type Plugins = remote.Plugins
+type Plugins struct {
+	Transport framework.Transport
+	Discovery framework.Discovery
+	Validator framework.PeerValidator
+}
 
 // ServeTransport serves t to the dwebswarm host that started this binary
-// and returns when the host stops the plugin.
+// and returns when the host stops the plugin. Call it from main:
+//
+//	func main() { sdk.ServeTransport(mytransport.New()) }
 //
 // Connections and listeners that are kernel sockets (*net.TCPConn,
 // *net.UnixConn, *net.TCPListener, *net.UnixListener, exactly those types)
@@ -43,5 +32,8 @@ func ServeDiscovery(d framework.Discovery) { Serve(Plugins{Discovery: d}) }
 // ServeValidator serves v (see [ServeTransport]).
 func ServeValidator(v framework.PeerValidator) { Serve(Plugins{Validator: v}) }
 
-// Serve serves every implementation set in p.
-func Serve(p Plugins) { remote.Serve(p) }
+// Serve serves every implementation set in p. Run directly (not by a
+// host) it explains that it is a plugin and exits with status 1.
+func Serve(p Plugins) {
+	plugin.Serve(ServeConfig(p))
+}

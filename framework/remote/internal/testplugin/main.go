@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
-	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire"
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote/sdk"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
@@ -75,8 +75,8 @@ func main() {
 		time.Sleep(time.Hour)
 	case "badversion": // a plugin built for a future protocol version
 		plugin.Serve(&plugin.ServeConfig{
-			HandshakeConfig: plugin.HandshakeConfig{MagicCookieKey: remote.MagicCookieKey, MagicCookieValue: remote.MagicCookieValue},
-			VersionedPlugins: map[int]plugin.PluginSet{99: {remote.KindTransport: &remote.GRPCPlugin{Register: func(s *grpc.Server) {
+			HandshakeConfig: plugin.HandshakeConfig{MagicCookieKey: wire.MagicCookieKey, MagicCookieValue: wire.MagicCookieValue},
+			VersionedPlugins: map[int]plugin.PluginSet{99: {wire.KindTransport: &wire.GRPCPlugin{Register: func(s *grpc.Server) {
 				pb.RegisterTransportServer(s, pb.UnimplementedTransportServer{})
 			}}}},
 			GRPCServer: plugin.DefaultGRPCServer,
@@ -84,12 +84,12 @@ func main() {
 	case "badreply": // answers everything with garbage
 		fdc := fdChannel() // a copy of fd 3 before the SDK adopts it
 		set := plugin.PluginSet{
-			remote.KindTransport: &remote.GRPCPlugin{Register: func(s *grpc.Server) { pb.RegisterTransportServer(s, &badTransport{fdc: fdc}) }},
-			remote.KindDiscovery: &remote.GRPCPlugin{Register: func(s *grpc.Server) { pb.RegisterDiscoveryServer(s, &badDiscovery{}) }},
-			remote.KindValidator: &remote.GRPCPlugin{Register: func(s *grpc.Server) { pb.RegisterValidatorServer(s, &badValidator{}) }},
+			wire.KindTransport: &wire.GRPCPlugin{Register: func(s *grpc.Server) { pb.RegisterTransportServer(s, &badTransport{fdc: fdc}) }},
+			wire.KindDiscovery: &wire.GRPCPlugin{Register: func(s *grpc.Server) { pb.RegisterDiscoveryServer(s, &badDiscovery{}) }},
+			wire.KindValidator: &wire.GRPCPlugin{Register: func(s *grpc.Server) { pb.RegisterValidatorServer(s, &badValidator{}) }},
 		}
-		cfg := remote.ServeConfig(remote.Plugins{}) // the SDK's channel (the host waits for it where no fds pass)
-		cfg.VersionedPlugins = map[int]plugin.PluginSet{remote.ProtocolVersion: set}
+		cfg := sdk.ServeConfig(sdk.Plugins{}) // the SDK's channel (the host waits for it where no fds pass)
+		cfg.VersionedPlugins = map[int]plugin.PluginSet{wire.ProtocolVersion: set}
 		cfg.GRPCServer = plugin.DefaultGRPCServer
 		plugin.Serve(cfg)
 	default:
@@ -174,7 +174,7 @@ func (hangTransport) Validate(context.Context, framework.Peer) error            
 // ---- garbage ----
 
 func fdChannel() *net.UnixConn {
-	if os.Getenv(remote.MagicCookieKey+"_CONNECT") != "" {
+	if os.Getenv(wire.ConnectEnv) != "" {
 		return nil // the host passes no fds: fd 3 is not a channel (and not ours)
 	}
 	f := os.NewFile(3, "fdchan")
@@ -187,7 +187,7 @@ func fdChannel() *net.UnixConn {
 }
 
 func info(kind string) *pb.PluginInfo {
-	return &pb.PluginInfo{ProtocolVersion: remote.ProtocolVersion, Kind: kind, Name: "bad"}
+	return &pb.PluginInfo{ProtocolVersion: wire.ProtocolVersion, Kind: kind, Name: "bad"}
 }
 
 type badTransport struct {
@@ -196,7 +196,7 @@ type badTransport struct {
 }
 
 func (b *badTransport) Info(context.Context, *pb.Empty) (*pb.PluginInfo, error) {
-	return info(remote.KindTransport), nil
+	return info(wire.KindTransport), nil
 }
 
 func msg(typ byte, token uint64) []byte {
@@ -247,7 +247,7 @@ type badDiscovery struct {
 }
 
 func (b *badDiscovery) Info(context.Context, *pb.Empty) (*pb.PluginInfo, error) {
-	return info(remote.KindDiscovery), nil
+	return info(wire.KindDiscovery), nil
 }
 
 // Join acknowledges, then reports bad peers, one good one and Flushed.
@@ -282,7 +282,7 @@ type badValidator struct {
 }
 
 func (b *badValidator) Info(context.Context, *pb.Empty) (*pb.PluginInfo, error) {
-	return info(remote.KindValidator), nil
+	return info(wire.KindValidator), nil
 }
 func (b *badValidator) Validate(context.Context, *pb.Peer) (*pb.ValidateReply, error) {
 	return nil, nil // gRPC cannot marshal this: the host gets an error

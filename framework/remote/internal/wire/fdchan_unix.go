@@ -1,6 +1,6 @@
 //go:build unix
 
-package remote
+package wire
 
 import (
 	"errors"
@@ -19,12 +19,12 @@ var oobSpace = unix.CmsgSpace(4 * 8)
 // msgTruncated are the recvmsg flags of a cut message or control message.
 const msgTruncated = unix.MSG_TRUNC | unix.MSG_CTRUNC
 
-// newFDChannel makes the fd channel of an instance (handoffSeqpacket or
-// handoffStream) and starts reading it: the host end as the channel, the
+// NewFDChannel makes the fd channel of an instance (HandoffSeqpacket or
+// HandoffStream) and starts reading it: the host end as the channel, the
 // plugin end as a file for cmd.ExtraFiles (close it after the start).
-func newFDChannel(mode handoffMode, log *slog.Logger) (*fdChan, *os.File, error) {
+func NewFDChannel(mode HandoffMode, log *slog.Logger) (*FDChan, *os.File, error) {
 	typ := unix.SOCK_SEQPACKET
-	if mode == handoffStream {
+	if mode == HandoffStream {
 		typ = unix.SOCK_STREAM
 	}
 	fds, err := socketpair(typ)
@@ -41,7 +41,7 @@ func newFDChannel(mode handoffMode, log *slog.Logger) (*fdChan, *os.File, error)
 	uc := c.(*net.UnixConn)
 	f := newFDChanOf(mode, log)
 	f.conn = uc
-	if mode == handoffStream {
+	if mode == HandoffStream {
 		go f.readFrames(func(b, oob []byte) (int, int, int, error) {
 			n, oobn, flags, _, err := uc.ReadMsgUnix(b, oob)
 			return n, oobn, flags, err
@@ -54,7 +54,7 @@ func newFDChannel(mode handoffMode, log *slog.Logger) (*fdChan, *os.File, error)
 
 // readPackets reads a SOCK_SEQPACKET channel: one message per datagram,
 // its fds with it.
-func (f *fdChan) readPackets(conn *net.UnixConn) {
+func (f *FDChan) readPackets(conn *net.UnixConn) {
 	defer close(f.doneRd)
 	buf := make([]byte, fdMsgMax+1)
 	oob := make([]byte, oobSpace)
@@ -124,7 +124,7 @@ func socketType(fl *os.File) (typ int, listening bool, err error) {
 	}
 	if serr != nil {
 		if errors.Is(serr, syscall.ENOTSOCK) {
-			return 0, false, badReply("handed-off fd is not a socket")
+			return 0, false, BadReply("handed-off fd is not a socket")
 		}
 		return 0, false, serr
 	}
@@ -134,32 +134,32 @@ func socketType(fl *os.File) (typ int, listening bool, err error) {
 // ---- plugin side ----
 
 // openFDSender adopts fd 3 when it is a host's fd channel: SOCK_SEQPACKET
-// (handoffSeqpacket) or SOCK_STREAM (handoffStream).
-func openFDSender() *fdSender {
+// (HandoffSeqpacket) or SOCK_STREAM (HandoffStream).
+func openFDSender() *FDSender {
 	typ, err := unix.GetsockoptInt(3, unix.SOL_SOCKET, unix.SO_TYPE)
-	mode := handoffSeqpacket
+	mode := HandoffSeqpacket
 	switch {
 	case err != nil:
 	case typ == unix.SOCK_SEQPACKET:
 	case typ == unix.SOCK_STREAM:
-		mode = handoffStream
+		mode = HandoffStream
 	default:
 		err = fmt.Errorf("socket type %d", typ)
 	}
 	if err != nil {
-		return &fdSender{err: errors.New("fd 3 is not a dwebswarm host's fd channel: connections cannot be handed off (was the plugin started by a dwebswarm host?)")}
+		return &FDSender{err: errors.New("fd 3 is not a dwebswarm host's fd channel: connections cannot be handed off (was the plugin started by a dwebswarm host?)")}
 	}
 	syscall.CloseOnExec(3)
 	fl := os.NewFile(3, "dwebswarm-fdchan")
 	c, err := net.FileConn(fl)
 	fl.Close()
 	if err != nil {
-		return &fdSender{err: fmt.Errorf("fd channel: %w", err)}
+		return &FDSender{err: fmt.Errorf("fd channel: %w", err)}
 	}
-	return &fdSender{mode: mode, conn: c.(*net.UnixConn)}
+	return &FDSender{mode: mode, conn: c.(*net.UnixConn)}
 }
 
-func (s *fdSender) sendFD(token uint64, fd int) error {
+func (s *FDSender) sendFD(token uint64, fd int) error {
 	if s.conn == nil {
 		if s.err == nil {
 			return errors.New("fd channel: this host passes no fds")
@@ -172,7 +172,7 @@ func (s *fdSender) sendFD(token uint64, fd int) error {
 // sendPair makes an AF_UNIX socketpair of type typ (socket buffers of buf
 // bytes when buf > 0), sends one end to the host under token and returns
 // the other.
-func (s *fdSender) sendPair(token uint64, typ, buf int) (*net.UnixConn, error) {
+func (s *FDSender) sendPair(token uint64, typ, buf int) (*net.UnixConn, error) {
 	fds, err := socketpair(typ)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -198,7 +198,7 @@ func (s *fdSender) sendPair(token uint64, typ, buf int) (*net.UnixConn, error) {
 	return c.(*net.UnixConn), nil
 }
 
-// isConnReset reports a connection reset or broken pipe.
-func isConnReset(err error) bool {
+// IsConnReset reports a connection reset or broken pipe.
+func IsConnReset(err error) bool {
 	return errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE)
 }

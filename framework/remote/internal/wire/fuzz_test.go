@@ -1,4 +1,4 @@
-package remote
+package wire
 
 import (
 	"bytes"
@@ -42,7 +42,7 @@ func FuzzDecodePluginReplies(f *testing.F) {
 				return
 			}
 			checkError(t, m.GetError())
-			if kind, local, remote, err := checkHandoff(m.GetConn(), 7); err == nil {
+			if kind, local, remote, err := CheckHandoff(m.GetConn(), 7); err == nil {
 				if local == nil || remote == nil || (kind != pb.Handoff_HANDOFF_FD && kind != pb.Handoff_HANDOFF_RELAY) {
 					t.Fatalf("accepted hand-off %v %v %v", kind, local, remote)
 				}
@@ -54,11 +54,11 @@ func FuzzDecodePluginReplies(f *testing.F) {
 			if proto.Unmarshal(b, &m) != nil {
 				return
 			}
-			if p, err := decodePeerFor(m.GetPeer(), topic); err == nil {
+			if p, err := DecodePeerFor(m.GetPeer(), topic); err == nil {
 				if p.Validate() != nil || p.Topic != topic {
 					t.Fatalf("accepted peer %+v", p)
 				}
-				if p.Referrer != nil && len(p.Referrer.ID) > maxReferrerID {
+				if p.Referrer != nil && len(p.Referrer.ID) > MaxReferrerID {
 					t.Fatalf("referrer id of %d bytes", len(p.Referrer.ID))
 				}
 			}
@@ -69,8 +69,8 @@ func FuzzDecodePluginReplies(f *testing.F) {
 				return
 			}
 			checkError(t, m.GetError())
-			if a, err := addrFromProto(m.GetAddr()); err == nil {
-				_ = addrPort(a)
+			if a, err := AddrFromProto(m.GetAddr()); err == nil {
+				_ = AddrPort(a)
 				_ = a.String() + a.Network()
 			}
 		case 3:
@@ -78,7 +78,7 @@ func FuzzDecodePluginReplies(f *testing.F) {
 			if proto.Unmarshal(b, &m) != nil {
 				return
 			}
-			if err := checkInfo(&m, KindTransport); err == nil && (m.GetName() == "" || m.GetKind() != KindTransport) {
+			if err := CheckInfo(&m, KindTransport); err == nil && (m.GetName() == "" || m.GetKind() != KindTransport) {
 				t.Fatalf("accepted info %v", &m)
 			}
 		case 4:
@@ -92,16 +92,16 @@ func FuzzDecodePluginReplies(f *testing.F) {
 			if proto.Unmarshal(b, &m) != nil {
 				return
 			}
-			if p, err := peerFromProto(&m); err == nil {
+			if p, err := PeerFromProto(&m); err == nil {
 				// a decoded peer survives the round trip unchanged
-				q, err := peerFromProto(peerToProto(p))
+				q, err := PeerFromProto(PeerToProto(p))
 				if err != nil || q.Addr() != p.Addr() || q.Topic != p.Topic {
 					t.Fatalf("round trip %+v -> %+v, %v", p, q, err)
 				}
 			}
 		case 6:
 			m, err := parseFDMessage(b, int(which>>4))
-			if err == nil && (m.token == 0 || (m.typ != fdMsgFD && m.typ != fdMsgRelayEnd) || len(m.text) > maxErrorLen) {
+			if err == nil && (m.token == 0 || (m.typ != fdMsgFD && m.typ != fdMsgRelayEnd) || len(m.text) > MaxErrorLen) {
 				t.Fatalf("accepted fd message %+v", m)
 			}
 		}
@@ -109,11 +109,11 @@ func FuzzDecodePluginReplies(f *testing.F) {
 }
 
 func checkError(t *testing.T, e *pb.Error) {
-	err := decodeError(e)
+	err := DecodeError(e)
 	if (e == nil) != (err == nil) {
-		t.Fatalf("decodeError(%v) = %v", e, err)
+		t.Fatalf("DecodeError(%v) = %v", e, err)
 	}
-	if err != nil && (err.Error() == "" || len(err.Error()) > maxErrorLen) {
+	if err != nil && (err.Error() == "" || len(err.Error()) > MaxErrorLen) {
 		t.Fatalf("error message of %d bytes", len(err.Error()))
 	}
 }
@@ -128,31 +128,31 @@ func FuzzDecodeDatagram(f *testing.F) {
 		netip.MustParseAddrPort("[::1]:1"),
 		netip.MustParseAddrPort("[::ffff:10.0.0.1]:65535"),
 	} {
-		b := make([]byte, pktHeaderMax+5)
-		copy(b[pktHeaderMax:], "hello")
-		f.Add(b[putDatagramHeader(b, ap):])
+		b := make([]byte, PktHeaderMax+5)
+		copy(b[PktHeaderMax:], "hello")
+		f.Add(b[PutDatagramHeader(b, ap):])
 	}
 	f.Add([]byte{})
 	f.Add([]byte{4, 0, 1, 127, 0, 0})
 	f.Add([]byte{6, 0, 1, 0, 0, 0, 0})
 	f.Add([]byte{5, 0, 1, 1, 2, 3, 4, 'x'})
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		ap, payload, err := decodeDatagram(msg)
+		ap, payload, err := DecodeDatagram(msg)
 		if err != nil {
-			if !errors.Is(err, errBadDatagram) {
-				t.Fatalf("error %v does not wrap errBadDatagram", err)
+			if !errors.Is(err, ErrBadDatagram) {
+				t.Fatalf("error %v does not wrap ErrBadDatagram", err)
 			}
 			return
 		}
 		if !ap.Addr().IsValid() || (msg[0] == pktFamily4) != ap.Addr().Is4() {
 			t.Fatalf("decoded %v from family %d", ap, msg[0])
 		}
-		if len(payload) > maxDatagram || !bytes.Equal(payload, msg[len(msg)-len(payload):]) {
+		if len(payload) > MaxDatagram || !bytes.Equal(payload, msg[len(msg)-len(payload):]) {
 			t.Fatalf("payload of %d bytes from a message of %d", len(payload), len(msg))
 		}
-		b := make([]byte, pktHeaderMax+len(payload))
-		copy(b[pktHeaderMax:], payload)
-		if again := b[putDatagramHeader(b, ap):]; !bytes.Equal(again, msg) {
+		b := make([]byte, PktHeaderMax+len(payload))
+		copy(b[PktHeaderMax:], payload)
+		if again := b[PutDatagramHeader(b, ap):]; !bytes.Equal(again, msg) {
 			t.Fatalf("re-encoded %x, want %x", again, msg)
 		}
 	})

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package remote
+package wire
 
 import (
 	"syscall"
@@ -8,9 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// defaultHandoff on macOS and the BSDs, which have no AF_UNIX
+// DefaultHandoff on macOS and the BSDs, which have no AF_UNIX
 // SOCK_SEQPACKET: fds over a framed AF_UNIX SOCK_STREAM channel.
-const defaultHandoff = handoffStream
+const DefaultHandoff = HandoffStream
 
 // socketpair makes a close-on-exec AF_UNIX socketpair. There is no
 // SOCK_CLOEXEC here: the fds are marked under syscall.ForkLock, so no

@@ -1,4 +1,4 @@
-package remote
+package wire
 
 import (
 	"encoding/binary"
@@ -80,21 +80,21 @@ func (f *frameReader) space() []byte {
 // wrote records n bytes read into space.
 func (f *frameReader) wrote(n int) { f.w += n }
 
-// msgConn carries the shared UDP socket's relay: one message per datagram.
-type msgConn interface {
-	// readMsg returns the next message, valid until the next call; io.EOF
-	// when the other end closed, errBadDatagram for a dropped frame.
-	readMsg() ([]byte, error)
-	// writeMsg sends b as one message.
-	writeMsg(b []byte) error
+// MsgConn carries the shared UDP socket's relay: one message per datagram.
+type MsgConn interface {
+	// ReadMsg returns the next message, valid until the next call; io.EOF
+	// when the other end closed, ErrBadDatagram for a dropped frame.
+	ReadMsg() ([]byte, error)
+	// WriteMsg sends b as one message.
+	WriteMsg(b []byte) error
 	Close() error
 	SetDeadline(t time.Time) error
 	SetReadDeadline(t time.Time) error
 	SetWriteDeadline(t time.Time) error
 }
 
-// packetMsgConn is a msgConn on a SOCK_SEQPACKET socket: the socket keeps
-// the message boundaries (and a longer message is cut at pktMessageMax+1,
+// packetMsgConn is a MsgConn on a SOCK_SEQPACKET socket: the socket keeps
+// the message boundaries (and a longer message is cut at PktMessageMax+1,
 // which the decoder rejects).
 type packetMsgConn struct {
 	*net.UnixConn
@@ -102,10 +102,10 @@ type packetMsgConn struct {
 }
 
 func newPacketMsgConn(uc *net.UnixConn) *packetMsgConn {
-	return &packetMsgConn{UnixConn: uc, rbuf: make([]byte, pktMessageMax+1)}
+	return &packetMsgConn{UnixConn: uc, rbuf: make([]byte, PktMessageMax+1)}
 }
 
-func (c *packetMsgConn) readMsg() ([]byte, error) {
+func (c *packetMsgConn) ReadMsg() ([]byte, error) {
 	n, err := c.Read(c.rbuf)
 	if err == nil && n == 0 {
 		err = io.EOF // the other end closed
@@ -116,12 +116,12 @@ func (c *packetMsgConn) readMsg() ([]byte, error) {
 	return c.rbuf[:n], nil
 }
 
-func (c *packetMsgConn) writeMsg(b []byte) error {
+func (c *packetMsgConn) WriteMsg(b []byte) error {
 	_, err := c.Write(b)
 	return err
 }
 
-// framedMsgConn is a msgConn on a stream socket: every message a frame.
+// framedMsgConn is a MsgConn on a stream socket: every message a frame.
 type framedMsgConn struct {
 	net.Conn
 	rmu sync.Mutex
@@ -131,16 +131,16 @@ type framedMsgConn struct {
 }
 
 func newFramedMsgConn(c net.Conn) *framedMsgConn {
-	return &framedMsgConn{Conn: c, fr: newFrameReader(pktMessageMax, 4*(frameHeader+pktMessageMax))}
+	return &framedMsgConn{Conn: c, fr: newFrameReader(PktMessageMax, 4*(frameHeader+PktMessageMax))}
 }
 
-func (c *framedMsgConn) readMsg() ([]byte, error) {
+func (c *framedMsgConn) ReadMsg() ([]byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
 		msg, ok, bad := c.fr.next()
 		if bad {
-			return nil, fmt.Errorf("%w: frame longer than %d bytes", errBadDatagram, pktMessageMax)
+			return nil, fmt.Errorf("%w: frame longer than %d bytes", ErrBadDatagram, PktMessageMax)
 		}
 		if ok {
 			return msg, nil
@@ -156,11 +156,11 @@ func (c *framedMsgConn) readMsg() ([]byte, error) {
 	}
 }
 
-// writeMsg writes the frame in one writev. A write cut short (a deadline)
+// WriteMsg writes the frame in one writev. A write cut short (a deadline)
 // would leave half a frame on the stream: the connection is closed then.
-func (c *framedMsgConn) writeMsg(b []byte) error {
-	if len(b) > pktMessageMax {
-		return fmt.Errorf("%w: message of %d bytes", errBadDatagram, len(b))
+func (c *framedMsgConn) WriteMsg(b []byte) error {
+	if len(b) > PktMessageMax {
+		return fmt.Errorf("%w: message of %d bytes", ErrBadDatagram, len(b))
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()

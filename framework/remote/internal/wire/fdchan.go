@@ -1,4 +1,4 @@
-package remote
+package wire
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // The fd channel carries file descriptors from a plugin to its host. The
 // host keeps one end of a socketpair and gives the other to the plugin as
 // its fd 3 (exec.Cmd.ExtraFiles). How the channel is built depends on the
-// platform (see [handoffMode]):
+// platform (see [HandoffMode]):
 //
 //   - Linux: an AF_UNIX SOCK_SEQPACKET socketpair; every message is one
 //     datagram, with its fd (if any) in SCM_RIGHTS.
@@ -48,39 +48,40 @@ const (
 	fdMsgFD       = 1
 	fdMsgRelayEnd = 2
 	fdMsgHeader   = 9
-	fdMsgMax      = fdMsgHeader + 1 + maxErrorLen
+	fdMsgMax      = fdMsgHeader + 1 + MaxErrorLen
 )
 
-// handoffMode is how an instance's sockets reach the host.
-type handoffMode int
+// HandoffMode is how an instance's sockets reach the host.
+type HandoffMode int
 
 const (
-	// handoffSeqpacket passes fds over a SOCK_SEQPACKET fd channel; the
+	// HandoffSeqpacket passes fds over a SOCK_SEQPACKET fd channel; the
 	// shared UDP socket's relay is a SOCK_SEQPACKET pair too (Linux).
-	handoffSeqpacket handoffMode = iota + 1
-	// handoffStream passes fds over a framed SOCK_STREAM fd channel; the
+	HandoffSeqpacket HandoffMode = iota + 1
+	// HandoffStream passes fds over a framed SOCK_STREAM fd channel; the
 	// shared UDP socket's relay is a framed SOCK_STREAM pair (macOS, BSD).
-	handoffStream
-	// handoffConnect passes no fds: the plugin connects back to the host
+	HandoffStream
+	// HandoffConnect passes no fds: the plugin connects back to the host
 	// over loopback TCP for every relayed connection and for the shared UDP
 	// socket, and every connection is relayed (Windows).
-	handoffConnect
+	HandoffConnect
 )
 
-func (m handoffMode) String() string {
+// String names the mode: "seqpacket", "stream" or "connect".
+func (m HandoffMode) String() string {
 	switch m {
-	case handoffSeqpacket:
+	case HandoffSeqpacket:
 		return "seqpacket"
-	case handoffStream:
+	case HandoffStream:
 		return "stream"
-	case handoffConnect:
+	case HandoffConnect:
 		return "connect"
 	}
-	return fmt.Sprintf("handoffMode(%d)", int(m))
+	return fmt.Sprintf("HandoffMode(%d)", int(m))
 }
 
-// passesFDs reports whether sockets themselves cross the channel.
-func (m handoffMode) passesFDs() bool { return m != handoffConnect }
+// PassesFDs reports whether sockets themselves cross the channel.
+func (m HandoffMode) PassesFDs() bool { return m != HandoffConnect }
 
 // fdMsg is a parsed fd-channel message (without its fds).
 type fdMsg struct {
@@ -112,7 +113,7 @@ func parseFDMessage(b []byte, nfds int) (fdMsg, error) {
 		if m.status > 1 {
 			return fdMsg{}, fmt.Errorf("fd channel: relay-end status %d", m.status)
 		}
-		m.text = clip(string(b[fdMsgHeader+1:]), maxErrorLen)
+		m.text = Clip(string(b[fdMsgHeader+1:]), MaxErrorLen)
 	default:
 		return fdMsg{}, fmt.Errorf("fd channel: message type %d", m.typ)
 	}
@@ -126,15 +127,16 @@ func encodeFDMessage(typ byte, token uint64, body []byte) []byte {
 	return append(b, body...)
 }
 
-// handoff is what arrives under a token: an fd (fd modes) or a connection
-// the plugin made to the host (handoffConnect).
-type handoff struct {
+// Handoff is what arrives under a token: an fd (fd modes) or a connection
+// the plugin made to the host (HandoffConnect). [FDChan.ConnOf] and its
+// siblings check it and turn it into what the request asked for.
+type Handoff struct {
 	f    *os.File
 	c    net.Conn
-	kind byte // handoffConnect: connectRelay or connectPacket
+	kind byte // HandoffConnect: connectRelay or connectPacket
 }
 
-func (h handoff) close() {
+func (h Handoff) close() {
 	if h.f != nil {
 		h.f.Close()
 	}
@@ -143,16 +145,24 @@ func (h handoff) close() {
 	}
 }
 
-// slot waits for what the plugin sends under one token.
-type slot struct {
-	fd     chan handoff  // buffered 1
+// Slot waits for what the plugin sends under one token.
+type Slot struct {
+	fd     chan Handoff  // buffered 1
 	ended  chan struct{} // closed on RELAY_END
 	endErr error         // set before ended closes: nil for a clean EOF
 }
 
-// fdChan is the host end of a plugin's fd channel.
-type fdChan struct {
-	mode   handoffMode
+// Ended is closed when the plugin reports that its side of the relay under
+// this slot's token ended (a relay-end message).
+func (s *Slot) Ended() <-chan struct{} { return s.ended }
+
+// EndErr is how the relay ended, once Ended is closed: nil for a clean EOF,
+// else the plugin's error.
+func (s *Slot) EndErr() error { return s.endErr }
+
+// FDChan is the host end of a plugin's fd channel.
+type FDChan struct {
+	mode   HandoffMode
 	conn   net.Conn // the channel (fd modes) or the control connection
 	log    *slog.Logger
 	dead   chan struct{} // closed when the plugin's end is gone
@@ -161,26 +171,51 @@ type fdChan struct {
 
 	mu    sync.Mutex
 	next  uint64
-	slots map[uint64]*slot
+	slots map[uint64]*Slot
 	err   error // why the channel died
 }
 
-func newFDChanOf(mode handoffMode, log *slog.Logger) *fdChan {
-	return &fdChan{mode: mode, log: log, dead: make(chan struct{}), doneRd: make(chan struct{}), slots: map[uint64]*slot{}}
+func newFDChanOf(mode HandoffMode, log *slog.Logger) *FDChan {
+	return &FDChan{mode: mode, log: log, dead: make(chan struct{}), doneRd: make(chan struct{}), slots: map[uint64]*Slot{}}
 }
 
-// alloc reserves a token. Release it when done.
-func (f *fdChan) alloc() (uint64, *slot) {
+// Mode is how the plugin's sockets reach the host over this channel.
+func (f *FDChan) Mode() HandoffMode { return f.mode }
+
+// Dead is closed when the plugin's end of the channel is gone: the plugin
+// exited (the kernel closed its end) or Close was called.
+func (f *FDChan) Dead() <-chan struct{} { return f.dead }
+
+// Err says why the channel died (nil while it lives).
+func (f *FDChan) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// AwaitControl waits up to d for the control connection of a HandoffConnect
+// channel, which the plugin makes before its go-plugin handshake; it
+// returns nil at once in the fd modes.
+func (f *FDChan) AwaitControl(d time.Duration) error {
+	if f.back == nil {
+		return nil
+	}
+	return f.back.awaitControl(d)
+}
+
+// Alloc reserves a token, for a request whose reply hands a socket over.
+// Release it when done.
+func (f *FDChan) Alloc() (uint64, *Slot) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.next++
-	s := &slot{fd: make(chan handoff, 1), ended: make(chan struct{})}
+	s := &Slot{fd: make(chan Handoff, 1), ended: make(chan struct{})}
 	f.slots[f.next] = s
 	return f.next, s
 }
 
-// release forgets a token, closing a hand-off that arrived and was not taken.
-func (f *fdChan) release(token uint64) {
+// Release forgets a token, closing a hand-off that arrived and was not taken.
+func (f *FDChan) Release(token uint64) {
 	f.mu.Lock()
 	s := f.slots[token]
 	delete(f.slots, token)
@@ -200,10 +235,10 @@ func (f *fdChan) release(token uint64) {
 // connected, and its hello written, before the reply.)
 const fdWait = time.Second
 
-// take waits for the token's hand-off (normally queued before the reply).
-func (f *fdChan) take(ctx context.Context, s *slot) (handoff, error) {
+// Take waits for the token's hand-off (normally queued before the reply).
+func (f *FDChan) Take(ctx context.Context, s *Slot) (Handoff, error) {
 	wait := fdWait
-	if f.mode == handoffConnect {
+	if f.mode == HandoffConnect {
 		wait = connectWait
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
@@ -222,14 +257,14 @@ func (f *fdChan) take(ctx context.Context, s *slot) (handoff, error) {
 			return h, nil
 		default:
 		}
-		return handoff{}, fmt.Errorf("%w before it sent the connection", ErrCrashed)
+		return Handoff{}, fmt.Errorf("%w before it sent the connection", ErrCrashed)
 	case <-ctx.Done():
-		return handoff{}, badReply("reply names an fd the plugin never sent (%v)", ctx.Err())
+		return Handoff{}, BadReply("reply names an fd the plugin never sent (%v)", ctx.Err())
 	}
 }
 
-// close shuts the host end and waits for the reader.
-func (f *fdChan) close() {
+// Close shuts the host end and waits for the reader.
+func (f *FDChan) Close() {
 	if f.back != nil {
 		f.back.close()
 	}
@@ -240,18 +275,18 @@ func (f *fdChan) close() {
 }
 
 // ended records why the channel died and tells the waiters.
-func (f *fdChan) ended(err error) {
+func (f *FDChan) ended(err error) {
 	f.mu.Lock()
 	f.err = err
 	f.mu.Unlock()
 	close(f.dead)
 }
 
-// readFrames reads framed messages (handoffStream and handoffConnect)
+// readFrames reads framed messages (HandoffStream and HandoffConnect)
 // until recv fails. Fds may come with any read; they are queued and every
 // fd message takes the oldest (a plugin sends each fd with the first byte
 // of its message, so it has arrived by the time the message is complete).
-func (f *fdChan) readFrames(recv func(b, oob []byte) (n, oobn, flags int, err error)) {
+func (f *FDChan) readFrames(recv func(b, oob []byte) (n, oobn, flags int, err error)) {
 	defer close(f.doneRd)
 	fr := newFrameReader(fdMsgMax, 4*(frameHeader+fdMsgMax))
 	oob := make([]byte, oobSpace)
@@ -308,17 +343,17 @@ func (f *fdChan) readFrames(recv func(b, oob []byte) (n, oobn, flags int, err er
 // maxQueuedFDs bounds the fds a stream channel holds for messages to come.
 const maxQueuedFDs = 64
 
-func (f *fdChan) garbage(fds []int, err error) {
+func (f *FDChan) garbage(fds []int, err error) {
 	for _, fd := range fds {
 		closeFD(fd)
 	}
 	f.log.Warn("plugin sent garbage on the fd channel", "err", err)
 }
 
-func (f *fdChan) deliver(m fdMsg, fds []int) {
+func (f *FDChan) deliver(m fdMsg, fds []int) {
 	switch m.typ {
 	case fdMsgFD:
-		f.put(m.token, handoff{f: os.NewFile(uintptr(fds[0]), "dwebswarm-handoff")})
+		f.put(m.token, Handoff{f: os.NewFile(uintptr(fds[0]), "dwebswarm-handoff")})
 	case fdMsgRelayEnd:
 		f.mu.Lock()
 		s := f.slots[m.token]
@@ -340,7 +375,7 @@ func (f *fdChan) deliver(m fdMsg, fds []int) {
 }
 
 // put hands h to the token's slot, closing it when nobody waits for it.
-func (f *fdChan) put(token uint64, h handoff) {
+func (f *FDChan) put(token uint64, h Handoff) {
 	f.mu.Lock()
 	s := f.slots[token]
 	f.mu.Unlock()
@@ -356,34 +391,34 @@ func (f *fdChan) put(token uint64, h handoff) {
 	}
 }
 
-// streamConn is a connection that half-closes: the host end of a relay.
-type streamConn interface {
+// StreamConn is a connection that half-closes: the host end of a relay.
+type StreamConn interface {
 	net.Conn
 	CloseWrite() error
 }
 
-// relayOf checks a relay hand-off and returns the host's end of it.
-func (f *fdChan) relayOf(h handoff) (streamConn, error) {
-	if f.mode == handoffConnect {
+// RelayOf checks a relay hand-off and returns the host's end of it.
+func (f *FDChan) RelayOf(h Handoff) (StreamConn, error) {
+	if f.mode == HandoffConnect {
 		if h.c == nil || h.kind != connectRelay {
 			h.close()
-			return nil, badReply("relay hand-off is not a relay connection")
+			return nil, BadReply("relay hand-off is not a relay connection")
 		}
-		return h.c.(streamConn), nil
+		return h.c.(StreamConn), nil
 	}
 	defer h.f.Close()
 	c, err := fileConn(h.f, true)
 	if err != nil {
 		return nil, err
 	}
-	return c.(streamConn), nil
+	return c.(StreamConn), nil
 }
 
-// connOf checks a connection handed off by fd and returns it.
-func (f *fdChan) connOf(h handoff) (net.Conn, error) {
-	if f.mode == handoffConnect {
+// ConnOf checks a connection handed off by fd and returns it.
+func (f *FDChan) ConnOf(h Handoff) (net.Conn, error) {
+	if f.mode == HandoffConnect {
 		h.close()
-		return nil, badReply("plugin handed off a connection by fd, but this host passes no fds (%v)", f.mode)
+		return nil, BadReply("plugin handed off a connection by fd, but this host passes no fds (%v)", f.mode)
 	}
 	defer h.f.Close()
 	return fileConn(h.f, false)
@@ -397,24 +432,24 @@ func fileConn(f *os.File, relay bool) (net.Conn, error) {
 		return nil, err
 	}
 	if typ != syscall.SOCK_STREAM || listening {
-		return nil, badReply("handed-off connection fd is not a connected stream socket")
+		return nil, BadReply("handed-off connection fd is not a connected stream socket")
 	}
 	c, err := net.FileConn(f)
 	if err != nil {
-		return nil, badReply("handed-off connection fd: %v", err)
+		return nil, BadReply("handed-off connection fd: %v", err)
 	}
 	if _, ok := c.(*net.UnixConn); relay && !ok {
 		c.Close()
-		return nil, badReply("relay fd is a %T, want a unix socket", c)
+		return nil, BadReply("relay fd is a %T, want a unix socket", c)
 	}
 	return c, nil
 }
 
-// listenerOf checks a listener handed off by fd and returns it.
-func (f *fdChan) listenerOf(h handoff) (net.Listener, error) {
-	if f.mode == handoffConnect {
+// ListenerOf checks a listener handed off by fd and returns it.
+func (f *FDChan) ListenerOf(h Handoff) (net.Listener, error) {
+	if f.mode == HandoffConnect {
 		h.close()
-		return nil, badReply("plugin handed off a listener by fd, but this host passes no fds (%v)", f.mode)
+		return nil, BadReply("plugin handed off a listener by fd, but this host passes no fds (%v)", f.mode)
 	}
 	defer h.f.Close()
 	typ, listening, err := socketType(h.f)
@@ -422,28 +457,28 @@ func (f *fdChan) listenerOf(h handoff) (net.Listener, error) {
 		return nil, err
 	}
 	if typ != syscall.SOCK_STREAM || !listening {
-		return nil, badReply("handed-off listener fd is not a listening stream socket")
+		return nil, BadReply("handed-off listener fd is not a listening stream socket")
 	}
 	l, err := net.FileListener(h.f)
 	if err != nil {
-		return nil, badReply("handed-off listener fd: %v", err)
+		return nil, BadReply("handed-off listener fd: %v", err)
 	}
 	return l, nil
 }
 
-// packetLinkOf checks the hand-off of a shared UDP socket's relay and
+// PacketLinkOf checks the hand-off of a shared UDP socket's relay and
 // returns the host's end of it.
-func (f *fdChan) packetLinkOf(h handoff) (msgConn, error) {
-	if f.mode == handoffConnect {
+func (f *FDChan) PacketLinkOf(h Handoff) (MsgConn, error) {
+	if f.mode == HandoffConnect {
 		if h.c == nil || h.kind != connectPacket {
 			h.close()
-			return nil, badReply("shared udp socket hand-off is not a packet relay connection")
+			return nil, BadReply("shared udp socket hand-off is not a packet relay connection")
 		}
 		return newFramedMsgConn(h.c), nil
 	}
 	defer h.f.Close()
 	want := syscall.SOCK_SEQPACKET
-	if f.mode == handoffStream {
+	if f.mode == HandoffStream {
 		want = syscall.SOCK_STREAM
 	}
 	typ, listening, err := socketType(h.f)
@@ -451,18 +486,18 @@ func (f *fdChan) packetLinkOf(h handoff) (msgConn, error) {
 		return nil, err
 	}
 	if typ != want || listening {
-		return nil, badReply("shared udp socket fd is not a connected %s socket", sockTypeName(want))
+		return nil, BadReply("shared udp socket fd is not a connected %s socket", sockTypeName(want))
 	}
 	c, err := net.FileConn(h.f)
 	if err != nil {
-		return nil, badReply("shared udp socket fd: %v", err)
+		return nil, BadReply("shared udp socket fd: %v", err)
 	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		c.Close()
-		return nil, badReply("shared udp socket fd is a %T, want a unix socket", c)
+		return nil, BadReply("shared udp socket fd is a %T, want a unix socket", c)
 	}
-	if f.mode == handoffStream {
+	if f.mode == HandoffStream {
 		return newFramedMsgConn(uc), nil
 	}
 	return newPacketMsgConn(uc), nil
@@ -477,25 +512,40 @@ func sockTypeName(t int) string {
 
 // ---- plugin side ----
 
-// fdSender is the plugin end of the fd channel.
-type fdSender struct {
-	mode handoffMode
+// OpenSender opens the plugin end of the fd channel its host set up: fd 3
+// in the fd modes, a control connection back to the host where no fds pass
+// (the host's [ConnectEnv] says where). Not started by a dwebswarm host, or
+// given no usable channel, the sender fails every hand-off with an error
+// saying why (the plugin can still answer Info).
+func OpenSender() *FDSender {
+	switch {
+	case os.Getenv(MagicCookieKey) != MagicCookieValue:
+		return &FDSender{err: errors.New("not started by a dwebswarm host")}
+	case os.Getenv(ConnectEnv) != "":
+		return openConnectSender(os.Getenv(ConnectEnv)) // the host passes no fds
+	}
+	return openFDSender() // only when started by a host: fd 3 is ours then
+}
+
+// FDSender is the plugin end of the fd channel.
+type FDSender struct {
+	mode HandoffMode
 	conn *net.UnixConn // fd modes: fd 3; nil when the host gave none
-	ctl  net.Conn      // handoffConnect: the control connection
+	ctl  net.Conn      // HandoffConnect: the control connection
 	back *connectDialer
 	err  error // why there is no channel
 
 	wmu sync.Mutex // one message at a time on a stream
 }
 
-// passesFDs reports whether kernel sockets go to the host by fd (false
-// where the host passes none: handoffConnect).
-func (s *fdSender) passesFDs() bool { return s.back == nil && s.mode != handoffConnect }
+// PassesFDs reports whether kernel sockets go to the host by fd (false
+// where the host passes none: HandoffConnect).
+func (s *FDSender) PassesFDs() bool { return s.back == nil && s.mode != HandoffConnect }
 
 // writeMsg sends one message, with oob (SCM_RIGHTS) when given.
-func (s *fdSender) writeMsg(m, oob []byte) error {
+func (s *FDSender) writeMsg(m, oob []byte) error {
 	switch {
-	case s.conn != nil && s.mode == handoffSeqpacket:
+	case s.conn != nil && s.mode == HandoffSeqpacket:
 		_, _, err := s.conn.WriteMsgUnix(m, oob, nil)
 		return err
 	case s.conn != nil:
@@ -520,16 +570,18 @@ func (s *fdSender) writeMsg(m, oob []byte) error {
 	return s.err
 }
 
-func (s *fdSender) sendRelayEnd(token uint64, cause error) error {
+// SendRelayEnd tells the host that the plugin side of the relay under
+// token ended: cleanly (cause nil) or with cause.
+func (s *FDSender) SendRelayEnd(token uint64, cause error) error {
 	body := []byte{0}
 	if cause != nil {
-		body = append([]byte{1}, clip(cause.Error(), maxErrorLen)...)
+		body = append([]byte{1}, Clip(cause.Error(), MaxErrorLen)...)
 	}
 	return s.writeMsg(encodeFDMessage(fdMsgRelayEnd, token, body), nil)
 }
 
-// sendSyscallConn sends the fd behind c without duplicating it first.
-func (s *fdSender) sendSyscallConn(token uint64, c syscall.Conn) error {
+// SendSyscallConn sends the fd behind c without duplicating it first.
+func (s *FDSender) SendSyscallConn(token uint64, c syscall.Conn) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return err
@@ -541,16 +593,16 @@ func (s *fdSender) sendSyscallConn(token uint64, c syscall.Conn) error {
 	return serr
 }
 
-// newRelay makes a relay for a connection under token and returns the
+// NewRelay makes a relay for a connection under token and returns the
 // plugin's end of it: one end of a stream socketpair whose other end went
-// to the host, or (handoffConnect) a connection made to the host.
-func (s *fdSender) newRelay(token uint64) (streamConn, error) {
+// to the host, or (HandoffConnect) a connection made to the host.
+func (s *FDSender) NewRelay(token uint64) (StreamConn, error) {
 	if s.back != nil {
 		c, err := s.back.dial(connectRelay, token)
 		if err != nil {
 			return nil, err
 		}
-		return c.(streamConn), nil
+		return c.(StreamConn), nil
 	}
 	if s.conn == nil {
 		return nil, s.err
@@ -562,9 +614,9 @@ func (s *fdSender) newRelay(token uint64) (streamConn, error) {
 	return uc, nil
 }
 
-// newPacketLink makes the relay of the shared UDP socket under token and
+// NewPacketLink makes the relay of the shared UDP socket under token and
 // returns the plugin's end of it.
-func (s *fdSender) newPacketLink(token uint64) (msgConn, error) {
+func (s *FDSender) NewPacketLink(token uint64) (MsgConn, error) {
 	if s.back != nil {
 		c, err := s.back.dial(connectPacket, token)
 		if err != nil {
@@ -575,7 +627,7 @@ func (s *fdSender) newPacketLink(token uint64) (msgConn, error) {
 	if s.conn == nil {
 		return nil, s.err
 	}
-	if s.mode == handoffSeqpacket {
+	if s.mode == HandoffSeqpacket {
 		uc, err := s.sendPair(token, syscall.SOCK_SEQPACKET, pktSocketBuffer)
 		if err != nil {
 			return nil, err

@@ -1,4 +1,4 @@
-package remote
+package wire
 
 import (
 	"crypto/rand"
@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Where no fds can be passed (Windows, handoffConnect), the plugin
+// Where no fds can be passed (Windows, HandoffConnect), the plugin
 // connects back to the host instead. The host listens on a fresh loopback
 // TCP port for every instance and tells the plugin where, with a secret,
 // in the environment:
@@ -38,7 +38,9 @@ import (
 // connects and writes the hello before it replies, so the host has the
 // connection by the time it reads the reply (or soon after: connectWait).
 const (
-	connectEnv     = MagicCookieKey + "_CONNECT"
+	// ConnectEnv is the environment variable that tells a plugin where to
+	// connect back to its host.
+	ConnectEnv     = MagicCookieKey + "_CONNECT"
 	connectControl = 0
 	connectRelay   = 1
 	connectPacket  = 2
@@ -49,11 +51,11 @@ const (
 	connectWait = 5 * time.Second
 )
 
-// connectListener is the host side of handoffConnect.
+// connectListener is the host side of HandoffConnect.
 type connectListener struct {
 	ln     net.Listener
 	secret [16]byte
-	f      *fdChan
+	f      *FDChan
 	log    *slog.Logger
 	ctl    chan net.Conn // the control connection, once
 	ready  chan struct{} // closed when the control connection is in
@@ -65,14 +67,14 @@ type connectListener struct {
 	wg     sync.WaitGroup
 }
 
-// newConnectChan listens for an instance's connections and returns its
+// NewConnectChan listens for an instance's connections and returns its
 // channel and the environment entry that tells the plugin where to connect.
-func newConnectChan(log *slog.Logger) (*fdChan, string, error) {
+func NewConnectChan(log *slog.Logger) (*FDChan, string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", fmt.Errorf("fd channel: listen for the plugin: %w", err)
 	}
-	f := newFDChanOf(handoffConnect, log)
+	f := newFDChanOf(HandoffConnect, log)
 	cl := &connectListener{ln: ln, f: f, log: log, ctl: make(chan net.Conn, 1), ready: make(chan struct{}), done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	if _, err := rand.Read(cl.secret[:]); err != nil {
 		ln.Close()
@@ -82,7 +84,7 @@ func newConnectChan(log *slog.Logger) (*fdChan, string, error) {
 	cl.wg.Add(1)
 	go cl.accept()
 	go cl.control()
-	return f, connectEnv + "=" + ln.Addr().String() + "/" + hex.EncodeToString(cl.secret[:]), nil
+	return f, ConnectEnv + "=" + ln.Addr().String() + "/" + hex.EncodeToString(cl.secret[:]), nil
 }
 
 // control reads the control connection until the plugin exits.
@@ -156,7 +158,7 @@ func (cl *connectListener) hello(c net.Conn) {
 			}
 		case (kind == connectRelay || kind == connectPacket) && token != 0:
 			cl.untrack(c)
-			cl.f.put(token, handoff{c: c, kind: kind})
+			cl.f.put(token, Handoff{c: c, kind: kind})
 			return
 		default:
 			err = fmt.Errorf("hello of kind %d, token %d", kind, token)
@@ -200,7 +202,7 @@ func (cl *connectListener) close() {
 	cl.wg.Wait()
 }
 
-// connectDialer is the plugin side of handoffConnect.
+// connectDialer is the plugin side of HandoffConnect.
 type connectDialer struct {
 	addr   string
 	secret []byte
@@ -210,7 +212,7 @@ func parseConnectEnv(v string) (*connectDialer, error) {
 	addr, sec, ok := strings.Cut(v, "/")
 	b, err := hex.DecodeString(sec)
 	if !ok || err != nil || len(b) != 16 {
-		return nil, fmt.Errorf("fd channel: bad %s", connectEnv)
+		return nil, fmt.Errorf("fd channel: bad %s", ConnectEnv)
 	}
 	return &connectDialer{addr: addr, secret: b}, nil
 }
@@ -232,15 +234,15 @@ func (d *connectDialer) dial(kind byte, token uint64) (net.Conn, error) {
 	return c, nil
 }
 
-// openConnectSender connects the control connection of handoffConnect.
-func openConnectSender(v string) *fdSender {
+// openConnectSender connects the control connection of HandoffConnect.
+func openConnectSender(v string) *FDSender {
 	d, err := parseConnectEnv(v)
 	if err != nil {
-		return &fdSender{mode: handoffConnect, err: err}
+		return &FDSender{mode: HandoffConnect, err: err}
 	}
 	c, err := d.dial(connectControl, 0)
 	if err != nil {
-		return &fdSender{mode: handoffConnect, err: fmt.Errorf("fd channel: %w", err)}
+		return &FDSender{mode: HandoffConnect, err: fmt.Errorf("fd channel: %w", err)}
 	}
-	return &fdSender{mode: handoffConnect, ctl: c, back: d}
+	return &FDSender{mode: HandoffConnect, ctl: c, back: d}
 }

@@ -1,8 +1,7 @@
-package remote
+package sdk
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -21,71 +19,35 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire"
 	pb "github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire/proto"
 )
 
-// Plugins are the implementations one plugin binary serves. Usually one is
-// set; [ServeTransport], [ServeDiscovery] and [ServeValidator] are the
-// one-call shorthands.
-type Plugins struct {
-	Transport framework.Transport
-	Discovery framework.Discovery
-	Validator framework.PeerValidator
-}
-
-// ServeTransport serves t to the dwebswarm host that started this binary
-// and returns when the host stops the plugin. Call it from main:
-//
-//	func main() { remote.ServeTransport(mytransport.New()) }
-//
-// Connections and listeners that are kernel sockets (*net.TCPConn,
-// *net.UnixConn, *net.TCPListener, *net.UnixListener, exactly those types)
-// are handed to the host by fd and closed here; any other net.Conn is
-// relayed through a socketpair, and any other listener stays here.
-func ServeTransport(t framework.Transport) { Serve(Plugins{Transport: t}) }
-
-// ServeDiscovery serves d (see [ServeTransport]).
-func ServeDiscovery(d framework.Discovery) { Serve(Plugins{Discovery: d}) }
-
-// ServeValidator serves v (see [ServeTransport]).
-func ServeValidator(v framework.PeerValidator) { Serve(Plugins{Validator: v}) }
-
-// Serve serves every implementation set in p. Run directly (not by a
-// host) it explains that it is a plugin and exits with status 1.
-func Serve(p Plugins) {
-	plugin.Serve(ServeConfig(p))
-}
-
-// ServeConfig returns the go-plugin configuration Serve uses; tests that run
-// a plugin in process (go-plugin's ServeTestConfig) can start from it.
+// ServeConfig returns the go-plugin configuration [Serve] uses, for tools
+// and tests that serve by hand (go-plugin's plugin.Serve, or
+// ServeTestConfig in process) and may change its plugin set. Like Serve it
+// adopts the fd channel the host gave this process and makes log/slog's
+// default logger write to the host.
 func ServeConfig(p Plugins) *plugin.ServeConfig {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: hclogKeys}))
 	slog.SetDefault(logger)
-	var fds *fdSender
-	switch {
-	case os.Getenv(MagicCookieKey) != MagicCookieValue:
-		fds = &fdSender{err: errors.New("not started by a dwebswarm host")}
-	case os.Getenv(connectEnv) != "":
-		fds = openConnectSender(os.Getenv(connectEnv)) // the host passes no fds
-	default:
-		fds = openFDSender() // only when started by a host: fd 3 is ours then
-	}
+	fds := wire.OpenSender()
 	set := plugin.PluginSet{}
 	if p.Transport != nil {
 		s := &transportServer{t: p.Transport, fds: fds, listeners: map[uint64]net.Listener{}}
-		set[KindTransport] = &GRPCPlugin{Register: func(g *grpc.Server) { pb.RegisterTransportServer(g, s) }}
+		set[wire.KindTransport] = &wire.GRPCPlugin{Register: func(g *grpc.Server) { pb.RegisterTransportServer(g, s) }}
 	}
 	if p.Discovery != nil {
 		s := &discoveryServer{d: p.Discovery, fds: fds, cur: map[framework.Topic]*pjoin{}}
-		set[KindDiscovery] = &GRPCPlugin{Register: func(g *grpc.Server) { pb.RegisterDiscoveryServer(g, s) }}
+		set[wire.KindDiscovery] = &wire.GRPCPlugin{Register: func(g *grpc.Server) { pb.RegisterDiscoveryServer(g, s) }}
 	}
 	if p.Validator != nil {
 		s := &validatorServer{v: p.Validator}
-		set[KindValidator] = &GRPCPlugin{Register: func(g *grpc.Server) { pb.RegisterValidatorServer(g, s) }}
+		set[wire.KindValidator] = &wire.GRPCPlugin{Register: func(g *grpc.Server) { pb.RegisterValidatorServer(g, s) }}
 	}
 	return &plugin.ServeConfig{
-		HandshakeConfig:  plugin.HandshakeConfig{MagicCookieKey: MagicCookieKey, MagicCookieValue: MagicCookieValue},
-		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: set},
+		HandshakeConfig:  plugin.HandshakeConfig{MagicCookieKey: wire.MagicCookieKey, MagicCookieValue: wire.MagicCookieValue},
+		VersionedPlugins: map[int]plugin.PluginSet{wire.ProtocolVersion: set},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, grpc.ChainUnaryInterceptor(recoverUnary), grpc.ChainStreamInterceptor(recoverStream))
 			return grpc.NewServer(opts...)
@@ -131,7 +93,7 @@ func recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h
 }
 
 func pluginInfo(kind string, impl interface{ Name() string }) *pb.PluginInfo {
-	info := &pb.PluginInfo{ProtocolVersion: ProtocolVersion, Kind: kind, Name: impl.Name(), Sdk: "dwebswarm-go/framework/remote " + runtime.Version()}
+	info := &pb.PluginInfo{ProtocolVersion: wire.ProtocolVersion, Kind: kind, Name: impl.Name(), Sdk: "dwebswarm-go/framework/remote/sdk " + runtime.Version()}
 	if o, ok := impl.(framework.Ordered); ok {
 		info.Order = int32(o.Order())
 	}
@@ -141,29 +103,30 @@ func pluginInfo(kind string, impl interface{ Name() string }) *pb.PluginInfo {
 
 // usePacketConn serves the UsePacketConn RPC: it makes the relay
 // socketpair, sends the host its end under the request's token, and gives
-// the implementation the other end as a net.PacketConn (see packetconn.go).
-func usePacketConn(impl interface{ Name() string }, fds *fdSender, req *pb.UsePacketConnRequest) *pb.ErrorReply {
+// the implementation the other end as a net.PacketConn (layout in
+// internal/wire/packetconn.go).
+func usePacketConn(impl interface{ Name() string }, fds *wire.FDSender, req *pb.UsePacketConnRequest) *pb.ErrorReply {
 	u, ok := impl.(framework.PacketConnUser)
 	if !ok {
-		return &pb.ErrorReply{Error: encodeError(fmt.Errorf("%w: %s does not use the shared udp socket", framework.ErrInvalidOption, impl.Name()))}
+		return &pb.ErrorReply{Error: wire.EncodeError(fmt.Errorf("%w: %s does not use the shared udp socket", framework.ErrInvalidOption, impl.Name()))}
 	}
-	local, err := addrFromProto(req.GetLocal())
+	local, err := wire.AddrFromProto(req.GetLocal())
 	if err == nil {
 		if _, ok := local.(*net.UDPAddr); !ok {
 			err = fmt.Errorf("shared udp socket address %v is not a udp address", local)
 		}
 	}
 	if err != nil {
-		return &pb.ErrorReply{Error: encodeError(fmt.Errorf("%w: %v", framework.ErrInvalidOption, err))}
+		return &pb.ErrorReply{Error: wire.EncodeError(fmt.Errorf("%w: %v", framework.ErrInvalidOption, err))}
 	}
-	keep, err := fds.newPacketLink(req.GetToken())
+	keep, err := fds.NewPacketLink(req.GetToken())
 	if err != nil {
-		return &pb.ErrorReply{Error: encodeError(fmt.Errorf("hand the shared udp socket relay to the host: %w", err))}
+		return &pb.ErrorReply{Error: wire.EncodeError(fmt.Errorf("hand the shared udp socket relay to the host: %w", err))}
 	}
-	pc := newPluginPacketConn(keep, local)
+	pc := wire.NewPacketConn(keep, local)
 	if err := u.UsePacketConn(pc); err != nil {
 		pc.Close()
-		return &pb.ErrorReply{Error: encodeError(err)}
+		return &pb.ErrorReply{Error: wire.EncodeError(err)}
 	}
 	return &pb.ErrorReply{}
 }
@@ -173,7 +136,7 @@ func usePacketConn(impl interface{ Name() string }, fds *fdSender, req *pb.UsePa
 type transportServer struct {
 	pb.UnimplementedTransportServer
 	t   framework.Transport
-	fds *fdSender
+	fds *wire.FDSender
 
 	mu        sync.Mutex
 	nextID    uint64
@@ -181,7 +144,7 @@ type transportServer struct {
 }
 
 func (s *transportServer) Info(context.Context, *pb.Empty) (*pb.PluginInfo, error) {
-	return pluginInfo(KindTransport, s.t), nil
+	return pluginInfo(wire.KindTransport, s.t), nil
 }
 
 func (s *transportServer) UsePacketConn(_ context.Context, req *pb.UsePacketConnRequest) (*pb.ErrorReply, error) {
@@ -191,24 +154,24 @@ func (s *transportServer) UsePacketConn(_ context.Context, req *pb.UsePacketConn
 func (s *transportServer) Listen(ctx context.Context, req *pb.ListenRequest) (*pb.ListenReply, error) {
 	l, err := s.t.Listen(ctx, req.GetHost(), int(req.GetPort()))
 	if err != nil {
-		return &pb.ListenReply{Error: encodeError(err)}, nil
+		return &pb.ListenReply{Error: wire.EncodeError(err)}, nil
 	}
-	addr := addrToProto(l.Addr())
-	if !s.fds.passesFDs() {
+	addr := wire.AddrToProto(l.Addr())
+	if !s.fds.PassesFDs() {
 		l = keptListener{l} // no fd passing: every listener stays here
 	}
 	switch kl := l.(type) {
 	case *net.TCPListener:
-		if err := s.fds.sendSyscallConn(req.GetToken(), kl); err != nil {
+		if err := s.fds.SendSyscallConn(req.GetToken(), kl); err != nil {
 			l.Close()
-			return &pb.ListenReply{Error: encodeError(fmt.Errorf("hand listener to host: %w", err))}, nil
+			return &pb.ListenReply{Error: wire.EncodeError(fmt.Errorf("hand listener to host: %w", err))}, nil
 		}
 		l.Close()
 		return &pb.ListenReply{Kind: pb.Handoff_HANDOFF_FD, Token: req.GetToken(), Addr: addr}, nil
 	case *net.UnixListener:
-		if err := s.fds.sendSyscallConn(req.GetToken(), kl); err != nil {
+		if err := s.fds.SendSyscallConn(req.GetToken(), kl); err != nil {
 			l.Close()
-			return &pb.ListenReply{Error: encodeError(fmt.Errorf("hand listener to host: %w", err))}, nil
+			return &pb.ListenReply{Error: wire.EncodeError(fmt.Errorf("hand listener to host: %w", err))}, nil
 		}
 		kl.SetUnlinkOnClose(false) // the host owns the socket now
 		l.Close()
@@ -227,7 +190,7 @@ func (s *transportServer) Accept(ctx context.Context, req *pb.AcceptRequest) (*p
 	l := s.listeners[req.GetListenerId()]
 	s.mu.Unlock()
 	if l == nil {
-		return &pb.ConnReply{Error: encodeError(fmt.Errorf("listener %d: %w", req.GetListenerId(), net.ErrClosed))}, nil
+		return &pb.ConnReply{Error: wire.EncodeError(fmt.Errorf("listener %d: %w", req.GetListenerId(), net.ErrClosed))}, nil
 	}
 	type res struct {
 		c   net.Conn
@@ -250,11 +213,11 @@ func (s *transportServer) Accept(ctx context.Context, req *pb.AcceptRequest) (*p
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	if r.err != nil {
-		return &pb.ConnReply{Error: encodeError(r.err)}, nil
+		return &pb.ConnReply{Error: wire.EncodeError(r.err)}, nil
 	}
 	h, err := s.handoff(r.c, req.GetToken())
 	if err != nil {
-		return &pb.ConnReply{Error: encodeError(err)}, nil
+		return &pb.ConnReply{Error: wire.EncodeError(err)}, nil
 	}
 	return &pb.ConnReply{Conn: h}, nil
 }
@@ -267,25 +230,25 @@ func (s *transportServer) CloseListener(_ context.Context, req *pb.CloseListener
 	if l == nil {
 		return &pb.ErrorReply{}, nil
 	}
-	return &pb.ErrorReply{Error: encodeError(l.Close())}, nil
+	return &pb.ErrorReply{Error: wire.EncodeError(l.Close())}, nil
 }
 
 func (s *transportServer) Dial(ctx context.Context, req *pb.DialRequest) (*pb.ConnReply, error) {
-	p, err := peerFromProto(req.GetPeer())
+	p, err := wire.PeerFromProto(req.GetPeer())
 	if err != nil {
-		return &pb.ConnReply{Error: encodeError(fmt.Errorf("%w: %v", framework.ErrInvalidPeer, err))}, nil
+		return &pb.ConnReply{Error: wire.EncodeError(fmt.Errorf("%w: %v", framework.ErrInvalidPeer, err))}, nil
 	}
 	c, err := s.t.Dial(ctx, p)
 	if err != nil {
-		return &pb.ConnReply{Error: encodeError(err)}, nil
+		return &pb.ConnReply{Error: wire.EncodeError(err)}, nil
 	}
 	if ctx.Err() != nil {
 		c.Close()
-		return &pb.ConnReply{Error: encodeError(ctx.Err())}, nil
+		return &pb.ConnReply{Error: wire.EncodeError(ctx.Err())}, nil
 	}
 	h, err := s.handoff(c, req.GetToken())
 	if err != nil {
-		return &pb.ConnReply{Error: encodeError(err)}, nil
+		return &pb.ConnReply{Error: wire.EncodeError(err)}, nil
 	}
 	return &pb.ConnReply{Conn: h}, nil
 }
@@ -293,13 +256,13 @@ func (s *transportServer) Dial(ctx context.Context, req *pb.DialRequest) (*pb.Co
 // handoff passes c to the host: the socket itself for kernel connections,
 // else one end of a relay socketpair. c is owned by the relay or closed.
 func (s *transportServer) handoff(c net.Conn, token uint64) (*pb.ConnHandoff, error) {
-	h := &pb.ConnHandoff{Token: token, Local: addrToProto(c.LocalAddr()), Remote: addrToProto(c.RemoteAddr())}
+	h := &pb.ConnHandoff{Token: token, Local: wire.AddrToProto(c.LocalAddr()), Remote: wire.AddrToProto(c.RemoteAddr())}
 	switch kc := c.(type) {
 	case *net.TCPConn, *net.UnixConn:
-		if !s.fds.passesFDs() {
+		if !s.fds.PassesFDs() {
 			break // relayed like any other
 		}
-		err := s.fds.sendSyscallConn(token, kc.(syscall.Conn))
+		err := s.fds.SendSyscallConn(token, kc.(syscall.Conn))
 		c.Close()
 		if err != nil {
 			return nil, fmt.Errorf("hand connection to host: %w", err)
@@ -307,7 +270,7 @@ func (s *transportServer) handoff(c net.Conn, token uint64) (*pb.ConnHandoff, er
 		h.Kind = pb.Handoff_HANDOFF_FD
 		return h, nil
 	}
-	pc, err := s.fds.newRelay(token)
+	pc, err := s.fds.NewRelay(token)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("relay: %w", err)
@@ -332,13 +295,13 @@ type onlyWriter struct{ io.Writer }
 // socket until both directions end. Before it shuts down its writing side
 // of the relay it tells the host, on the fd channel, whether c ended
 // cleanly, so the host can tell a clean EOF from a crash.
-func (s *transportServer) relay(c net.Conn, pc streamConn, token uint64) {
+func (s *transportServer) relay(c net.Conn, pc wire.StreamConn, token uint64) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { // peer → host
 		defer wg.Done()
 		_, err := io.CopyBuffer(onlyWriter{pc}, onlyReader{c}, make([]byte, relayBuffer))
-		_ = s.fds.sendRelayEnd(token, err)
+		_ = s.fds.SendRelayEnd(token, err)
 		if err != nil {
 			pc.Close()
 			return
@@ -364,7 +327,7 @@ func (s *transportServer) relay(c net.Conn, pc streamConn, token uint64) {
 type discoveryServer struct {
 	pb.UnimplementedDiscoveryServer
 	d   framework.Discovery
-	fds *fdSender
+	fds *wire.FDSender
 
 	mu     sync.Mutex // serializes Join and Leave of the implementation
 	cur    map[framework.Topic]*pjoin
@@ -383,30 +346,27 @@ func (j *pjoin) end() {
 }
 
 func (s *discoveryServer) Info(context.Context, *pb.Empty) (*pb.PluginInfo, error) {
-	return pluginInfo(KindDiscovery, s.d), nil
+	return pluginInfo(wire.KindDiscovery, s.d), nil
 }
 
 func (s *discoveryServer) UsePacketConn(_ context.Context, req *pb.UsePacketConnRequest) (*pb.ErrorReply, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return &pb.ErrorReply{Error: encodeError(framework.ErrClosed)}, nil
+		return &pb.ErrorReply{Error: wire.EncodeError(framework.ErrClosed)}, nil
 	}
 	return usePacketConn(s.d, s.fds, req), nil
 }
 
 func (s *discoveryServer) Join(req *pb.JoinRequest, stream pb.Discovery_JoinServer) error {
 	joined := func(err error) error {
-		return stream.Send(&pb.DiscoveryEvent{Event: &pb.DiscoveryEvent_Joined_{Joined: &pb.DiscoveryEvent_Joined{Error: encodeError(err)}}})
+		return stream.Send(&pb.DiscoveryEvent{Event: &pb.DiscoveryEvent_Joined_{Joined: &pb.DiscoveryEvent_Joined{Error: wire.EncodeError(err)}}})
 	}
 	topic, err := framework.TopicFromBytes(req.GetTopic())
 	if err != nil {
 		return joined(err)
 	}
-	timeout := time.Duration(req.GetTimeoutMs()) * time.Millisecond
-	if timeout <= 0 || timeout > time.Minute {
-		timeout = DefaultCallTimeout
-	}
+	timeout := wire.RequestTimeout(req.GetTimeoutMs())
 	j := &pjoin{q: newEventQueue(), done: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed {
@@ -459,7 +419,7 @@ func (s *discoveryServer) leaveIfCurrent(topic framework.Topic, j *pjoin) {
 	}
 	delete(s.cur, topic)
 	j.end()
-	ctx, cancel := context.WithTimeout(context.Background(), DefaultCallTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), wire.DefaultRequestTimeout)
 	defer cancel()
 	_ = s.d.Leave(ctx, topic)
 }
@@ -467,7 +427,7 @@ func (s *discoveryServer) leaveIfCurrent(topic framework.Topic, j *pjoin) {
 func (s *discoveryServer) Leave(ctx context.Context, req *pb.TopicRequest) (*pb.ErrorReply, error) {
 	topic, err := framework.TopicFromBytes(req.GetTopic())
 	if err != nil {
-		return &pb.ErrorReply{Error: encodeError(err)}, nil
+		return &pb.ErrorReply{Error: wire.EncodeError(err)}, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -476,7 +436,7 @@ func (s *discoveryServer) Leave(ctx context.Context, req *pb.TopicRequest) (*pb.
 		j.end()
 		delete(s.cur, topic)
 	}
-	return &pb.ErrorReply{Error: encodeError(err)}, nil
+	return &pb.ErrorReply{Error: wire.EncodeError(err)}, nil
 }
 
 func (s *discoveryServer) Close(context.Context, *pb.Empty) (*pb.ErrorReply, error) {
@@ -491,7 +451,7 @@ func (s *discoveryServer) Close(context.Context, *pb.Empty) (*pb.ErrorReply, err
 		j.end()
 		delete(s.cur, t)
 	}
-	return &pb.ErrorReply{Error: encodeError(err)}, nil
+	return &pb.ErrorReply{Error: wire.EncodeError(err)}, nil
 }
 
 // maxQueuedPeers bounds the peers waiting to be sent on one join stream;
@@ -541,7 +501,7 @@ func (q *eventQueue) close() {
 }
 
 func (q *eventQueue) Peer(p framework.Peer) {
-	q.push(&pb.DiscoveryEvent{Event: &pb.DiscoveryEvent_Peer{Peer: peerToProto(p)}}, true)
+	q.push(&pb.DiscoveryEvent{Event: &pb.DiscoveryEvent_Peer{Peer: wire.PeerToProto(p)}}, true)
 }
 func (q *eventQueue) Flushed() {
 	q.push(&pb.DiscoveryEvent{Event: &pb.DiscoveryEvent_Flushed{Flushed: &pb.Empty{}}}, false)
@@ -558,22 +518,22 @@ type validatorServer struct {
 }
 
 func (s *validatorServer) Info(context.Context, *pb.Empty) (*pb.PluginInfo, error) {
-	return pluginInfo(KindValidator, s.v), nil
+	return pluginInfo(wire.KindValidator, s.v), nil
 }
 
 func (s *validatorServer) Validate(ctx context.Context, req *pb.Peer) (reply *pb.ValidateReply, err error) {
-	p, err := peerFromProto(req)
+	p, err := wire.PeerFromProto(req)
 	if err != nil {
-		return &pb.ValidateReply{Rejection: encodeError(fmt.Errorf("%w: %v", framework.ErrInvalidPeer, err))}, nil
+		return &pb.ValidateReply{Rejection: wire.EncodeError(fmt.Errorf("%w: %v", framework.ErrInvalidPeer, err))}, nil
 	}
 	defer func() { // a panic rejects the peer, like the engine does in process
 		if r := recover(); r != nil {
-			reply = &pb.ValidateReply{Rejection: encodeError(fmt.Errorf("%w: validator %s panicked: %v", framework.ErrRejected, s.v.Name(), r))}
+			reply = &pb.ValidateReply{Rejection: wire.EncodeError(fmt.Errorf("%w: validator %s panicked: %v", framework.ErrRejected, s.v.Name(), r))}
 			err = nil
 		}
 	}()
 	if err := s.v.Validate(ctx, p); err != nil {
-		return &pb.ValidateReply{Rejection: encodeError(err)}, nil
+		return &pb.ValidateReply{Rejection: wire.EncodeError(err)}, nil
 	}
 	return &pb.ValidateReply{Accepted: true}, nil
 }

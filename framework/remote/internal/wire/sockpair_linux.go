@@ -1,9 +1,9 @@
-package remote
+package wire
 
 import "golang.org/x/sys/unix"
 
-// defaultHandoff on Linux: fds over an AF_UNIX SOCK_SEQPACKET channel.
-const defaultHandoff = handoffSeqpacket
+// DefaultHandoff on Linux: fds over an AF_UNIX SOCK_SEQPACKET channel.
+const DefaultHandoff = HandoffSeqpacket
 
 // socketpair makes a close-on-exec AF_UNIX socketpair in one call.
 func socketpair(typ int) ([2]int, error) {
