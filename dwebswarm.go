@@ -53,7 +53,7 @@ func StaticPeers(addrs ...string) framework.Option {
 // cfg.Bootstrap nil means the public mainline routers — for real use only;
 // tests and demos pass loopback bootstrap nodes (see plugins/dht/dhttest).
 func DHT(cfg dht.Config) framework.Option {
-	p, err := dht.NewPlugin(cfg)
+	p, err := dht.New(cfg)
 	if err != nil {
 		return framework.OptionError(err)
 	}

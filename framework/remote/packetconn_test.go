@@ -128,7 +128,7 @@ func TestSwarmOverRemoteDHT(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tn.Close()
-	local, err := dht.NewPlugin(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
+	local, err := dht.New(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 // into the "discoveries" value group.
 var Module = fx.Module("dht",
 	fx.Provide(fx.Annotate(
-		func(cfg Config) (framework.Discovery, error) { return NewPlugin(cfg) },
+		func(cfg Config) (framework.Discovery, error) { return New(cfg) },
 		fx.ResultTags(`group:"discoveries"`),
 	)),
 )

@@ -117,7 +117,7 @@ func TestDHTAndUTPShareOneSocket(t *testing.T) {
 	}
 	defer tn.Close()
 	mk := func() (*framework.Swarm, *dht.Plugin) {
-		p, err := dht.NewPlugin(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
+		p, err := dht.New(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -99,7 +99,7 @@ var registry = []Builtin{
 		Flags: "--bootstrap", Conformance: builtin.DHT()},
 		(*decoder).dhtOptions,
 		func(_ string, f Flags) (dht.Config, error) { return dht.Config{Bootstrap: f.Bootstrap}, nil },
-		plain(dht.NewPlugin)),
+		plain(dht.New)),
 	def(Builtin{Kind: KindDiscovery, Name: "mdns", Summary: "LAN discovery with DNS-SD over mDNS", Flags: "--mdns-iface, --mdns-interval",
 		NeedsLab: true, NoConformance: "multicast needs network namespaces: its suite runs in the lab (plugins/mdns/conformance_test.go, cmd/swarmhost/mdns_lab_test.go)"},
 		(*decoder).mdnsOptions,

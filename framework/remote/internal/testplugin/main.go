@@ -43,7 +43,7 @@ func main() {
 	case "utp": // the built-in uTP transport, on the host's shared UDP socket
 		sdk.ServeTransport(utp.New())
 	case "dht": // the built-in DHT discovery on the host's shared UDP socket; arg: bootstrap HOST:PORT,... (loopback in tests)
-		d, err := dht.NewPlugin(dht.Config{Bootstrap: strings.Split(arg, ","), SendRate: -1, QueryTimeout: 500 * time.Millisecond})
+		d, err := dht.New(dht.Config{Bootstrap: strings.Split(arg, ","), SendRate: -1, QueryTimeout: 500 * time.Millisecond})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
