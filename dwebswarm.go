@@ -25,7 +25,8 @@ import (
 // returns. Close it when done.
 //
 // framework.WithTransport replaces TCP rather than adding to it: for uTP
-// next to TCP, give both, framework.WithTransport(tcp.New(), utp.New()).
+// next to TCP, give both: u, err := utp.New(utp.Config{}), then
+// framework.WithTransport(tcp.New(), u).
 func New(ctx context.Context, opts ...framework.Option) (*framework.Swarm, error) {
 	all := append([]framework.Option{framework.WithDefaultTransport(tcp.New())}, opts...)
 	sw, err := framework.New(all...)

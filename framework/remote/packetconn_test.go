@@ -48,7 +48,10 @@ func newUDPNode(t testing.TB, tr framework.Transport) *udpNode {
 func (n *udpNode) peer() framework.Peer { return framework.Peer{Host: "127.0.0.1", Port: n.mux.Port()} }
 
 func inProcessUTP(t testing.TB) *utp.Transport {
-	tr := utp.New()
+	tr, err := utp.New(utp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { tr.Close() })
 	return tr
 }

@@ -9,7 +9,7 @@ import (
 // Module provides the uTP transport into the "transports" value group.
 var Module = fx.Module("utp",
 	fx.Provide(fx.Annotate(
-		func() framework.Transport { return New() },
+		func() (framework.Transport, error) { return New(Config{}) },
 		fx.ResultTags(`group:"transports"`),
 	)),
 )

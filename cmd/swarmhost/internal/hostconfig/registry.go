@@ -135,7 +135,7 @@ var registry = []Builtin{
 			return t
 		})),
 	def(Builtin{Kind: KindTransport, Name: "utp", Summary: "uTP (BEP 29) on the swarm's shared UDP socket", Conformance: builtin.UTP()},
-		(*decoder).utpOptions, noArg(utp.Config{}), plain(utp.NewWithConfig)),
+		(*decoder).utpOptions, noArg(utp.Config{}), plain(utp.New)),
 	def(Builtin{Kind: KindValidator, Name: "cidr", Summary: "allow/deny lists of IP prefixes", Flags: "--allow, --deny",
 		Conformance: builtin.CIDR(), required: "add options: {allow: [PREFIX, ...]} and/or {deny: [...]}"},
 		(*decoder).cidrOptions,

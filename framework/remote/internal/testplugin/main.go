@@ -41,7 +41,12 @@ func main() {
 	case "relay": // TCP hidden behind user-space types: relayed connections, remote listener
 		sdk.ServeTransport(userTransport{tcp.New()})
 	case "utp": // the built-in uTP transport, on the host's shared UDP socket
-		sdk.ServeTransport(utp.New())
+		tr, err := utp.New(utp.Config{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		sdk.ServeTransport(tr)
 	case "dht": // the built-in DHT discovery on the host's shared UDP socket; arg: bootstrap HOST:PORT,... (loopback in tests)
 		d, err := dht.New(dht.Config{Bootstrap: strings.Split(arg, ","), SendRate: -1, QueryTimeout: 500 * time.Millisecond})
 		if err != nil {
