@@ -71,6 +71,8 @@ func main() {
 			deny[a] = true
 		}
 		sdk.ServeValidator(denyValidator(deny))
+	case "starter": // a validator that is a framework.Starter and rejects every peer until started; arg "fail": Start fails
+		sdk.ServeValidator(&starterValidator{fail: arg == "fail"})
 	case "hang": // a transport and validator that answer Info and nothing else
 		sdk.Serve(sdk.Plugins{Transport: hangTransport{}, Validator: hangTransport{}})
 	case "silent": // never completes the handshake
@@ -163,6 +165,27 @@ func (d denyValidator) Validate(_ context.Context, p framework.Peer) error {
 	}
 	if d[p.Addr()] {
 		return fmt.Errorf("%w: %s is on the deny list", framework.ErrRejected, p.Addr())
+	}
+	return nil
+}
+
+// starterValidator accepts every peer once started.
+type starterValidator struct {
+	fail    bool
+	started bool
+}
+
+func (s *starterValidator) Name() string { return "starter" }
+func (s *starterValidator) Start(context.Context) error {
+	if s.fail {
+		return errors.New("no socket today")
+	}
+	s.started = true
+	return nil
+}
+func (s *starterValidator) Validate(context.Context, framework.Peer) error {
+	if !s.started {
+		return errors.New("not started")
 	}
 	return nil
 }
