@@ -12,7 +12,9 @@
 // [framework.ConnectivityReporter] and [framework.Refresher] of a
 // discovery, [framework.DialFilter] and [framework.Drainer] of a
 // transport, and [framework.Ordered]. remote.Forwarded lists every
-// interface of package framework and how, or why not, it crosses.
+// interface of package framework and how, or why not, it crosses. An
+// implementation that is a [framework.Starter] is started by Serve, in the
+// plugin's process, before it serves.
 //
 // Run by hand (not by a host), a plugin explains that it is a plugin and
 // exits with status 1.
