@@ -139,11 +139,11 @@ func (c *Config) setDefaults() error {
 // own (pion's browser costs O(topics²) per packet, ignores goodbyes and lets
 // the address of an instance flap).
 type Discovery struct {
-	cfg    Config
-	log    *slog.Logger
-	id     peerID
-	host   string
-	wg     sync.WaitGroup // read loops
+	cfg  Config
+	log  *slog.Logger
+	id   peerID
+	host string
+	wg   sync.WaitGroup // read loops
 
 	// Set by Start (under opMu and mu) and constant afterwards: the read
 	// loops, the topics' loops and pion only run once Start has set them.
