@@ -24,7 +24,8 @@ import (
 // returns. Close it when done.
 //
 // framework.WithTransport replaces TCP rather than adding to it: for uTP
-// next to TCP, give both, framework.WithTransport(tcp.New(), utp.New()).
+// next to TCP, give both: u, err := utp.New(utp.Config{}), then
+// framework.WithTransport(tcp.New(), u).
 func New(ctx context.Context, opts ...framework.Option) (*framework.Swarm, error) {
 	all := append([]framework.Option{framework.WithDefaultTransport(tcp.New())}, opts...)
 	sw, err := framework.New(all...)
@@ -48,11 +49,12 @@ func StaticPeers(addrs ...string) framework.Option {
 	return framework.WithDiscovery(d)
 }
 
-// DHT adds the mainline DHT discovery on the swarm's shared UDP socket.
+// DHT adds the mainline DHT discovery ([dht.New]) on the swarm's shared UDP
+// socket; it opens nothing before the swarm starts.
 // cfg.Bootstrap nil means the public mainline routers — for real use only;
 // tests and demos pass loopback bootstrap nodes (see plugins/dht/dhttest).
 func DHT(cfg dht.Config) framework.Option {
-	p, err := dht.NewPlugin(cfg)
+	p, err := dht.New(cfg)
 	if err != nil {
 		return framework.OptionError(err)
 	}
@@ -60,7 +62,9 @@ func DHT(cfg dht.Config) framework.Option {
 }
 
 // MDNS adds LAN discovery with DNS-SD over mDNS. cfg.Interfaces nil means
-// every up, multicast-capable, non-loopback interface.
+// every up, multicast-capable, non-loopback interface. Building the option
+// only checks cfg: the multicast sockets open when the swarm starts, in the
+// network namespace of the goroutine that calls Start.
 func MDNS(cfg mdns.Config) framework.Option {
 	d, err := mdns.New(cfg)
 	if err != nil {

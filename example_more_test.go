@@ -12,13 +12,19 @@ import (
 )
 
 // uTP: WithTransport replaces the default TCP transport. Give uTP alone
-// (as here), or both — framework.WithTransport(tcp.New(), utp.New()) — to
-// dial TCP first and uTP to peers with a referrer (found through the DHT).
+// (as here), or both — framework.WithTransport(tcp.New(), u) — to dial TCP
+// first and uTP to peers with a referrer (found through the DHT). Each swarm
+// needs its own transport: utp.New opens nothing, the swarm hands the
+// transport its UDP socket when it starts.
 func Example_utp() {
 	ctx := context.Background()
 	topic := framework.TopicFromString("utp topic")
+	serverUTP, err := utp.New(utp.Config{}) // the zero Config: every default
+	if err != nil {
+		panic(err)
+	}
 	server, err := dwebswarm.New(ctx,
-		framework.WithTransport(utp.New()),
+		framework.WithTransport(serverUTP),
 		framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0),
 		framework.WithConnectionHandler(func(c *framework.Conn) {
 			defer c.Close()
@@ -31,8 +37,12 @@ func Example_utp() {
 	if err := server.Join(ctx, topic, framework.Announce(true), framework.Lookup(false)); err != nil {
 		panic(err)
 	}
+	clientUTP, err := utp.New(utp.Config{})
+	if err != nil {
+		panic(err)
+	}
 	client, err := dwebswarm.New(ctx,
-		framework.WithTransport(utp.New()),
+		framework.WithTransport(clientUTP),
 		framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0),
 		dwebswarm.StaticPeers("127.0.0.1:"+strconv.Itoa(server.Port())))
 	if err != nil {

@@ -18,7 +18,10 @@ import (
 // (a DHT testnet, a LAN segment, a shared list) in which every instance New
 // returns can find, and be found by, the others. The factory makes a fresh
 // environment per check and releases it with t.Cleanup; the suite closes
-// every instance it gets from New.
+// every instance it gets from New, and starts one that is a
+// [framework.Starter] as the swarm would (an environment that must start it
+// elsewhere, say inside a network namespace, returns it started: Start
+// again is a no-op).
 type DiscoveryEnv interface {
 	New(t *T) (framework.Discovery, error)
 }
@@ -165,6 +168,7 @@ func (c *dcheck) node() framework.Discovery {
 			d.Close()
 		}
 	})
+	start(c.T, d)
 	return d
 }
 

@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/conformance"
 	"github.com/dwebswarm/dwebswarm-go/conformance/internal/broken"
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -121,4 +124,38 @@ func TestFactoryErrorsFailEveryCheckClearly(t *testing.T) {
 			t.Errorf("%s: %+v", r.Name, r)
 		}
 	}
+}
+
+// startedTCP is TCP that refuses to listen or dial until started, like a
+// plugin that opens its sockets in framework.Starter's Start.
+type startedTCP struct {
+	*tcp.Transport
+	started bool
+}
+
+func (s *startedTCP) Start(context.Context) error {
+	s.started = true
+	return nil
+}
+
+func (s *startedTCP) Listen(ctx context.Context, host string, port int) (framework.Listener, error) {
+	if !s.started {
+		return nil, errors.New("listen before Start")
+	}
+	return s.Transport.Listen(ctx, host, port)
+}
+
+func (s *startedTCP) Dial(ctx context.Context, p framework.Peer) (net.Conn, error) {
+	if !s.started {
+		return nil, errors.New("dial before Start")
+	}
+	return s.Transport.Dial(ctx, p)
+}
+
+// The suite starts a transport that is a framework.Starter, as the swarm
+// does, so such a transport passes.
+func TestSuiteStartsStarters(t *testing.T) {
+	assertExactly(t, failing(t, conformance.TransportChecks(func(*conformance.T) (framework.Transport, error) {
+		return &startedTCP{Transport: tcp.New()}, nil
+	})), nil)
 }

@@ -19,7 +19,10 @@ import (
 
 // TransportFactory returns a fresh transport for one check. It is called
 // once or more per check; t.Cleanup releases what it started (a plugin
-// process, say). Transports are exercised on loopback only: they listen on
+// process, say). The suite starts a transport that is a
+// [framework.Starter] as the swarm would (a factory that must start it
+// elsewhere, say in a network namespace, returns it started: Start again is
+// a no-op). Transports are exercised on loopback only: they listen on
 // LoopbackHost and dial the addresses their own listeners report.
 type TransportFactory func(t *T) (framework.Transport, error)
 
@@ -86,7 +89,18 @@ func newTransport(t *T, f TransportFactory) framework.Transport {
 	if tr == nil {
 		t.Fatalf("factory returned a nil transport")
 	}
+	start(t, tr)
 	return tr
+}
+
+// start starts plugin p as Swarm.Start would, when it is a
+// [framework.Starter], or stops the check.
+func start(t *T, p any) {
+	if st, ok := framework.As[framework.Starter](p); ok {
+		if err := st.Start(t.Context()); err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+	}
 }
 
 // listen listens on LoopbackHost:port and closes the listener at the end.

@@ -33,7 +33,8 @@ type ValidatorCase struct {
 }
 
 // ValidatorFactory makes a fresh validator for one check (release anything
-// it starts with t.Cleanup). Peers' Topic fields are ignored: the suite sets
+// it starts with t.Cleanup); the suite starts one that is a
+// [framework.Starter] as the swarm would. Peers' Topic fields are ignored: the suite sets
 // them. Through the swarm the peers are never really dialled: the suite's
 // transport records dials and fails them, so addresses outside loopback are
 // safe to list.
@@ -90,6 +91,7 @@ func newCase(t *T, f ValidatorFactory) ValidatorCase {
 	if c.Validator == nil {
 		t.Fatalf("factory returned a nil validator")
 	}
+	start(t, c.Validator)
 	if len(c.Accept) < 2 || len(c.Reject) < 1 {
 		t.Fatalf("factory must declare at least 2 Accept and 1 Reject peers (got %d and %d)", len(c.Accept), len(c.Reject))
 	}

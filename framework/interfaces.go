@@ -131,6 +131,24 @@ type PacketConnUser interface {
 	UsePacketConn(pc net.PacketConn) error
 }
 
+// Starter is implemented by plugins that open their sockets or files, or
+// start goroutines, only when the swarm starts, so that building a plugin
+// opens nothing (the mDNS discovery opens its multicast sockets in Start).
+//
+// [Swarm.Start] calls Start once on every plugin that implements it
+// (transports, then discoveries, then validators), in the goroutine that
+// called Swarm.Start (so a caller that locked its thread into a network
+// namespace gets the sockets there), before any listener is bound and
+// before any Join or Dial. When a Start fails, Swarm.Start returns its error;
+// the plugins started so far stay started and are closed by [Swarm.Close]
+// (a later Swarm.Start starts only the others). A plugin started already,
+// by its owner, returns nil from another Start. Until Start, a discovery's
+// Join fails with an error wrapping [ErrInvalidOption] that says so; Close
+// of a plugin that was never started releases everything.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
 // Proxy is implemented by plugins that stand in for an implementation
 // running elsewhere: the adapters of framework/remote, whose plugin runs in
 // another process. Such an adapter has the methods of every optional
@@ -145,8 +163,9 @@ type Proxy interface {
 
 // As returns plugin p as the optional interface T and whether p implements
 // it: p must have T's methods and, when p is a [Proxy], forward T. The
-// engine looks for every optional interface (PacketConnUser, HolePuncher,
-// ConnectivityReporter, DialFilter, Drainer, Refresher, Ordered) through As.
+// engine looks for every optional interface (Starter, PacketConnUser,
+// HolePuncher, ConnectivityReporter, DialFilter, Drainer, Refresher,
+// Ordered) through As.
 func As[T any](p any) (T, bool) {
 	t, ok := p.(T)
 	if !ok {

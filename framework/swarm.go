@@ -27,6 +27,7 @@ type Swarm struct {
 
 	mu        sync.Mutex
 	started   bool
+	starters  int // plugins (in startPlugins' order) whose Starter.Start succeeded
 	closed    bool
 	port      int
 	listeners []Listener
@@ -154,9 +155,10 @@ func uniqueNames[T named](kind string, in []T) error {
 	return nil
 }
 
-// Start binds the listeners (port choice: the exact port if one was given,
-// else the preferred port, +1, +2, then a random port) and starts the
-// swarm's loops. It is called once.
+// Start starts the plugins that are a [Starter] (in the calling goroutine),
+// binds the listeners (port choice: the exact port if one was given, else
+// the preferred port, +1, +2, then a random port) and starts the swarm's
+// loops. It is called once (again only after it failed).
 func (s *Swarm) Start(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -170,7 +172,13 @@ func (s *Swarm) Start(ctx context.Context) error {
 	s.started = true
 	s.mu.Unlock()
 
-	ls, mux, port, err := s.listen(ctx)
+	err := s.startPlugins(ctx)
+	var ls []Listener
+	var mux *udpmux.Mux
+	var port int
+	if err == nil {
+		ls, mux, port, err = s.listen(ctx)
+	}
 	if err == nil && mux != nil {
 		err = s.shareUDP(mux)
 		if err != nil {
@@ -199,6 +207,36 @@ func (s *Swarm) Start(ctx context.Context) error {
 	go s.dialLoop()
 	go s.intakeLoop()
 	s.log.Debug("swarm started", "port", port, "transports", len(s.transports), "discoveries", len(s.discoveries))
+	return nil
+}
+
+// startPlugins calls Start on every plugin that is a [Starter]: the
+// transports, then the discoveries, then the validators. It skips the ones
+// an earlier, failed Swarm.Start started already.
+func (s *Swarm) startPlugins(ctx context.Context) error {
+	plugins := make([]named, 0, len(s.transports)+len(s.discoveries)+len(s.validators))
+	for _, t := range s.transports {
+		plugins = append(plugins, t)
+	}
+	for _, d := range s.discoveries {
+		plugins = append(plugins, d)
+	}
+	for _, v := range s.validators {
+		plugins = append(plugins, v)
+	}
+	s.mu.Lock()
+	done := s.starters
+	s.mu.Unlock()
+	for _, p := range plugins[done:] {
+		if st, ok := As[Starter](p); ok {
+			if err := st.Start(ctx); err != nil {
+				return fmt.Errorf("%s: start: %w", p.Name(), err)
+			}
+		}
+		s.mu.Lock()
+		s.starters++
+		s.mu.Unlock()
+	}
 	return nil
 }
 

@@ -13,7 +13,7 @@ import (
 // UTP provides the uTP transport (plugins/utp) tuned by cfg into the
 // transports group; the zero Config takes every default.
 func UTP(cfg utp.Config) fx.Option {
-	return fx.Module("utp", ProvideTransport(func() (*utp.Transport, error) { return utp.NewWithConfig(cfg) }))
+	return fx.Module("utp", ProvideTransport(func() (*utp.Transport, error) { return utp.New(cfg) }))
 }
 
 // DHT provides the mainline DHT discovery (plugins/dht) on the swarm's
@@ -21,7 +21,7 @@ func UTP(cfg utp.Config) fx.Option {
 // the public mainline routers — for real use only; tests pass loopback
 // bootstrap nodes (plugins/dht/dhttest).
 func DHT(cfg dht.Config) fx.Option {
-	return fx.Module("dht", ProvideDiscovery(func() (*dht.Plugin, error) { return dht.NewPlugin(cfg) }))
+	return fx.Module("dht", ProvideDiscovery(func() (*dht.Plugin, error) { return dht.New(cfg) }))
 }
 
 // MDNS provides the LAN discovery (plugins/mdns) into the discoveries

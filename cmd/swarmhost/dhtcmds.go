@@ -47,7 +47,7 @@ func runBootstrap(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintln(s.err, "swarmhost bootstrap: --listen:", err)
 		return 2
 	}
-	node, err := dht.NewBootstrapNode(*listen, peers)
+	node, err := dht.ListenBootstrap(*listen, peers)
 	if err != nil {
 		return exitCode(ctx, "bootstrap", err, s)
 	}

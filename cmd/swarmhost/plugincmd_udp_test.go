@@ -64,7 +64,7 @@ func TestPluginServeSharedUDPSocket(t *testing.T) {
 		}
 		defer tn.Close()
 		topic := framework.TopicFromString("swarmhost plugin serve dht")
-		local, err := dht.NewPlugin(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
+		local, err := dht.New(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -150,7 +150,10 @@ services:
 		t.Fatal(err)
 	}
 	defer mux.Close()
-	tr := utp.New()
+	tr, err := utp.New(utp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer tr.Close()
 	if err := tr.UsePacketConn(mux.Other()); err != nil {
 		t.Fatal(err)

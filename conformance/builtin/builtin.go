@@ -112,7 +112,7 @@ const DHTNodes = 8
 
 // DHT is the factory of the "dht" discovery: each check gets a fresh
 // loopback testnet of DHTNodes full nodes, and each instance is a
-// standalone dht.New on its own loopback-only socket, bootstrapped from the
+// standalone dht.ListenNode on its own loopback-only socket, bootstrapped from the
 // testnet (default, adaptive read-only mode; default round timing).
 func DHT() conformance.DiscoveryFactory {
 	return func(t *conformance.T) (conformance.DiscoveryEnv, error) {
@@ -130,7 +130,7 @@ func DHT() conformance.DiscoveryFactory {
 type dhtEnv struct{ tn *dhttest.Testnet }
 
 func (e *dhtEnv) New(*conformance.T) (framework.Discovery, error) {
-	return e.tn.NewDiscovery(dht.Config{})
+	return e.tn.ListenNode(dht.Config{})
 }
 
 // KnownFailures lists, per built-in plugin name, the checks it is known to

@@ -16,7 +16,11 @@ func UTP() conformance.TransportFactory {
 		if err != nil {
 			return nil, err
 		}
-		tr := utp.New()
+		tr, err := utp.New(utp.Config{})
+		if err != nil {
+			mux.Close()
+			return nil, err
+		}
 		t.Cleanup(func() { tr.Close(); mux.Close() })
 		if err := tr.UsePacketConn(mux.Other()); err != nil {
 			return nil, err

@@ -44,6 +44,7 @@ var Forwarded = []Forwarding{
 	{"Refresher", []string{KindDiscovery}, "Refresh, when PluginInfo.refresher"},
 	{"DialFilter", []string{KindTransport}, "WantsPeer, when PluginInfo.dial_filter"},
 	{"Drainer", []string{KindTransport}, "Drain, when PluginInfo.drainer"},
+	{"Starter", nil, "not forwarded: the host starts a plugin's process when it builds the adapter, and the plugin's Serve (sdk.Serve) starts an implementation that is a Starter in that process before serving"},
 	{"Proxy", nil, "implemented by the adapters themselves; a plugin's implementation runs in its own process and is never a proxy of the host's"},
 	{"Event", nil, "not a plugin interface: the swarm's events to its user"},
 }

@@ -91,6 +91,7 @@ func TestEveryFrameworkInterfaceIsForwardedOrExplained(t *testing.T) {
 		"PacketConnUser": reflect.TypeFor[framework.PacketConnUser](), "HolePuncher": reflect.TypeFor[framework.HolePuncher](),
 		"ConnectivityReporter": reflect.TypeFor[framework.ConnectivityReporter](), "Refresher": reflect.TypeFor[framework.Refresher](),
 		"DialFilter": reflect.TypeFor[framework.DialFilter](), "Drainer": reflect.TypeFor[framework.Drainer](),
+		"Starter": reflect.TypeFor[framework.Starter](),
 	}
 	for _, f := range remote.Forwarded {
 		it, ok := ifaces[f.Interface]
@@ -102,6 +103,29 @@ func TestEveryFrameworkInterfaceIsForwardedOrExplained(t *testing.T) {
 				t.Errorf("remote.Forwarded says the %s adapter forwards %s, but it does not implement it", k, f.Interface)
 			}
 		}
+		for k, at := range kinds {
+			if !slices.Contains(f.Kinds, k) && at.Implements(it) {
+				t.Errorf("remote.Forwarded says the %s adapter does not forward %s, but it implements it", k, f.Interface)
+			}
+		}
+	}
+}
+
+// Starter is not forwarded: the plugin's Serve starts its implementation
+// in the plugin's process before serving, and a failed Start is reported,
+// with the plugin's stderr, as the adapter's start error.
+func TestServeStartsAStarter(t *testing.T) {
+	v, err := remote.NewValidator(config(t, "starter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if err := v.Validate(bg, framework.Peer{Host: "127.0.0.1", Port: 3, Topic: topic}); err != nil {
+		t.Fatalf("Serve did not start the plugin's Starter: %v", err)
+	}
+	_, err = remote.NewValidator(config(t, "starter", "fail"))
+	if err == nil || !strings.Contains(err.Error(), "starter: start: no socket today") {
+		t.Fatalf("a failing Start: %v, want the plugin's start error", err)
 	}
 }
 

@@ -48,7 +48,10 @@ func newUDPNode(t testing.TB, tr framework.Transport) *udpNode {
 func (n *udpNode) peer() framework.Peer { return framework.Peer{Host: "127.0.0.1", Port: n.mux.Port()} }
 
 func inProcessUTP(t testing.TB) *utp.Transport {
-	tr := utp.New()
+	tr, err := utp.New(utp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { tr.Close() })
 	return tr
 }
@@ -128,7 +131,7 @@ func TestSwarmOverRemoteDHT(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tn.Close()
-	local, err := dht.NewPlugin(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
+	local, err := dht.New(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ const (
 // first lookups ran before either announce landed, find each other.
 var DefaultFastRelookups = []time.Duration{time.Second, 4 * time.Second}
 
-// Config configures a [Discovery]. The zero value is a node on a fresh UDP
+// Config configures a [Node]. The zero value is a node on a fresh UDP
 // socket, adaptive (read-only for its first 30 minutes), on the public DHT.
 type Config struct {
 	// PacketConn is the UDP socket to use, shared with uTP through

@@ -11,7 +11,7 @@ import (
 // guardConn is the net.PacketConn handed to one anacrolix server. It
 //
 //   - drops inbound packets that fail validKRPC (see guard.go);
-//   - never closes the underlying socket (the Discovery closes a socket it
+//   - never closes the underlying socket (the Node closes a socket it
 //     opened itself, after its last server stopped);
 //   - on Close, unblocks and waits out its readers, so that another server
 //     (after the adaptive switch) can take over the same socket;
@@ -30,7 +30,7 @@ type guardConn struct {
 
 }
 
-// connStats counts packets over every guardConn of one Discovery.
+// connStats counts packets over every guardConn of one Node.
 type connStats struct {
 	received atomic.Uint64 // valid packets handed to the DHT
 	dropped  atomic.Uint64 // invalid packets dropped

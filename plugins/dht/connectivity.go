@@ -37,7 +37,7 @@ func (m *mappingLog) observed(reporter string, ap netip.AddrPort) {
 
 // Connectivity reports whether the node is bootstrapped and how DHT nodes
 // see it. It implements framework.ConnectivityReporter.
-func (d *Discovery) Connectivity() framework.Connectivity {
+func (d *Node) Connectivity() framework.Connectivity {
 	c := framework.Connectivity{Bound: true}
 	if srv := d.current(); srv != nil {
 		c.Bootstrapped = srv.s.NumNodes() > 0

@@ -83,6 +83,12 @@
 // on announce_peer/put queries without arguments. BEP 44 "put" queries are
 // ignored (unbounded store).
 //
+// Constructors. [New] returns the swarm's discovery, a [Plugin]: it opens
+// nothing, and its [Node] starts on the swarm's shared UDP socket when the
+// swarm starts. [ListenNode] and [ListenBootstrap] start a standalone
+// [Node] on a UDP socket of their own (bootstrap nodes, testnets,
+// `swarmhost dht`).
+//
 // Sockets and rate. The DHT runs on the swarm's UDP socket when
 // Config.PacketConn is set (shared with uTP through internal/udpmux, which
 // routes packets starting with 'd' to the DHT) and never closes it. Each
@@ -91,5 +97,5 @@
 //
 // Bootstrap. Config.Bootstrap (host:port) defaults to the public mainline
 // routers ([DefaultBootstrap]); tests and local networks pass their own,
-// e.g. the nodes of a dhttest testnet or a [NewBootstrapNode].
+// e.g. the nodes of a dhttest testnet or a [ListenBootstrap].
 package dht

@@ -217,7 +217,7 @@ func validKRPC(b []byte) bool {
 // onQuery screens decoded queries before anacrolix handles them: queries
 // without arguments are dropped (see above), and so is BEP 44 "put", which
 // dwebswarm does not use and whose in-memory store has no bound.
-func (d *Discovery) onQuery(m *krpc.Msg, src net.Addr) bool {
+func (d *Node) onQuery(m *krpc.Msg, src net.Addr) bool {
 	if m.A == nil {
 		return false
 	}

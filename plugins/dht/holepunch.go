@@ -112,7 +112,7 @@ func encodeCompact(ap netip.AddrPort) []byte {
 	return append(b, byte(ap.Port()>>8), byte(ap.Port()))
 }
 
-// puncher holds the hole-punch rate limits of one Discovery.
+// puncher holds the hole-punch rate limits of one Node.
 type puncher struct {
 	mu        sync.Mutex
 	relay     *rate.Limiter
@@ -173,7 +173,7 @@ func addrPortOf(a net.Addr) (netip.AddrPort, bool) {
 }
 
 // reply writes a KRPC reply (or error when code != 0) to a query.
-func (d *Discovery) reply(m *krpc.Msg, to net.Addr, code int, reason string) {
+func (d *Node) reply(m *krpc.Msg, to net.Addr, code int, reason string) {
 	out := krpc.Msg{T: m.T, Y: "r", R: &krpc.Return{ID: d.id}}
 	if code != 0 {
 		out = krpc.Msg{T: m.T, Y: "e", E: &krpc.Error{Code: code, Msg: reason}}
@@ -191,7 +191,7 @@ func (d *Discovery) reply(m *krpc.Msg, to net.Addr, code int, reason string) {
 
 // handlePunch serves a hole-punch query (on the socket's read goroutine:
 // anything slow runs in the background).
-func (d *Discovery) handlePunch(m *krpc.Msg, src net.Addr) {
+func (d *Node) handlePunch(m *krpc.Msg, src net.Addr) {
 	req, err := parsePunch(m)
 	srcAP, ok := addrPortOf(src)
 	if err != nil || !ok {
@@ -206,7 +206,7 @@ func (d *Discovery) handlePunch(m *krpc.Msg, src net.Addr) {
 }
 
 // punchRelay: we are R; relay A's request to B if B announced to us.
-func (d *Discovery) punchRelay(m *krpc.Msg, src net.Addr, srcAP netip.AddrPort, req punchRequest) {
+func (d *Node) punchRelay(m *krpc.Msg, src net.Addr, srcAP netip.AddrPort, req punchRequest) {
 	srv := d.current()
 	if srv == nil || srv.passive {
 		d.reply(m, src, codeGeneric, "not a relay")
@@ -245,7 +245,7 @@ func (d *Discovery) punchRelay(m *krpc.Msg, src net.Addr, srcAP netip.AddrPort, 
 }
 
 // punchTarget: we are B; probe A if we announce the infohash.
-func (d *Discovery) punchTarget(m *krpc.Msg, src net.Addr, req punchRequest) {
+func (d *Node) punchTarget(m *krpc.Msg, src net.Addr, req punchRequest) {
 	if !d.announces(req.ih) {
 		d.reply(m, src, codeGeneric, "not announcing")
 		return
@@ -259,7 +259,7 @@ func (d *Discovery) punchTarget(m *krpc.Msg, src net.Addr, req punchRequest) {
 }
 
 // sendProbes sends PunchProbes probe packets to addr, 0, 50 and 150 ms apart.
-func (d *Discovery) sendProbes(addr netip.AddrPort) {
+func (d *Node) sendProbes(addr netip.AddrPort) {
 	to := net.UDPAddrFromAddrPort(addr)
 	_, _ = d.pc.WriteTo(PunchProbe, to)
 	d.punch.wg.Add(1)
@@ -277,7 +277,7 @@ func (d *Discovery) sendProbes(addr netip.AddrPort) {
 }
 
 // announces reports whether a current join announces ih.
-func (d *Discovery) announces(ih [20]byte) bool {
+func (d *Node) announces(ih [20]byte) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, j := range d.joins {
@@ -291,7 +291,7 @@ func (d *Discovery) announces(ih [20]byte) bool {
 // HolePunch asks p's referrer to relay a hole punch to p (see the package
 // doc), sends probes to p itself, and returns once the referrer confirmed
 // that p was told. It implements framework.HolePuncher.
-func (d *Discovery) HolePunch(ctx context.Context, p framework.Peer) error {
+func (d *Node) HolePunch(ctx context.Context, p framework.Peer) error {
 	if p.Referrer == nil {
 		return fmt.Errorf("%w: %s has no referrer", ErrHolePunch, p.Addr())
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
 
-// muxDisc starts a Discovery on a udpmux socket and returns the socket's
+// muxDisc starts a Node on a udpmux socket and returns the socket's
 // non-KRPC side, where hole-punch probes arrive.
-func muxDisc(t *testing.T, cfg dht.Config) (*dht.Discovery, net.PacketConn, int) {
+func muxDisc(t *testing.T, cfg dht.Config) (*dht.Node, net.PacketConn, int) {
 	t.Helper()
 	m, err := udpmux.Listen("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -26,7 +26,7 @@ func muxDisc(t *testing.T, cfg dht.Config) (*dht.Discovery, net.PacketConn, int)
 	}
 	cfg = testnet(t).Config(cfg)
 	cfg.PacketConn = m.KRPC()
-	d, err := dht.New(cfg)
+	d, err := dht.ListenNode(cfg)
 	if err != nil {
 		m.Close()
 		t.Fatal(err)

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// sink records what a Discovery reports for one join.
+// sink records what a Node reports for one join.
 type sink struct {
 	mu      sync.Mutex
 	peers   []framework.Peer
@@ -143,9 +143,9 @@ func waitPeer(t testing.TB, s *sink, port int, d time.Duration) framework.Peer {
 	}
 }
 
-func newDisc(t testing.TB, tn *dhttest.Testnet, cfg dht.Config) *dht.Discovery {
+func newDisc(t testing.TB, tn *dhttest.Testnet, cfg dht.Config) *dht.Node {
 	t.Helper()
-	d, err := tn.NewDiscovery(cfg)
+	d, err := tn.ListenNode(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func topic(name string) framework.Topic {
 	return framework.TopicFromString(fmt.Sprintf("%s#%d", name, topicSeq.Add(1)))
 }
 
-func join(t testing.TB, d *dht.Discovery, req framework.JoinRequest) *sink {
+func join(t testing.TB, d *dht.Node, req framework.JoinRequest) *sink {
 	t.Helper()
 	s := newSink()
 	if err := d.Join(context.Background(), req, s); err != nil {

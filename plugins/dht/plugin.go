@@ -13,7 +13,7 @@ var (
 	_ framework.Discovery      = (*Plugin)(nil)
 	_ framework.PacketConnUser = (*Plugin)(nil)
 	_ framework.HolePuncher    = (*Plugin)(nil)
-	_ framework.HolePuncher    = (*Discovery)(nil)
+	_ framework.HolePuncher    = (*Node)(nil)
 	_ framework.Refresher      = (*Plugin)(nil)
 )
 
@@ -24,13 +24,16 @@ type Plugin struct {
 	cfg Config
 
 	mu     sync.Mutex
-	d      *Discovery
+	d      *Node
 	closed bool
 }
 
-// NewPlugin checks cfg and returns a plugin that starts when the swarm hands
-// it the shared socket. cfg.PacketConn and cfg.ListenAddr must be unset.
-func NewPlugin(cfg Config) (*Plugin, error) {
+// New returns the DHT discovery of a swarm: it checks cfg and opens
+// nothing; the plugin starts its [Node] when the swarm hands it the shared
+// socket (at [framework.Swarm.Start]). cfg.PacketConn and cfg.ListenAddr
+// must be unset. For a standalone node on a socket of its own use
+// [ListenNode].
+func New(cfg Config) (*Plugin, error) {
 	if cfg.PacketConn != nil || cfg.ListenAddr != "" {
 		return nil, fmt.Errorf("%w: dht plugin: the swarm provides the socket; leave PacketConn and ListenAddr unset", framework.ErrInvalidOption)
 	}
@@ -56,7 +59,7 @@ func (p *Plugin) UsePacketConn(pc net.PacketConn) error {
 	}
 	cfg := p.cfg
 	cfg.PacketConn = pc
-	d, err := New(cfg)
+	d, err := ListenNode(cfg)
 	if err != nil {
 		return err
 	}
@@ -65,13 +68,13 @@ func (p *Plugin) UsePacketConn(pc net.PacketConn) error {
 }
 
 // Node returns the running DHT node, or nil before the swarm started it.
-func (p *Plugin) Node() *Discovery {
+func (p *Plugin) Node() *Node {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.d
 }
 
-func (p *Plugin) node() (*Discovery, error) {
+func (p *Plugin) node() (*Node, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -125,7 +128,7 @@ func (p *Plugin) HolePunch(ctx context.Context, peer framework.Peer) error {
 }
 
 // Refresh runs the topic's next lookup round now (see
-// [Discovery.Refresh]). It implements framework.Refresher.
+// [Node.Refresh]). It implements framework.Refresher.
 func (p *Plugin) Refresh(ctx context.Context, topic framework.Topic) error {
 	d, err := p.node()
 	if err != nil {

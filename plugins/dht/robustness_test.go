@@ -73,7 +73,7 @@ func TestGarbageAndMalformedKRPC(t *testing.T) {
 	sendGarbage(t, victim.Addr())
 	// Both keep working: they answer pings, and an announce through the
 	// victim is found by another node.
-	for _, n := range []*dht.Discovery{tn.Nodes[5], victim} {
+	for _, n := range []*dht.Node{tn.Nodes[5], victim} {
 		if err := tn.Nodes[0].Ping(t.Context(), n.Addr().(*net.UDPAddr).AddrPort()); err != nil {
 			t.Fatalf("node stopped answering after garbage: %v", err)
 		}
@@ -91,7 +91,7 @@ func TestGarbageAndMalformedKRPC(t *testing.T) {
 
 func TestJoinErrors(t *testing.T) {
 	tn := testnet(t)
-	d, err := tn.NewDiscovery(dht.Config{})
+	d, err := tn.ListenNode(dht.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestJoinErrors(t *testing.T) {
 		{Bootstrap: []string{}, RoundMin: time.Minute, RoundMax: time.Second},
 		{Bootstrap: []string{}, FastRelookups: []time.Duration{-1}},
 	} {
-		if _, err := dht.New(cfg); !errors.Is(err, framework.ErrInvalidOption) {
+		if _, err := dht.ListenNode(cfg); !errors.Is(err, framework.ErrInvalidOption) {
 			t.Errorf("config %+v: err = %v", cfg, err)
 		}
 	}
@@ -145,7 +145,7 @@ func TestNoBootstrapFlushesAnyway(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	d, err := dht.New(dht.Config{PacketConn: c, Bootstrap: []string{}, NoMaintenance: true})
+	d, err := dht.ListenNode(dht.Config{PacketConn: c, Bootstrap: []string{}, NoMaintenance: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,8 +162,8 @@ func TestSharedSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	mk := func() *dht.Discovery {
-		d, err := dht.New(tn.Config(dht.Config{PacketConn: m.KRPC()}))
+	mk := func() *dht.Node {
+		d, err := dht.ListenNode(tn.Config(dht.Config{PacketConn: m.KRPC()}))
 		if err != nil {
 			t.Fatal(err)
 		}

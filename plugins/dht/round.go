@@ -28,7 +28,7 @@ var errNoResponse = errors.New("dht: no node answered")
 // then, when announcing, announce_peer with the swarm's port to the K
 // closest nodes that gave a token. It returns the generation of the server
 // it ran on.
-func (d *Discovery) round(j *join) (uint64, error) {
+func (d *Node) round(j *join) (uint64, error) {
 	srv := d.current()
 	if srv == nil {
 		return 0, errClosed()

@@ -13,8 +13,8 @@ import (
 	"github.com/anacrolix/log"
 )
 
-// server is one anacrolix server on the Discovery's socket. An adaptive
-// Discovery replaces its read-only server by a full one (same node id, same
+// server is one anacrolix server on the Node's socket. An adaptive
+// Node replaces its read-only server by a full one (same node id, same
 // socket, routing table carried over) when it switches mode.
 type server struct {
 	s       *anacrolix.Server
@@ -26,7 +26,7 @@ type server struct {
 }
 
 // startServerLocked starts a server on d's socket. d.srvMu is held.
-func (d *Discovery) startServerLocked(passive bool, gen uint64) (*server, error) {
+func (d *Node) startServerLocked(passive bool, gen uint64) (*server, error) {
 	gc := newGuardConn(d.pc, &d.connStats)
 	cfg := &anacrolix.ServerConfig{
 		NodeId:     d.id,
@@ -65,7 +65,7 @@ func (d *Discovery) startServerLocked(passive bool, gen uint64) (*server, error)
 // (empty table and no bootstrap node, e.g. a lone bootstrap node), and the
 // maintainer calls it every minute. anacrolix never removes nodes from the
 // table, so once a node is in, Bootstrap always has somewhere to start.
-func (d *Discovery) startMaintenanceLocked(srv *server) {
+func (d *Node) startMaintenanceLocked(srv *server) {
 	if srv.maint != nil || d.srvClosed {
 		return
 	}
@@ -98,7 +98,7 @@ func (srv *server) stop() {
 }
 
 // current returns the running server, or nil after Close.
-func (d *Discovery) current() *server {
+func (d *Node) current() *server {
 	d.srvMu.Lock()
 	defer d.srvMu.Unlock()
 	if d.srvClosed {
@@ -110,7 +110,7 @@ func (d *Discovery) current() *server {
 // becomeFull replaces the read-only server by a full node: the routing table
 // is carried over, and a bootstrap (find_node towards our own id) makes the
 // nodes near us add us to their routing tables.
-func (d *Discovery) becomeFull() {
+func (d *Node) becomeFull() {
 	d.srvMu.Lock()
 	if d.srvClosed || !d.srv.passive {
 		d.srvMu.Unlock()
@@ -146,7 +146,7 @@ func (d *Discovery) becomeFull() {
 // that each can now add us: anacrolix's find_node replies do not always lead
 // a bootstrap to the nodes closest to us, and those are the ones with room
 // for us in their tables.
-func (d *Discovery) pingAll(srv *server) {
+func (d *Node) pingAll(srv *server) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(d.cfg.QueryTries+1)*d.cfg.QueryTimeout)
 	defer cancel()
 	go func() {
@@ -176,7 +176,7 @@ type NodeInfo struct {
 }
 
 // Nodes returns the non-bad nodes of the routing table.
-func (d *Discovery) Nodes() []NodeInfo {
+func (d *Node) Nodes() []NodeInfo {
 	srv := d.current()
 	if srv == nil {
 		return nil
@@ -191,7 +191,7 @@ func (d *Discovery) Nodes() []NodeInfo {
 // Ping sends a ping to the DHT node at addr (up to Config.QueryTries
 // times) and waits for its reply; a node that answers enters the routing
 // table as a good node.
-func (d *Discovery) Ping(ctx context.Context, addr netip.AddrPort) error {
+func (d *Node) Ping(ctx context.Context, addr netip.AddrPort) error {
 	srv := d.current()
 	if srv == nil {
 		return errClosed()
@@ -201,7 +201,7 @@ func (d *Discovery) Ping(ctx context.Context, addr netip.AddrPort) error {
 }
 
 // AddNode inserts a node into the routing table without contacting it.
-func (d *Discovery) AddNode(n NodeInfo) error {
+func (d *Node) AddNode(n NodeInfo) error {
 	srv := d.current()
 	if srv == nil {
 		return errClosed()
@@ -212,7 +212,7 @@ func (d *Discovery) AddNode(n NodeInfo) error {
 // StartMaintenance starts routing-table maintenance when Config.NoMaintenance
 // disabled it at first (testnets fill their tables by hand, then call this
 // for long runs). Idempotent.
-func (d *Discovery) StartMaintenance() {
+func (d *Node) StartMaintenance() {
 	d.srvMu.Lock()
 	defer d.srvMu.Unlock()
 	d.maintain = true
@@ -224,11 +224,11 @@ func (d *Discovery) StartMaintenance() {
 // BecameFull is closed when an adaptive node (Config.Ephemeral nil) has
 // switched from read-only to full node and has announced itself to the
 // nodes near its id. It is never closed for a node with a fixed mode.
-func (d *Discovery) BecameFull() <-chan struct{} { return d.modeChanged }
+func (d *Node) BecameFull() <-chan struct{} { return d.modeChanged }
 
 // bootstrap runs anacrolix's Bootstrap only when it has a node to start
 // from (see startMaintenanceLocked for the leak this avoids).
-func (d *Discovery) bootstrap(srv *server) {
+func (d *Node) bootstrap(srv *server) {
 	if srv.s.NumNodes() == 0 {
 		if addrs, err := resolveBootstrap(d.cfg.Bootstrap); err != nil || len(addrs) == 0 {
 			return

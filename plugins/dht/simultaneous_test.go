@@ -19,14 +19,14 @@ import (
 // not within limit).
 func simultaneousPairs(t testing.TB, tn *dhttest.Testnet, pairs int, limit time.Duration, noMaint bool) []time.Duration {
 	type side struct {
-		d    *dht.Discovery
+		d    *dht.Node
 		s    *sink
 		port int
 	}
 	sides := make([][2]side, pairs)
 	for i := range sides {
 		for k := range 2 {
-			d, err := tn.NewDiscovery(dht.Config{NoMaintenance: noMaint})
+			d, err := tn.ListenNode(dht.Config{NoMaintenance: noMaint})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +107,7 @@ func TestSimultaneousJoins(t *testing.T) {
 		QueryTimeout: 2 * time.Second, QueryTries: 4, NoMaintenance: true,
 	}
 	type side struct {
-		d    *dht.Discovery
+		d    *dht.Node
 		s    *sink
 		port int
 	}

@@ -19,7 +19,7 @@ import (
 // the swarm's shared UDP socket.
 func dhtSwarm(t testing.TB, tn *dhttest.Testnet, opts ...framework.Option) (*framework.Swarm, *dht.Plugin) {
 	t.Helper()
-	p, err := dht.NewPlugin(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
+	p, err := dht.New(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,11 +70,25 @@ func TestSwarmsFindEachOtherThroughTheDHT(t *testing.T) {
 	swarmtest.Wait(recB, func(e *framework.UpdatedEvent) bool { return e.Discovery == dht.Name })
 }
 
+// TestNewIsTheSwarmPluginAndOpensNothing: dht.New is what a swarm needs,
+// the Plugin; it binds no socket and has no node until the swarm starts it.
+func TestNewIsTheSwarmPluginAndOpensNothing(t *testing.T) {
+	var p *dht.Plugin
+	p, err := dht.New(dht.Config{Bootstrap: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if n := p.Node(); n != nil {
+		t.Fatalf("New started a node on %v before the swarm started", n.Addr())
+	}
+}
+
 func TestPluginRefusesOwnSocketAndJoinBeforeStart(t *testing.T) {
-	if _, err := dht.NewPlugin(dht.Config{ListenAddr: "127.0.0.1:0"}); err == nil {
+	if _, err := dht.New(dht.Config{ListenAddr: "127.0.0.1:0"}); err == nil {
 		t.Fatal("plugin accepted a socket of its own")
 	}
-	p, err := dht.NewPlugin(dht.Config{Bootstrap: []string{}})
+	p, err := dht.New(dht.Config{Bootstrap: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func (j *join) rememberAnnounce(na krpc.NodeAddr) {
 
 // unannounce asks every node we announced to to drop our record, in
 // parallel, bounded by ctx and the query timeout.
-func (d *Discovery) unannounce(ctx context.Context, j *join) {
+func (d *Node) unannounce(ctx context.Context, j *join) {
 	srv := d.current()
 	if srv == nil {
 		return
@@ -81,7 +81,7 @@ func (d *Discovery) unannounce(ctx context.Context, j *join) {
 }
 
 // handleUnannounce serves an un-announce query.
-func (d *Discovery) handleUnannounce(m *krpc.Msg, src net.Addr) {
+func (d *Node) handleUnannounce(m *krpc.Msg, src net.Addr) {
 	srcAP, ok := addrPortOf(src)
 	var zero krpc.ID
 	if !ok || m.A == nil || m.A.InfoHash == zero || m.A.Port == nil || *m.A.Port < 1 || *m.A.Port > 65535 {

@@ -25,11 +25,7 @@ func (e *labEnv) New(t *conformance.T) (framework.Discovery, error) {
 	h := e.hosts[e.next%len(e.hosts)]
 	e.next++
 	e.mu.Unlock()
-	var d *Discovery
-	err := h.Do(func() (err error) {
-		d, err = New(fast())
-		return err
-	})
+	d, err := startIn(h, fast()) // in h's namespace: the suite's Start is then a no-op
 	if err != nil {
 		return nil, err
 	}

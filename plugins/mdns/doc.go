@@ -121,7 +121,9 @@
 // By default mDNS runs on every up, multicast-capable, non-loopback
 // interface with an address; Config.Interfaces names them instead, and
 // Config.IncludeLoopback adds loopback (for a loopback-only host). [New]
-// opens the sockets and snapshots the interface addresses in the calling
-// thread's network namespace; tests create it inside an
+// only checks the Config and opens nothing; [Discovery.Start], which the
+// swarm calls from Swarm.Start ([framework.Starter]), snapshots the
+// interface addresses and opens the sockets in the calling thread's
+// network namespace. Tests start it (or the swarm) inside an
 // internal/netlab host so nothing is ever multicast on a real interface.
 package mdns

@@ -41,17 +41,31 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 }
 
-// newIn creates a Discovery inside host h and closes it at cleanup.
+// startIn creates a Discovery and starts it inside host h (as a swarm
+// started there would).
+func startIn(h *netlab.Host, cfg Config) (*Discovery, error) {
+	d, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Do(func() error { return d.Start(context.Background()) }); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// newIn creates a Discovery, starts it inside host h and closes it at
+// cleanup.
 func newIn(t testing.TB, h *netlab.Host, cfg Config) *Discovery {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
-	var d *Discovery
-	h.MustDo(func() (err error) {
-		d, err = New(cfg)
-		return err
-	})
+	d, err := startIn(h, cfg)
+	if err != nil {
+		t.Fatalf("in %s: %v", h.Name, err)
+	}
 	t.Cleanup(func() {
 		if err := d.Close(); err != nil {
 			t.Errorf("close: %v", err)

@@ -5,7 +5,9 @@ package mdns
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,10 +235,9 @@ func TestRejoinReplaces(t *testing.T) {
 func TestLoopbackOnly(t *testing.T) {
 	lab := netlab.New(t)
 	h := lab.AddHost("lo")
-	var err error
-	h.MustDo(func() error { _, err = New(Config{}); return nil })
-	if err == nil {
-		t.Fatal("New without IncludeLoopback in a loopback-only host succeeded")
+	if d, err := startIn(h, Config{}); err == nil {
+		d.Close()
+		t.Fatal("Start without IncludeLoopback in a loopback-only host succeeded")
 	}
 	a := newIn(t, h, Config{IncludeLoopback: true})
 	b := newIn(t, h, Config{Interfaces: []string{"lo"}})
@@ -253,18 +254,15 @@ func TestAPIErrors(t *testing.T) {
 	lab := netlab.New(t)
 	_, hs := lab.LAN(1)
 	h := hs[0]
-	h.MustDo(func() error {
-		if _, err := New(Config{Interfaces: []string{"nope0"}}); !errors.Is(err, framework.ErrInvalidOption) {
-			t.Errorf("unknown interface: %v", err)
-		}
-		if _, err := New(Config{QueryIntervalMin: 2 * time.Second, QueryIntervalMax: time.Second}); !errors.Is(err, framework.ErrInvalidOption) {
-			t.Errorf("bad interval: %v", err)
-		}
-		if _, err := New(Config{QueryBurst: []time.Duration{time.Second, 0}}); !errors.Is(err, framework.ErrInvalidOption) {
-			t.Errorf("bad burst: %v", err)
-		}
-		return nil
-	})
+	if _, err := startIn(h, Config{Interfaces: []string{"nope0"}}); !errors.Is(err, framework.ErrInvalidOption) {
+		t.Errorf("unknown interface: %v", err)
+	}
+	if _, err := New(Config{QueryIntervalMin: 2 * time.Second, QueryIntervalMax: time.Second}); !errors.Is(err, framework.ErrInvalidOption) {
+		t.Errorf("bad interval: %v", err)
+	}
+	if _, err := New(Config{QueryBurst: []time.Duration{time.Second, 0}}); !errors.Is(err, framework.ErrInvalidOption) {
+		t.Errorf("bad burst: %v", err)
+	}
 	d := newIn(t, h, Config{Interfaces: []string{"eth0"}})
 	if d.Name() != "mdns" {
 		t.Errorf("Name = %q", d.Name())
@@ -290,4 +288,64 @@ func TestAPIErrors(t *testing.T) {
 	if err := d.Leave(ctx, topic); err != nil {
 		t.Errorf("Leave after Close: %v", err)
 	}
+}
+
+// TestNewOpensNothingUntilStart: New only checks and builds (port 5353
+// stays free, Join says Start is missing, Close releases it); the sockets
+// open in Start, in the namespace of the thread that calls it.
+func TestNewOpensNothingUntilStart(t *testing.T) {
+	lab := netlab.New(t)
+	_, hs := lab.LAN(1)
+	h := hs[0]
+	portFree := func() bool {
+		free := false
+		h.MustDo(func() error {
+			c, err := net.ListenPacket("udp4", "0.0.0.0:5353") // no SO_REUSEADDR: fails while mDNS holds the port
+			if err == nil {
+				free = true
+				c.Close()
+			}
+			return nil
+		})
+		return free
+	}
+	ctx := context.Background()
+	topic := framework.TopicFromString("not started")
+
+	unstarted, err := New(Config{Interfaces: []string{"nope0"}}) // checked by Start, where the interfaces are
+	if err != nil {
+		t.Fatalf("New checked the interfaces of its own namespace: %v", err)
+	}
+	if err := unstarted.Close(); err != nil {
+		t.Fatalf("Close of an unstarted discovery: %v", err)
+	}
+	if err := unstarted.Start(ctx); !errors.Is(err, framework.ErrClosed) {
+		t.Fatalf("Start after Close: %v, want ErrClosed", err)
+	}
+
+	d, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !portFree() {
+		t.Fatal("New opened port 5353")
+	}
+	err = d.Join(ctx, framework.JoinRequest{Topic: topic, Lookup: true}, newSink())
+	if !errors.Is(err, framework.ErrInvalidOption) || !strings.Contains(err.Error(), "Join before Start") {
+		t.Fatalf("Join before Start: %v, want a clear ErrInvalidOption", err)
+	}
+	if err := d.Leave(ctx, topic); err != nil {
+		t.Fatalf("Leave before Start: %v", err)
+	}
+	if err := h.Do(func() error { return d.Start(ctx) }); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if portFree() {
+		t.Fatal("port 5353 free in the host after Start")
+	}
+	if err := h.Do(func() error { return d.Start(ctx) }); err != nil {
+		t.Fatalf("second Start: %v, want nil", err)
+	}
+	join(t, d, topic, true, true, 1234)
 }

@@ -20,7 +20,10 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework"
 )
 
-var _ framework.Discovery = (*Discovery)(nil)
+var (
+	_ framework.Discovery = (*Discovery)(nil)
+	_ framework.Starter   = (*Discovery)(nil)
+)
 
 // Defaults of [Config].
 var (
@@ -39,7 +42,7 @@ type Config struct {
 	// Interfaces restricts mDNS to these interface names. Empty: every up,
 	// multicast-capable, non-loopback interface with an address (plus
 	// loopback when IncludeLoopback). A name that does not exist, is down or
-	// has no address fails New.
+	// has no address fails Start.
 	Interfaces []string
 	// IncludeLoopback adds the loopback interface to the default set (for
 	// hosts or namespaces that only have loopback). Naming "lo" in
@@ -135,31 +138,36 @@ func (c *Config) setDefaults() error {
 }
 
 // Discovery is LAN discovery with DNS-SD over mDNS (see the package doc for
-// the record format). Create it with [New] inside the network namespace it
-// is meant for: it opens its sockets and reads the interface addresses there.
+// the record format). [New] builds it and opens nothing; [Discovery.Start]
+// (called by the swarm's Start) reads the interface addresses and opens
+// the sockets in the network namespace of the calling thread.
 //
 // pion/mdns answers queries for the instances we announce; queries,
 // announcements and the parsing of responses are ours, on a socket of our
 // own (pion's browser costs O(topics²) per packet, ignores goodbyes and lets
 // the address of an instance flap).
 type Discovery struct {
-	cfg    Config
-	log    *slog.Logger
-	id     peerID
-	host   string
+	cfg  Config
+	log  *slog.Logger
+	id   peerID
+	host string
+	wg   sync.WaitGroup // read loops
+
+	// Set by Start (under opMu and mu) and constant afterwards: the read
+	// loops, the topics' loops and pion only run once Start has set them.
 	ifaces []iface
 	conn   *pmdns.Conn      // pion: the responder
 	rx4    *ipv4.PacketConn // ours: queries, announcements, responses; nil when the family is unavailable
 	rx6    *ipv6.PacketConn
-	wg     sync.WaitGroup // read loops
 
-	opMu   sync.Mutex // serialises Join, Leave and Close
-	mu     sync.Mutex // guards topics, byType, closed and cache
-	topics map[framework.Topic]*topicState
-	byType map[string][]*topicState // lookup joins by serviceTypeKey
-	cache  cache
-	closed bool
-	stats  counters // what the LAN sent that we dropped (Stats)
+	opMu    sync.Mutex // serialises Start, Join, Leave and Close
+	mu      sync.Mutex // guards topics, byType, started, closed and cache
+	topics  map[framework.Topic]*topicState
+	byType  map[string][]*topicState // lookup joins by serviceTypeKey
+	cache   cache
+	started bool
+	closed  bool
+	stats   counters // what the LAN sent that we dropped (Stats)
 }
 
 // iface is a snapshot of one interface mDNS runs on.
@@ -172,8 +180,10 @@ type iface struct {
 	has6     bool
 }
 
-// New opens the mDNS sockets on the configured interfaces of the current
-// network namespace. It fails when no interface can carry mDNS.
+// New checks cfg and builds an mDNS discovery. It opens nothing: the
+// sockets open, and the read loops start, in [Discovery.Start], which the
+// swarm calls when it starts. A bad cfg fails with an error wrapping
+// [framework.ErrInvalidOption].
 func New(cfg Config) (*Discovery, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -182,7 +192,7 @@ func New(cfg Config) (*Discovery, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mdns: random id: %w", err)
 	}
-	d := &Discovery{
+	return &Discovery{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		id:     id,
@@ -190,22 +200,55 @@ func New(cfg Config) (*Discovery, error) {
 		topics: make(map[framework.Topic]*topicState),
 		byType: make(map[string][]*topicState),
 		cache:  newCache(),
+	}, nil
+}
+
+// errNotStarted is the error of a Join before Start.
+var errNotStarted = fmt.Errorf("%w: mdns: Join before Start (the swarm starts its discoveries in Swarm.Start)", framework.ErrInvalidOption)
+
+// Start implements [framework.Starter]: it picks the configured interfaces
+// and opens the mDNS sockets on them in the network namespace of the
+// calling thread, then starts reading. It fails when no interface can
+// carry mDNS (an interface named in Config.Interfaces that is missing,
+// down or without an address fails with an error wrapping
+// framework.ErrInvalidOption). Start on a started Discovery returns nil;
+// after Close it fails with framework.ErrClosed.
+func (d *Discovery) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	if d.ifaces, err = selectInterfaces(cfg); err != nil {
-		return nil, err
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	d.mu.Lock()
+	closed, started := d.closed, d.started
+	d.mu.Unlock()
+	switch {
+	case closed:
+		return framework.ErrClosed
+	case started:
+		return nil
 	}
-	if err := d.open(); err != nil {
-		return nil, err
+	ifaces, err := selectInterfaces(d.cfg)
+	if err != nil {
+		return err
 	}
-	if d.rx4 != nil {
+	conn, rx4, rx6, err := d.open(ifaces)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.ifaces, d.conn, d.rx4, d.rx6 = ifaces, conn, rx4, rx6
+	d.started = true
+	d.mu.Unlock()
+	if rx4 != nil {
 		d.wg.Add(1)
 		go d.readLoop4()
 	}
-	if d.rx6 != nil {
+	if rx6 != nil {
 		d.wg.Add(1)
 		go d.readLoop6()
 	}
-	return d, nil
+	return nil
 }
 
 func selectInterfaces(cfg Config) ([]iface, error) {
@@ -295,7 +338,7 @@ var (
 // listen4 opens a 0.0.0.0:5353 socket (Go binds a multicast listen address
 // as the wildcard with SO_REUSEADDR, so other responders on the host keep
 // working) joined to 224.0.0.251 on every interface of ours.
-func (d *Discovery) listen4(join bool) *ipv4.PacketConn {
+func (d *Discovery) listen4(ifaces []iface, join bool) *ipv4.PacketConn {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: group4, Port: 5353})
 	if err != nil {
 		d.log.Warn("mdns: no IPv4 socket", "err", err)
@@ -308,7 +351,7 @@ func (d *Discovery) listen4(join bool) *ipv4.PacketConn {
 	if join {
 		_ = pc.SetControlMessage(ipv4.FlagInterface, true)
 		joined := false
-		for _, it := range d.ifaces {
+		for _, it := range ifaces {
 			if it.has4 && pc.JoinGroup(&it.ifc, &net.UDPAddr{IP: group4}) == nil {
 				joined = true
 			}
@@ -321,7 +364,7 @@ func (d *Discovery) listen4(join bool) *ipv4.PacketConn {
 	return pc
 }
 
-func (d *Discovery) listen6(join bool) *ipv6.PacketConn {
+func (d *Discovery) listen6(ifaces []iface, join bool) *ipv6.PacketConn {
 	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: group6, Port: 5353})
 	if err != nil {
 		d.log.Warn("mdns: no IPv6 socket", "err", err)
@@ -334,7 +377,7 @@ func (d *Discovery) listen6(join bool) *ipv6.PacketConn {
 	if join {
 		_ = pc.SetControlMessage(ipv6.FlagInterface, true)
 		joined := false
-		for _, it := range d.ifaces {
+		for _, it := range ifaces {
 			if it.has6 && pc.JoinGroup(&it.ifc, &net.UDPAddr{IP: group6}) == nil {
 				joined = true
 			}
@@ -347,11 +390,13 @@ func (d *Discovery) listen6(join bool) *ipv6.PacketConn {
 	return pc
 }
 
-func (d *Discovery) open() error {
+// open opens pion's responder sockets and ours (rx4, rx6: nil when the
+// family is unavailable) on ifaces.
+func (d *Discovery) open(ifaces []iface) (conn *pmdns.Conn, rx4 *ipv4.PacketConn, rx6 *ipv6.PacketConn, err error) {
 	var has4, has6 bool
 	var netIfs []net.Interface
 	loop := d.cfg.IncludeLoopback
-	for _, it := range d.ifaces {
+	for _, it := range ifaces {
 		has4, has6 = has4 || it.has4, has6 || it.has6
 		netIfs = append(netIfs, it.ifc)
 		loop = loop || it.ifc.Flags&net.FlagLoopback != 0
@@ -359,23 +404,23 @@ func (d *Discovery) open() error {
 	var pc4 *ipv4.PacketConn
 	var pc6 *ipv6.PacketConn
 	if has4 {
-		pc4, d.rx4 = d.listen4(false), d.listen4(true)
+		pc4, rx4 = d.listen4(ifaces, false), d.listen4(ifaces, true)
 	}
 	if has6 {
-		pc6, d.rx6 = d.listen6(false), d.listen6(true)
+		pc6, rx6 = d.listen6(ifaces, false), d.listen6(ifaces, true)
 	}
 	closeAll := func() {
-		for _, c := range []interface{ Close() error }{pc4, pc6, d.rx4, d.rx6} {
+		for _, c := range []interface{ Close() error }{pc4, pc6, rx4, rx6} {
 			if c != nil && !isNilConn(c) {
 				c.Close()
 			}
 		}
 	}
-	if (pc4 == nil && pc6 == nil) || (d.rx4 == nil && d.rx6 == nil) {
+	if (pc4 == nil && pc6 == nil) || (rx4 == nil && rx6 == nil) {
 		closeAll()
-		return errors.New("mdns: cannot open mDNS sockets on port 5353 of the chosen interfaces")
+		return nil, nil, nil, errors.New("mdns: cannot open mDNS sockets on port 5353 of the chosen interfaces")
 	}
-	conn, err := pmdns.NewServer(pc4, pc6,
+	conn, err = pmdns.NewServer(pc4, pc6,
 		pmdns.WithName("dws-"+d.id.String()),
 		pmdns.WithLocalNames(d.host),
 		pmdns.WithInterfaces(netIfs...),
@@ -386,10 +431,9 @@ func (d *Discovery) open() error {
 	)
 	if err != nil {
 		closeAll()
-		return fmt.Errorf("mdns: %w", err)
+		return nil, nil, nil, fmt.Errorf("mdns: %w", err)
 	}
-	d.conn = conn
-	return nil
+	return conn, rx4, rx6, nil
 }
 
 func isNilConn(c interface{ Close() error }) bool {
@@ -428,6 +472,10 @@ func (d *Discovery) Join(ctx context.Context, req framework.JoinRequest, sink fr
 	if d.closed {
 		d.mu.Unlock()
 		return framework.ErrClosed
+	}
+	if !d.started {
+		d.mu.Unlock()
+		return errNotStarted
 	}
 	old := d.topics[req.Topic]
 	d.mu.Unlock()
@@ -502,7 +550,8 @@ func (d *Discovery) Leave(ctx context.Context, topic framework.Topic) error {
 }
 
 // Close leaves every topic (with goodbyes), closes every socket and waits
-// for the goroutines. Later calls return nil; Join after Close fails with
+// for the goroutines. Closing a Discovery that was never started releases
+// it too. Later calls return nil; Join and Start after Close fail with
 // framework.ErrClosed.
 func (d *Discovery) Close() error {
 	d.opMu.Lock()
@@ -513,11 +562,15 @@ func (d *Discovery) Close() error {
 		return nil
 	}
 	d.closed = true
+	started := d.started
 	states := make([]*topicState, 0, len(d.topics))
 	for _, st := range d.topics {
 		states = append(states, st)
 	}
 	d.mu.Unlock()
+	if !started {
+		return nil // nothing opened, no topic joined
+	}
 	for _, st := range states {
 		d.stopTopic(st)
 	}
@@ -835,11 +888,13 @@ func earliest(ts ...time.Time) time.Time {
 	return e
 }
 
-// String describes the Discovery for logs.
+// String describes the Discovery for logs (no interfaces before Start).
 func (d *Discovery) String() string {
+	d.mu.Lock()
 	names := make([]string, len(d.ifaces))
 	for i, it := range d.ifaces {
 		names[i] = it.ifc.Name
 	}
+	d.mu.Unlock()
 	return fmt.Sprintf("mdns(id=%s, ifaces=%s)", d.id, strings.Join(names, ","))
 }

@@ -95,9 +95,9 @@ func BenchmarkUTPWithBusyDHT(b *testing.B) {
 	}
 	defer tn.Close()
 	a, z := newNode(b, utp.Config{}), newNode(b, utp.Config{})
-	var ds []*dht.Discovery
+	var ds []*dht.Node
 	for _, n := range []*node{a, z} {
-		d, err := dht.New(tn.Config(dht.Config{PacketConn: n.mux.KRPC(), Ephemeral: dht.Bool(true)}))
+		d, err := dht.ListenNode(tn.Config(dht.Config{PacketConn: n.mux.KRPC(), Ephemeral: dht.Bool(true)}))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -25,13 +25,23 @@ type node struct {
 	ln  net.Listener
 }
 
+// newUTP returns a uTP transport with the default Config.
+func newUTP(t testing.TB) *utp.Transport {
+	t.Helper()
+	tr, err := utp.New(utp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
 func newNode(t testing.TB, cfg utp.Config) *node {
 	t.Helper()
 	mux, err := udpmux.Listen("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := utp.NewWithConfig(cfg)
+	tr, err := utp.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,8 +46,8 @@ func exchange(t *testing.T, a, b *framework.Conn) {
 }
 
 func TestUTPOnlySwarmPairConnects(t *testing.T) {
-	a := startSwarm(t, framework.WithTransport(utp.New()))
-	b := startSwarm(t, framework.WithTransport(utp.New()))
+	a := startSwarm(t, framework.WithTransport(newUTP(t)))
+	b := startSwarm(t, framework.WithTransport(newUTP(t)))
 	recB := swarmtest.Record(t, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -66,7 +66,7 @@ func TestUTPOnlySwarmPairConnects(t *testing.T) {
 }
 
 func TestSwarmWithTCPAndUTPReportsTheConnectionType(t *testing.T) {
-	ua, ub := utp.New(), utp.New()
+	ua, ub := newUTP(t), newUTP(t)
 	a := startSwarm(t, framework.WithTransport(tcp.New(), ua))
 	b := startSwarm(t, framework.WithTransport(tcp.New(), ub))
 	recB := swarmtest.Record(t, b)
@@ -117,11 +117,11 @@ func TestDHTAndUTPShareOneSocket(t *testing.T) {
 	}
 	defer tn.Close()
 	mk := func() (*framework.Swarm, *dht.Plugin) {
-		p, err := dht.NewPlugin(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
+		p, err := dht.New(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return startSwarm(t, framework.WithTransport(utp.New()), framework.WithDiscovery(p)), p
+		return startSwarm(t, framework.WithTransport(newUTP(t)), framework.WithDiscovery(p)), p
 	}
 	a, pa := mk()
 	b, _ := mk()

@@ -117,17 +117,12 @@ type Transport struct {
 	pending *Listener // Listen called before UsePacketConn
 }
 
-// New returns a uTP transport with the default Config.
-func New() *Transport {
-	t, err := NewWithConfig(Config{})
-	if err != nil {
-		panic(err) // the defaults are valid
-	}
-	return t
-}
-
-// NewWithConfig returns a uTP transport tuned by cfg.
-func NewWithConfig(cfg Config) (*Transport, error) {
+// New returns a uTP transport tuned by cfg (the zero Config: every
+// default). It opens nothing: the transport runs on the swarm's shared UDP
+// socket, handed to it by UsePacketConn when the swarm starts. A cfg
+// field out of range fails with an error wrapping
+// [framework.ErrInvalidOption].
+func New(cfg Config) (*Transport, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}

@@ -324,7 +324,7 @@ func TestDialToASilentPeerHonoursCancellation(t *testing.T) {
 }
 
 func TestWithoutPacketConnFailsClearly(t *testing.T) {
-	tr := utp.New()
+	tr := newUTP(t)
 	if _, err := tr.Dial(context.Background(), framework.Peer{Host: "127.0.0.1", Port: 9}); !errors.Is(err, utp.ErrNoPacketConn) {
 		t.Fatalf("dial: %v, want ErrNoPacketConn", err)
 	}
@@ -424,4 +424,17 @@ func garbage(r *rand.Rand, i int) []byte {
 		p[0] = 0x42
 	}
 	return p
+}
+
+// TestNewTakesOneConfig: utp.New is the one constructor; the zero Config
+// takes every default, and a bad field is an error (never a panic).
+func TestNewTakesOneConfig(t *testing.T) {
+	if _, err := utp.New(utp.Config{}); err != nil {
+		t.Fatalf("zero Config: %v", err)
+	}
+	for _, cfg := range []utp.Config{{PacketSize: 1}, {LoopbackPacketSize: 1 << 20}, {ReadBuffer: 100}} {
+		if _, err := utp.New(cfg); !errors.Is(err, framework.ErrInvalidOption) {
+			t.Errorf("New(%+v): %v, want ErrInvalidOption", cfg, err)
+		}
+	}
 }

@@ -31,6 +31,8 @@
 //     and [framework.Refresher], a transport's [framework.DialFilter] and
 //     [framework.Drainer], and [framework.Ordered]. remote.Forwarded lists
 //     every interface of package framework and how, or why not, it crosses.
+//   - An implementation that is a [framework.Starter] is started by Serve,
+//     in the plugin's process, before it serves (Start is not forwarded).
 //
 // Run by hand (not by a host), a plugin explains that it is a plugin and
 // exits with status 1.

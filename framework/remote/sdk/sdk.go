@@ -1,9 +1,14 @@
 package sdk
 
 import (
+	"context"
+	"fmt"
+	"os"
+
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/remote/internal/wire"
 )
 
 // Plugins are the implementations one plugin binary serves. Usually one is
@@ -34,6 +39,34 @@ func ServeValidator(v framework.PeerValidator) { Serve(Plugins{Validator: v}) }
 
 // Serve serves every implementation set in p. Run directly (not by a
 // host) it explains that it is a plugin and exits with status 1.
+//
+// Started by a host, it first starts every implementation that is a
+// [framework.Starter] (the host does not forward Start: the plugin's
+// process is the implementation's lifetime); when one fails, Serve writes
+// the error to stderr, which the host reports, and exits with status 1.
 func Serve(p Plugins) {
+	if os.Getenv(wire.MagicCookieKey) == wire.MagicCookieValue {
+		if err := startPlugins(context.Background(), p); err != nil {
+			fmt.Fprintln(os.Stderr, "dwebswarm plugin:", err)
+			os.Exit(1)
+		}
+	}
 	plugin.Serve(ServeConfig(p))
+}
+
+// startPlugins starts the implementations of p that are a
+// [framework.Starter], as Swarm.Start would: transport, discovery, then
+// validator.
+func startPlugins(ctx context.Context, p Plugins) error {
+	for _, impl := range []interface{ Name() string }{p.Transport, p.Discovery, p.Validator} {
+		if impl == nil {
+			continue
+		}
+		if st, ok := impl.(framework.Starter); ok {
+			if err := st.Start(ctx); err != nil {
+				return fmt.Errorf("%s: start: %w", impl.Name(), err)
+			}
+		}
+	}
+	return nil
 }

@@ -40,12 +40,12 @@ type Options struct {
 
 // Testnet is a set of full DHT nodes on 127.0.0.1.
 type Testnet struct {
-	Nodes []*dht.Discovery
+	Nodes []*dht.Node
 	conns []*LoopbackConn
 	opts  Options
 
 	mu     sync.Mutex
-	extra  []*dht.Discovery
+	extra  []*dht.Node
 	xconns []*LoopbackConn
 	closed bool
 }
@@ -86,7 +86,7 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 		} else {
 			boot = []string{}
 		}
-		d, err := dht.New(dht.Config{
+		d, err := dht.ListenNode(dht.Config{
 			PacketConn:    c,
 			Bootstrap:     boot,
 			Ephemeral:     dht.Bool(false),
@@ -114,7 +114,7 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 }
 
 type ping struct {
-	from *dht.Discovery
+	from *dht.Node
 	to   netip.AddrPort
 }
 
@@ -216,16 +216,16 @@ func (t *Testnet) Config(cfg dht.Config) dht.Config {
 	return cfg
 }
 
-// NewDiscovery starts a Discovery on a new loopback-only socket, configured
+// ListenNode starts a Node on a new loopback-only socket, configured
 // by Config(cfg). Testnet.Close closes it (closing it earlier is fine).
-func (t *Testnet) NewDiscovery(cfg dht.Config) (*dht.Discovery, error) {
+func (t *Testnet) ListenNode(cfg dht.Config) (*dht.Node, error) {
 	c, err := ListenLoopback(0)
 	if err != nil {
 		return nil, err
 	}
 	cfg = t.Config(cfg)
 	cfg.PacketConn = c
-	d, err := dht.New(cfg)
+	d, err := dht.ListenNode(cfg)
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -251,7 +251,7 @@ func (t *Testnet) PacketsSent() uint64 {
 	return n
 }
 
-// Close stops every node (and every Discovery made by NewDiscovery) and
+// Close stops every node (and every Node made by ListenNode) and
 // closes their sockets.
 func (t *Testnet) Close() error {
 	t.mu.Lock()
@@ -260,7 +260,7 @@ func (t *Testnet) Close() error {
 	t.extra, t.xconns = nil, nil
 	t.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, d := range append(append([]*dht.Discovery(nil), t.Nodes...), extra...) {
+	for _, d := range append(append([]*dht.Node(nil), t.Nodes...), extra...) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

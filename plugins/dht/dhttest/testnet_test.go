@@ -37,7 +37,7 @@ func TestStartFillsTables(t *testing.T) {
 	if tn.PacketsSent() == 0 {
 		t.Fatal("no packet counted")
 	}
-	d, err := tn.NewDiscovery(dht.Config{})
+	d, err := tn.ListenNode(dht.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,8 @@
 // our bootstrap node:
 //
 //	(a) the npm node finds, under our documented infohash (dht.Infohash),
-//	    the peer our Discovery announced;
-//	(b) our Discovery's lookup finds the peer the npm node announced.
+//	    the peer our Node announced;
+//	(b) our Node's lookup finds the peer the npm node announced.
 //
 // The npm node runs as a child process (node peer.mjs), driven by JSON
 // lines. It needs Node.js and `npm ci --prefix plugins/dht/interop`, which
@@ -15,7 +15,7 @@
 // Network safety: every node binds 127.0.0.1; the npm node is given our
 // loopback bootstrap node only (never bittorrent-dht's default public
 // routers) and its socket refuses non-loopback destinations; our testnet
-// nodes and our Discovery use dhttest's loopback-only sockets.
+// nodes and our Node use dhttest's loopback-only sockets.
 package interop_test
 
 import (
@@ -255,7 +255,7 @@ func (n *npmNode) stop() {
 	}
 }
 
-// sink records what our Discovery reports for one join.
+// sink records what our Node reports for one join.
 type sink struct {
 	peers   chan framework.Peer
 	flushed chan struct{}
@@ -302,13 +302,13 @@ func TestInteropBittorrentDHT(t *testing.T) {
 	// Bootstrap never stops its traversal when it finds no starting node).
 	// It pings every testnet node, so that it knows them all and they know
 	// it.
-	boot, err := dht.NewBootstrapNode("127.0.0.1:0", []string{tn.Addr()})
+	boot, err := dht.ListenBootstrap("127.0.0.1:0", []string{tn.Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { boot.Close() })
 	bootAddr := boot.Addr().String()
-	ours := map[int]*dht.Discovery{udpPort(boot.Addr()): boot} // our full nodes by port
+	ours := map[int]*dht.Node{udpPort(boot.Addr()): boot} // our full nodes by port
 	for _, n := range tn.Nodes {
 		ours[udpPort(n.Addr())] = n
 		if err := boot.Ping(ctx, n.Addr().(*net.UDPAddr).AddrPort()); err != nil {
@@ -317,16 +317,16 @@ func TestInteropBittorrentDHT(t *testing.T) {
 	}
 	t.Logf("bootstrap node %s knows %d nodes; testnet of %d (%v)", bootAddr, boot.Stats().Nodes, len(tn.Nodes), time.Since(start).Round(time.Millisecond))
 
-	// Our Discovery as a real user runs it (default mode: adaptive, so
+	// Our Node as a real user runs it (default mode: adaptive, so
 	// read-only now), entering the DHT through the bootstrap node only.
-	d, err := tn.NewDiscovery(dht.Config{Bootstrap: []string{bootAddr}})
+	d, err := tn.ListenNode(dht.Config{Bootstrap: []string{bootAddr}})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	npm := startNPM(t, nodeBin, bootAddr)
 
-	// (a) our Discovery announces; the npm node finds the peer under
+	// (a) our Node announces; the npm node finds the peer under
 	// dht.Infohash(topic).
 	t.Run("NPMFindsOurAnnounce", func(t *testing.T) {
 		tp := framework.TopicFromString("dwebswarm interop (a) " + t.Name())
@@ -359,7 +359,7 @@ func TestInteropBittorrentDHT(t *testing.T) {
 					break
 				}
 				// A peer from the npm node's own store (from == null) does
-				// not count: our Discovery may have announced to it too.
+				// not count: our Node may have announced to it too.
 				if e.Port == ourPort && e.From != nil {
 					found = &e
 				}
@@ -368,7 +368,7 @@ func TestInteropBittorrentDHT(t *testing.T) {
 				if found.Host != "127.0.0.1" {
 					t.Fatalf("npm node found our peer at %s:%d, want 127.0.0.1:%d", found.Host, found.Port, ourPort)
 				}
-				// Only our full nodes store announces here (our Discovery
+				// Only our full nodes store announces here (our Node
 				// is read-only): the value came from one of their replies.
 				if found.From.Host != "127.0.0.1" || ours[found.From.Port] == nil {
 					t.Fatalf("npm node got our peer from %s:%d, not one of our nodes", found.From.Host, found.From.Port)
@@ -386,7 +386,7 @@ func TestInteropBittorrentDHT(t *testing.T) {
 		}
 	})
 
-	// (b) the npm node announces; our Discovery's lookup finds the peer.
+	// (b) the npm node announces; our Node's lookup finds the peer.
 	t.Run("OursFindsNPMAnnounce", func(t *testing.T) {
 		tp := framework.TopicFromString("dwebswarm interop (b) " + t.Name())
 		const npmPeerPort = 45002
@@ -455,12 +455,12 @@ func TestInteropBittorrentDHT(t *testing.T) {
 		t.Fatalf("the npm node attempted %d sends to non-loopback addresses", st.Violations)
 	}
 	// bittorrent-dht does not implement BEP 43: it would also add our
-	// read-only Discovery to its table had it queried the npm node.
+	// read-only Node to its table had it queried the npm node.
 	roInTable := false
 	for _, p := range st.Ports {
 		roInTable = roInTable || p == udpPort(d.Addr())
 	}
-	t.Logf("npm node: %d nodes in its table (our read-only Discovery among them: %v); total %v",
+	t.Logf("npm node: %d nodes in its table (our read-only Node among them: %v); total %v",
 		st.Nodes, roInTable, time.Since(start).Round(time.Millisecond))
 }
 

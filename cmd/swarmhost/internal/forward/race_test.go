@@ -21,9 +21,16 @@ import (
 // header-less ones at once (a uTP SetReadDeadline after Close used to block
 // serveConn forever, and Close with it).
 func TestServeKeepsOnlyConnectionsWithAHeader(t *testing.T) {
-	a := newSwarm(t, framework.WithTransport(tcp.New(), utp.New()))
+	newUTP := func() *utp.Transport {
+		tr, err := utp.New(utp.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	a := newSwarm(t, framework.WithTransport(tcp.New(), newUTP()))
 	ma := newManager(t, a, Options{})
-	b := newSwarm(t, framework.WithTransport(tcp.New(), utp.New()), dwebswarm.StaticPeers("127.0.0.1:"+strconv.Itoa(a.Port())))
+	b := newSwarm(t, framework.WithTransport(tcp.New(), newUTP()), dwebswarm.StaticPeers("127.0.0.1:"+strconv.Itoa(a.Port())))
 	mb := newManager(t, b, Options{})
 	topic := framework.TopicFromString(t.Name())
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -38,7 +45,10 @@ func TestServeKeepsOnlyConnectionsWithAHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mux.Close()
-	tr := utp.New()
+	tr, err := utp.New(utp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer tr.Close()
 	if err := tr.UsePacketConn(mux.Other()); err != nil {
 		t.Fatal(err)

@@ -493,7 +493,7 @@ func (d *decoder) utpOptions(v *yaml.Node, path string) utp.Config {
 		"backlog":            num("backlog", &c.Backlog),
 	}, nil)
 	if len(d.errs) == before {
-		if _, err := utp.NewWithConfig(c); err != nil {
+		if _, err := utp.New(c); err != nil {
 			d.errf(v, "see plugins/utp Config for the ranges", "%s: %v", path, err)
 		}
 	}

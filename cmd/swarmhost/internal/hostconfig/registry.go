@@ -106,7 +106,7 @@ var registry = []Builtin{
 		Conformance: builtin.DHT()},
 		(*decoder).dhtOptions,
 		func(_ string, f Flags) (dht.Config, error) { return dht.Config{Bootstrap: f.Bootstrap}, nil },
-		plain(dht.NewPlugin)),
+		plain(dht.New)),
 	def(Builtin{Kind: KindDiscovery, Name: "mdns", Summary: "LAN discovery with DNS-SD over mDNS",
 		NeedsLab: true, NoConformance: "multicast needs network namespaces: its suite runs in the lab (plugins/mdns/conformance_test.go, cmd/swarmhost/mdns_lab_test.go)"},
 		(*decoder).mdnsOptions,
@@ -142,7 +142,7 @@ var registry = []Builtin{
 			return t
 		})),
 	def(Builtin{Kind: KindTransport, Name: "utp", Summary: "uTP (BEP 29) on the swarm's shared UDP socket", Conformance: builtin.UTP()},
-		(*decoder).utpOptions, noArg(utp.Config{}), plain(utp.NewWithConfig)),
+		(*decoder).utpOptions, noArg(utp.Config{}), plain(utp.New)),
 	def(Builtin{Kind: KindValidator, Name: "cidr", Summary: "allow/deny lists of IP prefixes",
 		Conformance: builtin.CIDR(), required: "add options: {allow: [PREFIX, ...]} and/or {deny: [...]}"},
 		(*decoder).cidrOptions,

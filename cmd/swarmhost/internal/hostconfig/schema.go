@@ -384,7 +384,7 @@ func (d *decoder) crossChecks(c *Config, seen *seenKeys) {
 		cfg.Bootstrap = n.Bootstrap
 		cfg.Ephemeral = n.Ephemeral
 		cfg.AdaptiveAfter = n.AdaptiveAfter
-		if _, err := dht.NewPlugin(cfg); err != nil {
+		if _, err := dht.New(cfg); err != nil {
 			d.errf(p.node, "", "discoveries[%d] dht: %v", p.index, err)
 		}
 		p.Options = cfg

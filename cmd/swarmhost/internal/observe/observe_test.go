@@ -520,7 +520,7 @@ func TestSwarmClosedFirst(t *testing.T) {
 }
 
 func TestDHTNodesHookBeforeStart(t *testing.T) {
-	p, err := dht.NewPlugin(dht.Config{})
+	p, err := dht.New(dht.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,9 +41,14 @@ func main() {
 	case "relay": // TCP hidden behind user-space types: relayed connections, remote listener
 		sdk.ServeTransport(userTransport{tcp.New()})
 	case "utp": // the built-in uTP transport, on the host's shared UDP socket
-		sdk.ServeTransport(utp.New())
+		tr, err := utp.New(utp.Config{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		sdk.ServeTransport(tr)
 	case "dht": // the built-in DHT discovery on the host's shared UDP socket; arg: bootstrap HOST:PORT,... (loopback in tests)
-		d, err := dht.NewPlugin(dht.Config{Bootstrap: strings.Split(arg, ","), SendRate: -1, QueryTimeout: 500 * time.Millisecond})
+		d, err := dht.New(dht.Config{Bootstrap: strings.Split(arg, ","), SendRate: -1, QueryTimeout: 500 * time.Millisecond})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -66,6 +71,8 @@ func main() {
 			deny[a] = true
 		}
 		sdk.ServeValidator(denyValidator(deny))
+	case "starter": // a validator that is a framework.Starter and rejects every peer until started; arg "fail": Start fails
+		sdk.ServeValidator(&starterValidator{fail: arg == "fail"})
 	case "hang": // a transport and validator that answer Info and nothing else
 		sdk.Serve(sdk.Plugins{Transport: hangTransport{}, Validator: hangTransport{}})
 	case "silent": // never completes the handshake
@@ -158,6 +165,27 @@ func (d denyValidator) Validate(_ context.Context, p framework.Peer) error {
 	}
 	if d[p.Addr()] {
 		return fmt.Errorf("%w: %s is on the deny list", framework.ErrRejected, p.Addr())
+	}
+	return nil
+}
+
+// starterValidator accepts every peer once started.
+type starterValidator struct {
+	fail    bool
+	started bool
+}
+
+func (s *starterValidator) Name() string { return "starter" }
+func (s *starterValidator) Start(context.Context) error {
+	if s.fail {
+		return errors.New("no socket today")
+	}
+	s.started = true
+	return nil
+}
+func (s *starterValidator) Validate(context.Context, framework.Peer) error {
+	if !s.started {
+		return errors.New("not started")
 	}
 	return nil
 }

@@ -20,9 +20,13 @@ import (
 // Name is the discovery's name.
 const Name = "dht"
 
-// Discovery finds peers on the BitTorrent mainline DHT. It implements
-// [framework.Discovery]; see the package documentation for the protocol.
-type Discovery struct {
+// Node is a standalone DHT node: it finds peers on the BitTorrent mainline
+// DHT on a UDP socket of its own (see [ListenNode]), as bootstrap nodes,
+// testnets and `swarmhost dht` run it. It implements [framework.Discovery];
+// see the package documentation for the protocol. A swarm does not use a
+// Node directly: its discovery is the [Plugin] made by [New], which starts a
+// Node on the swarm's shared socket when the swarm starts.
+type Node struct {
 	cfg     Config
 	pc      net.PacketConn
 	ownsPC  bool
@@ -52,18 +56,21 @@ type Discovery struct {
 }
 
 var (
-	_ framework.Discovery = (*Discovery)(nil)
-	_ framework.Refresher = (*Discovery)(nil)
+	_ framework.Discovery = (*Node)(nil)
+	_ framework.Refresher = (*Node)(nil)
 )
 
-// New starts a DHT node. It returns without network round trips: the
-// routing table fills in the background (and on the first round of the
-// first join).
-func New(cfg Config) (*Discovery, error) {
+// ListenNode starts a standalone DHT node: it binds a UDP socket on
+// cfg.ListenAddr (default ":0"), which Close closes, or, when
+// cfg.PacketConn is set, reads that socket (which the caller closes). It
+// returns without network round trips: the routing table fills in the
+// background (and on the first round of the first join). For a swarm's
+// discovery use [New].
+func ListenNode(cfg Config) (*Node, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	d := &Discovery{
+	d := &Node{
 		cfg:         cfg,
 		pc:          cfg.PacketConn,
 		store:       NewPeerStore(cfg.PeerStore),
@@ -122,15 +129,15 @@ func New(cfg Config) (*Discovery, error) {
 	return d, nil
 }
 
-// NewBootstrapNode starts a long-running full node listening on listen
-// (host:port), as run in the cloud to seed a private network. peers are
-// other bootstrap nodes (may be empty). Its send limit is 1000 packets/s,
-// since every joining node queries it first.
-func NewBootstrapNode(listen string, peers []string) (*Discovery, error) {
+// ListenBootstrap starts a long-running full node on a UDP socket bound on
+// listen (host:port), as run in the cloud to seed a private network. peers
+// are other bootstrap nodes (may be empty). Its send limit is 1000
+// packets/s, since every joining node queries it first.
+func ListenBootstrap(listen string, peers []string) (*Node, error) {
 	if peers == nil {
 		peers = []string{}
 	}
-	return New(Config{
+	return ListenNode(Config{
 		ListenAddr: listen,
 		Bootstrap:  peers,
 		Ephemeral:  Bool(false),
@@ -139,26 +146,26 @@ func NewBootstrapNode(listen string, peers []string) (*Discovery, error) {
 }
 
 // Name implements framework.Discovery.
-func (d *Discovery) Name() string { return Name }
+func (d *Node) Name() string { return Name }
 
 // Addr is the address of the DHT's UDP socket.
-func (d *Discovery) Addr() net.Addr { return d.pc.LocalAddr() }
+func (d *Node) Addr() net.Addr { return d.pc.LocalAddr() }
 
 // ID is the DHT node id.
-func (d *Discovery) ID() [20]byte { return d.id }
+func (d *Node) ID() [20]byte { return d.id }
 
 // ReadOnly reports whether the node is currently read-only (ephemeral, or
 // adaptive and not yet switched).
-func (d *Discovery) ReadOnly() bool {
+func (d *Node) ReadOnly() bool {
 	d.srvMu.Lock()
 	defer d.srvMu.Unlock()
 	return d.srv.passive
 }
 
 // PeerStore is the store of peers announced to this node.
-func (d *Discovery) PeerStore() *PeerStore { return d.store }
+func (d *Node) PeerStore() *PeerStore { return d.store }
 
-// Stats are counters of a Discovery.
+// Stats are counters of a Node.
 type Stats struct {
 	ReadOnly        bool
 	Nodes           int    // routing table size
@@ -172,7 +179,7 @@ type Stats struct {
 }
 
 // Stats returns the current counters.
-func (d *Discovery) Stats() Stats {
+func (d *Node) Stats() Stats {
 	st := Stats{
 		Rounds:          d.rounds.Load(),
 		Queries:         d.queries.Load(),
@@ -192,7 +199,7 @@ func errClosed() error { return fmt.Errorf("dht: %w", framework.ErrClosed) }
 
 // Join implements framework.Discovery. It starts the topic's rounds in the
 // background and returns at once.
-func (d *Discovery) Join(ctx context.Context, req framework.JoinRequest, sink framework.DiscoverySink) error {
+func (d *Node) Join(ctx context.Context, req framework.JoinRequest, sink framework.DiscoverySink) error {
 	if !req.Announce && !req.Lookup {
 		return framework.ErrInvalidJoin
 	}
@@ -226,7 +233,7 @@ func (d *Discovery) Join(ctx context.Context, req framework.JoinRequest, sink fr
 // Leave implements framework.Discovery: the topic's rounds stop (mainline
 // has no un-announce; our records expire from the storing nodes). It waits,
 // at most until ctx is done, for an ongoing round to abort.
-func (d *Discovery) Leave(ctx context.Context, topic framework.Topic) error {
+func (d *Node) Leave(ctx context.Context, topic framework.Topic) error {
 	d.mu.Lock()
 	j := d.joins[topic]
 	delete(d.joins, topic)
@@ -246,9 +253,9 @@ func (d *Discovery) Leave(ctx context.Context, topic framework.Topic) error {
 }
 
 // Close implements framework.Discovery: it stops every topic, the DHT
-// server and every goroutine, and closes the socket if the Discovery opened
+// server and every goroutine, and closes the socket if the Node opened
 // it (never Config.PacketConn).
-func (d *Discovery) Close() error {
+func (d *Node) Close() error {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
@@ -277,7 +284,7 @@ func (d *Discovery) Close() error {
 
 // join is one joined topic.
 type join struct {
-	d      *Discovery
+	d      *Node
 	req    framework.JoinRequest
 	ih     [20]byte
 	sink   framework.DiscoverySink
@@ -295,7 +302,7 @@ type join struct {
 	announcedTo map[netip.AddrPort]struct{}
 }
 
-func newJoin(d *Discovery, req framework.JoinRequest, sink framework.DiscoverySink) *join {
+func newJoin(d *Node, req framework.JoinRequest, sink framework.DiscoverySink) *join {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &join{d: d, req: req, ih: Infohash(req.Topic), sink: sink, ctx: ctx, cancel: cancel, done: make(chan struct{}), refresh: make(chan struct{}, 1)}
 }
@@ -322,7 +329,7 @@ func (j *join) stop() {
 // fails (no node answered) still counts as completed for Flushed/Updated,
 // and the next one follows after a backoff of 1 s, 2 s, 4 s … capped at
 // RoundMin. A Refresh cuts the wait short.
-func (d *Discovery) runJoin(j *join) {
+func (d *Node) runJoin(j *join) {
 	defer d.wg.Done()
 	defer close(j.done)
 	fast := d.cfg.FastRelookups
@@ -371,7 +378,7 @@ func (d *Discovery) runJoin(j *join) {
 
 // Refresh implements [framework.Refresher]: the topic's next round starts
 // now, or right after the one in progress. A topic not joined is a no-op.
-func (d *Discovery) Refresh(_ context.Context, topic framework.Topic) error {
+func (d *Node) Refresh(_ context.Context, topic framework.Topic) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
