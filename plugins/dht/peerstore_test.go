@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -135,7 +136,7 @@ func TestPeerStoreCaps(t *testing.T) {
 func TestPeerStoreMaxReturned(t *testing.T) {
 	ps := NewPeerStore(PeerStoreConfig{})
 	for i := range 300 {
-		ps.AddPeer(ih(1), na("10.0.0.1", 1+i))
+		ps.AddPeer(ih(1), na(fmt.Sprintf("10.0.%d.%d", i/8, 1+i%8), 1+i))
 	}
 	got := ps.GetPeers(ih(1))
 	if len(got) != DefaultMaxPeersReturned {
