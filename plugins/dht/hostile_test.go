@@ -39,7 +39,7 @@ type hostile struct {
 
 	closer    atomic.Uint32 // grows: every new id is closer to the target
 	replies   atomic.Int64  // get_peers answered
-	queries   atomic.Int64 // get_peers received
+	queries   atomic.Int64  // get_peers received
 	announced chan netip.AddrPort
 	queried   sync.Map // netip.AddrPort (hostile socket) -> struct{}
 	wg        sync.WaitGroup
