@@ -433,3 +433,116 @@ func TestHolePunchTargetLegOnlyFromAnnouncedNodes(t *testing.T) {
 		t.Fatalf("limit stats %+v", ls)
 	}
 }
+
+// eventually waits (at most d) until cond holds: for state changed by
+// goroutines that signal nothing (anacrolix stores announces in a goroutine
+// of its own).
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// announceToken gets an announce token for ih from node via c.
+func announceToken(t *testing.T, c *net.UDPConn, node net.Addr, ih [20]byte) string {
+	t.Helper()
+	var id krpc.ID
+	id[0] = 9
+	ans := queryFrom(t, c, node, krpc.Msg{T: "gp", Y: "q", Q: "get_peers", A: &krpc.MsgArgs{ID: id, InfoHash: ih}})
+	if ans.R == nil || ans.R.Token == nil {
+		t.Fatalf("no token: %+v", ans)
+	}
+	return *ans.R.Token
+}
+
+// TestHostileAnnounceFloodKeepsLegitimateRecord: one IP announcing 600
+// ports of one infohash to a full node holds at most MaxPerIP of its 500
+// slots; the legitimate record announced before survives and is returned.
+func TestHostileAnnounceFloodKeepsLegitimateRecord(t *testing.T) {
+	tn := testnet(t)
+	node := newDisc(t, tn, dht.Config{Ephemeral: dht.Bool(false)})
+	ih := dht.Infohash(topic(t.Name()))
+	var id krpc.ID
+	id[0] = 10
+
+	legit := udpAt(t, "127.0.0.8")
+	tok := announceToken(t, legit, node.Addr(), ih)
+	port := 4242
+	if ans := queryFrom(t, legit, node.Addr(), krpc.Msg{T: "an", Y: "q", Q: "announce_peer", A: &krpc.MsgArgs{ID: id, InfoHash: ih, Port: &port, Token: tok}}); ans.Y != "r" {
+		t.Fatalf("legitimate announce: %+v", ans)
+	}
+	legitAP := netip.MustParseAddrPort("127.0.0.8:4242")
+	eventually(t, 10*time.Second, "legitimate record stored", func() bool { return node.PeerStore().Has(ih, legitAP) })
+
+	flood := udpAt(t, "127.0.0.9")
+	tok = announceToken(t, flood, node.Addr(), ih)
+	pending := map[string]int{}
+	for i := range 600 {
+		pending[fmt.Sprintf("f%d", i)] = 10000 + i
+	}
+	buf := make([]byte, 2048)
+	for try := 0; len(pending) > 0 && try < 5; try++ {
+		for tid, p := range pending {
+			b, err := bencode.Marshal(krpc.Msg{T: tid, Y: "q", Q: "announce_peer", A: &krpc.MsgArgs{ID: id, InfoHash: ih, Port: &p, Token: tok}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := flood.WriteTo(b, node.Addr()); err != nil {
+				t.Fatal(err)
+			}
+			// read what has come back so far, so that no socket buffer fills
+			flood.SetReadDeadline(time.Now().Add(time.Millisecond))
+			for {
+				n, _, err := flood.ReadFrom(buf)
+				if err != nil {
+					break
+				}
+				var m krpc.Msg
+				if bencode.Unmarshal(buf[:n], &m) == nil && m.Y == "r" {
+					delete(pending, m.T)
+				}
+			}
+		}
+		flood.SetReadDeadline(time.Now().Add(time.Second))
+		for len(pending) > 0 {
+			n, _, err := flood.ReadFrom(buf)
+			if err != nil {
+				break
+			}
+			var m krpc.Msg
+			if bencode.Unmarshal(buf[:n], &m) == nil && m.Y == "r" {
+				delete(pending, m.T)
+			}
+		}
+	}
+	flood.SetReadDeadline(time.Time{})
+	if len(pending) > 0 {
+		t.Fatalf("%d announces never answered", len(pending))
+	}
+	want := uint64(600 - dht.DefaultMaxPeersPerIP)
+	eventually(t, 10*time.Second, "600 announces stored", func() bool { return node.LimitStats().StorePerIPEvicted == want })
+	if !node.PeerStore().Has(ih, legitAP) {
+		t.Fatal("the flood evicted the legitimate record")
+	}
+	ans := query(t, node.Addr(), krpc.Msg{T: "g2", Y: "q", Q: "get_peers", A: &krpc.MsgArgs{ID: id, InfoHash: ih}})
+	if ans.R == nil {
+		t.Fatalf("get_peers: %+v", ans)
+	}
+	found, fromFlood := false, 0
+	for _, v := range ans.R.Values {
+		switch ap := v.ToNodeAddrPort().AddrPort; {
+		case ap == legitAP:
+			found = true
+		case ap.Addr() == netip.MustParseAddr("127.0.0.9"):
+			fromFlood++
+		}
+	}
+	if !found || fromFlood > dht.DefaultMaxPeersPerIP {
+		t.Fatalf("get_peers returned the legitimate peer: %v, %d of the flooding IP's (want ≤ %d)", found, fromFlood, dht.DefaultMaxPeersPerIP)
+	}
+}
