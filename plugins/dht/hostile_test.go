@@ -388,7 +388,7 @@ func TestHolePunchTargetLegOnlyFromAnnouncedNodes(t *testing.T) {
 	sentinel := func(c *net.UDPConn) {
 		var id krpc.ID
 		id[0] = 8
-		if ans := queryFrom(t, c, bAddr, krpc.Msg{T: "se", Y: "q", Q: dht.HolePunchMethod, A: &krpc.MsgArgs{ID: id}}); ans.E == nil {
+		if ans := ask(t, c, bAddr, krpc.Msg{T: "se", Y: "q", Q: dht.HolePunchMethod, A: &krpc.MsgArgs{ID: id}}); ans.E == nil {
 			t.Fatalf("malformed hole punch: %+v", ans)
 		}
 	}
@@ -397,7 +397,7 @@ func TestHolePunchTargetLegOnlyFromAnnouncedNodes(t *testing.T) {
 	for _, ip := range []string{"127.0.0.6", "127.0.0.5"} {
 		c := udpAt(t, ip)
 		for i := range 10 {
-			ans := queryFrom(t, c, bAddr, krpc.Msg{T: "hp", Y: "q", Q: dht.HolePunchMethod, A: notice(vport + i%2)})
+			ans := ask(t, c, bAddr, krpc.Msg{T: "hp", Y: "q", Q: dht.HolePunchMethod, A: notice(vport + i%2)})
 			if ans.E == nil {
 				t.Fatalf("notice from stranger %v accepted: %+v", c.LocalAddr(), ans)
 			}
@@ -415,7 +415,7 @@ func TestHolePunchTargetLegOnlyFromAnnouncedNodes(t *testing.T) {
 	// The relay itself is heard, at most ProbeBurstPerIP times for one IP.
 	accepted := 0
 	for i := range 20 {
-		ans := queryFrom(t, relay.conns[0], bAddr, krpc.Msg{T: "hq", Y: "q", Q: dht.HolePunchMethod, A: notice(vport + i)})
+		ans := ask(t, relay.conns[0], bAddr, krpc.Msg{T: "hq", Y: "q", Q: dht.HolePunchMethod, A: notice(vport + i)})
 		if ans.E == nil {
 			accepted++
 		}
@@ -434,6 +434,33 @@ func TestHolePunchTargetLegOnlyFromAnnouncedNodes(t *testing.T) {
 	}
 }
 
+// ask sends the query m from c to addr and returns the answer with m's
+// transaction id, skipping anything else c receives (the node may query us
+// back, probes may arrive).
+func ask(t testing.TB, c *net.UDPConn, addr net.Addr, m krpc.Msg) krpc.Msg {
+	t.Helper()
+	b, err := bencode.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WriteTo(b, addr); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	buf := make([]byte, 4096)
+	for {
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no answer to %s: %v", m.Q, err)
+		}
+		var out krpc.Msg
+		if bencode.Unmarshal(buf[:n], &out) == nil && out.T == m.T && (out.Y == "r" || out.Y == "e") {
+			return out
+		}
+	}
+}
+
 // eventually waits (at most d) until cond holds: for state changed by
 // goroutines that signal nothing (anacrolix stores announces in a goroutine
 // of its own).
@@ -449,11 +476,11 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 // announceToken gets an announce token for ih from node via c.
-func announceToken(t *testing.T, c *net.UDPConn, node net.Addr, ih [20]byte) string {
+func announceToken(t testing.TB, c *net.UDPConn, node net.Addr, ih [20]byte) string {
 	t.Helper()
 	var id krpc.ID
 	id[0] = 9
-	ans := queryFrom(t, c, node, krpc.Msg{T: "gp", Y: "q", Q: "get_peers", A: &krpc.MsgArgs{ID: id, InfoHash: ih}})
+	ans := ask(t, c, node, krpc.Msg{T: "gp", Y: "q", Q: "get_peers", A: &krpc.MsgArgs{ID: id, InfoHash: ih}})
 	if ans.R == nil || ans.R.Token == nil {
 		t.Fatalf("no token: %+v", ans)
 	}
@@ -473,7 +500,7 @@ func TestHostileAnnounceFloodKeepsLegitimateRecord(t *testing.T) {
 	legit := udpAt(t, "127.0.0.8")
 	tok := announceToken(t, legit, node.Addr(), ih)
 	port := 4242
-	if ans := queryFrom(t, legit, node.Addr(), krpc.Msg{T: "an", Y: "q", Q: "announce_peer", A: &krpc.MsgArgs{ID: id, InfoHash: ih, Port: &port, Token: tok}}); ans.Y != "r" {
+	if ans := ask(t, legit, node.Addr(), krpc.Msg{T: "an", Y: "q", Q: "announce_peer", A: &krpc.MsgArgs{ID: id, InfoHash: ih, Port: &port, Token: tok}}); ans.Y != "r" {
 		t.Fatalf("legitimate announce: %+v", ans)
 	}
 	legitAP := netip.MustParseAddrPort("127.0.0.8:4242")
@@ -529,7 +556,7 @@ func TestHostileAnnounceFloodKeepsLegitimateRecord(t *testing.T) {
 	if !node.PeerStore().Has(ih, legitAP) {
 		t.Fatal("the flood evicted the legitimate record")
 	}
-	ans := query(t, node.Addr(), krpc.Msg{T: "g2", Y: "q", Q: "get_peers", A: &krpc.MsgArgs{ID: id, InfoHash: ih}})
+	ans := ask(t, legit, node.Addr(), krpc.Msg{T: "g2", Y: "q", Q: "get_peers", A: &krpc.MsgArgs{ID: id, InfoHash: ih}})
 	if ans.R == nil {
 		t.Fatalf("get_peers: %+v", ans)
 	}
