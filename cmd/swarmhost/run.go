@@ -147,6 +147,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		oc := observe.Config{Version: strings.TrimPrefix(versionString(), "swarmhost "), Logger: log, Plugins: tracker}
 		if dhtPlugin != nil {
 			oc.DHTNodes = observe.DHTNodes(dhtPlugin)
+			oc.DHTLimits = observe.DHTLimits(dhtPlugin)
 		}
 		if mdnsDisc != nil {
 			oc.MDNSStats = observe.MDNSStats(mdnsDisc)

@@ -98,6 +98,10 @@ type Config struct {
 	// PeerStore configures the store of peers announced to this node.
 	PeerStore PeerStoreConfig
 
+	// Limits bounds what hostile nodes can make this node hold or send
+	// (see limits.go); the zero value takes the defaults.
+	Limits Limits
+
 	// PublicIP, when known, is one more address of this host: a peer at
 	// PublicIP:port (our own port) is never reported.
 	PublicIP net.IP
@@ -164,6 +168,10 @@ func (c *Config) setDefaults() error {
 	}
 	if c.PeerStore.Clock == nil {
 		c.PeerStore.Clock = c.Clock
+	}
+	c.Limits.setDefaults(c.Bootstrap)
+	if c.PeerStore.Exempt == nil {
+		c.PeerStore.Exempt = c.Limits.Exempt
 	}
 	return nil
 }

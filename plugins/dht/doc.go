@@ -74,8 +74,19 @@
 // Storage. A full node stores announces in a [PeerStore]: keyed by infohash
 // and ip:port (two peers behind one IP are two entries), expiring after 30
 // minutes, at most 500 peers per infohash and 100 000 in total (the least
-// recently announced entry is evicted), at most 50 returned per get_peers
-// (a uniform random sample).
+// recently announced entry is evicted), at most 8 per IP per infohash (the
+// IP's own least recently announced entry gives way: one host with many
+// ports cannot evict the others), at most 50 returned per get_peers (a
+// uniform random sample).
+//
+// Bounds (Config.Limits, see limits.go). A lookup takes at most 100 values
+// from one reply, 500 distinct values in all and 200 from the nodes of one
+// IP, 8 "nodes" and 8 "nodes6" from one reply; it sends at most 128
+// queries and considers at most 1 024 candidate nodes, 4 ports of one IP.
+// Per-IP caps exempt the IP literals of Config.Bootstrap (a testnet on one
+// host). A hole-punch notice is accepted only from a node we announced the
+// infohash to in the last 30 minutes, and probes go to one IP at most once a
+// second (burst 4). Every drop is counted: [Discovery.LimitStats].
 //
 // Robustness. Every inbound packet passes a strict KRPC check (guard.go)
 // before anacrolix decodes it: anacrolix/dht v2.23.0 panics — crashing the

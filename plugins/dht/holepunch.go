@@ -39,8 +39,12 @@ import (
 // Abuse limits: a relay (a full node) relays only towards a peer stored in
 // its peer store for that infohash — i.e. one that announced to it — and at
 // most RelayRate requests a second overall and RelayPerSource a second from
-// one IP. A target sends probes only for an infohash it announces, at most
-// ProbeRate notices a second overall and one a second per destination.
+// one IP. A target accepts the relayed leg only from a node it sent
+// announce_peer to for that infohash (within Limits.AnnouncedTTL), so that
+// nobody else can aim its probes. Probes, the target's and the requester's
+// own, go out at most ProbeRate times a second overall, once a second per
+// destination address, and Limits.ProbeNoticesPerIP times a second (burst
+// Limits.ProbeBurstPerIP) per destination IP, whatever the port.
 // Probes are PunchProbe (not a bencoded dictionary: the swarm's socket hands
 // it to the uTP side, which ignores it).
 
@@ -119,7 +123,17 @@ type puncher struct {
 	probe     *rate.Limiter
 	perSource map[netip.Addr]*rate.Limiter
 	perDest   map[netip.AddrPort]time.Time
+	perIP     map[netip.Addr]*ipLimiter // lazily made
 	wg        sync.WaitGroup
+}
+
+// maxLimiterEntries bounds the per-address limiter maps.
+const maxLimiterEntries = 4096
+
+// ipLimiter is the probe limiter of one destination IP, with its last use.
+type ipLimiter struct {
+	l    *rate.Limiter
+	last time.Time
 }
 
 func newPuncher() *puncher {
@@ -146,17 +160,45 @@ func (p *puncher) allowRelay(src netip.Addr) bool {
 	return l.Allow() && p.relay.Allow()
 }
 
-// allowProbe applies the global limit and one notice a second per destination.
-func (p *puncher) allowProbe(dst netip.AddrPort, now time.Time) bool {
+// allowProbe applies the global limit, one notice a second per destination
+// address and lim's rate per destination IP, at time now.
+func (p *puncher) allowProbe(dst netip.AddrPort, now time.Time, lim *Limits) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if last, ok := p.perDest[dst]; ok && now.Sub(last) < time.Second {
 		return false
 	}
-	if len(p.perDest) > 4096 {
+	if len(p.perDest) > maxLimiterEntries {
 		clear(p.perDest)
 	}
-	if !p.probe.Allow() {
+	if p.perIP == nil {
+		p.perIP = make(map[netip.Addr]*ipLimiter)
+	}
+	ip := dst.Addr().Unmap()
+	l := p.perIP[ip]
+	if l == nil {
+		if len(p.perIP) >= maxLimiterEntries {
+			// Forget the destinations whose bucket has refilled (their
+			// limit would allow a full burst anyway); clear only if none has.
+			refill := time.Duration(float64(max(lim.ProbeBurstPerIP, 1)) / max(lim.ProbeNoticesPerIP, 1e-3) * float64(time.Second))
+			for a, old := range p.perIP {
+				if now.Sub(old.last) >= refill {
+					delete(p.perIP, a)
+				}
+			}
+			if len(p.perIP) >= maxLimiterEntries {
+				clear(p.perIP)
+			}
+		}
+		r := rate.Limit(lim.ProbeNoticesPerIP)
+		if lim.ProbeNoticesPerIP < 0 {
+			r = rate.Inf
+		}
+		l = &ipLimiter{l: rate.NewLimiter(r, max(lim.ProbeBurstPerIP, 1))}
+		p.perIP[ip] = l
+	}
+	l.last = now
+	if !l.l.AllowN(now, 1) || !p.probe.AllowN(now, 1) {
 		return false
 	}
 	p.perDest[dst] = now
@@ -199,7 +241,7 @@ func (d *Node) handlePunch(m *krpc.Msg, src net.Addr) {
 		return
 	}
 	if req.relayed {
-		d.punchTarget(m, src, req)
+		d.punchTarget(m, src, srcAP, req)
 		return
 	}
 	d.punchRelay(m, src, srcAP, req)
@@ -244,13 +286,16 @@ func (d *Node) punchRelay(m *krpc.Msg, src net.Addr, srcAP netip.AddrPort, req p
 	}()
 }
 
-// punchTarget: we are B; probe A if we announce the infohash.
-func (d *Node) punchTarget(m *krpc.Msg, src net.Addr, req punchRequest) {
-	if !d.announces(req.ih) {
-		d.reply(m, src, codeGeneric, "not announcing")
+// punchTarget: we are B; probe A if the relay is a node we announced the
+// infohash to.
+func (d *Node) punchTarget(m *krpc.Msg, src net.Addr, srcAP netip.AddrPort, req punchRequest) {
+	if !d.announcedTo(req.ih, srcAP) {
+		d.limits.punchNotAnnounced.Add(1)
+		d.reply(m, src, codeGeneric, "not announced to you")
 		return
 	}
-	if !d.punch.allowProbe(req.addr, d.clock.Now()) {
+	if !d.punch.allowProbe(req.addr, d.clock.Now(), &d.cfg.Limits) {
+		d.limits.probesLimited.Add(1)
 		d.reply(m, src, codeGeneric, "rate limited")
 		return
 	}
@@ -258,8 +303,10 @@ func (d *Node) punchTarget(m *krpc.Msg, src net.Addr, req punchRequest) {
 	d.sendProbes(req.addr)
 }
 
-// sendProbes sends PunchProbes probe packets to addr, 0, 50 and 150 ms apart.
+// sendProbes sends PunchProbes probe packets to addr, 0, 50 and 150 ms
+// apart. The caller checked the probe limits.
 func (d *Node) sendProbes(addr netip.AddrPort) {
+	d.limits.probesSent.Add(1)
 	to := net.UDPAddrFromAddrPort(addr)
 	_, _ = d.pc.WriteTo(PunchProbe, to)
 	d.punch.wg.Add(1)
@@ -274,18 +321,6 @@ func (d *Node) sendProbes(addr netip.AddrPort) {
 			_, _ = d.pc.WriteTo(PunchProbe, to)
 		}
 	}()
-}
-
-// announces reports whether a current join announces ih.
-func (d *Node) announces(ih [20]byte) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, j := range d.joins {
-		if j.req.Announce && j.ih == ih {
-			return true
-		}
-	}
-	return false
 }
 
 // HolePunch asks p's referrer to relay a hole punch to p (see the package
@@ -308,7 +343,13 @@ func (d *Node) HolePunch(ctx context.Context, p framework.Peer) error {
 		return errClosed()
 	}
 	tap := netip.AddrPortFrom(target.Unmap(), uint16(p.Port))
-	d.sendProbes(tap)
+	// Our own probes follow the same limits as a target's (the relay's
+	// notice still goes out: it is addressed to the referrer).
+	if d.punch.allowProbe(tap, d.clock.Now(), &d.cfg.Limits) {
+		d.sendProbes(tap)
+	} else {
+		d.limits.probesLimited.Add(1)
+	}
 	res := srv.s.Query(ctx, anacrolix.NewAddr(net.UDPAddrFromAddrPort(netip.AddrPortFrom(ref.Unmap(), uint16(p.Referrer.Port)))), HolePunchMethod, anacrolix.QueryInput{
 		MsgArgs:  krpc.MsgArgs{InfoHash: Infohash(p.Topic), Token: string(encodeCompact(tap))},
 		NumTries: 2,

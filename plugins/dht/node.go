@@ -39,6 +39,7 @@ type Node struct {
 	clock   clockwork.Clock
 
 	connStats connStats
+	limits    limitCounters
 	rounds    atomic.Uint64
 	queries   atomic.Uint64
 
@@ -298,8 +299,9 @@ type join struct {
 	mu      sync.Mutex // serialises sink calls with stop
 	stopped bool
 	flushed bool
-	// nodes we sent announce_peer to (for the un-announce at Leave)
-	announcedTo map[netip.AddrPort]struct{}
+	// nodes we sent announce_peer to, with when (for the un-announce at
+	// Leave and to accept hole punches they relay); see rememberAnnounce
+	announcedTo map[netip.AddrPort]time.Time
 }
 
 func newJoin(d *Node, req framework.JoinRequest, sink framework.DiscoverySink) *join {

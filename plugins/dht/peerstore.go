@@ -18,6 +18,10 @@ const (
 	DefaultMaxPeersPerInfohash = 500
 	DefaultMaxPeers            = 100_000
 	DefaultMaxPeersReturned    = 50
+	// DefaultMaxPeersPerIP is the share of one infohash's entries that one
+	// IP address may hold: one host with many ports cannot fill the
+	// infohash's slots and evict the other peers.
+	DefaultMaxPeersPerIP = 8
 )
 
 // PeerStoreConfig configures a [PeerStore]. Zero values take the defaults.
@@ -33,6 +37,14 @@ type PeerStoreConfig struct {
 	// MaxReturned caps the peers returned by one get_peers (a random sample
 	// when more are stored), so a reply fits in one UDP packet.
 	MaxReturned int
+	// MaxPerIP caps the entries of one IP address per infohash
+	// (DefaultMaxPeersPerIP; negative: no cap): a new port of an IP at its
+	// share evicts that IP's least recently announced entry, never another
+	// IP's.
+	MaxPerIP int
+	// Exempt lists prefixes whose addresses MaxPerIP does not apply to (a
+	// Discovery passes Limits.Exempt: by default its bootstrap nodes' IPs).
+	Exempt []netip.Prefix
 	// Clock is the time source (clockwork.NewRealClock() by default).
 	Clock clockwork.Clock
 }
@@ -49,6 +61,9 @@ func (c *PeerStoreConfig) setDefaults() {
 	}
 	if c.MaxReturned <= 0 {
 		c.MaxReturned = DefaultMaxPeersReturned
+	}
+	if c.MaxPerIP == 0 {
+		c.MaxPerIP = DefaultMaxPeersPerIP
 	}
 	if c.Clock == nil {
 		c.Clock = clockwork.NewRealClock()
@@ -69,11 +84,14 @@ type PeerStore struct {
 	mu  sync.Mutex
 	all *list.List // of *storeEntry, oldest first
 	ihs map[peer_store.InfoHash]*ihPeers
+
+	perIPEvicted, capEvicted uint64
 }
 
 type ihPeers struct {
 	byAddr map[netip.AddrPort]*storeEntry
 	order  *list.List // of *storeEntry, oldest first
+	perIP  map[netip.Addr]int
 }
 
 type storeEntry struct {
@@ -122,7 +140,7 @@ func (ps *PeerStore) AddPeer(ih peer_store.InfoHash, na krpc.NodeAddr) {
 	ps.expireLocked(now)
 	set := ps.ihs[ih]
 	if set == nil {
-		set = &ihPeers{byAddr: make(map[netip.AddrPort]*storeEntry), order: list.New()}
+		set = &ihPeers{byAddr: make(map[netip.AddrPort]*storeEntry), order: list.New(), perIP: make(map[netip.Addr]int)}
 		ps.ihs[ih] = set
 	}
 	if e := set.byAddr[ap]; e != nil {
@@ -131,11 +149,26 @@ func (ps *PeerStore) AddPeer(ih peer_store.InfoHash, na krpc.NodeAddr) {
 		set.order.MoveToBack(e.ihElem)
 		return
 	}
+	if ps.cfg.MaxPerIP >= 0 && set.perIP[ap.Addr()] >= ps.cfg.MaxPerIP && !exempt(ps.cfg.Exempt, ap.Addr()) {
+		// The IP is at its share: its own oldest entry gives way.
+		for el := set.order.Front(); el != nil; el = el.Next() {
+			if e := el.Value.(*storeEntry); e.addr.Addr() == ap.Addr() {
+				ps.removeLocked(e)
+				ps.perIPEvicted++
+				break
+			}
+		}
+		if set.order.Len() == 0 { // it was the set's last entry: deleted
+			ps.ihs[ih] = set
+		}
+	}
 	if set.order.Len() >= ps.cfg.MaxPerInfohash {
 		ps.removeLocked(set.order.Front().Value.(*storeEntry))
+		ps.capEvicted++
 	}
 	if ps.all.Len() >= ps.cfg.MaxTotal {
 		ps.removeLocked(ps.all.Front().Value.(*storeEntry))
+		ps.capEvicted++
 		// The eviction may have emptied and deleted this infohash's set.
 		if ps.ihs[ih] == nil {
 			ps.ihs[ih] = set
@@ -145,6 +178,7 @@ func (ps *PeerStore) AddPeer(ih peer_store.InfoHash, na krpc.NodeAddr) {
 	e.allElem = ps.all.PushBack(e)
 	e.ihElem = set.order.PushBack(e)
 	set.byAddr[ap] = e
+	set.perIP[ap.Addr()]++
 }
 
 // GetPeers returns the live peers of ih (at most MaxReturned, sampled at
@@ -211,6 +245,9 @@ func (ps *PeerStore) removeLocked(e *storeEntry) {
 	set := ps.ihs[e.ih]
 	set.order.Remove(e.ihElem)
 	delete(set.byAddr, e.addr)
+	if set.perIP[e.addr.Addr()]--; set.perIP[e.addr.Addr()] <= 0 {
+		delete(set.perIP, e.addr.Addr())
+	}
 	if set.order.Len() == 0 {
 		delete(ps.ihs, e.ih)
 	}
@@ -240,4 +277,12 @@ func (ps *PeerStore) Remove(ih peer_store.InfoHash, addr netip.AddrPort) {
 	if e := set.byAddr[netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())]; e != nil {
 		ps.removeLocked(e)
 	}
+}
+
+// Evictions returns how many entries were evicted to make room: by the
+// per-IP share (MaxPerIP), and by MaxPerInfohash or MaxTotal.
+func (ps *PeerStore) Evictions() (perIP, caps uint64) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.perIPEvicted, ps.capEvicted
 }

@@ -1,7 +1,9 @@
 package dht
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -135,7 +137,7 @@ func TestPeerStoreCaps(t *testing.T) {
 func TestPeerStoreMaxReturned(t *testing.T) {
 	ps := NewPeerStore(PeerStoreConfig{})
 	for i := range 300 {
-		ps.AddPeer(ih(1), na("10.0.0.1", 1+i))
+		ps.AddPeer(ih(1), na(fmt.Sprintf("10.0.%d.%d", i/8, 1+i%8), 1+i))
 	}
 	got := ps.GetPeers(ih(1))
 	if len(got) != DefaultMaxPeersReturned {
@@ -157,7 +159,7 @@ func FuzzPeerStore(f *testing.F) {
 	f.Add([]byte("\x00\x01\x7f\x00\x00\x01\xff\xff\x02\x05"))
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		clk := clockwork.NewFakeClock()
-		ps := NewPeerStore(PeerStoreConfig{Clock: clk, TTL: 10 * time.Second, MaxPerInfohash: 4, MaxTotal: 7, MaxReturned: 3})
+		ps := NewPeerStore(PeerStoreConfig{Clock: clk, TTL: 10 * time.Second, MaxPerInfohash: 4, MaxTotal: 7, MaxReturned: 3, MaxPerIP: 2})
 		for len(ops) > 0 {
 			op := ops[0]
 			ops = ops[1:]
@@ -196,6 +198,18 @@ func FuzzPeerStore(f *testing.F) {
 				if set.order.Len() > 4 || set.order.Len() != len(set.byAddr) || set.order.Len() == 0 {
 					t.Fatalf("bad set: %d entries, %d keys", set.order.Len(), len(set.byAddr))
 				}
+				perIP := map[netip.Addr]int{}
+				for a := range set.byAddr {
+					perIP[a.Addr()]++
+				}
+				for ip, n := range perIP {
+					if n > 2 || set.perIP[ip] != n {
+						t.Fatalf("%s: %d entries, counted %d (share 2)", ip, n, set.perIP[ip])
+					}
+				}
+				if len(set.perIP) != len(perIP) {
+					t.Fatalf("per-IP counts for %d IPs, %d present", len(set.perIP), len(perIP))
+				}
 				total += set.order.Len()
 			}
 			if total != ps.all.Len() || total > 7 {
@@ -204,4 +218,51 @@ func FuzzPeerStore(f *testing.F) {
 			ps.mu.Unlock()
 		}
 	})
+}
+
+// TestPeerStorePerIPShare: one IP announcing 600 ports of one infohash
+// keeps MaxPerIP entries (its own oldest give way) and cannot evict the
+// record of another IP; an exempt prefix has no share.
+func TestPeerStorePerIPShare(t *testing.T) {
+	clk := clockwork.NewFakeClock()
+	ps := NewPeerStore(PeerStoreConfig{Clock: clk, Exempt: []netip.Prefix{netip.MustParsePrefix("10.7.0.0/16")}})
+	ps.AddPeer(ih(1), na("10.0.0.1", 4242))
+	for i := range 600 {
+		clk.Advance(time.Millisecond)
+		ps.AddPeer(ih(1), na("10.9.9.9", 1000+i))
+	}
+	if !ps.Has(ih(1), netip.MustParseAddrPort("10.0.0.1:4242")) {
+		t.Fatal("the legitimate record was evicted")
+	}
+	if n := len(ps.GetPeers(ih(1))); n != 1+DefaultMaxPeersPerIP {
+		t.Fatalf("%d entries, want %d", n, 1+DefaultMaxPeersPerIP)
+	}
+	for i := 600 - DefaultMaxPeersPerIP; i < 600; i++ { // the most recent survive
+		if !ps.Has(ih(1), netip.AddrPortFrom(netip.MustParseAddr("10.9.9.9"), uint16(1000+i))) {
+			t.Fatalf("port %d of the flooding IP missing", 1000+i)
+		}
+	}
+	if perIP, _ := ps.Evictions(); perIP != 600-DefaultMaxPeersPerIP {
+		t.Fatalf("per-IP evictions %d, want %d", perIP, 600-DefaultMaxPeersPerIP)
+	}
+	// another infohash has its own share
+	ps.AddPeer(ih(2), na("10.9.9.9", 1))
+	if len(ps.GetPeers(ih(2))) != 1 {
+		t.Fatal("share counted across infohashes")
+	}
+	// exempt
+	for i := range 20 {
+		ps.AddPeer(ih(3), na("10.7.0.1", 1+i))
+	}
+	if n := len(ps.GetPeers(ih(3))); n != 20 {
+		t.Fatalf("exempt IP kept %d entries, want 20", n)
+	}
+	// no share
+	ps = NewPeerStore(PeerStoreConfig{MaxPerIP: -1})
+	for i := range 20 {
+		ps.AddPeer(ih(1), na("10.9.9.9", 1+i))
+	}
+	if n := len(ps.GetPeers(ih(1))); n != 20 {
+		t.Fatalf("MaxPerIP -1 kept %d entries, want 20", n)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	k_nearest_nodes "github.com/anacrolix/dht/v2/k-nearest-nodes"
 	"github.com/anacrolix/dht/v2/krpc"
 	"github.com/anacrolix/dht/v2/traversal"
+	"github.com/anacrolix/dht/v2/types"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 )
@@ -35,23 +36,20 @@ func (d *Node) round(j *join) (uint64, error) {
 	}
 	ctx := j.ctx
 
-	var seenMu sync.Mutex
-	seen := make(map[netip.AddrPort]struct{})
+	lk := newLookup(&d.cfg.Limits, &d.limits)
 	report := func(v krpc.NodeAddr, from krpc.NodeAddr, fromID krpc.ID) {
 		ap, ok := nodeAddrPort(v)
 		if !ok || d.self.isSelf(ap, j.req.Port) {
 			return
 		}
-		seenMu.Lock()
-		_, dup := seen[ap]
-		seen[ap] = struct{}{}
-		seenMu.Unlock()
-		if dup {
+		refIP, _ := netip.AddrFromSlice(from.IP)
+		refIP = refIP.Unmap()
+		if !lk.takeValue(ap, refIP) {
 			return
 		}
 		refHost := "<invalid>"
-		if ip, ok := netip.AddrFromSlice(from.IP); ok {
-			refHost = ip.Unmap().String()
+		if refIP.IsValid() {
+			refHost = refIP.String()
 		}
 		p := framework.Peer{
 			Host:     ap.Addr().String(),
@@ -67,6 +65,9 @@ func (d *Node) round(j *join) (uint64, error) {
 		Alpha:  traversalAlpha,
 		K:      traversalK,
 		DoQuery: func(qctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
+			if !lk.admitQuery() {
+				return traversal.QueryResult{}
+			}
 			d.queries.Add(1)
 			// get_peers as anacrolix's GetPeers sends it, with our tries.
 			res := srv.s.Query(qctx, anacrolix.NewAddr(addr.UDP()), "get_peers", anacrolix.QueryInput{
@@ -79,14 +80,18 @@ func (d *Node) round(j *join) (uint64, error) {
 					d.mapping.observed(addr.String(), netip.AddrPortFrom(ip.Unmap(), uint16(res.Reply.IP.Port)))
 				}
 				if j.req.Lookup {
-					for _, v := range r.Values {
+					for _, v := range lk.replyValues(r.Values) {
 						report(v, addr, r.ID)
 					}
 				}
 			}
-			return res.TraversalQueryResult(addr)
+			tr := res.TraversalQueryResult(addr)
+			tr.Nodes, tr.Nodes6 = lk.replyNodes(tr.Nodes), lk.replyNodes(tr.Nodes6)
+			return tr
 		},
-		NodeFilter: srv.s.TraversalNodeFilter,
+		NodeFilter: func(n types.AddrMaybeId) bool {
+			return srv.s.TraversalNodeFilter(n) && lk.admitNode(n)
+		},
 		// Keep only nodes that gave an announce token.
 		DataFilter: func(data any) bool {
 			_, ok := data.(string)
@@ -102,6 +107,7 @@ func (d *Node) round(j *join) (uint64, error) {
 	op.AddNodes(nodes)
 	select {
 	case <-op.Stalled():
+	case <-lk.capped: // LookupQueries sent: take what answered so far
 	case <-ctx.Done():
 	}
 	op.Stop()

@@ -33,20 +33,61 @@ const UnannounceMethod = "dws_unannounce"
 // maxAnnouncedTo bounds the nodes remembered per topic.
 const maxAnnouncedTo = 64
 
-// rememberAnnounce records a node we announced to.
+// rememberAnnounce records a node we announce to, now. Entries older than
+// Limits.AnnouncedTTL are dropped; when maxAnnouncedTo remain, the oldest
+// gives way.
 func (j *join) rememberAnnounce(na krpc.NodeAddr) {
 	ap, ok := nodeAddrPort(na)
 	if !ok {
 		return
 	}
+	now := j.d.clock.Now()
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.announcedTo == nil {
-		j.announcedTo = make(map[netip.AddrPort]struct{})
+		j.announcedTo = make(map[netip.AddrPort]time.Time)
 	}
-	if len(j.announcedTo) < maxAnnouncedTo {
-		j.announcedTo[ap] = struct{}{}
+	if _, ok := j.announcedTo[ap]; !ok && len(j.announcedTo) >= maxAnnouncedTo {
+		var oldest netip.AddrPort
+		var at time.Time
+		for a, t := range j.announcedTo {
+			if now.Sub(t) >= j.d.cfg.Limits.AnnouncedTTL {
+				delete(j.announcedTo, a)
+				continue
+			}
+			if !oldest.IsValid() || t.Before(at) {
+				oldest, at = a, t
+			}
+		}
+		if len(j.announcedTo) >= maxAnnouncedTo {
+			delete(j.announcedTo, oldest)
+		}
 	}
+	j.announcedTo[ap] = now
+}
+
+// announcedTo reports whether we sent announce_peer for ih to the node at
+// ap within Limits.AnnouncedTTL, for a topic still joined.
+func (d *Node) announcedTo(ih [20]byte, ap netip.AddrPort) bool {
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	now := d.clock.Now()
+	d.mu.Lock()
+	joins := make([]*join, 0, 1)
+	for _, j := range d.joins {
+		if j.req.Announce && j.ih == ih {
+			joins = append(joins, j)
+		}
+	}
+	d.mu.Unlock()
+	for _, j := range joins {
+		j.mu.Lock()
+		t, ok := j.announcedTo[ap]
+		j.mu.Unlock()
+		if ok && now.Sub(t) < d.cfg.Limits.AnnouncedTTL {
+			return true
+		}
+	}
+	return false
 }
 
 // unannounce asks every node we announced to to drop our record, in

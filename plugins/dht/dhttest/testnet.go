@@ -94,6 +94,8 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 			QueryTimeout:  opts.QueryTimeout,
 			QueryTries:    opts.QueryTries,
 			NoMaintenance: true,
+			// Every node is on 127.0.0.1: no per-IP share among them.
+			Limits: dht.Limits{Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},
 		})
 		if err != nil {
 			t.Close()

@@ -33,6 +33,7 @@ const (
 	MetricBytesIn           = "dwebswarm_bytes_in_total"             // counter {name}
 	MetricBytesOut          = "dwebswarm_bytes_out_total"            // counter {name}
 	MetricDHTRoutingTable   = "dwebswarm_dht_routing_table_nodes"    // gauge
+	MetricDHTLimited        = "dwebswarm_dht_limited_total"          // counter {limit}
 	MetricPluginUp          = "dwebswarm_plugin_up"                  // gauge {kind, plugin}
 	MetricPluginRestarts    = "dwebswarm_plugin_restarts_total"      // counter {kind, plugin}
 	MetricPluginEvents      = "dwebswarm_plugin_events_total"        // counter {kind, plugin, event}
@@ -188,6 +189,7 @@ var (
 	descBytesIn        = prometheus.NewDesc(MetricBytesIn, "Bytes received from the swarm by a forwarder (service), by name.", []string{labelName}, nil)
 	descBytesOut       = prometheus.NewDesc(MetricBytesOut, "Bytes sent to the swarm by a forwarder (service), by name.", []string{labelName}, nil)
 	descDHTNodes       = prometheus.NewDesc(MetricDHTRoutingTable, "Nodes in the DHT routing table.", nil, nil)
+	descDHTLimited     = prometheus.NewDesc(MetricDHTLimited, "What the DHT's bounds against hostile nodes dropped or refused, by limit (values_per_reply, values_per_lookup, values_per_source_ip, nodes_per_reply, nodes_per_lookup, node_ports_per_ip: lookup results dropped; lookups_capped: lookups ended by the query cap; punch_not_announced: hole-punch notices from nodes we did not announce to; probes_limited: hole punches whose probes the rate limits refused; store_per_ip: peer-store entries evicted by the per-IP share; store_caps: by the per-infohash or total cap).", []string{"limit"}, nil)
 	descPluginUp       = prometheus.NewDesc(MetricPluginUp, "1 while a plugin runs (an out-of-process one has a live instance).", []string{labelKind, labelPlugin}, nil)
 	descPluginRestarts = prometheus.NewDesc(MetricPluginRestarts, "Restarts of an out-of-process plugin after a crash.", []string{labelKind, labelPlugin}, nil)
 	descPluginEvents   = prometheus.NewDesc(MetricPluginEvents, "Lifecycle events of out-of-process plugins (started, crashed, restarted, restart-failed, gave-up, hung).", []string{labelKind, labelPlugin, labelEvent}, nil)
@@ -196,7 +198,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo} {
+	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descDHTLimited, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo} {
 		ch <- d
 	}
 }
@@ -288,6 +290,23 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	if f := s.cfg.DHTNodes; f != nil {
 		if n := f(); n >= 0 {
 			gauge(ch, descDHTNodes, float64(n))
+		}
+	}
+	if f := s.cfg.DHTLimits; f != nil {
+		if ls, ok := f(); ok {
+			for _, c := range []struct {
+				limit string
+				n     uint64
+			}{
+				{"values_per_reply", ls.ValuesPerReply}, {"values_per_lookup", ls.ValuesPerLookup},
+				{"values_per_source_ip", ls.ValuesPerSourceIP}, {"nodes_per_reply", ls.NodesPerReply},
+				{"nodes_per_lookup", ls.LookupNodes}, {"node_ports_per_ip", ls.NodePortsPerIP},
+				{"lookups_capped", ls.LookupsCapped}, {"punch_not_announced", ls.PunchNotAnnounced},
+				{"probes_limited", ls.ProbesLimited}, {"store_per_ip", ls.StorePerIPEvicted},
+				{"store_caps", ls.StoreLimitsEvicted},
+			} {
+				counter(ch, descDHTLimited, float64(c.n), c.limit)
+			}
 		}
 	}
 	for _, p := range s.plugins.snapshot() {

@@ -71,6 +71,10 @@ type Config struct {
 	// dropped records, instances and peers (the dwebswarm_mdns_* metrics).
 	// nil: not exported. [MDNSStats] builds it.
 	MDNSStats func() mdns.Stats
+	// DHTLimits returns what the DHT's hostile-node bounds dropped
+	// (dht.LimitStats), false while unknown (not started). nil: not
+	// exported. [DHTLimits] builds it from the DHT plugin.
+	DHTLimits func() (dht.LimitStats, bool)
 	// NoRuntimeMetrics leaves out the Go runtime (go_*) and process
 	// (process_*) collectors.
 	NoRuntimeMetrics bool
@@ -85,6 +89,18 @@ func DHTNodes(p *dht.Plugin) func() int {
 			return -1
 		}
 		return d.Stats().Nodes
+	}
+}
+
+// DHTLimits returns a [Config.DHTLimits] hook reading the DHT plugin's
+// [dht.Discovery.LimitStats] (false until the swarm starts it).
+func DHTLimits(p *dht.Plugin) func() (dht.LimitStats, bool) {
+	return func() (dht.LimitStats, bool) {
+		d := p.Node()
+		if d == nil {
+			return dht.LimitStats{}, false
+		}
+		return d.LimitStats(), true
 	}
 }
 

@@ -84,7 +84,8 @@ func newPair(t *testing.T) *pair {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.client.Close() })
-	p.clientObs = startObserver(t, p.client, observe.Config{Version: "client-test", Plugins: p.tracker, DHTNodes: func() int { return 7 }})
+	p.clientObs = startObserver(t, p.client, observe.Config{Version: "client-test", Plugins: p.tracker, DHTNodes: func() int { return 7 },
+		DHTLimits: func() (dht.LimitStats, bool) { return dht.LimitStats{ValuesPerReply: 5, PunchNotAnnounced: 2}, true }})
 	p.clientObs.NameTopic(p.topic, "observe test topic")
 	if err := p.client.Join(ctx, p.topic); err != nil {
 		t.Fatal(err)
@@ -232,6 +233,9 @@ func TestMetricsCountConnectionsOnALoopbackPair(t *testing.T) {
 		{observe.MetricPeersRejected, 0, nil},
 		{observe.MetricBound, 1, nil},
 		{observe.MetricDHTRoutingTable, 7, nil},
+		{observe.MetricDHTLimited, 5, []string{"limit=values_per_reply"}},
+		{observe.MetricDHTLimited, 2, []string{"limit=punch_not_announced"}},
+		{observe.MetricDHTLimited, 0, []string{"limit=store_per_ip"}},
 		{observe.MetricBuildInfo, 1, []string{"version=client-test"}},
 	} {
 		if v, ok := value(fams, c.name, c.labels...); !ok || v != c.want {
@@ -256,6 +260,9 @@ func TestMetricsCountConnectionsOnALoopbackPair(t *testing.T) {
 	}
 	if _, ok := sf[observe.MetricDHTRoutingTable]; ok {
 		t.Error("DHT metric exported without a hook")
+	}
+	if _, ok := sf[observe.MetricDHTLimited]; ok {
+		t.Error("DHT limit metric exported without a hook")
 	}
 	if _, ok := sf["go_goroutines"]; ok {
 		t.Error("runtime metrics exported with NoRuntimeMetrics")
@@ -526,6 +533,9 @@ func TestDHTNodesHookBeforeStart(t *testing.T) {
 	}
 	if n := observe.DHTNodes(p)(); n != -1 {
 		t.Errorf("DHTNodes before start = %d, want -1", n)
+	}
+	if _, ok := observe.DHTLimits(p)(); ok {
+		t.Error("DHTLimits known before start")
 	}
 }
 
