@@ -524,7 +524,7 @@ func (t *Transport) WantsPeer(p framework.Peer) bool { return p.Referrer != nil 
 func (t *Transport) Drain(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for t.Stats().Conns > 0 {
+	for st := t.Stats(); st.Conns > st.HalfOpen; st = t.Stats() { // half-open ones have nothing to deliver
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
