@@ -16,6 +16,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
 const runHelp = `usage: swarmhost run --config FILE [--metrics HOST:PORT]
@@ -124,8 +125,12 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 			dhtPlugin = dp
 		}
 	}
+	var utpTransport *utp.Transport
 	for _, p := range plugins.Transports {
 		tracker.Add("transport", p.Name(), "")
+		if ut, ok := p.(*utp.Transport); ok {
+			utpTransport = ut
+		}
 	}
 	for _, p := range plugins.Validators {
 		tracker.Add("validator", p.Name(), "")
@@ -137,6 +142,9 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		oc := observe.Config{Version: strings.TrimPrefix(versionString(), "swarmhost "), Logger: log, Plugins: tracker}
 		if dhtPlugin != nil {
 			oc.DHTNodes = observe.DHTNodes(dhtPlugin)
+		}
+		if utpTransport != nil {
+			oc.UTP = utpTransport.Stats
 		}
 		obs, err := observe.New(sw, oc)
 		if err == nil {

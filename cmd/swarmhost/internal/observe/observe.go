@@ -31,6 +31,7 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
 // DefaultAddr is where `swarmhost status` looks when no --addr is given; a
@@ -66,6 +67,9 @@ type Config struct {
 	// unknown (not started). nil: the swarm has no DHT and the metric is
 	// not exported. [DHTNodes] builds it from the DHT plugin.
 	DHTNodes func() int
+	// UTP returns the uTP transport's counters (half-open connections,
+	// dropped SYNs); nil: no uTP metrics. Pass (*utp.Transport).Stats.
+	UTP func() utp.Stats
 	// NoRuntimeMetrics leaves out the Go runtime (go_*) and process
 	// (process_*) collectors.
 	NoRuntimeMetrics bool
