@@ -125,9 +125,10 @@ func (s *socket) close() {
 	for _, c := range conns {
 		c.mu.Lock()
 		if c.state != csDone {
-			if !c.halfOpen { // nothing to a peer that never answered
-				c.sendReset()
-			}
+			// half-open ones too: their peer may have our SYN-ACK and
+			// think itself connected. Once per connection, at shutdown,
+			// which no peer can repeat: no reflector.
+			c.sendReset()
 			c.fail(net.ErrClosed)
 		}
 		c.mu.Unlock()
