@@ -51,8 +51,8 @@
 //     seq_nr arrives the connection is half-open: it is not in the accept
 //     backlog (Accept and a swarm's maxPeers never see it), sends nothing
 //     but its SYN-ACK and at most three more to repeated SYNs (no
-//     keep-alive, no RESET), and ends silently after HalfOpenTimeout
-//     (15 s). Half-open connections are bounded in total (MaxHalfOpen
+//     keep-alive; a RESET only when the transport shuts down), and ends
+//     silently after HalfOpenTimeout (15 s). Half-open connections are bounded in total (MaxHalfOpen
 //     1024: the oldest gives way) and per source IP (MaxHalfOpenPerIP
 //     128: further SYNs are dropped); SYNs are rate-limited per source IP
 //     (SynRate 32/s, SynBurst 128, MaxSynSources 4096 tracked, the rest
