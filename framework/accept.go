@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -163,33 +164,112 @@ func (s *Swarm) acceptLoop(l Listener, t Transport) {
 	}
 }
 
-// refuseInboundLocked reports why an inbound connection must be refused, or nil.
-func (s *Swarm) refuseInboundLocked() error {
+// refuseInboundLocked reports why an inbound connection must be refused,
+// or nil, with the name of the limit that refuses it.
+func (s *Swarm) refuseInboundLocked() (string, error) {
 	c := s.cfg
 	switch {
 	case s.closed:
-		return ErrClosed
+		return "", ErrClosed
 	case c.maxServerSockets == -1:
-		return fmt.Errorf("%w: maxServerSockets -1 refuses inbound connections", ErrLimit)
+		return "refuseInbound", fmt.Errorf("%w: maxServerSockets -1 refuses inbound connections", ErrLimit)
 	case c.maxServerSockets > 0 && s.servers >= c.maxServerSockets:
-		return fmt.Errorf("%w: maxServerSockets %d", ErrLimit, c.maxServerSockets)
+		return "maxServerSockets", fmt.Errorf("%w: maxServerSockets %d", ErrLimit, c.maxServerSockets)
 	case s.clients+s.servers+s.dialing >= c.maxPeers:
-		return fmt.Errorf("%w: maxPeers %d", ErrLimit, c.maxPeers)
+		return "maxPeers", fmt.Errorf("%w: maxPeers %d", ErrLimit, c.maxPeers)
+	case s.servers >= c.maxPeers-s.reserve:
+		return "inboundShare", fmt.Errorf("%w: inbound share %d of maxPeers %d (%d kept for dials)", ErrLimit, c.maxPeers-s.reserve, c.maxPeers, s.reserve)
 	}
-	return nil
+	return "", nil
 }
 
+// maxDisplace bounds how many silent connections one inbound connection
+// displaces while other accept loops take the freed slots.
+const maxDisplace = 4
+
+// accepted admits nc, displacing the oldest unproven inbound connection
+// when a limit is reached, or refuses it.
 func (s *Swarm) accepted(nc net.Conn, t Transport) {
-	s.mu.Lock()
-	if err := s.refuseInboundLocked(); err != nil {
+	for try := 0; ; try++ {
+		s.mu.Lock()
+		limit, err := s.refuseInboundLocked()
+		if err == nil {
+			break // s.mu held
+		}
+		var victim *Conn
+		if errors.Is(err, ErrLimit) && limit != "refuseInbound" && try < maxDisplace {
+			victim = s.oldestSilentLocked()
+		}
+		if victim == nil {
+			s.mu.Unlock()
+			s.log.Debug("inbound refused", "remote", nc.RemoteAddr().String(), "reason", err)
+			nc.Close()
+			s.inboundRefused(nc, t, limit, err)
+			return
+		}
 		s.mu.Unlock()
-		s.log.Debug("inbound refused", "remote", nc.RemoteAddr().String(), "reason", err)
-		nc.Close()
-		s.inboundRefused(nc, t, err)
-		return
+		s.log.Debug("silent inbound connection displaced", "remote", remoteString(victim), "by", nc.RemoteAddr().String(), "limit", limit)
+		victim.closeWith(fmt.Errorf("%w by %s at the %s limit", ErrDisplaced, nc.RemoteAddr(), limit))
 	}
 	c := &Conn{Conn: nc, s: s, typ: t.Name()}
 	s.registerLocked(c)
+	s.watchLocked(c)
 	s.mu.Unlock()
 	s.handle(c)
+}
+
+// watchLocked tracks a new inbound connection until it proves itself: it
+// joins the silent list (oldest first) and, with an unproven timeout, gets
+// a timer that closes it. Caller holds s.mu.
+func (s *Swarm) watchLocked(c *Conn) {
+	s.silent = append(s.silent, c)
+	c.silent = true
+	if d := s.cfg.unprovenTimeout; d > 0 {
+		c.proofTimer = s.cfg.clock.AfterFunc(d, func() { s.unprovenTimeout(c, d) })
+	}
+}
+
+// oldestSilentLocked takes the oldest unproven inbound connection off the
+// silent list, or returns nil. Caller holds s.mu.
+func (s *Swarm) oldestSilentLocked() *Conn {
+	if len(s.silent) == 0 {
+		return nil
+	}
+	c := s.silent[0]
+	s.unsilenceLocked(c)
+	return c
+}
+
+// unsilenceLocked takes c off the silent list and stops its timer. Caller
+// holds s.mu.
+func (s *Swarm) unsilenceLocked(c *Conn) {
+	if !c.silent {
+		return
+	}
+	c.silent = false
+	if i := slices.Index(s.silent, c); i >= 0 {
+		s.silent = slices.Delete(s.silent, i, i+1)
+	}
+	if c.proofTimer != nil {
+		c.proofTimer.Stop()
+	}
+}
+
+// proved marks c proven: a Read returned a byte.
+func (s *Swarm) proved(c *Conn) {
+	s.mu.Lock()
+	s.unsilenceLocked(c)
+	s.mu.Unlock()
+}
+
+// unprovenTimeout closes c if it is still silent after d.
+func (s *Swarm) unprovenTimeout(c *Conn, d time.Duration) {
+	s.mu.Lock()
+	silent := c.silent
+	s.unsilenceLocked(c)
+	s.mu.Unlock()
+	if silent {
+		s.log.Debug("silent inbound connection closed", "remote", remoteString(c), "after", d)
+		c.closeWith(fmt.Errorf("%w: no byte read within %v", ErrUnproven, d))
+	}
 }

@@ -135,7 +135,8 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		srvConns := make(chan *framework.Conn, n)
-		srv := benchSwarm(b, framework.WithMaxPeers(n+1), framework.WithConnectionHandler(func(c *framework.Conn) { srvConns <- c }))
+		// no dial reserve: the server takes n inbound connections
+		srv := benchSwarm(b, framework.WithMaxPeers(n+1), framework.WithDialReserve(0), framework.WithConnectionHandler(func(c *framework.Conn) { srvConns <- c }))
 		cli := benchSwarm(b, framework.WithMaxPeers(n+1))
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // Conn is a connection made by the swarm: a [net.Conn] that also carries the
@@ -35,12 +37,15 @@ type Conn struct {
 	dropErr    error
 	shadowed   []*entry // client entries dropped as duplicates of this conn
 	registered bool
+	silent     bool            // inbound, unproven: on s.silent
+	proofTimer clockwork.Timer // closes a silent inbound connection
 
 	once      sync.Once
 	readDone  atomic.Bool // Read returned io.EOF
 	writeDone atomic.Bool // CloseWrite succeeded
 	peerFirst atomic.Bool // the peer ended its side before we ended ours
 	byPeer    bool        // taken at close, before the transport's Close: peerFirst
+	proven    atomic.Bool // a Read returned a byte (or a client connection)
 }
 
 // Type returns the transport name: "tcp" or "utp" (seed: info.type).
@@ -88,9 +93,13 @@ func (c *Conn) Deduplicate(localID, remoteID []byte) bool {
 }
 
 // Read reads from the connection; a failure other than io.EOF or a deadline
-// closes it.
+// closes it. The first byte read from an inbound connection proves it (see
+// [WithUnprovenTimeout]).
 func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
+	if n > 0 && !c.proven.Load() && !c.proven.Swap(true) {
+		c.s.proved(c)
+	}
 	if err != nil {
 		if fatal(err) {
 			c.closeWith(err)
@@ -138,7 +147,8 @@ func (c *Conn) CloseWrite() error {
 // Close closes the connection; the swarm then fires the disconnection event.
 func (c *Conn) Close() error { return c.closeWith(nil) }
 
-// Unwrap returns the transport's connection.
+// Unwrap returns the transport's connection. Bytes read from it directly do
+// not prove an inbound connection (see [WithUnprovenTimeout]).
 func (c *Conn) Unwrap() net.Conn { return c.Conn }
 
 func (c *Conn) closeWith(reason error) error {

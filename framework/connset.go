@@ -30,6 +30,7 @@ func (s *Swarm) onConnClosed(c *Conn, reason error) {
 		return
 	}
 	delete(s.conns, c)
+	s.unsilenceLocked(c)
 	if c.client {
 		s.clients--
 	} else {
@@ -42,6 +43,12 @@ func (s *Swarm) onConnClosed(c *Conn, reason error) {
 		reason = c.dropErr
 	}
 	why := c.disconnectReason(reason)
+	switch why {
+	case ReasonUnproven:
+		s.unprovenClosed++
+	case ReasonDisplaced:
+		s.displaced++
+	}
 	if !s.closed {
 		// duplicates dropped in favour of this connection may dial again
 		for _, e := range c.shadowed {
@@ -118,6 +125,10 @@ func (c *Conn) disconnectReason(err error) DisconnectReason {
 		return ReasonBanned
 	case errors.Is(err, ErrClosed):
 		return ReasonSwarmClosed
+	case errors.Is(err, ErrUnproven):
+		return ReasonUnproven
+	case errors.Is(err, ErrDisplaced):
+		return ReasonDisplaced
 	}
 	return ReasonIOError
 }

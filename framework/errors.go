@@ -38,4 +38,10 @@ var (
 	ErrDuplicate = errors.New("dwebswarm: duplicate connection")
 	// ErrSelf: the connection leads back to this swarm.
 	ErrSelf = errors.New("dwebswarm: connected to self")
+	// ErrUnproven: an inbound connection sent nothing (no Read returned a
+	// byte) within the unproven timeout.
+	ErrUnproven = errors.New("dwebswarm: inbound connection silent")
+	// ErrDisplaced: an unproven inbound connection gave way to a newer
+	// inbound connection at a connection limit.
+	ErrDisplaced = errors.New("dwebswarm: silent inbound connection displaced")
 )

@@ -12,7 +12,8 @@ type ConnectionEvent struct{ Conn *Conn }
 // DisconnectionEvent: a connection closed, for any reason (seed:
 // 'disconnection'). Fired exactly once per connection. Reason says who or
 // what closed it; Err is the error behind it when there is one
-// (ErrDuplicate, ErrSelf, ErrBanned, ErrClosed, an I/O error), nil when the
+// (ErrDuplicate, ErrSelf, ErrBanned, ErrClosed, ErrUnproven, ErrDisplaced,
+// an I/O error), nil when the
 // connection was closed by its user or ended by the peer.
 type DisconnectionEvent struct {
 	Conn   *Conn
@@ -48,6 +49,14 @@ const (
 	ReasonBanned DisconnectReason = "banned"
 	// ReasonSwarmClosed: Swarm.Close closed it; Err is [ErrClosed].
 	ReasonSwarmClosed DisconnectReason = "swarm_closed"
+	// ReasonUnproven: an inbound connection on which no Read returned a
+	// byte within the unproven timeout ([WithUnprovenTimeout]); Err wraps
+	// [ErrUnproven].
+	ReasonUnproven DisconnectReason = "unproven"
+	// ReasonDisplaced: an unproven inbound connection, the oldest, gave way
+	// to a new inbound connection at a connection limit
+	// ([WithDialReserve]); Err wraps [ErrDisplaced].
+	ReasonDisplaced DisconnectReason = "displaced"
 )
 
 // String returns the reason's word, e.g. "closed_by_peer".

@@ -48,6 +48,8 @@ type config struct {
 	handler            func(*Conn)
 	clock              clockwork.Clock
 	logger             *slog.Logger
+	unprovenTimeout    time.Duration // 0: never close silent inbound connections
+	dialReserve        int           // -1: automatic (see WithDialReserve)
 }
 
 func defaultConfig() config {
@@ -61,6 +63,8 @@ func defaultConfig() config {
 		attemptDelay:       DefaultConnectionAttemptDelay,
 		clock:              clockwork.NewRealClock(),
 		logger:             slog.Default(),
+		unprovenTimeout:    DefaultUnprovenTimeout,
+		dialReserve:        -1,
 	}
 }
 
@@ -300,4 +304,67 @@ func WithLogger(l *slog.Logger) Option {
 		c.logger = l
 		return nil
 	}
+}
+
+// DefaultUnprovenTimeout is how long an inbound connection may stay silent
+// before the swarm closes it (see [WithUnprovenTimeout]).
+const DefaultUnprovenTimeout = 10 * time.Second
+
+// WithUnprovenTimeout sets how long an inbound connection may stay
+// unproven (default [DefaultUnprovenTimeout]): it is proven once a Read on
+// it returned at least one byte, i.e. once the peer sent something and the
+// user read it. An inbound connection still unproven after d is closed with
+// [ReasonUnproven] (Err wraps [ErrUnproven]), so that idle sockets cannot
+// hold the swarm's slots. Handlers should start reading at once, as they do
+// for a handshake. The timeout runs on the swarm's clock ([WithClock]).
+// 0 never closes a silent connection (silent ones still give way to newer
+// inbound connections at the limits, see [WithDialReserve]). d must not be
+// negative.
+func WithUnprovenTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return invalid("unproven timeout %v: must be 0 (never) or positive", d)
+		}
+		c.unprovenTimeout = d
+		return nil
+	}
+}
+
+// WithDialReserve sets how many of the maxPeers slots inbound connections
+// may never take, so that connections aimed at the swarm cannot stop it
+// dialling out: inbound connections are refused once maxPeers - n of them
+// are open (limit "inboundShare"). The default, -1, reserves
+// max(1, maxPeers/4) slots (6 of the default 24), none when maxPeers is 1
+// or the swarm never dials (maxClientSockets -1), and at most
+// maxClientSockets. At any inbound limit (inboundShare, maxServerSockets,
+// maxPeers) the oldest unproven inbound connection (see
+// [WithUnprovenTimeout]) gives way to the new one ([ReasonDisplaced]); the
+// new one is refused only when every inbound connection is proven. n must
+// be -1 or in 0..maxPeers-1.
+func WithDialReserve(n int) Option {
+	return func(c *config) error {
+		if n < -1 {
+			return invalid("dial reserve %d: must be -1 (automatic), 0 or positive", n)
+		}
+		c.dialReserve = n
+		return nil
+	}
+}
+
+// reserve is the number of maxPeers slots kept for our own dials.
+func (c *config) reserve() int {
+	if c.maxClientSockets == -1 {
+		return 0
+	}
+	r := c.dialReserve
+	if r < 0 {
+		r = 0
+		if c.maxPeers >= 2 {
+			r = max(1, c.maxPeers/4)
+		}
+	}
+	if c.maxClientSockets > 0 {
+		r = min(r, c.maxClientSockets)
+	}
+	return r
 }

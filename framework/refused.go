@@ -3,7 +3,6 @@ package framework
 import (
 	"errors"
 	"net"
-	"strings"
 )
 
 // InboundRefusedEvent: an inbound connection was refused before it became a
@@ -14,27 +13,22 @@ type InboundRefusedEvent struct {
 	Remote    net.Addr
 	Transport string // the transport's name
 	// Limit names the limit that refused it: "maxPeers",
-	// "maxServerSockets" or "refuseInbound" (maxServerSockets -1).
+	// "maxServerSockets", "inboundShare" (maxPeers less the slots kept
+	// for dials, see [WithDialReserve]) or "refuseInbound"
+	// (maxServerSockets -1). At every limit but refuseInbound a connection
+	// is refused only when no unproven inbound connection can give way.
 	Limit string
 	Err   error
 }
 
 func (*InboundRefusedEvent) event() {}
 
-// inboundRefused publishes the refusal of nc (why: err, from
+// inboundRefused publishes the refusal of nc at limit (why: err, from
 // refuseInboundLocked). Refusals because the swarm is closing are not
 // published.
-func (s *Swarm) inboundRefused(nc net.Conn, t Transport, err error) {
+func (s *Swarm) inboundRefused(nc net.Conn, t Transport, limit string, err error) {
 	if !errors.Is(err, ErrLimit) {
 		return
-	}
-	msg := err.Error()
-	limit := "maxPeers"
-	switch {
-	case strings.Contains(msg, "refuses inbound"):
-		limit = "refuseInbound"
-	case strings.Contains(msg, "maxServerSockets"):
-		limit = "maxServerSockets"
 	}
 	s.bus.publish(&InboundRefusedEvent{Remote: nc.RemoteAddr(), Transport: t.Name(), Limit: limit, Err: err})
 }

@@ -37,14 +37,18 @@ type Swarm struct {
 	peers     map[string]*entry
 	queue     queue
 	conns     map[*Conn]struct{}
-	clients   int // open client connections
-	servers   int // open server connections
-	dialing   int // dials in flight (queue and manual)
-	dedup     map[string]*Conn
-	changed   chan struct{} // closed and replaced on every state change
-	intake    []found
-	admitting bool // the intake loop is validating a peer
-	closeCh   chan struct{}
+	clients   int     // open client connections
+	servers   int     // open server connections
+	dialing   int     // dials in flight (queue and manual)
+	reserve   int     // maxPeers slots inbound connections cannot take
+	silent    []*Conn // unproven inbound connections, oldest first
+	// inbound connections closed as unproven, and displaced
+	unprovenClosed, displaced uint64
+	dedup                     map[string]*Conn
+	changed                   chan struct{} // closed and replaced on every state change
+	intake                    []found
+	admitting                 bool // the intake loop is validating a peer
+	closeCh                   chan struct{}
 
 	wake     chan struct{} // wakes the dialler
 	intakeCh chan struct{} // wakes the intake loop
@@ -100,6 +104,9 @@ func New(opts ...Option) (*Swarm, error) {
 	if err := uniqueNames("discovery", cfg.discoveries); err != nil {
 		return nil, err
 	}
+	if cfg.dialReserve >= cfg.maxPeers {
+		return nil, invalid("dial reserve %d leaves no slot of maxPeers %d for inbound connections", cfg.dialReserve, cfg.maxPeers)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Swarm{
 		cfg:         cfg,
@@ -118,6 +125,7 @@ func New(opts ...Option) (*Swarm, error) {
 		intakeCh:    make(chan struct{}, 1),
 		dialCtx:     ctx,
 		cancel:      cancel,
+		reserve:     cfg.reserve(),
 	}
 	return s, nil
 }
@@ -277,13 +285,23 @@ type Stats struct {
 	Banned        int // banned peers remembered
 	Unresponsive  int // unresponsive peers remembered
 	Subscriptions int // open event subscriptions
+	// Unproven is the number of open inbound connections that have not
+	// proven themselves yet (no Read returned a byte).
+	Unproven int
+	// UnprovenClosed counts inbound connections closed at the unproven
+	// timeout; Displaced those that gave way to a newer inbound connection
+	// at a limit (see WithUnprovenTimeout, WithDialReserve).
+	UnprovenClosed, Displaced uint64
+	// DialReserve is the number of maxPeers slots kept for our own dials.
+	DialReserve int
 }
 
 // Stats returns a snapshot of the swarm's counters.
 func (s *Swarm) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Topics: len(s.topics), Known: len(s.peers), Queued: s.queue.len(), Dialing: s.dialing, Clients: s.clients, Servers: s.servers}
+	st := Stats{Topics: len(s.topics), Known: len(s.peers), Queued: s.queue.len(), Dialing: s.dialing, Clients: s.clients, Servers: s.servers,
+		Unproven: len(s.silent), UnprovenClosed: s.unprovenClosed, Displaced: s.displaced, DialReserve: s.reserve}
 	for _, e := range s.peers {
 		switch e.state {
 		case stBanned:

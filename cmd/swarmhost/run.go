@@ -18,6 +18,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
+	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
 const runHelp = `usage: swarmhost run --config FILE [--metrics HOST:PORT]
@@ -134,8 +135,12 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 			mdnsDisc = dp
 		}
 	}
+	var utpTransport *utp.Transport
 	for _, p := range plugins.Transports {
 		tracker.Add("transport", p.Name(), "")
+		if ut, ok := p.(*utp.Transport); ok {
+			utpTransport = ut
+		}
 	}
 	for _, p := range plugins.Validators {
 		tracker.Add("validator", p.Name(), "")
@@ -151,6 +156,9 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		}
 		if mdnsDisc != nil {
 			oc.MDNSStats = observe.MDNSStats(mdnsDisc)
+		}
+		if utpTransport != nil {
+			oc.UTP = utpTransport.Stats
 		}
 		obs, err := observe.New(sw, oc)
 		if err == nil {

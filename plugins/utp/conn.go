@@ -1,6 +1,7 @@
 package utp
 
 import (
+	"container/list"
 	"errors"
 	"fmt"
 	"io"
@@ -146,6 +147,12 @@ type Conn struct {
 	timer    *time.Timer
 	timerAt  time.Time
 	ackTimer *time.Timer
+
+	// half-open: a server connection whose peer has not answered our
+	// SYN-ACK yet. It is not in the accept backlog and sends nothing but
+	// SYN-ACKs (at most maxSynAcks); see halfopen.go.
+	halfOpen bool          // guarded by mu
+	halfElem *list.Element // on the socket's half-open list; guarded by s.mu
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -412,6 +419,13 @@ func (c *Conn) armTimer(now time.Time) {
 	if c.state == csDone {
 		return
 	}
+	if c.halfOpen {
+		// no keep-alive, no idle check: only the half-open expiry
+		next := c.synAt.Add(c.s.cfg.HalfOpenTimeout)
+		c.timerAt = next
+		c.timer.Reset(max(next.Sub(now), 0))
+		return
+	}
 	next := c.lastRecv.Add(c.s.cfg.IdleTimeout)
 	if ka := c.lastSend.Add(c.s.cfg.KeepAlive); ka.Before(next) {
 		next = ka
@@ -443,6 +457,16 @@ func (c *Conn) onTimer() {
 		return
 	}
 	now := time.Now()
+	if c.halfOpen {
+		if now.Sub(c.synAt) >= c.s.cfg.HalfOpenTimeout {
+			c.halfOpen = false
+			c.s.halfExpired.Add(1)
+			c.fail(errHalfOpenExpired) // silently: the peer never answered
+			return
+		}
+		c.armTimer(now)
+		return
+	}
 	if c.closed && !now.Before(c.closeBy) {
 		c.sendReset()
 		c.fail(errLinger)
@@ -542,6 +566,9 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 	if c.state == csDone {
 		return
 	}
+	if c.halfOpen && !c.receiveHalfOpen(h) {
+		return
+	}
 	c.lastRecv = now
 	c.replyMicro = microNow() - h.ts
 	switch h.typ {
@@ -570,6 +597,9 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		}
 		c.state = csConnected
 		close(c.established)
+		// answer the SYN-ACK at once: the listener takes the connection
+		// in (Accept returns it) only once we did
+		c.sendState()
 		c.armTimer(now)
 		return
 	}

@@ -43,9 +43,21 @@
 // type<<4|1, never 'd', so udpmux never routes it to the DHT.
 //
 //   - Handshake: the initiator picks a receive id R and sends SYN with
-//     connection_id R; the answerer replies STATE (its initial seq_nr,
-//     ack_nr = the SYN's seq_nr) and sends with id R, receives with R+1.
-//     BEP 29 has no third packet: a well-formed SYN opens a connection.
+//     connection_id R; the answerer replies STATE (the SYN-ACK: its random
+//     initial seq_nr, ack_nr = the SYN's seq_nr) and sends with id R,
+//     receives with R+1. The initiator answers the SYN-ACK at once with a
+//     STATE (BEP 29 has no third packet; libutp peers answer with their
+//     first data or keep-alive). Until a packet acking the SYN-ACK's
+//     seq_nr arrives the connection is half-open: it is not in the accept
+//     backlog (Accept and a swarm's maxPeers never see it), sends nothing
+//     but its SYN-ACK and at most three more to repeated SYNs (no
+//     keep-alive; a RESET only when the transport shuts down), and ends
+//     silently after HalfOpenTimeout (15 s). Half-open connections are bounded in total (MaxHalfOpen
+//     1024: the oldest gives way) and per source IP (MaxHalfOpenPerIP
+//     128: further SYNs are dropped); SYNs are rate-limited per source IP
+//     (SynRate 32/s, SynBurst 128, MaxSynSources 4096 tracked, the rest
+//     share one bucket). A spoofing sender thus gets at most one 20-byte
+//     packet per 20-byte SYN, and none over its rate.
 //     Repeated SYNs get the same answer; SYN retries at 250 ms, doubling
 //     to 2 s, until the dial's context or DialTimeout (10 s) ends. A SYN
 //     to a socket that does not listen is answered with RESET (dial fails
@@ -80,6 +92,5 @@
 //     or data arriving after Close, resets the connection (the writer gets
 //     ECONNRESET), as TCP does.
 //
-// Not done: path-MTU discovery, pacing beyond the burst cap, a third
-// handshake packet (spoofed SYNs open connections that then time out).
+// Not done: path-MTU discovery, pacing beyond the burst cap.
 package utp

@@ -1,6 +1,7 @@
 package utp
 
 import (
+	"container/list"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -32,6 +33,18 @@ type socket struct {
 
 	rstTokens float64
 	rstLast   time.Time
+
+	// half-open connections, oldest first, and per source IP (s.mu)
+	half      list.List
+	halfPerIP map[netip.Addr]int
+	syn       synLimiter
+
+	synsAnswered atomic.Uint64 // half-open connections whose peer answered
+	synsLimited  atomic.Uint64 // SYNs dropped: the source's SYN rate
+	synsOverCap  atomic.Uint64 // SYNs dropped: the source's half-open share
+	halfEvicted  atomic.Uint64 // half-open connections evicted at MaxHalfOpen
+	halfExpired  atomic.Uint64 // half-open connections whose peer never answered
+	backlogFull  atomic.Uint64 // answered connections reset: backlog full
 
 	ignored     atomic.Uint64 // packets that are not uTP or belong to nobody
 	retransmits atomic.Uint64 // data/FIN packets sent again
@@ -112,6 +125,9 @@ func (s *socket) close() {
 	for _, c := range conns {
 		c.mu.Lock()
 		if c.state != csDone {
+			// half-open ones too: their peer may have our SYN-ACK and
+			// think itself connected. Once per connection, at shutdown,
+			// which no peer can repeat: no reflector.
 			c.sendReset()
 			c.fail(net.ErrClosed)
 		}
@@ -127,6 +143,7 @@ func (s *socket) remove(c *Conn) {
 	if s.conns[c.key] == c {
 		delete(s.conns, c.key)
 	}
+	s.dropHalfLocked(c)
 	s.mu.Unlock()
 }
 
@@ -165,10 +182,19 @@ func (s *socket) handle(b []byte, from netip.AddrPort) {
 	c.receive(&h, payload, now)
 }
 
-// handleSyn opens a connection for a SYN, or answers a repeated one.
+// handleSyn opens a half-open connection for a SYN, or answers a
+// repeated one. A half-open connection sends its SYN-ACK (and at most
+// maxSynAcks-1 more, to repeated SYNs) and nothing else; it enters the
+// accept backlog only when the peer answers (see halfopen.go). SYNs over
+// their source's rate or half-open share are dropped unanswered.
 func (s *socket) handleSyn(h *header, from netip.AddrPort, now time.Time) {
 	key := connKey{from, h.connID + 1}
 	s.mu.Lock()
+	if !s.synAllowed(from.Addr(), now) {
+		s.mu.Unlock()
+		s.ignored.Add(1)
+		return
+	}
 	if c := s.conns[key]; c != nil {
 		s.mu.Unlock()
 		c.receive(h, nil, now)
@@ -180,26 +206,29 @@ func (s *socket) handleSyn(h *header, from netip.AddrPort, now time.Time) {
 		s.reset(from, h.connID, h.seq)
 		return
 	}
+	ok, evict := s.admitHalfOpen(from.Addr())
+	if !ok {
+		s.mu.Unlock()
+		s.ignored.Add(1)
+		return
+	}
 	c := newConn(s, key, h.connID, false)
 	c.ackNr = h.seq
 	c.state = csConnected
+	c.halfOpen = true
 	c.peerWnd = int(h.wnd)
 	c.replyMicro = microNow() - h.ts
 	// c is not published yet: taking its lock under s.mu cannot deadlock
 	c.mu.Lock()
-	select {
-	case ln.backlog <- c:
-	default:
-		c.mu.Unlock()
-		s.mu.Unlock()
-		s.ignored.Add(1)
-		return // backlog full: drop the SYN, the peer will repeat it
-	}
 	s.conns[key] = c
+	s.addHalfLocked(c)
 	s.mu.Unlock()
 	c.sendSynAck()
 	c.armTimer(now)
 	c.mu.Unlock()
+	if evict != nil {
+		evict.endHalfOpen(errHalfOpenEvicted)
+	}
 }
 
 // reset answers a packet of an unknown connection, at most 100 per second.

@@ -63,9 +63,27 @@ type Config struct {
 	// included) sent to other hosts and to loopback addresses.
 	PacketSize         int
 	LoopbackPacketSize int
-	// Backlog is the number of inbound connections waiting for Accept;
-	// further SYNs are dropped (their senders repeat them).
+	// Backlog is the number of inbound connections waiting for Accept.
+	// A connection enters it once its peer answered our SYN-ACK; one that
+	// answers while the backlog is full is reset.
 	Backlog int
+
+	// HalfOpenTimeout is how long a half-open connection (SYN received,
+	// SYN-ACK sent, no answer from the peer yet) waits for the answer; it
+	// then ends without a packet sent. Half-open connections do not count
+	// toward Backlog (nor a swarm's maxPeers): Accept never sees them.
+	HalfOpenTimeout time.Duration
+	// MaxHalfOpen bounds the half-open connections; at the bound the
+	// oldest gives way to a new one. MaxHalfOpenPerIP bounds those of
+	// one source IP address; its further SYNs are dropped.
+	MaxHalfOpen, MaxHalfOpenPerIP int
+	// SynRate and SynBurst are a token bucket per source IP address:
+	// SYNs (repeated ones included) beyond SynRate a second, after a burst
+	// of SynBurst, are dropped unanswered. MaxSynSources bounds the
+	// sources tracked; sources beyond it share one bucket.
+	SynRate       float64
+	SynBurst      int
+	MaxSynSources int
 }
 
 func (c *Config) setDefaults() error {
@@ -104,7 +122,7 @@ func (c *Config) setDefaults() error {
 	if c.ReadBuffer < c.LoopbackPacketSize || c.ReadBuffer < c.PacketSize {
 		return fmt.Errorf("%w: utp ReadBuffer %d smaller than a packet", framework.ErrInvalidOption, c.ReadBuffer)
 	}
-	return nil
+	return c.halfOpenDefaults()
 }
 
 // Transport is the uTP transport. It runs on the swarm's shared UDP socket,
@@ -329,6 +347,19 @@ type Stats struct {
 	// Retransmits counts data and FIN packets sent again; Timeouts counts
 	// retransmission timeouts.
 	Retransmits, Timeouts uint64
+	// HalfOpen is the number of half-open connections (SYN-ACK sent, no
+	// answer yet), included in Conns.
+	HalfOpen int
+	// SynsAnswered counts half-open connections whose peer answered
+	// (they went to the accept backlog).
+	SynsAnswered uint64
+	// SynsRateLimited and SynsOverCap count SYNs dropped unanswered: over
+	// their source's SYN rate, or over its half-open share.
+	SynsRateLimited, SynsOverCap uint64
+	// HalfOpenEvicted counts half-open connections that gave way at
+	// MaxHalfOpen; HalfOpenExpired those whose peer never answered;
+	// BacklogFull answered connections reset because the backlog was full.
+	HalfOpenEvicted, HalfOpenExpired, BacklogFull uint64
 }
 
 // Stats returns the transport's counters (zero before UsePacketConn).
@@ -342,7 +373,11 @@ func (t *Transport) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Stats{Conns: len(s.conns), Ignored: s.ignored.Load(),
-		Retransmits: s.retransmits.Load(), Timeouts: s.timeouts.Load()}
+		Retransmits: s.retransmits.Load(), Timeouts: s.timeouts.Load(),
+		HalfOpen: s.half.Len(), SynsAnswered: s.synsAnswered.Load(),
+		SynsRateLimited: s.synsLimited.Load(), SynsOverCap: s.synsOverCap.Load(),
+		HalfOpenEvicted: s.halfEvicted.Load(), HalfOpenExpired: s.halfExpired.Load(),
+		BacklogFull: s.backlogFull.Load()}
 }
 
 // Listener accepts uTP connections on the shared socket.
@@ -484,7 +519,7 @@ func (t *Transport) WantsPeer(p framework.Peer) bool { return p.Referrer != nil 
 func (t *Transport) Drain(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for t.Stats().Conns > 0 {
+	for st := t.Stats(); st.Conns > st.HalfOpen; st = t.Stats() { // half-open ones have nothing to deliver
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

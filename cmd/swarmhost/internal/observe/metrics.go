@@ -38,6 +38,14 @@ const (
 	MetricPluginRestarts    = "dwebswarm_plugin_restarts_total"      // counter {kind, plugin}
 	MetricPluginEvents      = "dwebswarm_plugin_events_total"        // counter {kind, plugin, event}
 	MetricBuildInfo         = "dwebswarm_build_info"                 // gauge 1 {version}
+
+	MetricInboundUnproven       = "dwebswarm_inbound_unproven"              // gauge
+	MetricInboundUnprovenClosed = "dwebswarm_inbound_unproven_closed_total" // counter
+	MetricInboundDisplaced      = "dwebswarm_inbound_displaced_total"       // counter
+	MetricDialReserve           = "dwebswarm_dial_reserve"                  // gauge
+	MetricUTPHalfOpen           = "dwebswarm_utp_half_open"                 // gauge
+	MetricUTPSynsDropped        = "dwebswarm_utp_syns_dropped_total"        // counter {reason: rate|half_open_share}
+	MetricUTPHalfOpenEnded      = "dwebswarm_utp_half_open_ended_total"     // counter {outcome: answered|expired|evicted|backlog_full}
 )
 
 // Label names and values.
@@ -194,11 +202,19 @@ var (
 	descPluginRestarts = prometheus.NewDesc(MetricPluginRestarts, "Restarts of an out-of-process plugin after a crash.", []string{labelKind, labelPlugin}, nil)
 	descPluginEvents   = prometheus.NewDesc(MetricPluginEvents, "Lifecycle events of out-of-process plugins (started, crashed, restarted, restart-failed, gave-up, hung).", []string{labelKind, labelPlugin, labelEvent}, nil)
 	descBuildInfo      = prometheus.NewDesc(MetricBuildInfo, "Always 1; the version label says which swarmhost runs.", []string{labelVersion}, nil)
+
+	descUnproven       = prometheus.NewDesc(MetricInboundUnproven, "Open inbound connections that have not proven themselves yet (no byte read from them).", nil, nil)
+	descUnprovenClosed = prometheus.NewDesc(MetricInboundUnprovenClosed, "Inbound connections closed because no byte was read from them within the unproven timeout.", nil, nil)
+	descDisplaced      = prometheus.NewDesc(MetricInboundDisplaced, "Unproven inbound connections that gave way to a newer inbound connection at a connection limit.", nil, nil)
+	descDialReserve    = prometheus.NewDesc(MetricDialReserve, "Slots of maxPeers that inbound connections cannot take (kept for our dials).", nil, nil)
+	descUTPHalfOpen    = prometheus.NewDesc(MetricUTPHalfOpen, "uTP half-open connections: SYN-ACK sent, no answer from the peer yet (not counted toward maxPeers).", nil, nil)
+	descUTPSynsDropped = prometheus.NewDesc(MetricUTPSynsDropped, "uTP SYNs dropped unanswered, by reason (rate: over the source's SYN rate; half_open_share: the source has its share of half-open connections).", []string{labelReason}, nil)
+	descUTPHalfOpenEnd = prometheus.NewDesc(MetricUTPHalfOpenEnded, "uTP half-open connections ended, by outcome (answered: the peer answered and the connection went to Accept; expired: no answer; evicted: gave way at the half-open bound; backlog_full: answered but reset).", []string{"outcome"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descDHTLimited, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo} {
+	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descDHTLimited, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo, descUnproven, descUnprovenClosed, descDisplaced, descDialReserve, descUTPHalfOpen, descUTPSynsDropped, descUTPHalfOpenEnd} {
 		ch <- d
 	}
 }
@@ -277,6 +293,20 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, descQueueLength, float64(st.Queued))
 	gauge(ch, descTopicsJoined, float64(st.Topics))
 	gauge(ch, descSubscriptions, float64(st.Subscriptions))
+	gauge(ch, descUnproven, float64(st.Unproven))
+	counter(ch, descUnprovenClosed, float64(st.UnprovenClosed))
+	counter(ch, descDisplaced, float64(st.Displaced))
+	gauge(ch, descDialReserve, float64(st.DialReserve))
+	if f := s.cfg.UTP; f != nil {
+		u := f()
+		gauge(ch, descUTPHalfOpen, float64(u.HalfOpen))
+		counter(ch, descUTPSynsDropped, float64(u.SynsRateLimited), "rate")
+		counter(ch, descUTPSynsDropped, float64(u.SynsOverCap), "half_open_share")
+		counter(ch, descUTPHalfOpenEnd, float64(u.SynsAnswered), "answered")
+		counter(ch, descUTPHalfOpenEnd, float64(u.HalfOpenExpired), "expired")
+		counter(ch, descUTPHalfOpenEnd, float64(u.HalfOpenEvicted), "evicted")
+		counter(ch, descUTPHalfOpenEnd, float64(u.BacklogFull), "backlog_full")
+	}
 
 	cy := s.sw.Connectivity()
 	gauge(ch, descBound, bit(cy.Bound))

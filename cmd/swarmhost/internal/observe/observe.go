@@ -32,6 +32,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
+	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
 // DefaultAddr is where `swarmhost status` looks when no --addr is given; a
@@ -75,6 +76,9 @@ type Config struct {
 	// (dht.LimitStats), false while unknown (not started). nil: not
 	// exported. [DHTLimits] builds it from the DHT plugin.
 	DHTLimits func() (dht.LimitStats, bool)
+	// UTP returns the uTP transport's counters (half-open connections,
+	// dropped SYNs); nil: no uTP metrics. Pass (*utp.Transport).Stats.
+	UTP func() utp.Stats
 	// NoRuntimeMetrics leaves out the Go runtime (go_*) and process
 	// (process_*) collectors.
 	NoRuntimeMetrics bool
