@@ -42,7 +42,8 @@ type Swarm struct {
 	dedup     map[string]*Conn
 	changed   chan struct{} // closed and replaced on every state change
 	intake    []found
-	admitting bool // the intake loop is validating a peer
+	admitting bool   // the intake loop is validating a peer
+	b         bounds // discovery and dial limits' bookkeeping
 	closeCh   chan struct{}
 
 	wake     chan struct{} // wakes the dialler
@@ -111,6 +112,7 @@ func New(opts ...Option) (*Swarm, error) {
 		peers:       make(map[string]*entry),
 		conns:       make(map[*Conn]struct{}),
 		dedup:       make(map[string]*Conn),
+		b:           newBounds(),
 		changed:     make(chan struct{}),
 		closeCh:     make(chan struct{}),
 		wake:        make(chan struct{}, 1),
@@ -239,13 +241,17 @@ type Stats struct {
 	Banned        int // banned peers remembered
 	Unresponsive  int // unresponsive peers remembered
 	Subscriptions int // open event subscriptions
+	// Bounds counts what the discovery and dial limits held back
+	// ([DiscoveryLimits], [DialLimits], the private-address rule).
+	Bounds BoundStats
 }
 
 // Stats returns a snapshot of the swarm's counters.
 func (s *Swarm) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Topics: len(s.topics), Known: len(s.peers), Queued: s.queue.len(), Dialing: s.dialing, Clients: s.clients, Servers: s.servers}
+	st := Stats{Topics: len(s.topics), Known: len(s.peers), Queued: s.queue.len(), Dialing: s.dialing, Clients: s.clients, Servers: s.servers, Bounds: s.b.st}
+	st.Bounds.NeverConnected = s.b.freshTotal
 	for _, e := range s.peers {
 		switch e.state {
 		case stBanned:
@@ -319,6 +325,10 @@ func (s *Swarm) Close() error {
 	for _, e := range s.peers {
 		s.stopTimer(e)
 		e.gen++
+	}
+	if s.b.timer != nil {
+		s.b.timer.Stop()
+		s.b.timer = nil
 	}
 	listeners := s.listeners
 	s.notifyLocked()
