@@ -33,6 +33,7 @@ type Discovery struct {
 	punch   *puncher
 	mapping mappingLog
 	clock   clockwork.Clock
+	private bool // every bootstrap node is non-global: peers are marked PrivateNet
 
 	connStats connStats
 	rounds    atomic.Uint64
@@ -74,6 +75,7 @@ func New(cfg Config) (*Discovery, error) {
 		modeChanged: make(chan struct{}),
 		closing:     make(chan struct{}),
 		joins:       make(map[framework.Topic]*join),
+		private:     privateNetwork(cfg.Bootstrap),
 	}
 	if cfg.SendRate < 0 {
 		d.limiter = rate.NewLimiter(rate.Inf, 0)
