@@ -32,7 +32,7 @@ type node struct {
 	clk  *clockwork.FakeClock
 }
 
-func newNode(t *testing.T, opts ...framework.Option) *node {
+func newNode(t testing.TB, opts ...framework.Option) *node {
 	t.Helper()
 	n := &node{disc: swarmtest.NewDiscovery(), tr: swarmtest.NewTransport(tcp.New()), clk: clockwork.NewFakeClock()}
 	base := []framework.Option{
@@ -69,7 +69,7 @@ func (n *node) peer(topic framework.Topic) framework.Peer {
 	return framework.Peer{Host: "127.0.0.1", Port: n.Port(), Topic: topic, PrivateNet: true}
 }
 
-func (n *node) join(t *testing.T, topic framework.Topic, opts ...framework.JoinOption) {
+func (n *node) join(t testing.TB, topic framework.Topic, opts ...framework.JoinOption) {
 	t.Helper()
 	if err := n.Join(context.Background(), topic, opts...); err != nil {
 		t.Fatal(err)
