@@ -37,6 +37,13 @@ const (
 	MetricPluginRestarts    = "dwebswarm_plugin_restarts_total"      // counter {kind, plugin}
 	MetricPluginEvents      = "dwebswarm_plugin_events_total"        // counter {kind, plugin, event}
 	MetricBuildInfo         = "dwebswarm_build_info"                 // gauge 1 {version}
+
+	// The discovery and dial limits (framework.BoundStats).
+	MetricDiscoveryDropped = "dwebswarm_discovery_dropped_total"      // counter {limit: cycle|referrer|pending|ports|known}
+	MetricPeersEvicted     = "dwebswarm_peers_evicted_total"          // counter
+	MetricPrivateRejected  = "dwebswarm_peers_private_rejected_total" // counter
+	MetricDialsHeld        = "dwebswarm_dials_held_total"             // counter {limit: rate|ports}
+	MetricNeverConnected   = "dwebswarm_peers_never_connected"        // gauge
 )
 
 // Label names and values.
@@ -192,11 +199,17 @@ var (
 	descPluginRestarts = prometheus.NewDesc(MetricPluginRestarts, "Restarts of an out-of-process plugin after a crash.", []string{labelKind, labelPlugin}, nil)
 	descPluginEvents   = prometheus.NewDesc(MetricPluginEvents, "Lifecycle events of out-of-process plugins (started, crashed, restarted, restart-failed, gave-up, hung).", []string{labelKind, labelPlugin, labelEvent}, nil)
 	descBuildInfo      = prometheus.NewDesc(MetricBuildInfo, "Always 1; the version label says which swarmhost runs.", []string{labelVersion}, nil)
+	descDiscDropped    = prometheus.NewDesc(MetricDiscoveryDropped, "Discovered peers dropped by a discovery limit: cycle (PeersPerCycle), referrer (PeersPerReferrer), pending (Pending), ports (PortsPerIP per topic), known (known-peer cap, nothing evictable).", []string{"limit"}, nil)
+	descEvicted        = prometheus.NewDesc(MetricPeersEvicted, "Never-connected peers evicted for a new one at a known-peer cap (KnownPerTopic, KnownTotal).", nil, nil)
+	descPrivate        = prometheus.NewDesc(MetricPrivateRejected, "Discovered peers at a non-global address not dialled (no PrivateNet marker, no operator opt-in).", nil, nil)
+	descDialsHeld      = prometheus.NewDesc(MetricDialsHeld, "Queue dials postponed by a dial limit: rate (global or per-IP rate), ports (distinct ports per IP per window).", []string{"limit"}, nil)
+	descNeverConnected = prometheus.NewDesc(MetricNeverConnected, "Known peers that never connected (capped by KnownTotal).", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo} {
+	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo,
+		descDiscDropped, descEvicted, descPrivate, descDialsHeld, descNeverConnected} {
 		ch <- d
 	}
 }
@@ -275,6 +288,15 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, descQueueLength, float64(st.Queued))
 	gauge(ch, descTopicsJoined, float64(st.Topics))
 	gauge(ch, descSubscriptions, float64(st.Subscriptions))
+	bs := st.Bounds
+	for limit, v := range map[string]uint64{"cycle": bs.DroppedCycle, "referrer": bs.DroppedReferrer, "pending": bs.DroppedPending, "ports": bs.DroppedPorts, "known": bs.DroppedKnown} {
+		counter(ch, descDiscDropped, float64(v), limit)
+	}
+	counter(ch, descEvicted, float64(bs.Evicted))
+	counter(ch, descPrivate, float64(bs.RejectedPrivate))
+	counter(ch, descDialsHeld, float64(bs.HeldRate), "rate")
+	counter(ch, descDialsHeld, float64(bs.HeldPorts), "ports")
+	gauge(ch, descNeverConnected, float64(bs.NeverConnected))
 
 	cy := s.sw.Connectivity()
 	gauge(ch, descBound, bit(cy.Bound))

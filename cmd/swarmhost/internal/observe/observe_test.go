@@ -232,6 +232,12 @@ func TestMetricsCountConnectionsOnALoopbackPair(t *testing.T) {
 		{observe.MetricBound, 1, nil},
 		{observe.MetricDHTRoutingTable, 7, nil},
 		{observe.MetricBuildInfo, 1, []string{"version=client-test"}},
+		{observe.MetricDiscoveryDropped, 0, []string{"limit=cycle"}},
+		{observe.MetricDiscoveryDropped, 0, []string{"limit=ports"}},
+		{observe.MetricPeersEvicted, 0, nil},
+		{observe.MetricPrivateRejected, 0, nil},
+		{observe.MetricDialsHeld, 0, []string{"limit=ports"}},
+		{observe.MetricNeverConnected, 0, nil},
 	} {
 		if v, ok := value(fams, c.name, c.labels...); !ok || v != c.want {
 			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want)
