@@ -373,6 +373,11 @@ func newVSwarm(t *T, v framework.PeerValidator) *vswarm {
 		framework.WithPreferredPort(0),
 		framework.WithRequeue(), // one dial per peer
 		framework.WithMaxPeers(1000),
+		// the validator under test sees every peer: the engine's own
+		// address rule and limits (issue 13) step aside
+		framework.WithAllowPrivatePeers(true),
+		framework.WithDiscoveryLimits(framework.DiscoveryLimits{PortsPerIP: -1}),
+		framework.WithDialLimits(framework.DialLimits{Rate: -1, PerIPRate: -1, PortsPerIP: -1}),
 		framework.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 	)
 	if err != nil {

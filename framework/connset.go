@@ -83,8 +83,9 @@ func (s *Swarm) ban(c *Conn) {
 		key := s.peerKey(*c.peer)
 		e := s.peers[key]
 		if e == nil {
-			e = &entry{key: key, peer: *c.peer, topics: []Topic{c.peer.Topic}}
+			e = &entry{key: key, peer: *c.peer, topics: []Topic{c.peer.Topic}, dest: destKey(c.peer.Host)}
 			s.peers[key] = e
+			s.account(e, true)
 		}
 		if e.conn == c {
 			e.conn = nil

@@ -23,7 +23,9 @@ func (s *Swarm) canDialLocked() bool {
 }
 
 // dialLoop takes ready peers off the queue, highest priority first, while the
-// limits allow.
+// connection limits and the dial limits ([DialLimits]) allow. A peer the
+// dial limits hold stays in the queue, other peers go first, and a timer
+// on the swarm's clock wakes the loop when the first held one may go.
 func (s *Swarm) dialLoop() {
 	defer s.wg.Done()
 	for {
@@ -33,20 +35,76 @@ func (s *Swarm) dialLoop() {
 			return
 		}
 		s.mu.Lock()
-		for !s.closed && s.queue.len() > 0 && s.canDialLocked() {
-			e := s.queue.pop()
-			s.setState(e, stDialing)
-			s.dialing++
-			peer := e.peer
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				conn, typ, err := s.dialPeer(s.dialCtx, peer)
-				s.dialed(e, conn, typ, err)
-			}()
-		}
+		s.dialPass()
 		s.mu.Unlock()
 	}
+}
+
+// dialPass starts the dials the limits allow now. Caller holds s.mu.
+func (s *Swarm) dialPass() {
+	lim := s.cfg.dialLimits
+	now := s.cfg.clock.Now()
+	var held []*entry
+	var hold time.Duration // shortest wait of a held dial
+	byPorts := 0
+	noteHold := func(d time.Duration) {
+		if hold == 0 || d < hold {
+			hold = d
+		}
+	}
+	for !s.closed && s.queue.len() > 0 && s.canDialLocked() {
+		if d := s.b.global.wait(now, lim.Rate, lim.Burst); d > 0 {
+			noteHold(d)
+			break
+		}
+		e := s.queue.pop()
+		if d, ports := s.destWait(e, now); d > 0 {
+			if !e.held {
+				e.held = true
+				if ports {
+					s.b.st.HeldPorts++
+				} else {
+					s.b.st.HeldRate++
+				}
+			}
+			if ports {
+				byPorts++
+			}
+			held = append(held, e)
+			noteHold(d)
+			continue
+		}
+		s.b.global.take(now, lim.Rate, lim.Burst)
+		s.takeDest(e, now)
+		e.held = false
+		s.startDial(e)
+	}
+	for _, e := range held {
+		s.queue.push(e, e.prio)
+	}
+	if s.queue.len() > 0 && hold > 0 && !s.closed {
+		s.holdUntil(now, hold)
+	}
+	// Flush does not wait for peers only the ports window holds (up to a
+	// PortWindow): every ready peer is held by it
+	was := s.b.portsHeld
+	s.b.portsHeld = s.queue.len() > 0 && byPorts == s.queue.len()
+	if was != s.b.portsHeld {
+		s.notifyLocked()
+	}
+}
+
+// startDial dials queue entry e in the background. Caller holds s.mu.
+func (s *Swarm) startDial(e *entry) {
+	s.setState(e, stDialing)
+	s.dialing++
+	peer := e.peer
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		conn, typ, err := s.dialPeer(s.dialCtx, peer)
+		s.dialed(e, conn, typ, err)
+	}()
 }
 
 // dialed records the outcome of a queue dial.
@@ -77,7 +135,9 @@ func (s *Swarm) dialed(e *entry, nc net.Conn, typ string, err error) {
 	if s.peers[e.key] == e && e.state == stDialing {
 		s.setState(e, stConnected)
 		e.retries = 0
+		s.account(e, false)
 		e.proven = true
+		s.account(e, true)
 		e.conn = c
 	} else {
 		c.entry = nil // forgotten or banned while dialling: keep the conn, not the entry

@@ -32,7 +32,7 @@ type node struct {
 	clk  *clockwork.FakeClock
 }
 
-func newNode(t *testing.T, opts ...framework.Option) *node {
+func newNode(t testing.TB, opts ...framework.Option) *node {
 	t.Helper()
 	n := &node{disc: swarmtest.NewDiscovery(), tr: swarmtest.NewTransport(tcp.New()), clk: clockwork.NewFakeClock()}
 	base := []framework.Option{
@@ -42,6 +42,9 @@ func newNode(t *testing.T, opts ...framework.Option) *node {
 		framework.WithDiscovery(n.disc),
 		framework.WithClock(n.clk),
 		framework.WithConnectTimeout(3 * time.Second),
+		// these tests dial many ports of 127.0.0.1 on a fake clock; the
+		// dial limits have their own tests (bounds_test.go)
+		framework.WithDialLimits(framework.DialLimits{Rate: -1, PerIPRate: -1, PortsPerIP: -1}),
 	}
 	sw, err := framework.New(append(base, opts...)...)
 	if err != nil {
@@ -63,10 +66,10 @@ func newNode(t *testing.T, opts ...framework.Option) *node {
 func (n *node) addr() string { return "127.0.0.1:" + strconv.Itoa(n.Port()) }
 
 func (n *node) peer(topic framework.Topic) framework.Peer {
-	return framework.Peer{Host: "127.0.0.1", Port: n.Port(), Topic: topic}
+	return framework.Peer{Host: "127.0.0.1", Port: n.Port(), Topic: topic, PrivateNet: true}
 }
 
-func (n *node) join(t *testing.T, topic framework.Topic, opts ...framework.JoinOption) {
+func (n *node) join(t testing.TB, topic framework.Topic, opts ...framework.JoinOption) {
 	t.Helper()
 	if err := n.Join(context.Background(), topic, opts...); err != nil {
 		t.Fatal(err)
@@ -115,7 +118,7 @@ func deadPeer(t *testing.T, topic framework.Topic) framework.Peer {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	return framework.Peer{Host: "127.0.0.1", Port: port, Topic: topic}
+	return framework.Peer{Host: "127.0.0.1", Port: port, Topic: topic, PrivateNet: true}
 }
 
 // waitConn waits for the next connection event and returns its conn.

@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -60,6 +61,9 @@ func (s *Swarm) admit(f found) {
 
 	reason := p.Validate()
 	if reason == nil {
+		reason = s.checkScope(p)
+	}
+	if reason == nil {
 		reason = s.validate(p)
 	}
 
@@ -70,6 +74,9 @@ func (s *Swarm) admit(f found) {
 		return
 	}
 	if reason != nil {
+		if errors.Is(reason, ErrPrivateAddress) {
+			s.b.st.RejectedPrivate++
+		}
 		s.log.Debug("peer rejected", "peer", p.String(), "reason", reason)
 		s.bus.publish(&PeerRejectedEvent{Peer: p, Reason: reason})
 		return
@@ -78,7 +85,9 @@ func (s *Swarm) admit(f found) {
 	if e := s.peers[key]; e != nil {
 		// a known address found on a new topic (multiplex), or on a topic
 		// re-joined while its connection stayed open
+		s.account(e, false)
 		e.topics = append(e.topics, p.Topic)
+		s.account(e, true)
 		e.orphan = false
 		if e.state == stBanned || e.state == stUnresponsive {
 			return // remembered as banned or unresponsive: not queued
@@ -95,8 +104,21 @@ func (s *Swarm) admit(f found) {
 		}
 		return
 	}
-	e := &entry{key: key, peer: p, topics: []Topic{p.Topic}}
+	dest := destKey(p.Host)
+	if s.b.ports[topicDest{p.Topic, dest}] >= s.cfg.discLimits.PortsPerIP {
+		s.b.st.DroppedPorts++
+		s.log.Debug("peer dropped: its IP is known at the ports-per-IP cap", "peer", p.String())
+		return
+	}
+	if !s.makeRoom(p.Topic) {
+		s.b.st.DroppedKnown++
+		s.log.Debug("peer dropped: known-peer cap reached, nothing to evict", "peer", p.String())
+		return
+	}
+	s.b.seq++
+	e := &entry{key: key, peer: p, topics: []Topic{p.Topic}, dest: dest, seq: s.b.seq}
 	s.peers[key] = e
+	s.account(e, true)
 	s.bus.publish(&PeerEvent{Peer: p})
 	s.enqueue(e, e.priority())
 }

@@ -126,19 +126,23 @@ func (s *Swarm) dropTopic(e *entry, topic Topic) {
 	if i < 0 {
 		return
 	}
+	s.account(e, false)
 	e.topics = append(e.topics[:i], e.topics[i+1:]...)
 	if len(e.topics) > 0 {
+		s.account(e, true)
 		return
 	}
 	switch e.state {
 	case stReady, stWaiting, stUnresponsive, stDuplicate:
 		s.setState(e, stUnresponsive)
 		delete(s.peers, e.key)
+		return
 	case stDialing, stConnected:
 		e.orphan = true
 	case stBanned:
 		// keep the ban
 	}
+	s.account(e, true) // still known, under no topic
 }
 
 // Status returns a joined topic's mode, or ok=false for a topic not joined
@@ -228,7 +232,7 @@ func (s *Swarm) Flush(ctx context.Context) error {
 				return false, nil
 			}
 		}
-		blocked := s.cfg.maxClientSockets == -1 || !s.canDialLocked()
+		blocked := s.cfg.maxClientSockets == -1 || !s.canDialLocked() || s.b.portsHeld
 		return len(s.intake) == 0 && !s.admitting && s.dialing == 0 && (s.queue.len() == 0 || blocked), nil
 	})
 }
@@ -249,6 +253,10 @@ type sink struct {
 	d     Discovery
 	topic Topic
 	gen   uint64
+
+	// this cycle's reports taken (DiscoveryLimits), guarded by s.mu
+	taken  int
+	perRef map[string]int // by referrer destination
 }
 
 // current returns the join this sink belongs to, or nil when it is stale.
@@ -265,7 +273,7 @@ func (k *sink) Peer(p Peer) {
 	s := k.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if k.current() == nil {
+	if k.current() == nil || !s.takeReport(k, p) {
 		return
 	}
 	s.intake = append(s.intake, found{peer: p, gen: k.gen})
@@ -297,5 +305,7 @@ func (k *sink) Updated() {
 	if k.current() == nil {
 		return
 	}
+	k.taken = 0 // a new cycle: a new budget
+	clear(k.perRef)
 	s.bus.publish(&UpdatedEvent{Topic: k.topic, Discovery: k.d.Name()})
 }

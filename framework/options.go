@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/netip"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -48,8 +49,12 @@ type config struct {
 	handler            func(*Conn)
 	clock              clockwork.Clock
 	logger             *slog.Logger
-	unprovenTimeout    time.Duration // 0: never close silent inbound connections
-	dialReserve        int           // -1: automatic (see WithDialReserve)
+	unprovenTimeout    time.Duration   // 0: never close silent inbound connections
+	dialReserve        int             // -1: automatic (see WithDialReserve)
+	discLimits         DiscoveryLimits // see WithDiscoveryLimits
+	dialLimits         DialLimits      // see WithDialLimits
+	allowPrivate       bool            // see WithAllowPrivatePeers
+	privatePrefixes    []netip.Prefix  // see WithPrivatePeerPrefixes
 }
 
 func defaultConfig() config {
@@ -65,6 +70,8 @@ func defaultConfig() config {
 		logger:             slog.Default(),
 		unprovenTimeout:    DefaultUnprovenTimeout,
 		dialReserve:        -1,
+		discLimits:         DefaultDiscoveryLimits(),
+		dialLimits:         DefaultDialLimits(),
 	}
 }
 
@@ -330,6 +337,84 @@ func WithUnprovenTimeout(d time.Duration) Option {
 	}
 }
 
+// Defaults of [DiscoveryLimits]: what the swarm takes from discovery, so
+// that its memory stays bounded whatever a discovery reports (a poisoned
+// DHT can answer with thousands of values per reply).
+const (
+	// DefaultPeersPerCycle caps the peers taken from one discovery for one
+	// topic per discovery cycle (between two Updated calls of its sink).
+	DefaultPeersPerCycle = 1024
+	// DefaultPeersPerReferrer caps, within a cycle, the peers taken that
+	// one referrer IP (the DHT node that answered) reported: about one
+	// honest get_peers reply.
+	DefaultPeersPerReferrer = 64
+	// DefaultKnownPerTopic caps the never-connected peers known per topic.
+	DefaultKnownPerTopic = 256
+	// DefaultKnownTotal caps the never-connected peers known in total.
+	DefaultKnownTotal = 4096
+	// DefaultPortsPerIP caps the ports of one IP (IPv6: one /64) known per
+	// topic, and the distinct ports of one IP dialled per DialPortWindow.
+	DefaultPortsPerIP = 4
+	// DefaultPendingPeers caps the reported peers waiting for validation,
+	// all topics together.
+	DefaultPendingPeers = 4096
+)
+
+// DiscoveryLimits bounds what the swarm takes from its discoveries (see
+// [WithDiscoveryLimits]). A zero field takes its default; a negative one
+// means unlimited.
+type DiscoveryLimits struct {
+	// PeersPerCycle: peers taken per (discovery, topic) per cycle; the
+	// rest of the cycle's reports are dropped (DefaultPeersPerCycle).
+	PeersPerCycle int
+	// PeersPerReferrer: of those, peers with the same referrer IP
+	// (DefaultPeersPerReferrer). Peers without a referrer only count
+	// toward PeersPerCycle.
+	PeersPerReferrer int
+	// KnownPerTopic and KnownTotal cap the peers that never connected
+	// (DefaultKnownPerTopic, DefaultKnownTotal). At a cap a new peer evicts
+	// the least useful never-connected one: unresponsive first, then
+	// waiting for a retry, then ready; the most failed, then the oldest.
+	// Peers being dialled, connected, proven or banned are never evicted;
+	// when nothing can be evicted the new peer is dropped.
+	KnownPerTopic, KnownTotal int
+	// PortsPerIP: ports of one IP address (IPv6: one /64) known per topic
+	// (DefaultPortsPerIP); a peer at a further port is dropped.
+	PortsPerIP int
+	// Pending: reported peers waiting for validation (DefaultPendingPeers).
+	Pending int
+}
+
+// DefaultDiscoveryLimits returns the default discovery limits.
+func DefaultDiscoveryLimits() DiscoveryLimits {
+	return DiscoveryLimits{
+		PeersPerCycle:    DefaultPeersPerCycle,
+		PeersPerReferrer: DefaultPeersPerReferrer,
+		KnownPerTopic:    DefaultKnownPerTopic,
+		KnownTotal:       DefaultKnownTotal,
+		PortsPerIP:       DefaultPortsPerIP,
+		Pending:          DefaultPendingPeers,
+	}
+}
+
+// WithDiscoveryLimits sets the discovery limits (default
+// [DefaultDiscoveryLimits]): zero fields keep their default, negative ones
+// are unlimited.
+func WithDiscoveryLimits(l DiscoveryLimits) Option {
+	return func(c *config) error {
+		d := DefaultDiscoveryLimits()
+		c.discLimits = DiscoveryLimits{
+			PeersPerCycle:    limitOr(l.PeersPerCycle, d.PeersPerCycle),
+			PeersPerReferrer: limitOr(l.PeersPerReferrer, d.PeersPerReferrer),
+			KnownPerTopic:    limitOr(l.KnownPerTopic, d.KnownPerTopic),
+			KnownTotal:       limitOr(l.KnownTotal, d.KnownTotal),
+			PortsPerIP:       limitOr(l.PortsPerIP, d.PortsPerIP),
+			Pending:          limitOr(l.Pending, d.Pending),
+		}
+		return nil
+	}
+}
+
 // WithDialReserve sets how many of the maxPeers slots inbound connections
 // may never take, so that connections aimed at the swarm cannot stop it
 // dialling out: inbound connections are refused once maxPeers - n of them
@@ -351,6 +436,88 @@ func WithDialReserve(n int) Option {
 	}
 }
 
+// limitOr maps a limit field: 0 → def, negative → unlimited (MaxInt).
+func limitOr(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return math.MaxInt
+	}
+	return v
+}
+
+// Defaults of [DialLimits]. A queue dial tries at most two transports (TCP,
+// and uTP for a peer with a referrer) and starts the hole punches of the
+// peer's referrer, all counted as one dial.
+const (
+	// DefaultDialRate and DefaultDialBurst bound the swarm's new dials per
+	// second, all destinations together: at most 2 transport attempts each,
+	// so a victim spread over any number of addresses receives at most
+	// 10 connection attempts per second from one swarm (after a burst of 20).
+	DefaultDialRate  = 5.0
+	DefaultDialBurst = 10
+	// DefaultDialRatePerIP and DefaultDialBurstPerIP bound the new dials
+	// per second to one IP address (IPv6: one /64).
+	DefaultDialRatePerIP  = 1.0
+	DefaultDialBurstPerIP = 2
+	// DefaultDialPortWindow is the window of DialLimits.PortsPerIP: a port
+	// of an IP counts from its dial until this long after its last dial.
+	DefaultDialPortWindow = time.Minute
+)
+
+// DialLimits bounds the swarm's own dials (queue dials and the hole punches
+// they start; [Swarm.Connect] is the application's and is not limited). A
+// dial over a limit waits in the queue until the limit allows it; other
+// peers go first. Rates run on the swarm's clock ([WithClock]). See
+// [WithDialLimits]: zero fields take their default, negative ones mean
+// unlimited.
+type DialLimits struct {
+	Rate  float64 // new dials per second, all destinations (DefaultDialRate)
+	Burst int     // and their burst (DefaultDialBurst)
+
+	PerIPRate  float64 // new dials per second to one IP, IPv6 /64 (DefaultDialRatePerIP)
+	PerIPBurst int     // and their burst (DefaultDialBurstPerIP)
+
+	// PortsPerIP caps the distinct ports of one IP (IPv6: /64) dialled in
+	// any PortWindow (DefaultPortsPerIP, DefaultDialPortWindow).
+	PortsPerIP int
+	PortWindow time.Duration
+}
+
+// DefaultDialLimits returns the default dial limits.
+func DefaultDialLimits() DialLimits {
+	return DialLimits{
+		Rate: DefaultDialRate, Burst: DefaultDialBurst,
+		PerIPRate: DefaultDialRatePerIP, PerIPBurst: DefaultDialBurstPerIP,
+		PortsPerIP: DefaultPortsPerIP, PortWindow: DefaultDialPortWindow,
+	}
+}
+
+// WithDialLimits sets the dial limits (default [DefaultDialLimits]): zero
+// fields keep their default, negative ones are unlimited.
+func WithDialLimits(l DialLimits) Option {
+	return func(c *config) error {
+		d := DefaultDialLimits()
+		rate := func(v, def float64) float64 {
+			switch {
+			case v == 0:
+				return def
+			case v < 0:
+				return math.Inf(1)
+			}
+			return v
+		}
+		c.dialLimits = DialLimits{
+			Rate: rate(l.Rate, d.Rate), Burst: limitOr(l.Burst, d.Burst),
+			PerIPRate: rate(l.PerIPRate, d.PerIPRate), PerIPBurst: limitOr(l.PerIPBurst, d.PerIPBurst),
+			PortsPerIP: limitOr(l.PortsPerIP, d.PortsPerIP),
+			PortWindow: time.Duration(limitOr(int(l.PortWindow), int(d.PortWindow))),
+		}
+		return nil
+	}
+}
+
 // reserve is the number of maxPeers slots kept for our own dials.
 func (c *config) reserve() int {
 	if c.maxClientSockets == -1 {
@@ -367,4 +534,34 @@ func (c *config) reserve() int {
 		r = min(r, c.maxClientSockets)
 	}
 	return r
+}
+
+// WithAllowPrivatePeers lets the swarm dial discovered peers on any address
+// (loopback, private, link-local…), whichever discovery reported them. By
+// default a non-global address is dialled only when its discovery vouched
+// for it ([Peer.PrivateNet]) or, for a LAN peer, when it is not loopback.
+func WithAllowPrivatePeers(on bool) Option {
+	return func(c *config) error { c.allowPrivate = on; return nil }
+}
+
+// WithPrivatePeerPrefixes allows discovered peers in these non-global
+// prefixes (a private deployment's network, "10.42.0.0/16"), whichever
+// discovery reported them. IPv4-mapped prefixes are unmapped.
+func WithPrivatePeerPrefixes(prefixes ...netip.Prefix) Option {
+	return func(c *config) error {
+		for _, p := range prefixes {
+			if !p.IsValid() {
+				return invalid("private peer prefix %v", p)
+			}
+			a, bits := p.Addr(), p.Bits()
+			if a.Is4In6() {
+				if bits < 96 {
+					return invalid("private peer prefix %v: an IPv4-mapped prefix shorter than /96", p)
+				}
+				a, bits = a.Unmap(), bits-96
+			}
+			c.privatePrefixes = append(c.privatePrefixes, netip.PrefixFrom(a.WithZone(""), bits).Masked())
+		}
+		return nil
+	}
 }

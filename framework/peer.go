@@ -22,6 +22,13 @@ type Peer struct {
 	Local    bool      // found on the LAN
 	Referrer *Referrer // nil unless found through the DHT
 	Topic    Topic     // the topic the peer was discovered under
+	// PrivateNet is set by a discovery whose network is itself private, so
+	// that a non-global address (loopback, RFC 1918, ULA, link-local…) is
+	// meant to be dialled: a DHT whose bootstrap nodes are all non-global
+	// (a testnet, a private deployment) and the operator's static list set
+	// it. Without it such a peer is rejected with [ErrPrivateAddress]
+	// unless the operator opts in ([WithAllowPrivatePeers]).
+	PrivateNet bool
 }
 
 // Addr returns "host:port", bracketing IPv6 hosts.

@@ -52,6 +52,10 @@ type entry struct {
 	gen     uint64 // bumps on every state change; stale timers compare it
 	conn    *Conn  // open client connection while stConnected
 	orphan  bool   // every topic left while dialling or connected: forget on close
+	dest    string // destKey(peer.Host): what the per-IP limits count
+	seq     uint64 // creation order (eviction: oldest first)
+	acct    bool   // counted in Swarm.b (see account)
+	held    bool   // a dial limit holds it (counted once in BoundStats)
 }
 
 // priority computes the queue priority from retries and history.
@@ -152,12 +156,14 @@ func (s *Swarm) setState(e *entry, st entryState) {
 func (s *Swarm) enqueue(e *entry, prio int) {
 	s.setState(e, stReady)
 	s.queue.push(e, prio)
+	s.b.portsHeld = false // until the dialler looked at it
 	s.wakeDialler()
 }
 
 // forget removes e from the known peers.
 func (s *Swarm) forget(e *entry) {
 	s.setState(e, stUnresponsive)
+	s.account(e, false)
 	delete(s.peers, e.key)
 }
 

@@ -49,6 +49,7 @@ type Swarm struct {
 	intake                    []found
 	admitting                 bool // the intake loop is validating a peer
 	closeCh                   chan struct{}
+	b                         bounds // discovery and dial limits' bookkeeping
 
 	wake     chan struct{} // wakes the dialler
 	intakeCh chan struct{} // wakes the intake loop
@@ -119,6 +120,7 @@ func New(opts ...Option) (*Swarm, error) {
 		peers:       make(map[string]*entry),
 		conns:       make(map[*Conn]struct{}),
 		dedup:       make(map[string]*Conn),
+		b:           newBounds(),
 		changed:     make(chan struct{}),
 		closeCh:     make(chan struct{}),
 		wake:        make(chan struct{}, 1),
@@ -294,6 +296,9 @@ type Stats struct {
 	UnprovenClosed, Displaced uint64
 	// DialReserve is the number of maxPeers slots kept for our own dials.
 	DialReserve int
+	// Bounds counts what the discovery and dial limits held back
+	// ([DiscoveryLimits], [DialLimits], the private-address rule).
+	Bounds BoundStats
 }
 
 // Stats returns a snapshot of the swarm's counters.
@@ -301,7 +306,8 @@ func (s *Swarm) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{Topics: len(s.topics), Known: len(s.peers), Queued: s.queue.len(), Dialing: s.dialing, Clients: s.clients, Servers: s.servers,
-		Unproven: len(s.silent), UnprovenClosed: s.unprovenClosed, Displaced: s.displaced, DialReserve: s.reserve}
+		Unproven: len(s.silent), UnprovenClosed: s.unprovenClosed, Displaced: s.displaced, DialReserve: s.reserve, Bounds: s.b.st}
+	st.Bounds.NeverConnected = s.b.freshTotal
 	for _, e := range s.peers {
 		switch e.state {
 		case stBanned:
@@ -375,6 +381,10 @@ func (s *Swarm) Close() error {
 	for _, e := range s.peers {
 		s.stopTimer(e)
 		e.gen++
+	}
+	if s.b.timer != nil {
+		s.b.timer.Stop()
+		s.b.timer = nil
 	}
 	listeners := s.listeners
 	s.notifyLocked()

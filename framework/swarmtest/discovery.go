@@ -14,9 +14,15 @@ var _ framework.Discovery = (*Discovery)(nil)
 
 // Discovery is a [framework.Discovery] driven by the test: it reports what
 // the test tells it to. With AutoFlush it calls Flushed and Updated on Join.
+// It stands for a test network on loopback: Emit marks every peer
+// [framework.Peer.PrivateNet] unless PublicNet is set.
 type Discovery struct {
 	NameValue string // default "manual"
 	AutoFlush bool
+	// PublicNet reports peers as a discovery of the public internet does:
+	// PrivateNet stays as the test set it, so the swarm refuses
+	// non-global addresses by default.
+	PublicNet bool
 
 	mu     sync.Mutex
 	sinks  map[framework.Topic]framework.DiscoverySink
@@ -86,10 +92,16 @@ func (d *Discovery) sink(t framework.Topic) framework.DiscoverySink {
 }
 
 // Emit reports peers for their topic (p.Topic); it reports false when the
-// topic is not joined.
+// topic is not joined. Without PublicNet every peer is marked PrivateNet.
 func (d *Discovery) Emit(peers ...framework.Peer) bool {
 	ok := true
+	d.mu.Lock()
+	public := d.PublicNet
+	d.mu.Unlock()
 	for _, p := range peers {
+		if !public {
+			p.PrivateNet = true
+		}
 		s := d.sink(p.Topic)
 		if s == nil {
 			ok = false

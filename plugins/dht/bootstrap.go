@@ -11,6 +11,8 @@ import (
 	"time"
 
 	anacrolix "github.com/anacrolix/dht/v2"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
 )
 
 // parseHostPort splits a bootstrap address "host:port": host is an IP
@@ -65,4 +67,30 @@ func resolveBootstrap(hostports []string) ([]anacrolix.Addr, error) {
 		return nil, fmt.Errorf("dht bootstrap: %w", lastErr)
 	}
 	return addrs, nil
+}
+
+// privateNetwork reports whether the bootstrap list makes this DHT a
+// private network: it is not empty and every node is at a non-global IP
+// address (loopback, RFC 1918, ULA, link-local, CGNAT…; "localhost" counts
+// as loopback). A host name, or any global address, makes it public. The
+// swarm then dials peers at non-global addresses found through it
+// (framework.Peer.PrivateNet).
+func privateNetwork(bootstrap []string) bool {
+	if len(bootstrap) == 0 {
+		return false
+	}
+	for _, b := range bootstrap {
+		host, _, err := parseHostPort(b)
+		if err != nil {
+			return false
+		}
+		if strings.EqualFold(host, "localhost") {
+			continue
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil || framework.IsGlobalAddr(ip) {
+			return false
+		}
+	}
+	return true
 }

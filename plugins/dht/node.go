@@ -37,6 +37,7 @@ type Node struct {
 	punch   *puncher
 	mapping mappingLog
 	clock   clockwork.Clock
+	private bool // every bootstrap node is non-global: peers are marked PrivateNet
 
 	connStats connStats
 	limits    limitCounters
@@ -82,6 +83,7 @@ func ListenNode(cfg Config) (*Node, error) {
 		modeChanged: make(chan struct{}),
 		closing:     make(chan struct{}),
 		joins:       make(map[framework.Topic]*join),
+		private:     privateNetwork(cfg.Bootstrap),
 	}
 	if cfg.SendRate < 0 {
 		d.limiter = rate.NewLimiter(rate.Inf, 0)

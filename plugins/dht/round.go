@@ -56,6 +56,10 @@ func (d *Node) round(j *join) (uint64, error) {
 			Port:     int(ap.Port()),
 			Referrer: &framework.Referrer{Host: refHost, Port: from.Port, ID: append([]byte(nil), fromID[:]...)},
 			Topic:    j.req.Topic,
+			// a DHT entered only through non-global nodes is a private
+			// network (a testnet, a private deployment): its peers' private
+			// addresses are meant to be dialled
+			PrivateNet: d.private,
 		}
 		j.deliver(func() { j.sink.Peer(p) })
 	}

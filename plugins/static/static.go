@@ -96,6 +96,7 @@ func (d *Discovery) peersFor(t framework.Topic) []framework.Peer {
 		}
 		if match {
 			p, _ := framework.ParsePeerAddr(e.Addr, t)
+			p.PrivateNet = true // the operator's own list: any address is meant
 			out = append(out, p)
 		}
 	}

@@ -46,6 +46,12 @@ const (
 	MetricUTPHalfOpen           = "dwebswarm_utp_half_open"                 // gauge
 	MetricUTPSynsDropped        = "dwebswarm_utp_syns_dropped_total"        // counter {reason: rate|half_open_share}
 	MetricUTPHalfOpenEnded      = "dwebswarm_utp_half_open_ended_total"     // counter {outcome: answered|expired|evicted|backlog_full}
+	// The discovery and dial limits (framework.BoundStats).
+	MetricDiscoveryDropped = "dwebswarm_discovery_dropped_total"      // counter {limit: cycle|referrer|pending|ports|known}
+	MetricPeersEvicted     = "dwebswarm_peers_evicted_total"          // counter
+	MetricPrivateRejected  = "dwebswarm_peers_private_rejected_total" // counter
+	MetricDialsHeld        = "dwebswarm_dials_held_total"             // counter {limit: rate|ports}
+	MetricNeverConnected   = "dwebswarm_peers_never_connected"        // gauge
 )
 
 // Label names and values.
@@ -210,11 +216,17 @@ var (
 	descUTPHalfOpen    = prometheus.NewDesc(MetricUTPHalfOpen, "uTP half-open connections: SYN-ACK sent, no answer from the peer yet (not counted toward maxPeers).", nil, nil)
 	descUTPSynsDropped = prometheus.NewDesc(MetricUTPSynsDropped, "uTP SYNs dropped unanswered, by reason (rate: over the source's SYN rate; half_open_share: the source has its share of half-open connections).", []string{labelReason}, nil)
 	descUTPHalfOpenEnd = prometheus.NewDesc(MetricUTPHalfOpenEnded, "uTP half-open connections ended, by outcome (answered: the peer answered and the connection went to Accept; expired: no answer; evicted: gave way at the half-open bound; backlog_full: answered but reset).", []string{"outcome"}, nil)
+	descDiscDropped    = prometheus.NewDesc(MetricDiscoveryDropped, "Discovered peers dropped by a discovery limit: cycle (PeersPerCycle), referrer (PeersPerReferrer), pending (Pending), ports (PortsPerIP per topic), known (known-peer cap, nothing evictable).", []string{"limit"}, nil)
+	descEvicted        = prometheus.NewDesc(MetricPeersEvicted, "Never-connected peers evicted for a new one at a known-peer cap (KnownPerTopic, KnownTotal).", nil, nil)
+	descPrivate        = prometheus.NewDesc(MetricPrivateRejected, "Discovered peers at a non-global address not dialled (no PrivateNet marker, no operator opt-in).", nil, nil)
+	descDialsHeld      = prometheus.NewDesc(MetricDialsHeld, "Queue dials postponed by a dial limit: rate (global or per-IP rate), ports (distinct ports per IP per window).", []string{"limit"}, nil)
+	descNeverConnected = prometheus.NewDesc(MetricNeverConnected, "Known peers that never connected (capped by KnownTotal).", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descDHTLimited, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo, descUnproven, descUnprovenClosed, descDisplaced, descDialReserve, descUTPHalfOpen, descUTPSynsDropped, descUTPHalfOpenEnd} {
+	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descDHTLimited, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo, descUnproven, descUnprovenClosed, descDisplaced, descDialReserve, descUTPHalfOpen, descUTPSynsDropped, descUTPHalfOpenEnd,
+		descDiscDropped, descEvicted, descPrivate, descDialsHeld, descNeverConnected} {
 		ch <- d
 	}
 }
@@ -307,6 +319,15 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, descUTPHalfOpenEnd, float64(u.HalfOpenEvicted), "evicted")
 		counter(ch, descUTPHalfOpenEnd, float64(u.BacklogFull), "backlog_full")
 	}
+	bs := st.Bounds
+	for limit, v := range map[string]uint64{"cycle": bs.DroppedCycle, "referrer": bs.DroppedReferrer, "pending": bs.DroppedPending, "ports": bs.DroppedPorts, "known": bs.DroppedKnown} {
+		counter(ch, descDiscDropped, float64(v), limit)
+	}
+	counter(ch, descEvicted, float64(bs.Evicted))
+	counter(ch, descPrivate, float64(bs.RejectedPrivate))
+	counter(ch, descDialsHeld, float64(bs.HeldRate), "rate")
+	counter(ch, descDialsHeld, float64(bs.HeldPorts), "ports")
+	gauge(ch, descNeverConnected, float64(bs.NeverConnected))
 
 	cy := s.sw.Connectivity()
 	gauge(ch, descBound, bit(cy.Bound))

@@ -237,6 +237,12 @@ func TestMetricsCountConnectionsOnALoopbackPair(t *testing.T) {
 		{observe.MetricDHTLimited, 2, []string{"limit=punch_not_announced"}},
 		{observe.MetricDHTLimited, 0, []string{"limit=store_per_ip"}},
 		{observe.MetricBuildInfo, 1, []string{"version=client-test"}},
+		{observe.MetricDiscoveryDropped, 0, []string{"limit=cycle"}},
+		{observe.MetricDiscoveryDropped, 0, []string{"limit=ports"}},
+		{observe.MetricPeersEvicted, 0, nil},
+		{observe.MetricPrivateRejected, 0, nil},
+		{observe.MetricDialsHeld, 0, []string{"limit=ports"}},
+		{observe.MetricNeverConnected, 0, nil},
 	} {
 		if v, ok := value(fams, c.name, c.labels...); !ok || v != c.want {
 			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want)

@@ -19,7 +19,7 @@ const MaxReferrerID = 64
 
 // PeerToProto is the wire form of p.
 func PeerToProto(p framework.Peer) *pb.Peer {
-	out := &pb.Peer{Host: p.Host, Port: int32(p.Port), Local: p.Local, Topic: append([]byte(nil), p.Topic[:]...)}
+	out := &pb.Peer{Host: p.Host, Port: int32(p.Port), Local: p.Local, PrivateNet: p.PrivateNet, Topic: append([]byte(nil), p.Topic[:]...)}
 	if r := p.Referrer; r != nil {
 		out.Referrer = &pb.Referrer{Host: r.Host, Port: int32(r.Port), Id: append([]byte(nil), r.ID...)}
 	}
@@ -36,7 +36,7 @@ func PeerFromProto(m *pb.Peer) (framework.Peer, error) {
 	if err != nil {
 		return framework.Peer{}, BadReply("peer topic: %v", err)
 	}
-	p := framework.Peer{Host: m.GetHost(), Port: int(m.GetPort()), Local: m.GetLocal(), Topic: topic}
+	p := framework.Peer{Host: m.GetHost(), Port: int(m.GetPort()), Local: m.GetLocal(), PrivateNet: m.GetPrivateNet(), Topic: topic}
 	if err := p.Validate(); err != nil {
 		return framework.Peer{}, BadReply("peer: %v", err)
 	}

@@ -95,7 +95,7 @@ func FuzzDecodePluginReplies(f *testing.F) {
 			if p, err := PeerFromProto(&m); err == nil {
 				// a decoded peer survives the round trip unchanged
 				q, err := PeerFromProto(PeerToProto(p))
-				if err != nil || q.Addr() != p.Addr() || q.Topic != p.Topic {
+				if err != nil || q.Addr() != p.Addr() || q.Topic != p.Topic || q.Local != p.Local || q.PrivateNet != p.PrivateNet {
 					t.Fatalf("round trip %+v -> %+v, %v", p, q, err)
 				}
 			}

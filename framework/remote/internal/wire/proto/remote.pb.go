@@ -530,12 +530,15 @@ func (x *Referrer) GetId() []byte {
 }
 
 type Peer struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
-	Port          int32                  `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
-	Local         bool                   `protobuf:"varint,3,opt,name=local,proto3" json:"local,omitempty"`
-	Referrer      *Referrer              `protobuf:"bytes,4,opt,name=referrer,proto3" json:"referrer,omitempty"`
-	Topic         []byte                 `protobuf:"bytes,5,opt,name=topic,proto3" json:"topic,omitempty"` // exactly 32 bytes
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Host     string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Port     int32                  `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	Local    bool                   `protobuf:"varint,3,opt,name=local,proto3" json:"local,omitempty"`
+	Referrer *Referrer              `protobuf:"bytes,4,opt,name=referrer,proto3" json:"referrer,omitempty"`
+	Topic    []byte                 `protobuf:"bytes,5,opt,name=topic,proto3" json:"topic,omitempty"` // exactly 32 bytes
+	// The discovery vouches that a non-global address is meant to be dialled
+	// (framework.Peer.PrivateNet: its network is itself private).
+	PrivateNet    bool `protobuf:"varint,6,opt,name=private_net,json=privateNet,proto3" json:"private_net,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -603,6 +606,13 @@ func (x *Peer) GetTopic() []byte {
 		return x.Topic
 	}
 	return nil
+}
+
+func (x *Peer) GetPrivateNet() bool {
+	if x != nil {
+		return x.PrivateNet
+	}
+	return false
 }
 
 type Addr struct {
@@ -1708,13 +1718,15 @@ const file_remote_proto_rawDesc = "" +
 	"\bReferrer\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\x05R\x04port\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\fR\x02id\"\x95\x01\n" +
+	"\x02id\x18\x03 \x01(\fR\x02id\"\xb6\x01\n" +
 	"\x04Peer\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\x05R\x04port\x12\x14\n" +
 	"\x05local\x18\x03 \x01(\bR\x05local\x129\n" +
 	"\breferrer\x18\x04 \x01(\v2\x1d.dwebswarm.remote.v1.ReferrerR\breferrer\x12\x14\n" +
-	"\x05topic\x18\x05 \x01(\fR\x05topic\":\n" +
+	"\x05topic\x18\x05 \x01(\fR\x05topic\x12\x1f\n" +
+	"\vprivate_net\x18\x06 \x01(\bR\n" +
+	"privateNet\":\n" +
 	"\x04Addr\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\"\xb9\x01\n" +
