@@ -18,9 +18,15 @@ type peerSet struct {
 	failed map[string]time.Time // addr → last failure
 }
 
+// MaxPeersPerTopic bounds the forwarding targets the manager remembers per
+// topic, whatever discovery reports: at the bound a new peer replaces the
+// one that failed longest ago, or, when none failed, the oldest.
+const MaxPeersPerTopic = 256
+
 // AddPeer records a peer of p.Topic as a forwarding target. The manager
 // calls it for every PeerEvent; call it yourself for peers found before the
-// manager existed. Known addresses are ignored.
+// manager existed. Known addresses are ignored; at [MaxPeersPerTopic] the
+// new peer replaces an old one.
 func (m *Manager) AddPeer(p framework.Peer) {
 	if p.Validate() != nil {
 		return
@@ -37,9 +43,26 @@ func (m *Manager) AddPeer(p framework.Peer) {
 			return
 		}
 	}
+	if len(ps.list) >= MaxPeersPerTopic {
+		ps.evict()
+	}
 	ps.list = append(ps.list, p)
 	close(m.peersChanged)
 	m.peersChanged = make(chan struct{})
+}
+
+// evict drops one peer: the one whose last failure is oldest, or the
+// oldest peer when none failed.
+func (ps *peerSet) evict() {
+	victim := 0
+	var oldest time.Time
+	for i, q := range ps.list {
+		if t, ok := ps.failed[q.Addr()]; ok && (oldest.IsZero() || t.Before(oldest)) {
+			victim, oldest = i, t
+		}
+	}
+	delete(ps.failed, ps.list[victim].Addr())
+	ps.list = append(ps.list[:victim], ps.list[victim+1:]...)
 }
 
 // Peers returns the peers known for topic.
