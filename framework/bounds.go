@@ -342,8 +342,8 @@ func (s *Swarm) holdUntil(now time.Time, d time.Duration) {
 		if s.b.timer == t {
 			s.b.timer = nil
 		}
-		s.mu.Unlock()
 		s.wakeDialler()
+		s.mu.Unlock()
 	})
 	b.timer = t
 }

@@ -35,7 +35,14 @@ func (s *Swarm) dialLoop() {
 			return
 		}
 		s.mu.Lock()
+		// this pass also serves a wake-up sent since the receive
+		select {
+		case <-s.wake:
+		default:
+		}
+		s.wakePending = false
 		s.dialPass()
+		s.notifyLocked()
 		s.mu.Unlock()
 	}
 }

@@ -1,6 +1,7 @@
 package framework_test
 
 import (
+	"context"
 	"net"
 	"runtime"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/swarmtest"
 )
 
 // Hostile-network tests (issue 13): a poisoned discovery floods the swarm.
@@ -119,15 +121,40 @@ func runFlood(tb testing.TB) floodResult {
 	connected := make(chan struct{})
 	var once sync.Once
 	legitPort := legitSrv.Port()
-	n := newNode(tb, framework.WithDialLimits(framework.DefaultDialLimits()),
+	isLegit := func(c *framework.Conn) bool {
+		p := c.Peer()
+		return p != nil && p.Port == legitPort && p.Host == "127.0.0.1"
+	}
+	clk := newCallbackClock() // replaces the node's own clock (n.clk)
+	n := newNode(tb, framework.WithDialLimits(framework.DefaultDialLimits()), framework.WithClock(clk),
 		framework.WithConnectionHandler(func(c *framework.Conn) {
-			if p := c.Peer(); p != nil && p.Port == legitPort && p.Host == "127.0.0.1" {
+			if isLegit(c) {
 				once.Do(func() { close(connected) })
 				return // kept open: the legitimate peer is what we came for
 			}
 			readUntilEOF(c)
 		}))
 	n.join(tb, topicA)
+	// settle waits until the swarm did all the fake time allows: the timers
+	// fired have run, the peers found are admitted, the dials the limits
+	// let go have ended and their connections (the victim's, closed at
+	// once) are closed. The fake clock never runs ahead of the swarm, so
+	// the dial rates are met, not lost.
+	settle := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), swarmtest.DefaultWait)
+		defer cancel()
+		for {
+			if err := clk.AwaitCallbacks(ctx); err != nil {
+				tb.Fatalf("timer callbacks still running after %v: %v", swarmtest.DefaultWait, err)
+			}
+			if err := n.AwaitQuiet(ctx, isLegit); err != nil {
+				tb.Fatalf("swarm not quiet after %v: %v (%+v)", swarmtest.DefaultWait, err, n.Stats())
+			}
+			if clk.idle() {
+				return
+			}
+		}
+	}
 	legit := legitSrv.peer(topicA)
 
 	var ms runtime.MemStats
@@ -136,19 +163,15 @@ func runFlood(tb testing.TB) floodResult {
 	before := ms.HeapAlloc
 
 	res := floodResult{}
-	start := n.clk.Now()
+	start := clk.Now()
 	step := func() bool {
-		n.clk.Advance(floodStep)
-		// let the dials the step allowed run (pacing only: every bound
-		// asserted below holds however far the fake clock runs ahead)
-		for i := 0; i < 100 && n.Stats().Dialing > 0; i++ {
-			time.Sleep(time.Millisecond)
-		}
+		clk.Advance(floodStep)
+		settle()
 		select {
 		case <-connected:
 			if !res.legitFound {
 				res.legitFound = true
-				res.legitFoundSec = n.clk.Since(start).Seconds()
+				res.legitFoundSec = clk.Since(start).Seconds()
 			}
 			return true
 		default:
@@ -158,6 +181,7 @@ func runFlood(tb testing.TB) floodResult {
 	for r := range floodReports {
 		n.disc.Emit(floodReport(r, v, legit, topicA)...)
 		n.disc.Update(topicA)
+		settle()
 		step()
 	}
 	for i := 0; i < int(5*time.Minute/floodStep) && !res.legitFound; i++ {
@@ -166,7 +190,7 @@ func runFlood(tb testing.TB) floodResult {
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	res.heapGrowth = float64(int64(ms.HeapAlloc)-int64(before)) / (1 << 20)
-	res.fakeSeconds = n.clk.Since(start).Seconds()
+	res.fakeSeconds = clk.Since(start).Seconds()
 	res.victimConns = v.total.Load()
 	res.victimPorts = v.distinctPorts()
 	st := n.Stats()

@@ -51,11 +51,14 @@ type Swarm struct {
 	closeCh                   chan struct{}
 	b                         bounds // discovery and dial limits' bookkeeping
 
-	wake     chan struct{} // wakes the dialler
-	intakeCh chan struct{} // wakes the intake loop
-	wg       sync.WaitGroup
-	dialCtx  context.Context
-	cancel   context.CancelFunc
+	wake chan struct{} // wakes the dialler
+	// a wake-up was sent to the dialler and its pass has not run yet
+	// (guarded by mu; see AwaitQuiet in export_test.go)
+	wakePending bool
+	intakeCh    chan struct{} // wakes the intake loop
+	wg          sync.WaitGroup
+	dialCtx     context.Context
+	cancel      context.CancelFunc
 }
 
 // joined is the state of one joined topic.
@@ -328,7 +331,9 @@ func (s *Swarm) notifyLocked() {
 	s.changed = make(chan struct{})
 }
 
+// wakeDialler makes the dialler run a pass. Caller holds s.mu.
 func (s *Swarm) wakeDialler() {
+	s.wakePending = true
 	select {
 	case s.wake <- struct{}{}:
 	default:
