@@ -25,9 +25,10 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
 )
 
-// TCP is the factory of the "tcp" transport.
+// TCP is the factory of the "tcp" transport with its defaults (see
+// [Transport]).
 func TCP() conformance.TransportFactory {
-	return func(*conformance.T) (framework.Transport, error) { return tcp.New(), nil }
+	return Transport(func() (framework.Transport, error) { return tcp.New(), nil })
 }
 
 // StaticInterval is how often static instances of the conformance

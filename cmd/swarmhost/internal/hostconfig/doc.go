@@ -74,6 +74,9 @@
 // {plugin: {...}}. transports defaults to [tcp] and may not be empty;
 // discoveries and validators default to none. A discovery or transport may
 // be listed once; validators chain in list order (first rejection wins).
+// The options of tcp, utp and ratelimit (and of any registry entry with no
+// decoder of its own) are the exported fields of the plugin's options
+// struct, keyed in lowerCamel case (see structOptions).
 //
 //	discoveries:
 //	  dht          options: sendRate (number; negative = unlimited), sendBurst (int),
@@ -89,9 +92,11 @@
 //	               interval (duration).
 //	transports:
 //	  tcp          options: keepAlive (duration | off).
-//	  utp          options: dialTimeout, idleTimeout, keepAlive, linger (durations),
-//	               readBuffer, writeBuffer, packetSize, loopbackPacketSize,
-//	               backlog (ints ≥ 1; checked by plugins/utp).
+//	  utp          options: dialTimeout, idleTimeout, keepAlive, linger,
+//	               halfOpenTimeout (durations), readBuffer, writeBuffer, packetSize,
+//	               loopbackPacketSize, backlog, maxHalfOpen, maxHalfOpenPerIP,
+//	               synBurst, maxSynSources (ints ≥ 1), synRate (number); checked
+//	               by plugins/utp.
 //	validators:
 //	  cidr         options (required): allow, deny ([prefix or address]); one needed.
 //	  dht-private  options: exempt ([prefix]).

@@ -19,7 +19,6 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"
-	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 	"github.com/dwebswarm/dwebswarm-go/plugins/validators"
 )
 
@@ -86,8 +85,8 @@ type Plugin struct {
 // TCPOptions configures the tcp transport.
 type TCPOptions struct {
 	// KeepAlive is the TCP keep-alive period (0: Go's default; negative:
-	// off).
-	KeepAlive time.Duration
+	// off). In YAML: a duration, or off.
+	KeepAlive time.Duration `hostconfig:"off"`
 }
 
 func defaultTransport() Plugin {
@@ -458,48 +457,6 @@ func (d *decoder) staticOptions(v *yaml.Node, path string) static.Config {
 	return c
 }
 
-func (d *decoder) tcpOptions(v *yaml.Node, path string) TCPOptions {
-	var c TCPOptions
-	d.mapping(v, path, fields{
-		"keepAlive": func(_, v *yaml.Node) {
-			if v.Kind == yaml.ScalarNode && v.Value == "off" {
-				c.KeepAlive = -1
-				return
-			}
-			c.KeepAlive, _ = d.duration(v, path+".keepAlive", positive, false)
-		},
-	}, nil)
-	return c
-}
-
-func (d *decoder) utpOptions(v *yaml.Node, path string) utp.Config {
-	var c utp.Config
-	dur := func(name string, dst *time.Duration) func(_, v *yaml.Node) {
-		return func(_, v *yaml.Node) { *dst, _ = d.duration(v, path+"."+name, positive, false) }
-	}
-	num := func(name string, dst *int) func(_, v *yaml.Node) {
-		return func(_, v *yaml.Node) { *dst, _ = d.integer(v, path+"."+name, 1, 1<<30, "") }
-	}
-	before := len(d.errs)
-	d.mapping(v, path, fields{
-		"dialTimeout":        dur("dialTimeout", &c.DialTimeout),
-		"idleTimeout":        dur("idleTimeout", &c.IdleTimeout),
-		"keepAlive":          dur("keepAlive", &c.KeepAlive),
-		"linger":             dur("linger", &c.Linger),
-		"readBuffer":         num("readBuffer", &c.ReadBuffer),
-		"writeBuffer":        num("writeBuffer", &c.WriteBuffer),
-		"packetSize":         num("packetSize", &c.PacketSize),
-		"loopbackPacketSize": num("loopbackPacketSize", &c.LoopbackPacketSize),
-		"backlog":            num("backlog", &c.Backlog),
-	}, nil)
-	if len(d.errs) == before {
-		if _, err := utp.New(c); err != nil {
-			d.errf(v, "see plugins/utp Config for the ranges", "%s: %v", path, err)
-		}
-	}
-	return c
-}
-
 // prefixes decodes a list of CIDR prefixes (or single addresses), each
 // checked by the validators package's own parser.
 func (d *decoder) prefixes(v *yaml.Node, path string) []string {
@@ -540,16 +497,6 @@ func (d *decoder) dhtPrivateOptions(v *yaml.Node, path string) validators.DHTPri
 	c := validators.DHTPrivateConfig{}
 	d.mapping(v, path, fields{
 		"exempt": func(_, v *yaml.Node) { c.Exempt = d.prefixes(v, path+".exempt") },
-	}, nil)
-	return c
-}
-
-func (d *decoder) rateLimitOptions(v *yaml.Node, path string) validators.RateLimitConfig {
-	c := validators.RateLimitConfig{}
-	d.mapping(v, path, fields{
-		"every":    func(_, v *yaml.Node) { c.Every, _ = d.duration(v, path+".every", positive, false) },
-		"burst":    func(_, v *yaml.Node) { c.Burst, _ = d.integer(v, path+".burst", 1, 1<<30, "") },
-		"maxHosts": func(_, v *yaml.Node) { c.MaxHosts, _ = d.integer(v, path+".maxHosts", 1, 1<<30, "") },
 	}, nil)
 	return c
 }

@@ -66,8 +66,29 @@ type Builtin struct {
 }
 
 // def makes a registry entry from typed functions: O is the plugin's
-// options type, P what it builds.
+// options type, P what it builds. Two may be nil, and then take the
+// defaults that make a plain plugin one short entry:
+//
+//   - decode nil: O's fields are its YAML options ([structOptions]), and
+//     build checks them when the file is read. Write a decoder when the
+//     options need more (cross-field rules, files, hints for keys that
+//     belong elsewhere).
+//   - fromFlags nil: the flags give the zero O (the plugin reads no flag
+//     and no argument after NAME:).
+//
+// A transport whose Conformance and NoConformance are both unset gets the
+// default loopback factory, [builtin.Transport] of build on the options
+// fromFlags gives for no flags: right for a transport that needs nothing
+// but loopback (a UDP one is handed a shared loopback socket). Discoveries
+// and validators need environments or cases of their own: they name a
+// factory or say why they have none (TestEveryBuiltinHasConformanceOrAReason).
 func def[O, P any](b Builtin, decode func(*decoder, *yaml.Node, string) O, fromFlags func(string, Flags) (O, error), build func(O, BuildOptions) (P, error)) Builtin {
+	if decode == nil {
+		decode = structOptions(build)
+	}
+	if fromFlags == nil {
+		fromFlags = noArg(*new(O))
+	}
 	b.OptionsType = reflect.TypeFor[O]()
 	b.decode = func(d *decoder, v *yaml.Node, path string) any { return decode(d, v, path) }
 	b.fromFlags = func(arg string, f Flags) (any, error) { return fromFlags(arg, f) }
@@ -84,6 +105,19 @@ func def[O, P any](b Builtin, decode func(*decoder, *yaml.Node, string) O, fromF
 			return nil, fmt.Errorf("%w: %s %s built a %T, not a %s", framework.ErrInvalidOption, b.Kind, b.Name, p, b.Kind)
 		}
 		return p, nil
+	}
+	if b.Kind == KindTransport && b.Conformance == nil && b.NoConformance == "" {
+		b.Conformance = builtin.Transport(func() (framework.Transport, error) {
+			o, err := b.fromFlags("", Flags{})
+			if err != nil {
+				return nil, err
+			}
+			p, err := b.build(o, BuildOptions{})
+			if err != nil {
+				return nil, err
+			}
+			return p.(framework.Transport), nil
+		})
 	}
 	return b
 }
@@ -134,15 +168,15 @@ var registry = []Builtin{
 			return c, nil
 		},
 		plain(static.New)),
-	def(Builtin{Kind: KindTransport, Name: "tcp", Summary: "TCP, dialled first", Conformance: builtin.TCP()},
-		(*decoder).tcpOptions, noArg(TCPOptions{}),
+	def(Builtin{Kind: KindTransport, Name: "tcp", Summary: "TCP, dialled first"},
+		nil, nil,
 		infallible(func(o TCPOptions) framework.Transport {
 			t := tcp.New()
 			t.KeepAlive = o.KeepAlive
 			return t
 		})),
-	def(Builtin{Kind: KindTransport, Name: "utp", Summary: "uTP (BEP 29) on the swarm's shared UDP socket", Conformance: builtin.UTP()},
-		(*decoder).utpOptions, noArg(utp.Config{}), plain(utp.New)),
+	def(Builtin{Kind: KindTransport, Name: "utp", Summary: "uTP (BEP 29) on the swarm's shared UDP socket"},
+		nil, nil, plain(utp.New)),
 	def(Builtin{Kind: KindValidator, Name: "cidr", Summary: "allow/deny lists of IP prefixes",
 		Conformance: builtin.CIDR(), required: "add options: {allow: [PREFIX, ...]} and/or {deny: [...]}"},
 		(*decoder).cidrOptions,
@@ -161,7 +195,7 @@ var registry = []Builtin{
 		},
 		plain(validators.NewDHTPrivate)),
 	def(Builtin{Kind: KindValidator, Name: "ratelimit", Summary: "a per-host token bucket on admissions", Conformance: builtin.RateLimit()},
-		(*decoder).rateLimitOptions, noArg(validators.RateLimitConfig{}), plain(validators.NewRateLimit)),
+		nil, nil, plain(validators.NewRateLimit)),
 	def(Builtin{Kind: KindValidator, Name: "banlist", Summary: "bans kept in a file, so that they survive restarts", Arg: "banlist:PATH",
 		Conformance: builtin.BanList(), required: "add options: {path: FILE}"},
 		(*decoder).banListOptions,
