@@ -64,14 +64,23 @@ func TestNoTopic(t *testing.T) {
 	}
 }
 
-// stream is a deterministic pseudo-random byte source.
+// stream is a deterministic pseudo-random byte source: a seeded pattern
+// of a prime length, so that frame boundaries never line up with it.
 func stream(seed uint64, n int) io.Reader {
 	r := rand.New(rand.NewPCG(seed, seed))
+	pat := make([]byte, 1<<20+7)
+	for i := range pat {
+		pat[i] = byte(r.Uint32())
+	}
+	off := 0
 	return io.LimitReader(readerFunc(func(b []byte) (int, error) {
-		for i := range b {
-			b[i] = byte(r.Uint32())
+		n := 0
+		for n < len(b) {
+			k := copy(b[n:], pat[off:])
+			n += k
+			off = (off + k) % len(pat)
 		}
-		return len(b), nil
+		return n, nil
 	}), int64(n))
 }
 
