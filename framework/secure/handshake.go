@@ -30,9 +30,6 @@ const (
 // ascending.
 var supportedVersions = []byte{1}
 
-// suite is the Noise cipher suite, chosen by measurement (doc.go).
-var suite = noise.NewCipherSuite(noise.DH25519, noise.CipherAESGCM, noise.HashSHA256)
-
 // Topic kinds in msg1 and msg2.
 const (
 	kindNoTopic = 0
@@ -251,9 +248,10 @@ func ioErr(ctx context.Context, step string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrHandshake, step, err)
 }
 
-func newHandshake(cfg *Config, initiator bool, random io.Reader) (*noise.HandshakeState, error) {
+func newHandshake(cfg *Config, initiator bool, random io.Reader, dh *dh25519) (*noise.HandshakeState, error) {
+	rememberStatic(cfg.KeyPair)
 	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite:   suite,
+		CipherSuite:   newSuite(dh),
 		Random:        random,
 		Pattern:       noise.HandshakeXX,
 		Initiator:     initiator,
@@ -285,13 +283,14 @@ func Client(ctx context.Context, c net.Conn, cfg Config) (*Conn, error) {
 }
 
 func clientHandshake(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error) {
-	eph, err := suite.GenerateKeypair(rand.Reader)
+	dh := new(dh25519)
+	eph, err := dh.GenerateKeypair(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	// flynn/noise draws the ephemeral key from Random: hand it the one we
 	// made, so that the capability can bind its public half.
-	hs, err := newHandshake(cfg, true, bytes.NewReader(eph.Private))
+	hs, err := newHandshake(cfg, true, bytes.NewReader(eph.Private), dh)
 	if err != nil {
 		return nil, err
 	}
@@ -434,7 +433,7 @@ func serverHandshake(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error
 			return nil, fmt.Errorf("%w: the initiator named no topic", ErrTopic)
 		}
 	}
-	hs, err := newHandshake(cfg, false, rand.Reader)
+	hs, err := newHandshake(cfg, false, rand.Reader, new(dh25519))
 	if err != nil {
 		return nil, err
 	}

@@ -599,7 +599,7 @@ func TestInfohashOnlyAttackerIsNotAccepted(t *testing.T) {
 }
 
 func newHandshakeRandom(cfg *Config) (*noise.HandshakeState, error) {
-	return newHandshake(cfg, false, crand.Reader)
+	return newHandshake(cfg, false, crand.Reader, new(dh25519))
 }
 
 func TestMITM(t *testing.T) {
