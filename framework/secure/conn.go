@@ -359,17 +359,21 @@ func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.localCl = true
-		ended := c.ending
+		open := !c.ending
+		if open { // the first reason wins: a session that already failed keeps its error
+			c.ending = true
+			c.reason = errLocalClose
+		}
 		c.mu.Unlock()
 		close(c.closing)
 		signal(c.readable)
-		if !ended && c.wmu.TryLock() {
+		if open && c.wmu.TryLock() {
 			c.nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 			var buf [2 + 1 + 1 + tagSize + 8]byte
 			c.writeFrameLocked(buf[:], frameClose, []byte{closeNormal}) //nolint:errcheck // best effort
 			c.wmu.Unlock()
 		}
-		c.end(errLocalClose)
+		c.nc.Close()
 	})
 	return nil
 }
@@ -418,6 +422,9 @@ func (c *Conn) readFrame() (typ byte, body []byte, bp *[]byte, err error) {
 	}
 	c.framesIn.Add(1)
 	c.lastRecv.Store(c.clock.Now().UnixNano())
+	if c.cfg.onFrame != nil {
+		c.cfg.onFrame(pt[0])
+	}
 	return pt[0], pt[1:], bp, nil
 }
 
@@ -533,8 +540,12 @@ func (c *Conn) enqueue(bp *[]byte, body []byte) bool {
 			signal(c.readable)
 			return true
 		}
+		first := !c.stalled
 		c.stalled = true
 		c.mu.Unlock()
+		if first && c.cfg.onStall != nil {
+			c.cfg.onStall()
+		}
 		select {
 		case <-c.space:
 			c.lastRecv.Store(c.clock.Now().UnixNano())

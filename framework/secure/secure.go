@@ -73,6 +73,11 @@ type Config struct {
 
 	// versions overrides the protocol versions we speak (tests).
 	versions []byte
+	// onFrame and onStall, if set, run on the session's goroutine after
+	// each authenticated frame and when the receive buffer is full
+	// (tests).
+	onFrame func(typ byte)
+	onStall func()
 }
 
 func (cfg *Config) fill() {
