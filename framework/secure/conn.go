@@ -74,7 +74,7 @@ type Conn struct {
 	recv *noise.CipherState // reader goroutine only (or readFrameSync before it)
 
 	wmu     sync.Mutex
-	sentFIN bool // guarded by wmu
+	sentFIN atomic.Bool // set under wmu; read by the reader without it
 
 	lastSend, lastRecv atomic.Int64 // clock UnixNano
 	framesIn           atomic.Int64 // frames authenticated (tests)
@@ -271,7 +271,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if err := c.writeState(); err != nil {
 		return 0, err
 	}
-	if c.sentFIN {
+	if c.sentFIN.Load() {
 		return 0, fmt.Errorf("secure: write after CloseWrite: %w", net.ErrClosed)
 	}
 	bp := bufPool.Get().(*[]byte)
@@ -330,13 +330,13 @@ func (c *Conn) CloseWrite() error {
 		c.wmu.Unlock()
 		return err
 	}
-	if c.sentFIN {
+	if c.sentFIN.Load() {
 		c.wmu.Unlock()
 		return nil
 	}
 	var buf [2 + 1 + tagSize + 8]byte
 	err := c.writeFrameLocked(buf[:], frameFIN, nil)
-	c.sentFIN = true
+	c.sentFIN.Store(true)
 	c.wmu.Unlock()
 	if err != nil {
 		return err
@@ -494,10 +494,7 @@ func (c *Conn) readFrames() error {
 			if typ == frameClose {
 				return fmt.Errorf("%w: close frame", ErrClosedByPeer)
 			}
-			c.wmu.Lock()
-			sent := c.sentFIN
-			c.wmu.Unlock()
-			if sent {
+			if c.sentFIN.Load() {
 				return errGraceful
 			}
 		case frameAccept:

@@ -87,14 +87,27 @@ func (d *dh25519) DH(priv, pub []byte) ([]byte, error) {
 func (d *dh25519) DHLen() int     { return 32 }
 func (d *dh25519) DHName() string { return "25519" }
 
-// rememberStatic caches kp's parsed private key for later handshakes.
-func rememberStatic(kp KeyPair) {
-	if cachedStatic(kp.Private[:]) != nil {
-		return
+// rememberStatic checks kp and caches its parsed private key for later
+// handshakes.
+func rememberStatic(kp KeyPair) error {
+	if kp.Public.IsZero() {
+		return fmt.Errorf("%w: no key pair", ErrBadKey)
 	}
-	if k, err := ecdh.X25519().NewPrivateKey(kp.Private[:]); err == nil {
-		staticKeys[staticNext.Add(1)%uint32(len(staticKeys))].Store(k)
+	if k := cachedStatic(kp.Private[:]); k != nil {
+		if !bytes.Equal(k.PublicKey().Bytes(), kp.Public[:]) {
+			return fmt.Errorf("%w: the public key does not match the private key", ErrBadKey)
+		}
+		return nil
 	}
+	k, err := ecdh.X25519().NewPrivateKey(kp.Private[:])
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadKey, err)
+	}
+	if !bytes.Equal(k.PublicKey().Bytes(), kp.Public[:]) {
+		return fmt.Errorf("%w: the public key does not match the private key", ErrBadKey)
+	}
+	staticKeys[staticNext.Add(1)%uint32(len(staticKeys))].Store(k)
+	return nil
 }
 
 // newSuite is the cipher suite of one handshake (doc.go: the choice).

@@ -78,3 +78,27 @@ func FuzzFrames(f *testing.F) {
 		}
 	})
 }
+
+// FuzzClientHandshakeStream feeds arbitrary bytes to an initiator as the
+// responder's stream: it must fail and never panic.
+func FuzzClientHandshakeStream(f *testing.F) {
+	f.Add([]byte{0, 0, rejectVersion, 1, 2})
+	f.Add([]byte{0, 0, rejectTopic, 0})
+	f.Add(append([]byte{0, 130}, make([]byte, 130)...))
+	kp, _ := GenerateKeyPair()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, z := net.Pipe()
+		done := make(chan struct{})
+		go func() { defer close(done); io.Copy(io.Discard, a) }()
+		go func() {
+			a.Write(b)
+			a.Close()
+		}()
+		_, err := Client(context.Background(), z, Config{KeyPair: kp, Topic: topicA})
+		a.Close()
+		<-done
+		if err == nil {
+			t.Fatalf("an initiator completed against %x", b)
+		}
+	})
+}

@@ -249,7 +249,9 @@ func ioErr(ctx context.Context, step string, err error) error {
 }
 
 func newHandshake(cfg *Config, initiator bool, random io.Reader, dh *dh25519) (*noise.HandshakeState, error) {
-	rememberStatic(cfg.KeyPair)
+	if err := rememberStatic(cfg.KeyPair); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
 	hs, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite:   newSuite(dh),
 		Random:        random,

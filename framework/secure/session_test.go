@@ -729,3 +729,16 @@ func TestHandshakeBoundedByContext(t *testing.T) {
 		t.Fatalf("silent initiator: %v", err)
 	}
 }
+
+func TestBadKeyPair(t *testing.T) {
+	good := mustKey(t)
+	bad := good
+	bad.Public[0] ^= 1
+	for _, kp := range []KeyPair{{}, bad} {
+		cn, sn := tcpPair(t)
+		sn.Close()
+		if _, err := Client(context.Background(), cn, Config{KeyPair: kp, Topic: topicA}); !errors.Is(err, ErrHandshake) || !errors.Is(err, ErrBadKey) {
+			t.Fatalf("key pair %v: %v, want ErrBadKey", kp.Public.Short(), err)
+		}
+	}
+}
