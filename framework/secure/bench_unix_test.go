@@ -36,27 +36,34 @@ func BenchmarkCipher(b *testing.B) {
 }
 
 // BenchmarkHandshakeSuite runs whole XX handshakes in memory (both sides'
-// CPU) for each cipher and hash.
+// CPU) for each cipher and hash, with this package's X25519 and with
+// flynn/noise's.
 func BenchmarkHandshakeSuite(b *testing.B) {
-	for _, c := range []noise.CipherFunc{noise.CipherAESGCM, noise.CipherChaChaPoly} {
-		for _, h := range []noise.HashFunc{noise.HashSHA256, noise.HashBLAKE2s} {
-			cs := noise.NewCipherSuite(noise.DH25519, c, h)
-			b.Run(c.CipherName()+"_"+h.HashName(), func(b *testing.B) {
-				ik, _ := cs.GenerateKeypair(crand.Reader)
-				rk, _ := cs.GenerateKeypair(crand.Reader)
-				for b.Loop() {
-					i, _ := noise.NewHandshakeState(noise.Config{CipherSuite: cs, Pattern: noise.HandshakeXX, Initiator: true, StaticKeypair: ik, Random: crand.Reader})
-					r, _ := noise.NewHandshakeState(noise.Config{CipherSuite: cs, Pattern: noise.HandshakeXX, StaticKeypair: rk, Random: crand.Reader})
-					m1, _, _, _ := i.WriteMessage(nil, make([]byte, 36))
-					r.ReadMessage(nil, m1)
-					m2, _, _, _ := r.WriteMessage(nil, make([]byte, 34))
-					i.ReadMessage(nil, m2)
-					m3, _, _, _ := i.WriteMessage(nil, []byte{0})
-					if _, _, _, err := r.ReadMessage(nil, m3); err != nil {
-						b.Fatal(err)
+	type dhMaker struct {
+		name string
+		new  func() noise.DHFunc
+	}
+	for _, d := range []dhMaker{{"ecdh", func() noise.DHFunc { return new(dh25519) }}, {"flynn", func() noise.DHFunc { return noise.DH25519 }}} {
+		for _, c := range []noise.CipherFunc{noise.CipherAESGCM, noise.CipherChaChaPoly} {
+			for _, h := range []noise.HashFunc{noise.HashSHA256, noise.HashBLAKE2s} {
+				b.Run(d.name+"_"+c.CipherName()+"_"+h.HashName(), func(b *testing.B) {
+					ik, _ := noise.DH25519.GenerateKeypair(crand.Reader)
+					rk, _ := noise.DH25519.GenerateKeypair(crand.Reader)
+					for b.Loop() {
+						ics, rcs := noise.NewCipherSuite(d.new(), c, h), noise.NewCipherSuite(d.new(), c, h)
+						i, _ := noise.NewHandshakeState(noise.Config{CipherSuite: ics, Pattern: noise.HandshakeXX, Initiator: true, StaticKeypair: ik, Random: crand.Reader})
+						r, _ := noise.NewHandshakeState(noise.Config{CipherSuite: rcs, Pattern: noise.HandshakeXX, StaticKeypair: rk, Random: crand.Reader})
+						m1, _, _, _ := i.WriteMessage(nil, make([]byte, 36))
+						r.ReadMessage(nil, m1)
+						m2, _, _, _ := r.WriteMessage(nil, make([]byte, 34))
+						i.ReadMessage(nil, m2)
+						m3, _, _, _ := i.WriteMessage(nil, []byte{0})
+						if _, _, _, err := r.ReadMessage(nil, m3); err != nil {
+							b.Fatal(err)
+						}
 					}
-				}
-			})
+				})
+			}
 		}
 	}
 }

@@ -161,25 +161,32 @@
 // closes after OnClose returned. Keep-alive and timeout run on
 // Config.Clock.
 //
-// # Measurements (2-core AMD EPYC VM with AES-NI and SHA-NI, shared; go test -bench)
+// # Measurements (2-core AMD EPYC VM with AES-NI and SHA-NI, shared with other builds; go test -bench)
 //
-// Cipher on a maximal frame: AESGCM 4678 MB/s, ChaChaPoly 2080 MB/s; a
-// whole XX handshake in memory (both sides, flynn/noise's own X25519):
-// AESGCM/SHA256 726 µs, AESGCM/BLAKE2s 802 µs, ChaChaPoly/SHA256 679 µs,
-// ChaChaPoly/BLAKE2s 694 µs — the hash makes no measurable difference
-// (run to run noise exceeds it), the cipher a 2.2× difference in
-// throughput, so: AESGCM and SHA256. (On CPUs without AES instructions
-// ChaChaPoly would be the better choice; the suite is fixed per protocol
-// version.) X25519 runs through crypto/ecdh with parsed keys kept for the
-// handshake (flynn/noise's DH25519 pays two scalar multiplications per
-// DH: 38 µs each here).
+// Cipher on a maximal frame (BenchmarkCipher): AESGCM 4678–4698 MB/s,
+// ChaChaPoly 1339–2080 MB/s. A whole XX handshake in memory, both sides
+// (BenchmarkHandshakeSuite, machine loaded, best of 4): AESGCM/SHA256
+// 474 µs, AESGCM/BLAKE2s 477 µs, ChaChaPoly/SHA256 427 µs,
+// ChaChaPoly/BLAKE2s 446 µs. The hash makes no difference beyond the
+// noise; the cipher costs AESGCM about 40 µs more per handshake (key
+// setup) but gives 2.2–3.5× the throughput, which is what a session
+// spends its CPU on: so AESGCM and SHA256. (On CPUs without AES
+// instructions ChaChaPoly would win; the suite is fixed per protocol
+// version.) X25519 runs through crypto/ecdh with the keys parsed once per
+// handshake: flynn/noise's DH25519 goes through x/crypto's
+// curve25519.X25519, which re-derives the public key on every DH, two
+// scalar multiplications (38 µs each here) instead of one; the same
+// handshakes with it took 632–739 µs.
 //
-// On loopback TCP, same run: raw TCP 1337 MiB/s, a session 1563 MiB/s
-// (1.17× raw: the session's reader goroutine overlaps receiving and
-// reading); handshake CPU beyond the TCP connect, both sides together
-// (so twice one peer's cost), 650–720 µs, of which about 300 µs is the 8
-// X25519 operations and the rest system calls and scheduling; wall time
-// 540–600 µs; memory per idle session end, goroutine and TCP connection
-// included, 8.2–8.7 KiB (16 KiB goal). BenchmarkThroughput,
-// BenchmarkHandshake and BenchmarkIdleSessionMemory report these.
+// On loopback TCP, in the same run (BenchmarkThroughput, 64 MiB per
+// round): quiet machine raw TCP 1337 MiB/s, session 1563 MiB/s (1.17×:
+// the session's reader goroutine overlaps receiving with the
+// application's reads); loaded machine (load 4.7 on 2 cores) raw 516
+// MiB/s, session 370 MiB/s (0.72×). Handshake CPU beyond the TCP connect,
+// both sides together, so twice one peer's cost (BenchmarkHandshake):
+// 613–720 µs, of which about 300 µs is the 8 X25519 operations and the
+// rest system calls and scheduling; wall time 540–614 µs. Memory per idle
+// session end, its goroutine and TCP connection included
+// (BenchmarkIdleSessionMemory, 1000 sessions): 8.2–8.7 KiB (goal 16 KiB),
+// 7.7–8.2 KiB of it beyond the bare TCP connection.
 package secure
