@@ -77,7 +77,6 @@ type Node struct {
 // looked for (and created) in the config file's directory.
 const DefaultKeyFile = "node.key"
 
-
 // Queue holds node.queue.
 type Queue struct {
 	// Requeue is the retry schedule (framework.DefaultRequeue()).
