@@ -10,7 +10,8 @@ import (
 
 // The completion scripts complete subcommands, the values of --transport,
 // --discovery, --validator (built-in plugin names), --kind (conformance)
-// and --log-level, and flags by asking the command for its -h (so they
+// and --log-level, "key generate" (file names for --key, --file and the
+// key path), and flags by asking the command for its -h (so they
 // never go stale). %[1]s is the subcommands, %[2]s the transports, %[3]s
 // the discoveries, %[4]s the validators, %[5]s the kinds.
 
@@ -30,6 +31,10 @@ _swarmhost() {
 	esac
 	if [ "${COMP_WORDS[1]}" = completion ]; then
 		COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur"))
+		return
+	fi
+	if [ "${COMP_WORDS[1]}" = key ] && [ "$COMP_CWORD" -eq 2 ] && [[ $cur != -* ]]; then
+		COMPREPLY=($(compgen -W "generate" -- "$cur") $(compgen -f -- "$cur"))
 		return
 	fi
 	if [[ $cur == -* ]]; then
@@ -63,6 +68,11 @@ _swarmhost() {
 		compadd bash zsh fish
 		return
 	fi
+	if [[ ${words[2]} == key ]] && (( CURRENT == 3 )) && [[ ${words[CURRENT]} != -* ]]; then
+		compadd generate
+		_files
+		return
+	fi
 	if [[ ${words[CURRENT]} == -* ]]; then
 		flags=(${(f)"$(${words[1]} ${words[2]} -h 2>&1 | sed -n 's/^  -\([a-zA-Z0-9-]*\).*/--\1/p')"})
 		compadd -a flags
@@ -80,6 +90,7 @@ function __swarmhost_flags
 end
 complete -c swarmhost -f -n __fish_use_subcommand -a "%[1]s"
 complete -c swarmhost -f -n "__fish_seen_subcommand_from completion" -a "bash zsh fish"
+complete -c swarmhost -n "__fish_seen_subcommand_from key; and not __fish_seen_subcommand_from generate" -a generate
 complete -c swarmhost -f -n "not __fish_use_subcommand" -l transport -r -a "%[2]s"
 complete -c swarmhost -f -n "not __fish_use_subcommand" -l discovery -r -a "%[3]s"
 complete -c swarmhost -f -n "not __fish_use_subcommand" -l validator -r -a "%[4]s"

@@ -10,6 +10,7 @@ import (
 
 	dwebswarm "github.com/dwebswarm/dwebswarm-go"
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
 )
@@ -21,7 +22,8 @@ const demoHelp = `usage: swarmhost demo
 
 Starts a local DHT testnet and two swarms on loopback (127.0.0.1), lets the
 swarms find each other through the DHT and exchange a message, prints what
-happened with timings and exits. Needs no flags and no internet; sends
+happened with timings and exits. Each swarm has a new key pair (printed);
+--plaintext runs them without encryption. Needs no flags and no internet; sends
 nothing beyond loopback.
 
 flags:
@@ -32,6 +34,7 @@ func runDemo(ctx context.Context, args []string, s stdio) int {
 	fs.SetOutput(s.err)
 	fs.Usage = func() { fmt.Fprint(s.err, demoHelp); fs.PrintDefaults() }
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this `DURATION`")
+	plaintext := fs.Bool("plaintext", false, "no encryption: raw sockets, as hyperswarm v2")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -44,14 +47,14 @@ func runDemo(ctx context.Context, args []string, s stdio) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	if err := demo(ctx, s.out); err != nil {
+	if err := demo(ctx, s.out, *plaintext); err != nil {
 		fmt.Fprintln(s.err, "swarmhost demo:", err)
 		return 1
 	}
 	return 0
 }
 
-func demo(ctx context.Context, out io.Writer) error {
+func demo(ctx context.Context, out io.Writer, plaintext bool) error {
 	start := time.Now()
 	step := func(format string, args ...any) {
 		fmt.Fprintf(out, "[%8.3f ms] %s\n", float64(time.Since(start).Microseconds())/1000, fmt.Sprintf(format, args...))
@@ -66,14 +69,26 @@ func demo(ctx context.Context, out io.Writer) error {
 	topic := framework.TopicFromString("dwebswarm demo")
 	step("topic %s (sha256 of %q), DHT infohash %x", topic.Short(), "dwebswarm demo", dht.Infohash(topic))
 
-	swarm := func(extra ...framework.Option) (*framework.Swarm, error) {
+	// each swarm has its own ephemeral key pair (two swarms with one key
+	// would be one peer)
+	keys := map[string]secure.KeyPair{}
+	for _, name := range []string{"alice", "bob"} {
+		kp, err := secure.GenerateKeyPair()
+		if err != nil {
+			return err
+		}
+		keys[name] = kp
+		step("%s's public key %s (ephemeral, %s)", name, kp.Public, mode(plaintext))
+	}
+	swarm := func(name string, extra ...framework.Option) (*framework.Swarm, error) {
+		extra = append(extra, identityOptions(keys[name], plaintext)...)
 		opts := append([]framework.Option{
 			framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0),
 			dwebswarm.DHT(tn.Config(dht.Config{Ephemeral: dht.Bool(true)})),
 		}, extra...)
 		return dwebswarm.New(ctx, opts...)
 	}
-	alice, err := swarm(framework.WithConnectionHandler(func(c *framework.Conn) {
+	alice, err := swarm("alice", framework.WithConnectionHandler(func(c *framework.Conn) {
 		defer c.Close()
 		msg, err := io.ReadAll(c)
 		if err == nil {
@@ -92,7 +107,7 @@ func demo(ctx context.Context, out io.Writer) error {
 	}
 	step("alice (127.0.0.1:%d) announced the topic on the DHT", alice.Port())
 
-	bob, err := swarm()
+	bob, err := swarm("bob")
 	if err != nil {
 		return err
 	}

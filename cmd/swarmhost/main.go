@@ -8,6 +8,8 @@
 //	swarmhost run --config FILE    the daemon: topics, services, metrics
 //	swarmhost config check FILE    validate a daemon config
 //	swarmhost status               a running daemon's state
+//	swarmhost key [--file PATH]    print (creating if missing) a key file's public key
+//	swarmhost key generate PATH    write a new key file
 //	swarmhost version              print the version
 //
 // Run "swarmhost COMMAND -h" for a command's flags.
@@ -46,6 +48,7 @@ func commands() []command {
 		{"run", "run the daemon from a YAML config: topics, services, metrics", runRun},
 		{"config", "check a daemon config file (config check FILE)", runConfig},
 		{"status", "print a running daemon's topics, connections, queue, connectivity and plugins", runStatus},
+		{"key", "print the public key of a key file, creating it if missing (key generate PATH: a new one)", runKey},
 		{"completion", "print a shell completion script (completion bash|zsh|fish)", runCompletion},
 		{"version", "print the version", func(_ context.Context, _ []string, s stdio) int {
 			fmt.Fprintln(s.out, versionString())

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 )
 
 const pipeHelp = `usage: swarmhost pipe [flags] TOPIC
@@ -19,7 +20,10 @@ Joins TOPIC (64 hex digits, or a name, hashed with SHA-256; name:TEXT forces
 a name; hex-like text of another length is an error), sends stdin to the
 first pipe that connects and writes what it sends to stdout (the two pipes
 first agree on one connection with a short handshake). Half-closes when
-stdin ends; exits 0 when both directions are done, 1 on failure (why is
+stdin ends. The swarm's identity is --key FILE (created, mode 0600, if
+missing), else a new key pair for this run; its public key is logged at
+start. Sessions are encrypted unless --plaintext (both ends must agree).
+Exits 0 when both directions are done, 1 on failure (why is
 logged at warn), 2 on bad usage or a port in use, 130 on Ctrl-C. Logs go to
 stderr.
 
@@ -37,6 +41,8 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 	var nf nodeFlags
 	addNodeFlags(fs, &nf, "static")
 	announce := fs.Bool("announce", false, "also announce: be connectable (default: look up only)")
+	var idf identityFlags
+	addIdentityFlags(fs, &idf)
 	var timeout time.Duration
 	fs.Func("timeout", "give up when no peer connected within this `DURATION`, e.g. 30s (0, the default: wait forever)", durationFlag(&timeout))
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -62,17 +68,29 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintln(s.err, "swarmhost pipe:", err)
 		return 2
 	}
-	return exitCode(ctx, "pipe", pipe(ctx, log, nf, topic, *announce, timeout, s), s)
+	kp, err := idf.keyPair(s)
+	if err != nil {
+		fmt.Fprintln(s.err, "swarmhost pipe:", err)
+		return 2
+	}
+	return exitCode(ctx, "pipe", pipe(ctx, log, nf, pipeIdentity{kp, idf.plaintext}, topic, *announce, timeout, s), s)
 }
 
 var errNoPeer = errors.New("no peer connected")
 
-func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, topic framework.Topic, announce bool, timeout time.Duration, s stdio) error {
+// pipeIdentity is the pipe's key pair and session mode.
+type pipeIdentity struct {
+	kp        secure.KeyPair
+	plaintext bool
+}
+
+func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, id pipeIdentity, topic framework.Topic, announce bool, timeout time.Duration, s stdio) error {
 	opts, plugins, err := nf.options()
 	if err != nil {
 		return err
 	}
 	opts = append(opts, framework.WithLogger(log))
+	opts = append(opts, identityOptions(id.kp, id.plaintext)...)
 	sw, err := framework.New(opts...)
 	if err != nil {
 		plugins.Close()
@@ -86,7 +104,7 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, topic framework.T
 	defer events.Close()
 	diag := newDiagnosis(sw, nf)
 	defer diag.close()
-	log.Info("listening", "port", sw.Port(), "topic", topic.String(), "announce", announce)
+	log.Info("listening", "port", sw.Port(), "topic", topic.String(), "announce", announce, "public_key", id.kp.Public.String(), "mode", mode(id.plaintext))
 	if err := sw.Join(ctx, topic, framework.Announce(announce)); err != nil {
 		return err
 	}

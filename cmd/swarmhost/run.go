@@ -16,6 +16,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
 	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
@@ -29,6 +30,10 @@ gracefully (un-announce, close connections, stop plugins) within 10 s;
 SIGHUP reloads the config (not on Windows, which has no SIGHUP: restart
 instead): topics and services added or removed, others untouched. Sections that need a restart (node, plugins, log, metrics) are
 reported, not applied.
+
+The swarm's identity is the key file node.key (default: node.key beside the
+config file), created with mode 0600 on first run; the public key is logged
+at start and reported by "swarmhost status" and "swarmhost key --config".
 
 In daemon mode the swarm's own queue never dials: connections are made by
 "connect" services, one per forwarded TCP connection.
@@ -89,6 +94,8 @@ type daemon struct {
 	refusals *observe.RefusalLog
 	// plugins built from the config (the swarm owns and closes them)
 	plugins *hostconfig.Plugins
+	// publicKey is the swarm's identity, loaded from node.key at start
+	publicKey secure.PublicKey
 }
 
 // startDaemon loads the config, starts the swarm, the observer (when a
@@ -99,6 +106,13 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		return nil, err
 	}
 	log := cfg.Logger(s.err)
+	kp, created, err := cfg.LoadKey()
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("created key file", "path", cfg.Node.Key, "mode", "0600", "public_key", kp.Public.String())
+	}
 	tracker := observe.NewPluginTracker()
 	onEvent := tracker.OnEvent
 	if hook := onPluginEvent; hook != nil {
@@ -108,6 +122,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 	if err != nil {
 		return nil, err
 	}
+	opts = append(opts, identityOptions(kp, cfg.Node.Plaintext)...)
 	// services make the connections: the queue never dials on its own
 	opts = append(opts, framework.WithMaxClientSockets(-1))
 	sw, err := framework.New(opts...)
@@ -122,7 +137,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		refusals.Close()
 		return nil, err
 	}
-	d := &daemon{path: path, log: log, cfg: cfg, sw: sw, plugins: plugins, refusals: refusals}
+	d := &daemon{path: path, log: log, cfg: cfg, sw: sw, plugins: plugins, refusals: refusals, publicKey: kp.Public}
 	d.fwd = forward.New(sw, forward.Options{Logger: log})
 	var dhtPlugin *dht.Plugin
 	var mdnsDisc *mdns.Discovery
@@ -149,7 +164,8 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		metricsAddr = cfg.Metrics.Listen
 	}
 	if metricsAddr != "" {
-		oc := observe.Config{Version: strings.TrimPrefix(versionString(), "swarmhost "), Logger: log, Plugins: tracker}
+		oc := observe.Config{Version: strings.TrimPrefix(versionString(), "swarmhost "), Logger: log, Plugins: tracker,
+			PublicKey: kp.Public, Plaintext: cfg.Node.Plaintext}
 		if dhtPlugin != nil {
 			oc.DHTNodes = observe.DHTNodes(dhtPlugin)
 			oc.DHTLimits = observe.DHTLimits(dhtPlugin)
@@ -176,7 +192,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		d.shutdown()
 		return nil, err
 	}
-	log.Info("running", "config", path, "port", sw.Port(), "topics", len(cfg.Topics()), "services", len(cfg.Services()), "metrics", metricsAddr)
+	log.Info("running", "config", path, "public_key", kp.Public.String(), "mode", mode(cfg.Node.Plaintext), "port", sw.Port(), "topics", len(cfg.Topics()), "services", len(cfg.Services()), "metrics", metricsAddr)
 	return d, nil
 }
 
@@ -203,6 +219,12 @@ func (d *daemon) reload(ctx context.Context) error {
 	ch := hostconfig.Diff(d.cfg, cfg)
 	if len(ch.Restart) > 0 {
 		d.log.Warn("config sections changed that take effect on restart only", "sections", ch.Restart)
+	}
+	if cfg.Node.Key != d.cfg.Node.Key {
+		d.log.Warn("node.key changed: the new identity takes effect on restart only", "running_key", d.publicKey.String(), "old", d.cfg.Node.Key, "new", cfg.Node.Key)
+	}
+	if cfg.Node.Plaintext != d.cfg.Node.Plaintext {
+		d.log.Warn("node.plaintext changed: takes effect on restart only", "running", mode(d.cfg.Node.Plaintext), "new", mode(cfg.Node.Plaintext))
 	}
 	err = d.apply(ctx, ch)
 	d.cfg = cfg

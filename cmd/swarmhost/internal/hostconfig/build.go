@@ -9,6 +9,7 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 )
 
 // BuildOptions are what building plugins needs beyond the file.
@@ -51,6 +52,18 @@ func (c *Config) NodeOptions() []framework.Option {
 		opts = append(opts, framework.WithPort(n.Port))
 	}
 	return opts
+}
+
+// LoadKey reads the swarm's key pair from the key file (node.key), or,
+// when there is none, generates one and writes it there with mode 0600;
+// created says which. A key file that group or others may read is refused
+// (chmod 600 it). The error wraps secure.ErrBadKey for a bad file.
+func (c *Config) LoadKey() (kp secure.KeyPair, created bool, err error) {
+	kp, created, err = secure.LoadOrCreateKeyFile(c.Node.Key)
+	if err != nil {
+		return kp, false, fmt.Errorf("node.key: %w", err)
+	}
+	return kp, created, nil
 }
 
 // Plugins are the constructed plugins of a config. Until they are handed to

@@ -63,7 +63,19 @@ type Node struct {
 	// ConnectTimeout bounds each dial (framework.DefaultConnectTimeout).
 	ConnectTimeout time.Duration
 	Queue          Queue
+	// Key is the path of the swarm's key file (its static key pair, see
+	// framework/secure): node.key, relative to the config file's
+	// directory, by default [DefaultKeyFile] beside the config file. The
+	// daemon creates it (mode 0600) on first run; see [Config.LoadKey].
+	Key string
+	// Plaintext turns encryption off: raw sockets, as hyperswarm v2
+	// (node.plaintext; false).
+	Plaintext bool
 }
+
+// DefaultKeyFile is the key file's name when node.key is not set: it is
+// looked for (and created) in the config file's directory.
+const DefaultKeyFile = "node.key"
 
 // Queue holds node.queue.
 type Queue struct {
@@ -148,6 +160,7 @@ func Default() *Config {
 				ForgetUnresponsive: framework.DefaultForgetUnresponsive,
 				ForgetBanned:       framework.Forever,
 			},
+			Key: DefaultKeyFile,
 		},
 		Transports: []Plugin{defaultTransport()},
 		Log:        Log{Level: slog.LevelInfo, Format: "text"},
@@ -176,6 +189,7 @@ func Parse(name string, data []byte) (cfg *Config, err error) {
 	}
 	cfg = Default()
 	cfg.File = name
+	cfg.Node.Key = filepath.Join(d.dir, DefaultKeyFile)
 	func() {
 		defer func() {
 			if r := recover(); r != nil { // never expected: report, never crash

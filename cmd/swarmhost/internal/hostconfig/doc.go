@@ -22,14 +22,15 @@
 // scalar where a list is needed ...), bad durations, bad topics, bad
 // addresses, out-of-range limits, services with both or neither of serve
 // and connect, duplicate service names, topics and plugins, missing or
-// non-executable plugin binaries, sha256 pins that are not 64 hex
+// non-executable plugin binaries, key files that are not key files or
+// that others may read, sha256 pins that are not 64 hex
 // characters or do not match the binary, missing ban-list directories and
 // unknown mDNS interfaces. YAML syntax errors carry the parser's line
 // (column 1). Anchors and aliases work (merge keys "<<" do not); at most
 // 1000 alias references are followed. Each *Error wraps a sentinel
 // (framework.ErrInvalidOption, ErrInvalidTopic, ErrInvalidPeer,
 // ErrUnknownPlugin, ErrNoTransport, remote.ErrBinaryMissing,
-// remote.ErrChecksum). An empty file is valid: all defaults.
+// remote.ErrChecksum, secure.ErrBadKey). An empty file is valid: all defaults.
 //
 // Defaults are the library's, read from its constants
 // (framework.DefaultMaxPeers, DefaultPreferredPort, DefaultConnectTimeout,
@@ -68,6 +69,11 @@
 //	    unresponsive  duration > 0 | never  (7500ms)
 //	    banned        duration > 0 | never  (never)
 //	  multiplex       bool     one connection per peer across topics (false)
+//	key               path     the swarm's key file (node.key beside the config
+//	                           file); created with mode 0600 on first run; when it
+//	                           exists it must be a key file that only its owner
+//	                           may read (config check says so)
+//	plaintext         bool     no encryption: raw sockets, as hyperswarm v2 (false)
 //
 // discoveries, transports, validators — ordered lists; each item is either
 // a built-in, {name: NAME, options: {...}}, or an external plugin binary,

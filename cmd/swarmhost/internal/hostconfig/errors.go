@@ -19,7 +19,8 @@ type Error struct {
 	Hint         string // how to fix it (may be empty)
 	// Err is the sentinel the problem wraps: framework.ErrInvalidOption by
 	// default, framework.ErrInvalidTopic, framework.ErrInvalidPeer,
-	// remote.ErrBinaryMissing or remote.ErrChecksum where they fit.
+	// remote.ErrBinaryMissing, remote.ErrChecksum or secure.ErrBadKey
+	// where they fit.
 	Err error
 }
 

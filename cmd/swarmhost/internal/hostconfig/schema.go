@@ -3,19 +3,26 @@ package hostconfig
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
 
 // seenKeys remembers where some keys were set, for checks across sections.
 type seenKeys struct {
 	bootstrap, ephemeral, adaptiveAfter, port, preferredPort *yaml.Node
+	// key is the value of node.key (nil: the default path)
+	key *yaml.Node
 }
 
 func (d *decoder) root(n *yaml.Node, c *Config) {
@@ -65,8 +72,11 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		"listen":    "the metrics address is metrics.listen",
 		"multiplex": "multiplex belongs under node.queue:",
 		"requeue":   "requeue belongs under node.queue:",
+		"key":       "key belongs under node:",
+		"plaintext": "plaintext belongs under node:",
 	})
 	d.crossChecks(c, &seen)
+	d.keyFile(c.Node.Key, seen.key)
 }
 
 func (d *decoder) node(v *yaml.Node, n *Node, seen *seenKeys) {
@@ -146,7 +156,25 @@ func (d *decoder) node(v *yaml.Node, n *Node, seen *seenKeys) {
 			}
 		},
 		"queue": func(_, v *yaml.Node) { d.queue(v, &n.Queue) },
+		"key": func(_, v *yaml.Node) {
+			if s, ok := d.nonEmpty(v, "node.key"); ok {
+				seen.key = v
+				if !filepath.IsAbs(s) {
+					s = filepath.Join(d.dir, s)
+				}
+				n.Key = s
+			}
+		},
+		"plaintext": func(_, v *yaml.Node) {
+			if b, ok := d.boolean(v, "node.plaintext"); ok {
+				n.Plaintext = b
+			}
+		},
 	}, map[string]string{
+		"keyFile":     `did you mean "key"?`,
+		"privateKey":  "node.key is the path of a key file (swarmhost key generate PATH writes one), not the key itself",
+		"encrypt":     "encryption is on unless plaintext: true",
+		"encrypted":   "encryption is on unless plaintext: true",
 		"peers":       "static peers go in the static discovery: discoveries: [{name: static, options: {peers: [...]}}]",
 		"multiplex":   "multiplex belongs under node.queue:",
 		"requeue":     "requeue belongs under node.queue:",
@@ -423,5 +451,34 @@ func (d *decoder) crossChecks(c *Config, seen *seenKeys) {
 		if t, ok := topics[s.Topic]; ok {
 			d.add(at, framework.ErrInvalidTopic, fmt.Sprintf("it is also listed in topics at line %d; a service joins its topic itself: remove it from topics", t.Pos.Line), "services: service %q: topic %q is also a plain topic", s.Name, clip(s.TopicText))
 		}
+	}
+}
+
+// keyFile checks the key file at path when it exists (it is created on
+// first run otherwise): a regular file that [secure.ReadKeyFile] accepts,
+// its mode included. v is node.key's value, nil for the default path (the
+// problem is then reported at 1:1).
+func (d *decoder) keyFile(path string, v *yaml.Node) {
+	what := "node.key"
+	if v == nil {
+		what = "node.key (default " + DefaultKeyFile + " beside the config file)"
+	}
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return // created on first run
+	case err != nil:
+		d.errf(v, "", "%s: %v", what, unwrapPathErr(err))
+		return
+	case !st.Mode().IsRegular():
+		d.errf(v, "point at a key file (swarmhost key generate PATH writes one)", "%s: %s is not a regular file", what, clip(path))
+		return
+	}
+	if _, err := secure.ReadKeyFile(path); err != nil {
+		hint := "swarmhost key generate PATH writes a new key file"
+		if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+			hint = "a key file must be private to its owner"
+		}
+		d.add(v, secure.ErrBadKey, hint, "%s: %s", what, strings.TrimPrefix(strings.TrimPrefix(err.Error(), secure.ErrBadKey.Error()+": "), "secure: "))
 	}
 }

@@ -102,6 +102,15 @@ func Render(w io.Writer, st *Status) error {
 		version = "unknown"
 	}
 	p("swarm on port %d, version %s, up %s\n", st.Port, version, seconds(st.UptimeSeconds))
+	if st.PublicKey != "" {
+		mode := "encrypted"
+		if st.Plaintext {
+			mode = "plaintext"
+		}
+		p("public key %s (%s)\n", st.PublicKey, mode)
+	} else if st.Plaintext {
+		p("plaintext (not encrypted)\n")
+	}
 
 	p("\nTOPICS (%d)\n", len(st.Topics))
 	if len(st.Topics) == 0 {

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
 	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
@@ -60,6 +61,11 @@ type Config struct {
 	Version string
 	// Logger receives the server's warnings (default slog.Default()).
 	Logger *slog.Logger
+	// PublicKey is the swarm's public key, reported in /status (zero: not
+	// reported). The daemon passes the key pair it gave the swarm.
+	PublicKey secure.PublicKey
+	// Plaintext says the swarm runs without encryption (reported in /status).
+	Plaintext bool
 	// Plugins tracks the swarm's plugins and their lifecycle. Create it
 	// before the plugins (so that remote.Config.OnEvent can point at its
 	// OnEvent) and pass it here; nil: the server makes an empty one.

@@ -16,18 +16,24 @@ import (
 // are never null. Topics are 64 hex characters (framework.Topic's text
 // form); times are RFC 3339.
 type Status struct {
-	Schema        int                `json:"schema"` // 1
-	Version       string             `json:"version,omitempty"`
-	Time          time.Time          `json:"time"`           // when the document was made
-	UptimeSeconds float64            `json:"uptime_seconds"` // since the observer was created
-	Port          int                `json:"port"`           // the swarm's listening port
-	Topics        []TopicStatus      `json:"topics"`
-	Connections   []ConnStatus       `json:"connections"`
-	Queue         QueueStatus        `json:"queue"`
-	Connectivity  ConnectivityStatus `json:"connectivity"`
-	DHT           *DHTStatus         `json:"dht,omitempty"` // absent without a DHT hook
-	Plugins       []PluginStatus     `json:"plugins"`
-	Traffic       []TrafficStatus    `json:"traffic"` // forwarded bytes by counter name
+	Schema        int       `json:"schema"` // 1
+	Version       string    `json:"version,omitempty"`
+	Time          time.Time `json:"time"`           // when the document was made
+	UptimeSeconds float64   `json:"uptime_seconds"` // since the observer was created
+	Port          int       `json:"port"`           // the swarm's listening port
+	// PublicKey is the swarm's public key in z-base-32 (secure.PublicKey's
+	// text form; absent when Config.PublicKey is unset).
+	PublicKey string `json:"public_key,omitempty"`
+	// Plaintext: the swarm's connections are not encrypted (--plaintext,
+	// node.plaintext).
+	Plaintext    bool               `json:"plaintext"`
+	Topics       []TopicStatus      `json:"topics"`
+	Connections  []ConnStatus       `json:"connections"`
+	Queue        QueueStatus        `json:"queue"`
+	Connectivity ConnectivityStatus `json:"connectivity"`
+	DHT          *DHTStatus         `json:"dht,omitempty"` // absent without a DHT hook
+	Plugins      []PluginStatus     `json:"plugins"`
+	Traffic      []TrafficStatus    `json:"traffic"` // forwarded bytes by counter name
 }
 
 // SchemaVersion is [Status.Schema]'s current value.
@@ -133,12 +139,16 @@ func (s *Server) Status(ctx context.Context) *Status {
 		Time:          now.UTC(),
 		UptimeSeconds: now.Sub(s.created).Seconds(),
 		Port:          s.sw.Port(),
+		Plaintext:     s.cfg.Plaintext,
 		Topics:        []TopicStatus{},
 		Connections:   []ConnStatus{},
 		Plugins:       s.plugins.Status(),
 		Traffic:       []TrafficStatus{},
 	}
 
+	if !s.cfg.PublicKey.IsZero() {
+		st.PublicKey = s.cfg.PublicKey.String()
+	}
 	conns := s.sw.Connections()
 	perTopic := map[framework.Topic]int{}
 	s.mu.Lock()
