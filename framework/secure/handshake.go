@@ -483,18 +483,15 @@ func serverHandshake(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error
 	return s, nil
 }
 
-// Bounds on how long, and how much, a refusing responder reads after its
-// close frame.
-const (
-	refuseLinger   = 2 * time.Second
-	refuseDrainMax = 1 << 20
-)
+// refuseLinger bounds how long a refusing responder reads after its close
+// frame.
+const refuseLinger = 2 * time.Second
 
 // lingerRefused runs after the close frame (refused): it ends our write
 // direction and discards what the initiator sent after msg3 (data it may
 // send at once, which never reaches our application) until the initiator,
-// having read the close frame, closes — at most refuseLinger (or ctx's
-// deadline) and refuseDrainMax bytes. Closing with that data unread would
+// having read the close frame, closes — at most refuseLinger (or until
+// ctx's deadline). Closing with that data unread would
 // make the kernel reset the connection, and a reset can overtake the
 // close frame or fail the initiator's writes first, so the initiator
 // would see ErrClosedByPeer instead of ErrRefused.
@@ -507,5 +504,5 @@ func lingerRefused(ctx context.Context, c net.Conn) {
 		dl = d
 	}
 	c.SetReadDeadline(dl)
-	io.CopyN(io.Discard, c, refuseDrainMax) //nolint:errcheck // ends at EOF, the deadline or the bound
+	io.Copy(io.Discard, c) //nolint:errcheck // ends at EOF or the deadline
 }
