@@ -36,12 +36,13 @@ const (
 	frameKeepAlive = 1
 	frameFIN       = 2
 	frameClose     = 3
-	frameAccept    = 4
 )
 
 // Close reasons: the close frame's body.
 const (
-	closeNormal  = 0
+	closeNormal = 0
+	// closeRefused is the responder's Accept refusing the initiator, sent
+	// as the responder's first frame instead of data.
 	closeRefused = 1
 )
 
@@ -71,7 +72,7 @@ type Conn struct {
 	clock     clockwork.Clock
 
 	send *noise.CipherState // guarded by wmu
-	recv *noise.CipherState // reader goroutine only (or readFrameSync before it)
+	recv *noise.CipherState // reader goroutine only
 
 	wmu     sync.Mutex
 	sentFIN atomic.Bool // set under wmu; read by the reader without it
@@ -313,7 +314,7 @@ func (c *Conn) writeFrameLocked(buf []byte, typ byte, body []byte) error {
 	return nil
 }
 
-// writeControl sends a control frame (keep-alive, FIN, close, accept).
+// writeControl sends a control frame (keep-alive, FIN, close).
 func (c *Conn) writeControl(typ byte, body ...byte) error {
 	var buf [2 + 1 + 1 + tagSize + 8]byte
 	c.wmu.Lock()
@@ -392,9 +393,9 @@ func (c *Conn) end(why error) {
 	c.nc.Close()
 }
 
-// readFrameSync reads and opens one frame (the reader goroutine, or the
-// client's confirmation before it starts). The body aliases a pooled
-// buffer, returned to the pool by the caller via the chunk or put.
+// readFrame reads and opens one frame (the reader goroutine). The body
+// aliases a pooled buffer, returned to the pool by the caller via the
+// chunk or put.
 func (c *Conn) readFrame() (typ byte, body []byte, bp *[]byte, err error) {
 	if _, err := io.ReadFull(c.nc, c.hdr[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -426,16 +427,6 @@ func (c *Conn) readFrame() (typ byte, body []byte, bp *[]byte, err error) {
 		c.cfg.onFrame(pt[0])
 	}
 	return pt[0], pt[1:], bp, nil
-}
-
-func (c *Conn) readFrameSync() (byte, []byte, error) {
-	typ, body, bp, err := c.readFrame()
-	if err != nil {
-		return 0, nil, err
-	}
-	out := append([]byte(nil), body...)
-	bufPool.Put(bp)
-	return typ, out, nil
 }
 
 func (c *Conn) readLoop() {
@@ -482,7 +473,11 @@ func (c *Conn) readFrames() error {
 				return errLocalClose
 			}
 		case frameFIN, frameClose:
+			refused := typ == frameClose && len(body) > 0 && body[0] == closeRefused
 			bufPool.Put(bp)
+			if refused {
+				return fmt.Errorf("%w: by %s", ErrRefused, c.remote.Short())
+			}
 			c.mu.Lock()
 			c.gotFIN = true
 			if c.rerr == nil {
@@ -497,9 +492,6 @@ func (c *Conn) readFrames() error {
 			if c.sentFIN.Load() {
 				return errGraceful
 			}
-		case frameAccept:
-			bufPool.Put(bp)
-			return fmt.Errorf("%w: a second handshake confirmation", ErrTampered)
 		default: // keep-alive, and types a later version may add
 			bufPool.Put(bp)
 		}
@@ -554,7 +546,9 @@ func (c *Conn) enqueue(bp *[]byte, body []byte) bool {
 // finish runs once, on the reader goroutine, when the session ends.
 func (c *Conn) finish(err error) {
 	c.mu.Lock()
-	if c.ending && c.reason != nil {
+	if c.ending && c.reason != nil && !(errors.Is(err, ErrRefused) && errors.Is(c.reason, ErrClosedByPeer)) {
+		// The first reason wins, except that a refusal read from the peer
+		// explains a failed write better than the write's error.
 		err = c.reason
 	}
 	c.ending = true

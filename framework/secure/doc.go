@@ -34,7 +34,7 @@
 //	msg1  initiator → responder   -> e        payload in clear
 //	msg2  responder → initiator   <- e, ee, s, es   payload encrypted
 //	msg3  initiator → responder   -> s, se     payload encrypted
-//	then  responder → initiator   the first transport frame: accept or close
+//	then  transport frames both ways; the initiator's may follow msg3 at once
 //
 // msg1's payload (after the 32-byte ephemeral key; it is in clear, but
 // Noise mixes it into the handshake hash, so any change to it makes msg2
@@ -77,12 +77,33 @@
 // initiator's Accept refused (both sides fail with [ErrRefused]), 2 = the
 // responder's proof failed (the responder fails with [ErrTopic]). A
 // non-zero status ends the handshake: the initiator closes after msg3.
-// On status 0 the responder knows the initiator's static key, runs its
-// Accept, and sends the first transport frame: type 4 (accept) — the
-// handshake is complete on both sides — or type 3 (close) with reason 1
-// (refused): both sides fail with [ErrRefused]. The initiator's Client
-// returns only after this frame, so it never reports a session the
-// responder refused: the initiator sees 2 round trips, the responder 1.
+//
+// On status 0 the handshake is complete for the initiator: [Client]
+// returns once msg3 is written, and the initiator may send transport
+// frames right behind it. The responder, reading msg3, learns the
+// initiator's static key and runs its Accept. If Accept agrees, [Server]
+// returns and the responder's transport frames follow; there is no
+// confirmation frame. If it refuses, the responder sends, as its first
+// and only frame, close with reason 1 (refused), ends its write direction,
+// reads and discards whatever the initiator sent after msg3 until the
+// initiator closes (at most 2 s; closing with that data unread would
+// reset the connection, and the reset could overtake the close frame),
+// and closes; its Server fails with [ErrRefused]. No frame the initiator
+// sent is ever opened or delivered to the responder's application. On the
+// initiator that close frame ends the session: Read returns (and
+// [Conn.Err], Config.OnClose report) an error wrapping [ErrRefused], and
+// Done closes. So a responder's refusal costs the initiator no extra
+// round trip on success, and on refusal the data it wrote is lost.
+// (The responder's topic check is complete at msg1, so a refusal after
+// msg3 is always Accept's; a responder that cannot open msg3 — it was
+// altered — closes without a close frame: [ErrClosedByPeer] on the
+// initiator.)
+//
+// Round trips: the initiator waits 1 round trip beyond the TCP connect
+// (msg1 →, ← msg2; msg3 and the first data → without waiting); the
+// responder's Server returns on msg3, 1 round trip after it sent msg2.
+// Rejects at msg1 (version, topic) and a bad msg2 (version, proof2) fail
+// Client itself, as does the initiator's own Accept.
 //
 // Transport frames (after msg3; initiator → responder with the first
 // CipherState of Noise's Split, responder → initiator with the second):
@@ -99,18 +120,18 @@
 //	0 data        body: application bytes (at most 65518 per frame; Write splits)
 //	1 keep-alive  empty body
 //	2 FIN         empty body: the sender's CloseWrite; no data follows in that direction
-//	3 close       body: reason (1 byte: 0 = normal, 1 = refused); the sender then closes the transport
-//	4 accept      empty body: the responder's handshake confirmation (first frame only)
-//	5..255        reserved: version 1 ignores them (a later version may add frame types)
+//	3 close       body: reason (1 byte: 0 = normal, 1 = refused, sent by a refusing responder as its first frame (above); other values read as 0); the sender then closes the transport
+//	4..255        reserved: version 1 ignores them (a later version may add frame types)
 //
 // A frame that fails authentication, a length under 17, a stream that ends
-// in the middle of a frame, data after FIN, or a second accept ends the
-// session with [ErrTampered]; the frame's body is never delivered (data
+// in the middle of a frame, or data after FIN ends the session with
+// [ErrTampered]; the frame's body is never delivered (data
 // of earlier frames, which did authenticate, is). The transport ending
 // at a frame boundary without a close frame (a reset, or a truncation by a
 // relay) ends it with [ErrClosedByPeer] and Read returns that error, not
 // io.EOF. After a close frame Read returns the data buffered and then
-// io.EOF, and Err is [ErrClosedByPeer]. Once both sides have sent FIN the
+// io.EOF, and Err is [ErrClosedByPeer] (after one with reason refused,
+// [ErrRefused] in both places). Once both sides have sent FIN the
 // session ends with no error. A sender must close the transport after
 // 2^64-1 frames in one direction (Noise's nonce limit).
 //
@@ -164,7 +185,7 @@
 // # Measurements (2-core AMD EPYC VM with AES-NI and SHA-NI, shared with other builds; go test -bench)
 //
 // Cipher on a maximal frame (BenchmarkCipher): AESGCM 4678–4698 MB/s,
-// ChaChaPoly 1339–2080 MB/s. A whole XX handshake in memory, both sides
+// ChaChaPoly 1339–2177 MB/s. A whole XX handshake in memory, both sides
 // (BenchmarkHandshakeSuite, machine loaded, best of 4): AESGCM/SHA256
 // 474 µs, AESGCM/BLAKE2s 477 µs, ChaChaPoly/SHA256 427 µs,
 // ChaChaPoly/BLAKE2s 446 µs. The hash makes no difference beyond the
@@ -183,10 +204,18 @@
 // the session's reader goroutine overlaps receiving with the
 // application's reads); loaded machine (load 4.7 on 2 cores) raw 516
 // MiB/s, session 370 MiB/s (0.72×). Handshake CPU beyond the TCP connect,
-// both sides together, so twice one peer's cost (BenchmarkHandshake):
-// 613–720 µs, of which about 300 µs is the 8 X25519 operations and the
-// rest system calls and scheduling; wall time 540–614 µs. Memory per idle
+// both sides together, so twice one peer's cost (BenchmarkHandshake,
+// load 3–4.5, 4 runs each, old and new code back to back): with the
+// 1-round-trip handshake 520–640 µs (one run in a load spike: 995 µs),
+// 260–320 µs per peer against the goal of 300; with the former
+// confirmation frame 610–790 µs (613–720 µs in an earlier run). About
+// 300 µs of it is the 8 X25519 operations, the rest system calls and
+// scheduling. Wall time until Client returns, the initiator's wait: 447–
+// 614 µs, formerly 523–655 µs; until both sides have returned 492–676
+// µs; the TCP connect itself 80–200 µs. Loopback's round trip is a few
+// tens of µs, so the saving there is small; on a network it is one round
+// trip per connection. Memory per idle
 // session end, its goroutine and TCP connection included
-// (BenchmarkIdleSessionMemory, 1000 sessions): 8.2–8.7 KiB (goal 16 KiB),
-// 7.7–8.2 KiB of it beyond the bare TCP connection.
+// (BenchmarkIdleSessionMemory, 1000 sessions): 8.2–8.9 KiB (goal 16 KiB),
+// 7.7–8.3 KiB of it beyond the bare TCP connection.
 package secure

@@ -267,7 +267,14 @@ func newHandshake(cfg *Config, initiator bool, random io.Reader, dh *dh25519) (*
 }
 
 // Client runs the initiator side of the handshake on c (the dialler).
-// ctx bounds the handshake. On error c is closed.
+// ctx bounds the handshake. It returns once msg3 is sent, one round trip
+// after the connect, and the session may send at once; the responder's
+// Accept runs on msg3, so a refusal by it arrives after Client returned:
+// the session then ends with an error wrapping [ErrRefused] (Read
+// returns it, OnClose gets it, Done closes), and what was written is
+// discarded by the responder. A responder that rejects the version or
+// the topic at msg1, or fails to prove the topic in msg2, makes Client
+// itself fail. On error c is closed.
 func Client(ctx context.Context, c net.Conn, cfg Config) (*Conn, error) {
 	cfg.fill()
 	stop := watchCtx(ctx, c)
@@ -353,23 +360,10 @@ func clientHandshake(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error
 	if fail != nil {
 		return nil, fail
 	}
-	s := newConn(c, cfg, true, remote, cfg.Topic, cs1, cs2)
-	// The responder answers msg3 with its first frame: accept, or close
-	// (refused).
-	typ, body, err := s.readFrameSync()
-	if err != nil {
-		return nil, ioErr(ctx, "read confirmation", err)
-	}
-	switch typ {
-	case frameAccept:
-		return s, nil
-	case frameClose:
-		if len(body) > 0 && body[0] == closeRefused {
-			return nil, fmt.Errorf("%w: by the responder %s", ErrRefused, remote.Short())
-		}
-		return nil, fmt.Errorf("%w: the responder closed during the handshake", ErrHandshake)
-	}
-	return nil, fmt.Errorf("%w: unexpected frame type %d for confirmation", ErrHandshake, typ)
+	// The session starts now, one round trip after the TCP connect: the
+	// responder runs its Accept on msg3 and, if it refuses, answers with a
+	// close frame (refused) that ends this session with ErrRefused.
+	return newConn(c, cfg, true, remote, cfg.Topic, cs1, cs2), nil
 }
 
 func capResponderSlice(topic [32]byte, h1 []byte) []byte {
@@ -480,12 +474,35 @@ func serverHandshake(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error
 	s := newConn(c, cfg, false, remote, topic, cs2, cs1)
 	if cfg.Accept != nil {
 		if aerr := cfg.Accept(remote, topic); aerr != nil {
-			s.writeControl(frameClose, closeRefused) //nolint:errcheck // best effort
+			if s.writeControl(frameClose, closeRefused) == nil {
+				lingerRefused(ctx, c)
+			}
 			return nil, fmt.Errorf("%w: %s: %w", ErrRefused, remote.Short(), aerr)
 		}
 	}
-	if err := s.writeControl(frameAccept); err != nil {
-		return nil, ioErr(ctx, "write confirmation", err)
-	}
 	return s, nil
+}
+
+// refuseLinger bounds how long a refusing responder reads after its close
+// frame.
+const refuseLinger = 2 * time.Second
+
+// lingerRefused runs after the close frame (refused): it ends our write
+// direction and discards what the initiator sent after msg3 (data it may
+// send at once, which never reaches our application) until the initiator,
+// having read the close frame, closes — at most refuseLinger (or until
+// ctx's deadline). Closing with that data unread would
+// make the kernel reset the connection, and a reset can overtake the
+// close frame or fail the initiator's writes first, so the initiator
+// would see ErrClosedByPeer instead of ErrRefused.
+func lingerRefused(ctx context.Context, c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite() //nolint:errcheck // best effort
+	}
+	dl := time.Now().Add(refuseLinger)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	c.SetReadDeadline(dl)
+	io.Copy(io.Discard, c) //nolint:errcheck // ends at EOF or the deadline
 }

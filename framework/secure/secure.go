@@ -27,7 +27,9 @@ var (
 	// ErrTopic is an initiator that proved no topic the responder accepts,
 	// or a responder that could not prove the initiator's topic.
 	ErrTopic = errors.New("secure: topic not proven")
-	// ErrRefused is an Accept callback (ours or the peer's) that said no.
+	// ErrRefused is an Accept callback (ours or the peer's) that said no:
+	// a handshake error, or why an initiator's session ended when the
+	// responder refused it after Client returned.
 	ErrRefused = errors.New("secure: refused")
 	// ErrTampered is a frame that failed authentication, was replayed,
 	// reordered or truncated, or broke the framing rules.
@@ -51,9 +53,12 @@ type Config struct {
 	// topic.
 	AllowNoTopic bool
 	// Accept, if set, runs on both sides once the remote static key is
-	// authenticated (and, on the responder, the topic is known), before
-	// the handshake completes; an error aborts the handshake (the error
-	// returned wraps ErrRefused).
+	// authenticated (and, on the responder, the topic is known): on the
+	// initiator before msg3, where an error makes Client fail; on the
+	// responder after msg3, where an error makes Server fail and ends the
+	// initiator's session, which Client has already returned, with
+	// ErrRefused (its data is discarded unread). The errors wrap
+	// ErrRefused.
 	Accept func(remote PublicKey, topic [32]byte) error
 	// KeepAlive: send a keep-alive frame after this long without sending
 	// (0 = DefaultKeepAlive).

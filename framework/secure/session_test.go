@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -382,7 +383,7 @@ func flipAt(dir, i, fromEnd int) hook {
 }
 
 // Message numbering per direction: client→server 0 msg1, 1 msg3, 2… frames;
-// server→client 0 msg2, 1 confirmation, 2… frames.
+// server→client 0 msg2, 1… frames.
 
 func TestTamperedFrameIsNeverDelivered(t *testing.T) {
 	for _, off := range []int{1, 10, 20} { // in the tag, in the data, in the type byte
@@ -426,25 +427,34 @@ func TestTamperedHandshake(t *testing.T) {
 		{"msg2 payload", 1, 0, 20},
 		{"msg3 static", 0, 1, 40},
 		{"msg3 tag", 0, 1, 1},
-		{"confirmation", 1, 1, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ccfg, scfg := Config{KeyPair: mustKey(t), Topic: topicA}, Config{KeyPair: mustKey(t), Topics: func() [][32]byte { return [][32]byte{topicA} }}
 			c, s := handshake(t, ccfg, scfg, flipAt(tc.dir, tc.i, tc.offset))
-			if c.err == nil {
-				t.Fatalf("client completed a tampered handshake (server %v)", s.err)
-			}
-			if tc.name != "confirmation" && s.err == nil {
+			if s.err == nil {
 				t.Fatalf("server completed a tampered handshake (client %v)", c.err)
+			}
+			msg3 := tc.dir == 0 && tc.i == 1
+			if !msg3 && c.err == nil {
+				t.Fatalf("client completed a tampered handshake (server %v)", s.err)
 			}
 			for _, err := range []error{c.err, s.err} {
 				if err != nil && !(errors.Is(err, ErrHandshake) || errors.Is(err, ErrTopic) || errors.Is(err, ErrVersion)) {
 					t.Fatalf("error %v wraps no handshake sentinel", err)
 				}
 			}
-			if tc.name == "confirmation" && s.c != nil {
-				await(t, s.c.Done(), "server notices the client left")
+			if msg3 {
+				// Client returned after sending msg3 and cannot know it
+				// was altered; the responder drops the connection, which
+				// ends the session.
+				if c.err != nil {
+					t.Fatalf("client: %v", c.err)
+				}
+				await(t, c.c.Done(), "client notices the responder left")
+				if !errors.Is(c.c.Err(), ErrClosedByPeer) {
+					t.Fatalf("client session ended with %v, want ErrClosedByPeer", c.c.Err())
+				}
 			}
 		})
 	}
@@ -704,17 +714,103 @@ func TestAcceptRefusal(t *testing.T) {
 	var sawKey PublicKey
 	var sawTopic [32]byte
 	ck := mustKey(t)
-	c, s := handshake(t, Config{KeyPair: ck, Topic: topicA}, Config{KeyPair: mustKey(t), Topics: func() [][32]byte { return [][32]byte{topicA} },
-		Accept: func(k PublicKey, tp [32]byte) error { sawKey, sawTopic = k, tp; return no(k, tp) }}, nil)
-	if !errors.Is(c.err, ErrRefused) || !errors.Is(s.err, ErrRefused) {
+	closed := make(chan error, 1)
+	var serverFrames atomic.Int64
+	c, s := handshake(t, Config{KeyPair: ck, Topic: topicA, OnClose: func(err error) { closed <- err }},
+		Config{KeyPair: mustKey(t), Topics: func() [][32]byte { return [][32]byte{topicA} },
+			onFrame: func(byte) { serverFrames.Add(1) },
+			Accept:  func(k PublicKey, tp [32]byte) error { sawKey, sawTopic = k, tp; return no(k, tp) }}, nil)
+	// The responder refuses after msg3: Client has already returned, the
+	// refusal ends its session.
+	if c.err != nil || !errors.Is(s.err, ErrRefused) {
 		t.Fatalf("responder refuses: client %v, server %v", c.err, s.err)
 	}
 	if sawKey != ck.Public || sawTopic != topicA {
 		t.Fatal("responder's Accept saw the wrong key or topic")
 	}
+	c.c.Write([]byte("early data")) // may fail if the refusal is already in: either is fine
+	if n, err := c.c.Read(make([]byte, 64)); n != 0 || !errors.Is(err, ErrRefused) {
+		t.Fatalf("initiator Read after the refusal: %d bytes, %v; want ErrRefused", n, err)
+	}
+	await(t, c.c.Done(), "initiator session ends")
+	if !errors.Is(c.c.Err(), ErrRefused) {
+		t.Fatalf("initiator Err %v, want ErrRefused", c.c.Err())
+	}
+	if err := <-closed; !errors.Is(err, ErrRefused) {
+		t.Fatalf("initiator OnClose(%v), want ErrRefused", err)
+	}
+	if n := serverFrames.Load(); n != 0 {
+		t.Fatalf("the refusing responder opened %d frames of the initiator's", n)
+	}
+
 	c, s = handshake(t, Config{KeyPair: ck, Topic: topicA, Accept: no}, Config{KeyPair: mustKey(t), Topics: func() [][32]byte { return [][32]byte{topicA} }}, nil)
 	if !errors.Is(c.err, ErrRefused) || !errors.Is(s.err, ErrRefused) {
 		t.Fatalf("initiator refuses: client %v, server %v", c.err, s.err)
+	}
+}
+
+// TestRefusalWhileTheInitiatorStreams: an initiator that writes as fast
+// as it can from the moment Client returns still learns of the refusal
+// as ErrRefused, not as a reset.
+func TestRefusalWhileTheInitiatorStreams(t *testing.T) {
+	c, s := handshake(t, Config{KeyPair: mustKey(t), Topic: topicA},
+		Config{KeyPair: mustKey(t), Topics: func() [][32]byte { return [][32]byte{topicA} },
+			Accept: func(PublicKey, [32]byte) error { return errors.New("full") }}, nil)
+	if c.err != nil || !errors.Is(s.err, ErrRefused) {
+		t.Fatalf("client %v, server %v", c.err, s.err)
+	}
+	buf := make([]byte, 32<<10)
+	for i := 0; i < 1000; i++ { // 32 MiB at most: far beyond what TCP buffers hold
+		if _, err := c.c.Write(buf); err != nil {
+			break
+		}
+	}
+	await(t, c.c.Done(), "initiator session ends")
+	if !errors.Is(c.c.Err(), ErrRefused) {
+		t.Fatalf("initiator Err %v, want ErrRefused", c.c.Err())
+	}
+}
+
+// TestClientReturnsBeforeTheResponderAccepts: the initiator's handshake
+// takes one round trip: Client returns, and its first data goes out,
+// while the responder's Accept is still running; the data reaches the
+// responder's application once Accept says yes.
+func TestClientReturnsBeforeTheResponderAccepts(t *testing.T) {
+	clientDone := make(chan struct{})
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	cn, sn := tcpPair(t)
+	ch := make(chan result, 1)
+	go func() {
+		c, err := Server(ctx, sn, Config{KeyPair: mustKey(t), Topics: func() [][32]byte { return [][32]byte{topicA} },
+			Accept: func(PublicKey, [32]byte) error {
+				select { // holds the handshake until Client has returned
+				case <-clientDone:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}})
+		ch <- result{c, err}
+	}()
+	c, err := Client(ctx, cn, Config{KeyPair: mustKey(t), Topic: topicA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Close(); <-c.Done() }()
+	if _, err := c.Write([]byte("first data")); err != nil {
+		t.Fatal(err)
+	}
+	close(clientDone)
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer func() { r.c.Close(); <-r.c.Done() }()
+	b := make([]byte, 64)
+	n, err := io.ReadAtLeast(r.c, b, len("first data"))
+	if err != nil || string(b[:n]) != "first data" {
+		t.Fatalf("responder read %q, %v", b[:n], err)
 	}
 }
 
