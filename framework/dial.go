@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 )
 
 // canDialLocked reports whether the limits allow one more dial.
@@ -115,7 +117,8 @@ func (s *Swarm) startDial(e *entry) {
 }
 
 // dialed records the outcome of a queue dial.
-func (s *Swarm) dialed(e *entry, nc net.Conn, typ string, err error) {
+func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
+	nc := d.nc
 	s.mu.Lock()
 	s.dialing--
 	s.notifyLocked()
@@ -139,6 +142,12 @@ func (s *Swarm) dialed(e *entry, nc net.Conn, typ string, err error) {
 	peer := e.peer
 	c := &Conn{Conn: nc, s: s, typ: typ, client: true, peer: &peer, entry: e}
 	c.topics = append([]Topic(nil), e.topics...)
+	if d.sess != nil {
+		c.Conn, c.sess = d.sess, d.sess
+		c.proven.Store(true)
+		c.admitLocked(d.w)
+		return
+	}
 	if s.peers[e.key] == e && e.state == stDialing {
 		s.setState(e, stConnected)
 		e.retries = 0
@@ -156,7 +165,10 @@ func (s *Swarm) dialed(e *entry, nc net.Conn, typ string, err error) {
 
 // Connect dials peer by hand, outside the queue (seed: swarm.connect). The
 // connection is announced like any other (connection event, handler) and
-// counts toward the limits, but is not redialled when it drops.
+// counts toward the limits, but is not redialled when it drops. The
+// session names peer.Topic (none when it is zero). When a session with
+// the same remote key is already open and kept instead of the new one (see
+// the deduplication rule in docs/semantics.md), Connect returns that one.
 func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	if err := peer.Validate(); err != nil {
 		return nil, err
@@ -183,7 +195,8 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	defer cancel()
 	stop := context.AfterFunc(s.dialCtx, cancel)
 	defer stop()
-	nc, typ, err := s.dialPeer(ctx, peer)
+	d, typ, err := s.dialPeer(ctx, peer)
+	nc := d.nc
 
 	s.mu.Lock()
 	s.dialing--
@@ -203,6 +216,11 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 		return nil, err
 	}
 	c := &Conn{Conn: nc, s: s, typ: typ, client: true, peer: &peer, topics: []Topic{peer.Topic}}
+	if d.sess != nil {
+		c.Conn, c.sess = d.sess, d.sess
+		c.proven.Store(true)
+		return c.admitLocked(d.w), nil
+	}
 	s.registerLocked(c)
 	s.mu.Unlock()
 	s.handle(c)
@@ -256,14 +274,32 @@ func WithConnectionAttemptDelay(d time.Duration) Option {
 // dialPeer dials peer through its transports (see
 // [WithConnectionAttemptDelay] for the order), bounded by the connect
 // timeout.
-func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (net.Conn, string, error) {
+func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (dialResult, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.connectTimeout)
 	defer cancel()
 	transports := s.dialTransports(peer)
 	s.holePunch(ctx, peer, transports)
 	// One transport too goes through the race: the connect timeout holds
 	// even when the transport ignores its context.
-	return s.happyEyeballs(ctx, peer, transports)
+	nc, typ, err := s.happyEyeballs(ctx, peer, transports)
+	if err != nil || s.cfg.plaintext {
+		return dialResult{nc: nc}, typ, err
+	}
+	// the losers of the race are closed already: only the winner runs the
+	// handshake, so the other side never completes a session we discard
+	sess, w, err := s.clientSession(ctx, nc, peer, typ)
+	if err != nil {
+		return dialResult{}, typ, fmt.Errorf("dial %s: %w", peer.Addr(), err)
+	}
+	return dialResult{nc: sess, sess: sess, w: w}, typ, nil
+}
+
+// dialResult is a dialled connection: the session and its watcher, or in
+// plaintext mode the transport's connection.
+type dialResult struct {
+	nc   net.Conn
+	sess *secure.Conn
+	w    *watcher
 }
 
 // attempt is the outcome of one transport's dial.

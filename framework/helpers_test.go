@@ -42,6 +42,10 @@ func newNode(t testing.TB, opts ...framework.Option) *node {
 		framework.WithDiscovery(n.disc),
 		framework.WithClock(n.clk),
 		framework.WithConnectTimeout(3 * time.Second),
+		// peers reach these nodes by hand and through a manual discovery,
+		// whether or not they announced the topic
+		framework.WithAcceptTopics(topicA, topicB),
+		framework.WithAllowNoTopic(true),
 		// these tests dial many ports of 127.0.0.1 on a fake clock; the
 		// dial limits have their own tests (bounds_test.go)
 		framework.WithDialLimits(framework.DialLimits{Rate: -1, PerIPRate: -1, PortsPerIP: -1}),
