@@ -130,11 +130,25 @@ func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
 		}
 		return
 	}
+	if k := d.keeper; err != nil && k != nil && errors.Is(err, ErrDuplicate) {
+		if _, open := s.conns[k]; open && s.peers[e.key] == e && e.state == stDialing {
+			// a duplicate of an open session, refused in the handshake:
+			// dialled again when that session ends
+			s.setState(e, stDuplicate)
+			k.shadowLocked(e)
+			s.mu.Unlock()
+			return
+		}
+	}
 	if err != nil {
 		s.log.Debug("dial failed", "peer", e.peer.String(), "err", err)
 		s.bus.publish(&DialFailedEvent{Peer: e.peer, Err: err})
 		if s.peers[e.key] == e && e.state == stDialing {
-			s.failed(e)
+			if errors.Is(err, ErrSelf) {
+				s.banEntry(e) // our own address: never again
+			} else {
+				s.failed(e)
+			}
 		}
 		s.mu.Unlock()
 		return
@@ -209,6 +223,12 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 			nc.Close()
 		}
 		return nil, ErrClosed
+	}
+	if k := d.keeper; err != nil && k != nil && errors.Is(err, ErrDuplicate) {
+		if _, open := s.conns[k]; open {
+			s.mu.Unlock()
+			return k, nil // the session open with that key
+		}
 	}
 	if err != nil {
 		s.bus.publish(&DialFailedEvent{Peer: peer, Err: err, Manual: true})
@@ -287,9 +307,9 @@ func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (dialResult, string, er
 	}
 	// the losers of the race are closed already: only the winner runs the
 	// handshake, so the other side never completes a session we discard
-	sess, w, err := s.clientSession(ctx, nc, peer, typ)
+	sess, w, hs, err := s.clientSession(ctx, nc, peer, typ)
 	if err != nil {
-		return dialResult{}, typ, fmt.Errorf("dial %s: %w", peer.Addr(), err)
+		return dialResult{keeper: hs.keeper}, typ, fmt.Errorf("dial %s: %w", peer.Addr(), err)
 	}
 	return dialResult{nc: sess, sess: sess, w: w}, typ, nil
 }
@@ -300,6 +320,9 @@ type dialResult struct {
 	nc   net.Conn
 	sess *secure.Conn
 	w    *watcher
+	// keeper: the open session with the same key that the handshake gave
+	// way to (the error wraps ErrDuplicate)
+	keeper *Conn
 }
 
 // attempt is the outcome of one transport's dial.

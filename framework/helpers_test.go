@@ -30,6 +30,18 @@ type node struct {
 	tr   *swarmtest.Transport
 	rec  *swarmtest.Recorder
 	clk  *clockwork.FakeClock
+	// plain: the node runs in plaintext mode (newPlainNode)
+	plain bool
+}
+
+// newPlainNode is newNode in plaintext mode: raw sockets, as before
+// sessions (the rules of plaintext mode: unproven inbound, manual
+// deduplication).
+func newPlainNode(t testing.TB, opts ...framework.Option) *node {
+	t.Helper()
+	n := newNode(t, append([]framework.Option{framework.WithPlaintext()}, opts...)...)
+	n.plain = true
+	return n
 }
 
 func newNode(t testing.TB, opts ...framework.Option) *node {

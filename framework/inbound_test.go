@@ -17,7 +17,7 @@ import (
 // An inbound connection on which no Read returned a byte within the
 // unproven timeout is closed (reason unproven); a proven one stays.
 func TestUnprovenInboundIsClosedAtTheTimeout(t *testing.T) {
-	n := newNode(t)
+	n := newPlainNode(t)
 	proven := dialProven(t, n)
 	raw, _ := net.Dial("tcp", n.addr())
 	t.Cleanup(func() { raw.Close() })
@@ -48,7 +48,7 @@ func TestUnprovenInboundIsClosedAtTheTimeout(t *testing.T) {
 
 // WithUnprovenTimeout(0) never closes a silent connection.
 func TestUnprovenTimeoutZeroKeepsSilentConnections(t *testing.T) {
-	n := newNode(t, framework.WithUnprovenTimeout(0))
+	n := newPlainNode(t, framework.WithUnprovenTimeout(0))
 	if _, kept := dialRaw(t, n); !kept {
 		t.Fatal("inbound refused")
 	}
@@ -64,7 +64,7 @@ func TestUnprovenTimeoutZeroKeepsSilentConnections(t *testing.T) {
 // the new one (reason displaced); proven ones never do.
 func TestSilentInboundGivesWay(t *testing.T) {
 	// maxPeers 4: 1 slot kept for dials, an inbound share of 3
-	n := newNode(t, framework.WithMaxPeers(4))
+	n := newPlainNode(t, framework.WithMaxPeers(4))
 	proven := dialProven(t, n)
 	first, _ := dialRaw(t, n)
 	oldest := n.waitConn(t, false)

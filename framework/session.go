@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"sync"
@@ -136,25 +137,45 @@ func (s *Swarm) banKeyLocked(k secure.PublicKey) {
 
 // accept is the sessions' Accept: it runs inside every handshake once the
 // remote key is known.
-func (s *Swarm) accept(ctx context.Context, remote secure.PublicKey, info FirewallInfo) error {
-	err := s.acceptKey(ctx, remote, info)
+func (s *Swarm) accept(ctx context.Context, remote secure.PublicKey, info FirewallInfo, hs *hsState) error {
+	err := s.acceptKey(ctx, remote, info, hs)
 	if err != nil {
 		s.mu.Lock()
-		s.hs.Refused++
+		if errors.Is(err, ErrDuplicate) {
+			s.hs.Deduplicated++
+		} else {
+			s.hs.Refused++
+		}
 		s.mu.Unlock()
+		hs.refusal = err
 	}
 	return err
 }
 
-func (s *Swarm) acceptKey(ctx context.Context, remote secure.PublicKey, info FirewallInfo) error {
+// hsState is what one handshake's Accept learnt.
+type hsState struct {
+	refusal error // why Accept refused
+	keeper  *Conn // the open session kept instead (ErrDuplicate)
+}
+
+func (s *Swarm) acceptKey(ctx context.Context, remote secure.PublicKey, info FirewallInfo, hs *hsState) error {
 	if remote == s.key.Public {
 		return fmt.Errorf("%w: the remote key is ours", ErrSelf)
 	}
 	s.mu.Lock()
 	banned := s.keyBannedLocked(remote)
+	var keeper *Conn
+	if other := s.byKey[remote]; other != nil && s.dropNew(info.Client, other.client, remote) {
+		keeper = other
+	}
 	s.mu.Unlock()
 	if banned {
 		return fmt.Errorf("%w: key %s", ErrBanned, remote.Short())
+	}
+	if keeper != nil {
+		// refused in the handshake: neither side reports this session
+		hs.keeper = keeper
+		return fmt.Errorf("%w: a session with key %s is open and kept", ErrDuplicate, remote.Short())
 	}
 	if fw := s.cfg.firewall; fw != nil && !fw(remote, info) {
 		return fmt.Errorf("%w: key %s", ErrFirewalled, remote.Short())
@@ -202,7 +223,7 @@ func (w *watcher) attach(c *Conn) {
 }
 
 // sessionConfig returns the session configuration of one end.
-func (s *Swarm) sessionConfig(ctx context.Context, w *watcher, info FirewallInfo) secure.Config {
+func (s *Swarm) sessionConfig(ctx context.Context, w *watcher, info FirewallInfo, hs *hsState) secure.Config {
 	return secure.Config{
 		KeyPair:      s.key,
 		Topic:        info.Topic,
@@ -213,7 +234,7 @@ func (s *Swarm) sessionConfig(ctx context.Context, w *watcher, info FirewallInfo
 			if !i.Client {
 				i.Topic = topic
 			}
-			return s.accept(ctx, remote, i)
+			return s.accept(ctx, remote, i, hs)
 		},
 		Clock:   s.cfg.clock,
 		OnClose: w.onClose,
@@ -223,7 +244,7 @@ func (s *Swarm) sessionConfig(ctx context.Context, w *watcher, info FirewallInfo
 
 // handshake runs one end of a session on nc, bounded by ctx and the
 // handshake timeout (on the swarm's clock).
-func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo) (*secure.Conn, *watcher, error) {
+func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo) (*secure.Conn, *watcher, *hsState, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var timedOut atomic.Bool
@@ -231,7 +252,8 @@ func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo) (
 	t := s.cfg.clock.AfterFunc(d, func() { timedOut.Store(true); cancel() })
 	defer t.Stop()
 	w := &watcher{}
-	cfg := s.sessionConfig(ctx, w, info)
+	hs := &hsState{}
+	cfg := s.sessionConfig(ctx, w, info, hs)
 	var sess *secure.Conn
 	var err error
 	if info.Client {
@@ -246,17 +268,20 @@ func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo) (
 	case timedOut.Load():
 		s.hs.TimedOut++
 		err = fmt.Errorf("handshake timeout %v: %w", d, err)
-	case errors.Is(err, ErrSelf) || errors.Is(err, ErrBanned) || errors.Is(err, ErrFirewalled) || errors.Is(err, ErrRejected):
-		// counted by accept
+	case hs.refusal != nil:
+		// counted by accept; the secure error need not wrap ours
+		if !errors.Is(err, hs.refusal) {
+			err = fmt.Errorf("%w (%w)", err, hs.refusal)
+		}
 	default:
 		s.hs.Failed++
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
 	if err != nil {
-		return nil, nil, fmt.Errorf("session with %s: %w", nc.RemoteAddr(), err)
+		return nil, nil, hs, fmt.Errorf("session with %s: %w", nc.RemoteAddr(), err)
 	}
-	return sess, w, nil
+	return sess, w, hs, nil
 }
 
 // acceptedSecure starts the handshake of an inbound connection, within
@@ -295,7 +320,7 @@ func (s *Swarm) acceptedSecure(nc net.Conn, t Transport) {
 func (s *Swarm) serverSession(nc net.Conn, t Transport, ip string) {
 	defer s.wg.Done()
 	remote := nc.RemoteAddr()
-	sess, w, err := s.handshake(s.dialCtx, nc, FirewallInfo{Remote: remote, Transport: t.Name()})
+	sess, w, _, err := s.handshake(s.dialCtx, nc, FirewallInfo{Remote: remote, Transport: t.Name()})
 	s.mu.Lock()
 	s.hsInflight--
 	if s.hsPerIP[ip]--; s.hsPerIP[ip] <= 0 {
@@ -398,22 +423,29 @@ func (c *Conn) shadowLocked(e *entry) {
 }
 
 // pickByKey returns (drop, keep) for a new session c and an open one,
-// other, with the same remote key; (nil, nil) when both stay (both
-// accepted: the dialler decides and closes one). Opposite directions: the
-// session dialled by the side with the smaller public key stays, on both
-// sides. Same direction, dialled here: the newer one goes.
+// other, with the same remote key; (nil, nil) when both stay (see dropNew).
 func (s *Swarm) pickByKey(c, other *Conn) (drop, keep *Conn) {
-	if c.client == other.client {
-		if c.client {
-			return c, other
-		}
+	if c.client == other.client && !c.client {
 		return nil, nil
 	}
-	weDialWinner := bytesLess(s.key.Public, c.sess.RemotePublicKey())
-	if c.client == weDialWinner {
-		return other, c
+	if s.dropNew(c.client, other.client, c.sess.RemotePublicKey()) {
+		return c, other
 	}
-	return c, other
+	return other, c
+}
+
+// dropNew reports whether a new session (dialled here when newClient)
+// must give way to an open one with the same remote key. Opposite
+// directions: the session dialled by the side with the smaller public key
+// stays, so both sides pick the same. Same direction, dialled here: the
+// newer one goes. Both accepted: the dialler decides, and this side keeps
+// both until it closes one.
+func (s *Swarm) dropNew(newClient, otherClient bool, remote secure.PublicKey) bool {
+	if newClient == otherClient {
+		return newClient
+	}
+	weDialWinner := bytesLess(s.key.Public, remote)
+	return newClient != weDialWinner
 }
 
 func bytesLess(a, b secure.PublicKey) bool {
@@ -426,7 +458,7 @@ func bytesLess(a, b secure.PublicKey) bool {
 }
 
 // clientSession runs the initiator's handshake on a dialled connection.
-func (s *Swarm) clientSession(ctx context.Context, nc net.Conn, peer Peer, typ string) (*secure.Conn, *watcher, error) {
+func (s *Swarm) clientSession(ctx context.Context, nc net.Conn, peer Peer, typ string) (*secure.Conn, *watcher, *hsState, error) {
 	return s.handshake(ctx, nc, FirewallInfo{Client: true, Remote: nc.RemoteAddr(), Transport: typ, Topic: peer.Topic})
 }
 
@@ -436,13 +468,15 @@ func (c *Conn) sessionEnded(err error) {
 	if err == nil {
 		return // a local Close: closeWith runs already
 	}
-	switch {
-	case errors.Is(err, secure.ErrClosedByPeer):
-		c.peerFirst.Store(true)
+	if errors.Is(err, secure.ErrClosedByPeer) && (err == secure.ErrClosedByPeer || errors.Is(err, io.EOF)) {
+		// a clean close; the peer ended first unless we had half-closed
+		if !c.writeDone.Load() {
+			c.peerFirst.Store(true)
+		}
 		c.endWith(nil)
-	default:
-		c.endWith(err)
+		return
 	}
+	c.endWith(err) // a reset, a timeout, tampering: Err says which
 }
 
 // endWith records the end of a session that ended by itself: the bytes it

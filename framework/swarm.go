@@ -330,6 +330,11 @@ type Stats struct {
 func (s *Swarm) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.statsLocked()
+}
+
+// statsLocked returns a snapshot of the counters. Caller holds s.mu.
+func (s *Swarm) statsLocked() Stats {
 	st := Stats{Topics: len(s.topics), Known: len(s.peers), Queued: s.queue.len(), Dialing: s.dialing, Clients: s.clients, Servers: s.servers,
 		Unproven: len(s.silent), UnprovenClosed: s.unprovenClosed, Displaced: s.displaced, DialReserve: s.reserve, Bounds: s.b.st, Handshakes: s.hs}
 	st.Handshakes.InProgress = s.hsInflight

@@ -5,10 +5,12 @@ package secure
 // it. It authenticates nothing and encrypts nothing: public keys and the
 // topic travel in the clear. It is replaced by the real implementation.
 //
-// Stub wire format: the initiator sends "DWSS0", its public key, a flag
-// byte (1: a topic follows) and the topic (32 bytes, zero when none); the
-// responder answers a status byte (0 ok, 1 topic refused, 2 refused) and
-// its public key; the initiator answers a status byte (0 ok, 2 refused).
+// Stub wire format, in the order of Noise XX (the initiator learns the
+// responder's key first): the initiator sends "DWSS0", a flag byte (1: a
+// topic follows) and the topic (32 bytes, zero when none); the responder
+// answers a status byte (0 ok, 1 topic refused) and its public key; the
+// initiator answers a status byte (0 ok, 2 refused) and its public key;
+// the responder a last status byte (0 ok, 2 refused).
 // Then frames: a type byte (0 data, 1 keep-alive, 2 end of stream) and,
 // for data, a big-endian uint32 length and the bytes.
 
@@ -163,9 +165,8 @@ func handshake(ctx context.Context, c net.Conn, cfg Config, initiator bool) (*Co
 }
 
 func (s *Conn) clientHello(br *bufio.Reader) error {
-	msg := make([]byte, 0, len(stubMagic)+65)
+	msg := make([]byte, 0, len(stubMagic)+33)
 	msg = append(msg, stubMagic...)
-	msg = append(msg, s.cfg.KeyPair.Public[:]...)
 	if s.cfg.Topic != ([32]byte{}) {
 		msg = append(msg, 1)
 	} else {
@@ -183,8 +184,6 @@ func (s *Conn) clientHello(br *bufio.Reader) error {
 	case stOK:
 	case stTopic:
 		return fmt.Errorf("%w: the responder refused our topic", ErrTopic)
-	case stRefused:
-		return fmt.Errorf("%w by the responder", ErrRefused)
 	default:
 		return fmt.Errorf("%w: bad status %d", ErrHandshake, resp[0])
 	}
@@ -196,14 +195,22 @@ func (s *Conn) clientHello(br *bufio.Reader) error {
 			return fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 	}
-	if _, err := s.nc.Write([]byte{stOK}); err != nil {
+	out := append([]byte{stOK}, s.cfg.KeyPair.Public[:]...)
+	if _, err := s.nc.Write(out); err != nil {
 		return fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	st, err := br.ReadByte()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	if st != stOK {
+		return fmt.Errorf("%w by the responder", ErrRefused)
 	}
 	return nil
 }
 
 func (s *Conn) serverHello(br *bufio.Reader) error {
-	var msg [len(stubMagic) + 65]byte
+	var msg [len(stubMagic) + 33]byte
 	if _, err := io.ReadFull(br, msg[:]); err != nil {
 		return fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
@@ -211,9 +218,8 @@ func (s *Conn) serverHello(br *bufio.Reader) error {
 		return fmt.Errorf("%w: not a session", ErrVersion)
 	}
 	b := msg[len(stubMagic):]
-	copy(s.remote[:], b[:KeySize])
-	hasTopic := b[KeySize] == 1
-	copy(s.topic[:], b[KeySize+1:])
+	hasTopic := b[0] == 1
+	copy(s.topic[:], b[1:])
 	reply := func(st byte) error {
 		out := append([]byte{st}, s.cfg.KeyPair.Public[:]...)
 		_, err := s.nc.Write(out)
@@ -235,12 +241,6 @@ func (s *Conn) serverHello(br *bufio.Reader) error {
 			return fmt.Errorf("%w: the initiator named no topic", ErrTopic)
 		}
 	}
-	if s.cfg.Accept != nil {
-		if err := s.cfg.Accept(s.remote, s.topic); err != nil {
-			reply(stRefused)
-			return fmt.Errorf("%w: %w", ErrRefused, err)
-		}
-	}
 	if err := reply(stOK); err != nil {
 		return fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
@@ -250,6 +250,18 @@ func (s *Conn) serverHello(br *bufio.Reader) error {
 	}
 	if st != stOK {
 		return fmt.Errorf("%w by the initiator", ErrRefused)
+	}
+	if _, err := io.ReadFull(br, s.remote[:]); err != nil {
+		return fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	if s.cfg.Accept != nil {
+		if err := s.cfg.Accept(s.remote, s.topic); err != nil {
+			s.nc.Write([]byte{stRefused})
+			return fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+	}
+	if _, err := s.nc.Write([]byte{stOK}); err != nil {
+		return fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	return nil
 }
@@ -310,7 +322,7 @@ func (s *Conn) readLoop(br *bufio.Reader) {
 	case local:
 		end = nil
 	case errors.Is(why, io.EOF):
-		end = fmt.Errorf("%w", ErrClosedByPeer)
+		end = ErrClosedByPeer
 		s.eof = true // a clean close: Read returns io.EOF
 	case errors.Is(why, ErrTampered):
 		end = why
