@@ -300,6 +300,7 @@ func (s *Swarm) acceptedSecure(nc net.Conn, t Transport) {
 		}
 		if err != nil {
 			s.hs.Overflow++
+			s.notifyLocked()
 		} else {
 			s.hsInflight++
 			s.hsPerIP[ip]++
