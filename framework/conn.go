@@ -51,6 +51,7 @@ type Conn struct {
 
 	sess     *secure.Conn // the session; nil in plaintext mode
 	sessGone atomic.Bool  // the session ended by itself (see endWith)
+	manual   bool         // made by Swarm.Connect: not deduplicated here
 }
 
 // RemotePublicKey returns the public key the remote swarm proved in the

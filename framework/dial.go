@@ -111,7 +111,7 @@ func (s *Swarm) startDial(e *entry) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		conn, typ, err := s.dialPeer(s.dialCtx, peer)
+		conn, typ, err := s.dialPeer(s.dialCtx, peer, false)
 		s.dialed(e, conn, typ, err)
 	}()
 }
@@ -180,9 +180,9 @@ func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
 // Connect dials peer by hand, outside the queue (seed: swarm.connect). The
 // connection is announced like any other (connection event, handler) and
 // counts toward the limits, but is not redialled when it drops. The
-// session names peer.Topic (none when it is zero). When a session with
-// the same remote key is already open and kept instead of the new one (see
-// the deduplication rule in docs/semantics.md), Connect returns that one.
+// session names peer.Topic (none when it is zero). Connect always makes a
+// new session, even to a swarm we have one with: on this side sessions
+// made by Connect are exempt from the automatic deduplication by key.
 func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	if err := peer.Validate(); err != nil {
 		return nil, err
@@ -209,7 +209,7 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	defer cancel()
 	stop := context.AfterFunc(s.dialCtx, cancel)
 	defer stop()
-	d, typ, err := s.dialPeer(ctx, peer)
+	d, typ, err := s.dialPeer(ctx, peer, true)
 	nc := d.nc
 
 	s.mu.Lock()
@@ -224,12 +224,6 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 		}
 		return nil, ErrClosed
 	}
-	if k := d.keeper; err != nil && k != nil && errors.Is(err, ErrDuplicate) {
-		if _, open := s.conns[k]; open {
-			s.mu.Unlock()
-			return k, nil // the session open with that key
-		}
-	}
 	if err != nil {
 		s.bus.publish(&DialFailedEvent{Peer: peer, Err: err, Manual: true})
 		s.mu.Unlock()
@@ -239,6 +233,7 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	if d.sess != nil {
 		c.Conn, c.sess = d.sess, d.sess
 		c.proven.Store(true)
+		c.manual = true
 		return c.admitLocked(d.w), nil
 	}
 	s.registerLocked(c)
@@ -294,7 +289,7 @@ func WithConnectionAttemptDelay(d time.Duration) Option {
 // dialPeer dials peer through its transports (see
 // [WithConnectionAttemptDelay] for the order), bounded by the connect
 // timeout.
-func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (dialResult, string, error) {
+func (s *Swarm) dialPeer(ctx context.Context, peer Peer, manual bool) (dialResult, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.connectTimeout)
 	defer cancel()
 	transports := s.dialTransports(peer)
@@ -307,7 +302,7 @@ func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (dialResult, string, er
 	}
 	// the losers of the race are closed already: only the winner runs the
 	// handshake, so the other side never completes a session we discard
-	sess, w, hs, err := s.clientSession(ctx, nc, peer, typ)
+	sess, w, hs, err := s.clientSession(ctx, nc, peer, typ, manual)
 	if err != nil {
 		return dialResult{keeper: hs.keeper}, typ, fmt.Errorf("dial %s: %w", peer.Addr(), err)
 	}

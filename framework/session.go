@@ -35,6 +35,8 @@ type FirewallInfo struct {
 	// Topic is the topic of the session: the one we dial for (client) or
 	// the one the initiator proved (server); zero when none.
 	Topic Topic
+
+	manual bool // a Swarm.Connect: exempt from deduplication
 }
 
 // Defaults of [HandshakeLimits].
@@ -165,7 +167,7 @@ func (s *Swarm) acceptKey(ctx context.Context, remote secure.PublicKey, info Fir
 	s.mu.Lock()
 	banned := s.keyBannedLocked(remote)
 	var keeper *Conn
-	if other := s.byKey[remote]; other != nil && s.dropNew(info.Client, other.client, remote) {
+	if other := s.byKey[remote]; other != nil && !info.manual && s.dropNew(info.Client, other.client, remote) {
 		keeper = other
 	}
 	s.mu.Unlock()
@@ -358,7 +360,7 @@ func (c *Conn) admitLocked(w *watcher) *Conn {
 	s := c.s
 	key := c.sess.RemotePublicKey()
 	var drop *Conn
-	if other := s.byKey[key]; other != nil {
+	if other := s.byKey[key]; other != nil && !c.manual {
 		loser, keeper := s.pickByKey(c, other)
 		switch loser {
 		case c:
@@ -396,7 +398,7 @@ func (c *Conn) admitLocked(w *watcher) *Conn {
 			c.entry = nil // forgotten or banned while dialling: keep the conn, not the entry
 		}
 	}
-	if s.byKey[key] == nil {
+	if s.byKey[key] == nil && !c.manual {
 		s.byKey[key] = c
 	}
 	s.registerLocked(c)
@@ -459,8 +461,8 @@ func bytesLess(a, b secure.PublicKey) bool {
 }
 
 // clientSession runs the initiator's handshake on a dialled connection.
-func (s *Swarm) clientSession(ctx context.Context, nc net.Conn, peer Peer, typ string) (*secure.Conn, *watcher, *hsState, error) {
-	return s.handshake(ctx, nc, FirewallInfo{Client: true, Remote: nc.RemoteAddr(), Transport: typ, Topic: peer.Topic})
+func (s *Swarm) clientSession(ctx context.Context, nc net.Conn, peer Peer, typ string, manual bool) (*secure.Conn, *watcher, *hsState, error) {
+	return s.handshake(ctx, nc, FirewallInfo{Client: true, Remote: nc.RemoteAddr(), Transport: typ, Topic: peer.Topic, manual: manual})
 }
 
 // sessionEnded is the session's OnClose: the swarm learns that the session

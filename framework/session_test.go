@@ -174,9 +174,8 @@ func TestSessionClosedByPeerKeepsItsLastBytes(t *testing.T) {
 	}
 }
 
-// Two sessions between the same swarms, dialled by both sides: the one
-// dialled by the side with the smaller key is kept, on both sides; the
-// other ends as deduplicated.
+// Two sessions between the same swarms, dialled by both sides' queues: the
+// one dialled by the side with the smaller key is kept, on both sides.
 func TestSessionsAreDeduplicatedByKeySmallerKeysDialWins(t *testing.T) {
 	for _, smallerDialsFirst := range []bool{true, false} {
 		k1, k2 := keyPair(t), keyPair(t)
@@ -188,23 +187,18 @@ func TestSessionsAreDeduplicatedByKeySmallerKeysDialWins(t *testing.T) {
 		if !smallerDialsFirst {
 			first, second = big, small
 		}
-		c1, err := first.Connect(t.Context(), second.peer(topicA))
-		if err != nil {
-			t.Fatal(err)
-		}
-		first.waitConn(t, true)
+		first.join(t, topicA)
+		first.disc.Emit(second.peer(topicA))
+		c1 := first.waitConn(t, true)
 		s1 := second.waitConn(t, false)
-		c2, err := second.Connect(t.Context(), first.peer(topicA))
-		if err != nil {
-			t.Fatal(err)
-		}
+		second.join(t, topicA)
+		second.disc.Emit(first.peer(topicA))
 		if smallerDialsFirst {
 			// the open session is the winner: the second is refused in the
-			// handshake, neither side reports it, Connect returns the first
-			if c2 != s1 {
-				t.Fatal("Connect did not return the session kept")
-			}
+			// handshake and neither side reports it
+			awaitStats(t, second, "dedup", func(st framework.Stats) bool { return st.Handshakes.Deduplicated == 1 && st.Dialing == 0 })
 			swarmtest.None[*framework.ConnectionEvent](first.rec, 20*time.Millisecond)
+			swarmtest.None[*framework.ConnectionEvent](second.rec, 1*time.Millisecond)
 		} else {
 			// the new session wins: the first ends on both sides
 			first.waitConn(t, false)
@@ -232,6 +226,26 @@ func TestSessionsAreDeduplicatedByKeySmallerKeysDialWins(t *testing.T) {
 		small.Close()
 		big.Close()
 	}
+}
+
+// Swarm.Connect always makes a new session (the daemon forwards one
+// stream per connection): it is not deduplicated on the dialling side.
+func TestConnectMakesANewSessionEvenWithOneOpen(t *testing.T) {
+	server := newNode(t)
+	n := newNode(t)
+	c1, err := n.Connect(t.Context(), server.peer(topicA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := n.Connect(t.Context(), server.peer(topicA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1 == c2 || len(n.Connections()) != 2 {
+		t.Fatal("Connect reused a session")
+	}
+	server.waitConn(t, false)
+	server.waitConn(t, false)
 }
 
 // A second dial to a swarm we have a session with (another topic without
