@@ -190,6 +190,10 @@ const maxDisplace = 4
 // accepted admits nc, displacing the oldest unproven inbound connection
 // when a limit is reached, or refuses it.
 func (s *Swarm) accepted(nc net.Conn, t Transport) {
+	if !s.cfg.plaintext {
+		s.acceptedSecure(nc, t)
+		return
+	}
 	for try := 0; ; try++ {
 		s.mu.Lock()
 		limit, err := s.refuseInboundLocked()

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 )
 
 // Conn is a connection made by the swarm: a [net.Conn] that also carries the
@@ -46,7 +48,23 @@ type Conn struct {
 	peerFirst atomic.Bool // the peer ended its side before we ended ours
 	byPeer    bool        // taken at close, before the transport's Close: peerFirst
 	proven    atomic.Bool // a Read returned a byte (or a client connection)
+
+	sess     *secure.Conn // the session; nil in plaintext mode
+	sessGone atomic.Bool  // the session ended by itself (see endWith)
+	manual   bool         // made by Swarm.Connect: not deduplicated here
 }
+
+// RemotePublicKey returns the public key the remote swarm proved in the
+// handshake; the zero key in plaintext mode ([WithPlaintext]).
+func (c *Conn) RemotePublicKey() secure.PublicKey {
+	if c.sess == nil {
+		return secure.PublicKey{}
+	}
+	return c.sess.RemotePublicKey()
+}
+
+// Session returns the connection's session, nil in plaintext mode.
+func (c *Conn) Session() *secure.Conn { return c.sess }
 
 // Type returns the transport name: "tcp" or "utp" (seed: info.type).
 func (c *Conn) Type() string { return c.typ }
@@ -65,7 +83,9 @@ func (c *Conn) Peer() *Peer {
 }
 
 // Topics returns the topics this connection serves (seed: info.topics). For
-// inbound connections the swarm does not know them and returns nil.
+// an inbound session it is the topic the dialler proved in the handshake
+// (nil when it named none); for an inbound plaintext connection the swarm
+// does not know them and returns nil.
 func (c *Conn) Topics() []Topic {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
@@ -73,7 +93,9 @@ func (c *Conn) Topics() []Topic {
 }
 
 // Ban closes the connection and makes the swarm never dial this peer again
-// (until the forget-banned period passes). Safe to call more than once.
+// (until the forget-banned period passes); the remote public key is banned
+// too, so that the same swarm is refused in the handshake, inbound and
+// outbound, whatever its address. Safe to call more than once.
 func (c *Conn) Ban() { c.s.ban(c) }
 
 // Backoff makes the swarm wait one more requeue step before redialling this
@@ -145,10 +167,19 @@ func (c *Conn) CloseWrite() error {
 }
 
 // Close closes the connection; the swarm then fires the disconnection event.
-func (c *Conn) Close() error { return c.closeWith(nil) }
+// A session that ended by itself (the peer closed it, a keep-alive timeout)
+// fired its disconnection event already; Close then releases it.
+func (c *Conn) Close() error {
+	if c.sess != nil && c.sessGone.Load() {
+		return c.sess.Close()
+	}
+	return c.closeWith(nil)
+}
 
-// Unwrap returns the transport's connection. Bytes read from it directly do
-// not prove an inbound connection (see [WithUnprovenTimeout]).
+// Unwrap returns the connection underneath: the session ([secure.Conn],
+// whose NetConn is the transport's), or in plaintext mode the transport's
+// connection. Bytes read from it directly do not prove an inbound plaintext
+// connection (see [WithUnprovenTimeout]).
 func (c *Conn) Unwrap() net.Conn { return c.Conn }
 
 func (c *Conn) closeWith(reason error) error {

@@ -1,6 +1,10 @@
 package framework
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
+)
 
 // registerLocked adds an open connection and announces it. Caller holds s.mu.
 func (s *Swarm) registerLocked(c *Conn) {
@@ -38,6 +42,11 @@ func (s *Swarm) onConnClosed(c *Conn, reason error) {
 	}
 	if c.dedupKey != "" && s.dedup[c.dedupKey] == c {
 		delete(s.dedup, c.dedupKey)
+	}
+	if c.sess != nil {
+		if k := c.sess.RemotePublicKey(); s.byKey[k] == c {
+			delete(s.byKey, k)
+		}
 	}
 	if c.dropErr != nil {
 		reason = c.dropErr
@@ -78,6 +87,9 @@ func (s *Swarm) ban(c *Conn) {
 	c.banned = true
 	if c.dropErr == nil {
 		c.dropErr = ErrBanned
+	}
+	if c.sess != nil && !s.closed {
+		s.banKeyLocked(c.sess.RemotePublicKey())
 	}
 	if c.peer != nil && !s.closed {
 		key := s.peerKey(*c.peer)
@@ -130,6 +142,8 @@ func (c *Conn) disconnectReason(err error) DisconnectReason {
 		return ReasonUnproven
 	case errors.Is(err, ErrDisplaced):
 		return ReasonDisplaced
+	case errors.Is(err, secure.ErrTimeout):
+		return ReasonTimeout
 	}
 	return ReasonIOError
 }

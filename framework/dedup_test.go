@@ -35,8 +35,8 @@ func pair(c net.Conn) [2]string { return [2]string{c.LocalAddr().String(), c.Rem
 func TestDeduplicateKeepsTheSameConnectionOnBothSidesDialledByTheSmallerID(t *testing.T) {
 	for _, ids := range [][2]string{{"aaaa", "bbbb"}, {"bbbb", "aaaa"}} {
 		var da, db sync.Map
-		a := newNode(t, idExchange(ids[0], &da))
-		b := newNode(t, idExchange(ids[1], &db))
+		a := newPlainNode(t, idExchange(ids[0], &da))
+		b := newPlainNode(t, idExchange(ids[1], &db))
 		a.join(t, topicA, framework.Announce(true))
 		b.join(t, topicA, framework.Announce(true))
 		a.disc.Emit(b.peer(topicA))
@@ -74,7 +74,7 @@ func TestDeduplicateKeepsTheSameConnectionOnBothSidesDialledByTheSmallerID(t *te
 
 func TestDeduplicateDropsConnectionToSelf(t *testing.T) {
 	var dropped sync.Map
-	n := newNode(t, idExchange("self", &dropped))
+	n := newPlainNode(t, idExchange("self", &dropped))
 	n.join(t, topicA, framework.Announce(true))
 	n.disc.Emit(n.peer(topicA))
 	for range 2 {
@@ -99,7 +99,7 @@ func TestDeduplicateDropsConnectionToSelf(t *testing.T) {
 // two sides: both sides still keep the same one — the dialler's first.
 func TestDeduplicateSameDirectionPairKeepsTheSameConnectionWhateverTheOrder(t *testing.T) {
 	for _, ids := range [][2]string{{"aaaa", "bbbb"}, {"bbbb", "aaaa"}} {
-		a, b := newNode(t), newNode(t)
+		a, b := newPlainNode(t), newPlainNode(t)
 		c1, err := a.Connect(t.Context(), b.peer(topicA))
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 )
 
 // canDialLocked reports whether the limits allow one more dial.
@@ -109,13 +111,14 @@ func (s *Swarm) startDial(e *entry) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		conn, typ, err := s.dialPeer(s.dialCtx, peer)
+		conn, typ, err := s.dialPeer(s.dialCtx, peer, false)
 		s.dialed(e, conn, typ, err)
 	}()
 }
 
 // dialed records the outcome of a queue dial.
-func (s *Swarm) dialed(e *entry, nc net.Conn, typ string, err error) {
+func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
+	nc := d.nc
 	s.mu.Lock()
 	s.dialing--
 	s.notifyLocked()
@@ -127,11 +130,25 @@ func (s *Swarm) dialed(e *entry, nc net.Conn, typ string, err error) {
 		}
 		return
 	}
+	if k := d.keeper; err != nil && k != nil && errors.Is(err, ErrDuplicate) {
+		if _, open := s.conns[k]; open && s.peers[e.key] == e && e.state == stDialing {
+			// a duplicate of an open session, refused in the handshake:
+			// dialled again when that session ends
+			s.setState(e, stDuplicate)
+			k.shadowLocked(e)
+			s.mu.Unlock()
+			return
+		}
+	}
 	if err != nil {
 		s.log.Debug("dial failed", "peer", e.peer.String(), "err", err)
 		s.bus.publish(&DialFailedEvent{Peer: e.peer, Err: err})
 		if s.peers[e.key] == e && e.state == stDialing {
-			s.failed(e)
+			if errors.Is(err, ErrSelf) {
+				s.banEntry(e) // our own address: never again
+			} else {
+				s.failed(e)
+			}
 		}
 		s.mu.Unlock()
 		return
@@ -139,6 +156,12 @@ func (s *Swarm) dialed(e *entry, nc net.Conn, typ string, err error) {
 	peer := e.peer
 	c := &Conn{Conn: nc, s: s, typ: typ, client: true, peer: &peer, entry: e}
 	c.topics = append([]Topic(nil), e.topics...)
+	if d.sess != nil {
+		c.Conn, c.sess = d.sess, d.sess
+		c.proven.Store(true)
+		c.admitLocked(d.w)
+		return
+	}
 	if s.peers[e.key] == e && e.state == stDialing {
 		s.setState(e, stConnected)
 		e.retries = 0
@@ -156,7 +179,10 @@ func (s *Swarm) dialed(e *entry, nc net.Conn, typ string, err error) {
 
 // Connect dials peer by hand, outside the queue (seed: swarm.connect). The
 // connection is announced like any other (connection event, handler) and
-// counts toward the limits, but is not redialled when it drops.
+// counts toward the limits, but is not redialled when it drops. The
+// session names peer.Topic (none when it is zero). Connect always makes a
+// new session, even to a swarm we have one with: on this side sessions
+// made by Connect are exempt from the automatic deduplication by key.
 func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	if err := peer.Validate(); err != nil {
 		return nil, err
@@ -183,7 +209,8 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	defer cancel()
 	stop := context.AfterFunc(s.dialCtx, cancel)
 	defer stop()
-	nc, typ, err := s.dialPeer(ctx, peer)
+	d, typ, err := s.dialPeer(ctx, peer, true)
+	nc := d.nc
 
 	s.mu.Lock()
 	s.dialing--
@@ -203,6 +230,12 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 		return nil, err
 	}
 	c := &Conn{Conn: nc, s: s, typ: typ, client: true, peer: &peer, topics: []Topic{peer.Topic}}
+	if d.sess != nil {
+		c.Conn, c.sess = d.sess, d.sess
+		c.proven.Store(true)
+		c.manual = true
+		return c.admitLocked(d.w), nil
+	}
 	s.registerLocked(c)
 	s.mu.Unlock()
 	s.handle(c)
@@ -256,14 +289,35 @@ func WithConnectionAttemptDelay(d time.Duration) Option {
 // dialPeer dials peer through its transports (see
 // [WithConnectionAttemptDelay] for the order), bounded by the connect
 // timeout.
-func (s *Swarm) dialPeer(ctx context.Context, peer Peer) (net.Conn, string, error) {
+func (s *Swarm) dialPeer(ctx context.Context, peer Peer, manual bool) (dialResult, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.connectTimeout)
 	defer cancel()
 	transports := s.dialTransports(peer)
 	s.holePunch(ctx, peer, transports)
 	// One transport too goes through the race: the connect timeout holds
 	// even when the transport ignores its context.
-	return s.happyEyeballs(ctx, peer, transports)
+	nc, typ, err := s.happyEyeballs(ctx, peer, transports)
+	if err != nil || s.cfg.plaintext {
+		return dialResult{nc: nc}, typ, err
+	}
+	// the losers of the race are closed already: only the winner runs the
+	// handshake, so the other side never completes a session we discard
+	sess, w, hs, err := s.clientSession(ctx, nc, peer, typ, manual)
+	if err != nil {
+		return dialResult{keeper: hs.keeper}, typ, fmt.Errorf("dial %s: %w", peer.Addr(), err)
+	}
+	return dialResult{nc: sess, sess: sess, w: w}, typ, nil
+}
+
+// dialResult is a dialled connection: the session and its watcher, or in
+// plaintext mode the transport's connection.
+type dialResult struct {
+	nc   net.Conn
+	sess *secure.Conn
+	w    *watcher
+	// keeper: the open session with the same key that the handshake gave
+	// way to (the error wraps ErrDuplicate)
+	keeper *Conn
 }
 
 // attempt is the outcome of one transport's dial.

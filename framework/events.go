@@ -31,16 +31,19 @@ const (
 	// both directions done after our CloseWrite) before the peer had
 	// ended its side.
 	ReasonClosedLocally DisconnectReason = "closed_locally"
-	// ReasonClosedByPeer: the peer ended the connection first: Read had
-	// returned io.EOF before we closed or half-closed our side (the close
-	// itself then came from our Close, or from both directions being done).
+	// ReasonClosedByPeer: the peer ended the connection first: its
+	// session ended (a close or a reset, noticed whether or not we read),
+	// or Read had returned io.EOF before we closed or half-closed our side
+	// (the close itself then came from our Close, or from both directions
+	// being done).
 	ReasonClosedByPeer DisconnectReason = "closed_by_peer"
 	// ReasonIOError: a Read or Write failed with an error other than io.EOF
 	// or a deadline (a reset, a broken pipe, a transport failure); Err is
 	// that error.
 	ReasonIOError DisconnectReason = "io_error"
-	// ReasonDeduplicated: Conn.Deduplicate dropped it as the duplicate of
-	// another connection to the same swarm; Err is [ErrDuplicate].
+	// ReasonDeduplicated: Conn.Deduplicate, or the automatic deduplication
+	// by remote key, dropped it as the duplicate of another connection to
+	// the same swarm; Err wraps [ErrDuplicate].
 	ReasonDeduplicated DisconnectReason = "deduplicated"
 	// ReasonSelf: Conn.Deduplicate found it leads back to this swarm (equal
 	// ids); Err is [ErrSelf].
@@ -57,6 +60,10 @@ const (
 	// to a new inbound connection at a connection limit
 	// ([WithDialReserve]); Err wraps [ErrDisplaced].
 	ReasonDisplaced DisconnectReason = "displaced"
+	// ReasonTimeout: the session received nothing, not even a keep-alive,
+	// within the session timeout (the peer or the path went silent); Err
+	// wraps [secure.ErrTimeout].
+	ReasonTimeout DisconnectReason = "timeout"
 )
 
 // String returns the reason's word, e.g. "closed_by_peer".

@@ -24,3 +24,9 @@ func (s *Swarm) AwaitQuiet(ctx context.Context, keep func(*Conn) bool) error {
 		return true, nil
 	})
 }
+
+// AwaitStats (tests only) blocks until cond holds for the swarm's
+// counters; they change under the swarm's lock, which wakes it.
+func (s *Swarm) AwaitStats(ctx context.Context, cond func(Stats) bool) error {
+	return s.waitFor(ctx, func() (bool, error) { return cond(s.statsLocked()), nil })
+}

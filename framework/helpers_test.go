@@ -30,6 +30,18 @@ type node struct {
 	tr   *swarmtest.Transport
 	rec  *swarmtest.Recorder
 	clk  *clockwork.FakeClock
+	// plain: the node runs in plaintext mode (newPlainNode)
+	plain bool
+}
+
+// newPlainNode is newNode in plaintext mode: raw sockets, as before
+// sessions (the rules of plaintext mode: unproven inbound, manual
+// deduplication).
+func newPlainNode(t testing.TB, opts ...framework.Option) *node {
+	t.Helper()
+	n := newNode(t, append([]framework.Option{framework.WithPlaintext()}, opts...)...)
+	n.plain = true
+	return n
 }
 
 func newNode(t testing.TB, opts ...framework.Option) *node {
@@ -42,6 +54,10 @@ func newNode(t testing.TB, opts ...framework.Option) *node {
 		framework.WithDiscovery(n.disc),
 		framework.WithClock(n.clk),
 		framework.WithConnectTimeout(3 * time.Second),
+		// peers reach these nodes by hand and through a manual discovery,
+		// whether or not they announced the topic
+		framework.WithAcceptTopics(topicA, topicB),
+		framework.WithAllowNoTopic(true),
 		// these tests dial many ports of 127.0.0.1 on a fake clock; the
 		// dial limits have their own tests (bounds_test.go)
 		framework.WithDialLimits(framework.DialLimits{Rate: -1, PerIPRate: -1, PortsPerIP: -1}),

@@ -17,7 +17,7 @@ import (
 // An inbound connection on which no Read returned a byte within the
 // unproven timeout is closed (reason unproven); a proven one stays.
 func TestUnprovenInboundIsClosedAtTheTimeout(t *testing.T) {
-	n := newNode(t)
+	n := newPlainNode(t)
 	proven := dialProven(t, n)
 	raw, _ := net.Dial("tcp", n.addr())
 	t.Cleanup(func() { raw.Close() })
@@ -48,7 +48,7 @@ func TestUnprovenInboundIsClosedAtTheTimeout(t *testing.T) {
 
 // WithUnprovenTimeout(0) never closes a silent connection.
 func TestUnprovenTimeoutZeroKeepsSilentConnections(t *testing.T) {
-	n := newNode(t, framework.WithUnprovenTimeout(0))
+	n := newPlainNode(t, framework.WithUnprovenTimeout(0))
 	if _, kept := dialRaw(t, n); !kept {
 		t.Fatal("inbound refused")
 	}
@@ -64,7 +64,7 @@ func TestUnprovenTimeoutZeroKeepsSilentConnections(t *testing.T) {
 // the new one (reason displaced); proven ones never do.
 func TestSilentInboundGivesWay(t *testing.T) {
 	// maxPeers 4: 1 slot kept for dials, an inbound share of 3
-	n := newNode(t, framework.WithMaxPeers(4))
+	n := newPlainNode(t, framework.WithMaxPeers(4))
 	proven := dialProven(t, n)
 	first, _ := dialRaw(t, n)
 	oldest := n.waitConn(t, false)
@@ -255,12 +255,13 @@ func waitAccepted(t testing.TB, sw *framework.Swarm, n int) framework.Stats {
 const idleFlood = 1000
 
 // TestIdleSocketFloodCannotLockOut: 1 000 idle TCP connections aimed at a
-// swarm (default maxPeers 24) hold at most its inbound share; a legitimate
-// peer still connects and is answered, and the swarm still dials out.
+// swarm (default maxPeers 24) in plaintext mode hold at most its inbound
+// share; a legitimate peer still connects and is answered, and the swarm
+// still dials out. (With sessions: TestIdleSocketFloodCannotLockOutSessions.)
 func TestIdleSocketFloodCannotLockOut(t *testing.T) {
-	target := hostileTarget(t)
-	legit := hostileTarget(t)
-	remote := hostileTarget(t)
+	target := hostileTarget(t, framework.WithPlaintext())
+	legit := hostileTarget(t, framework.WithPlaintext())
+	remote := hostileTarget(t, framework.WithPlaintext())
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(target.Port()))
 
 	idleSockets(t, addr, idleFlood)
@@ -332,4 +333,45 @@ func BenchmarkConnectUnderIdleSocketFlood(b *testing.B) {
 	}
 	b.ReportMetric(float64(connect)/float64(time.Millisecond)/float64(b.N), "ms-to-connect")
 	b.ReportMetric(float64(dialOut)/float64(time.Millisecond)/float64(b.N), "ms-to-dial-out")
+}
+
+// TestIdleSocketFloodCannotLockOutSessions: 1 000 idle TCP connections
+// from one address hold no slot at all: 8 wait in their handshake (the
+// per-IP cap), the rest are closed at once; a legitimate peer from another
+// address connects and is answered, and the swarm still dials out.
+func TestIdleSocketFloodCannotLockOutSessions(t *testing.T) {
+	target := hostileTarget(t, framework.WithAllowNoTopic(true))
+	legit := hostileTarget(t)
+	remote := hostileTarget(t, framework.WithAllowNoTopic(true))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(target.Port()))
+	for range idleFlood {
+		dialFrom(t, "127.0.0.2", addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*swarmtest.DefaultWait)
+	defer cancel()
+	if err := target.AwaitStats(ctx, func(st framework.Stats) bool {
+		return st.Handshakes.Overflow+uint64(st.Handshakes.InProgress) == idleFlood
+	}); err != nil {
+		t.Fatalf("%v: %+v", err, target.Stats())
+	}
+	if st := target.Stats(); st.Handshakes.InProgress > framework.DefaultPendingHandshakesPerIP || st.Servers != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	c, err := legit.Connect(ctx, framework.Peer{Host: "127.0.0.1", Port: target.Port()})
+	if err != nil {
+		t.Fatalf("legitimate peer: %v", err)
+	}
+	if err := ping(c); err != nil {
+		t.Fatalf("legitimate peer not answered: %v", err)
+	}
+	out, err := target.Connect(ctx, framework.Peer{Host: "127.0.0.1", Port: remote.Port()})
+	if err != nil {
+		t.Fatalf("target cannot dial out: %v", err)
+	}
+	if err := ping(out); err != nil {
+		t.Fatalf("target's dial not answered: %v", err)
+	}
+	if st := target.Stats(); st.Servers != 1 || st.Clients != 1 {
+		t.Fatalf("stats %+v", st)
+	}
 }

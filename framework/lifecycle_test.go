@@ -378,9 +378,9 @@ func TestDisconnectionReasonTellsWhoClosed(t *testing.T) {
 
 	// a reset: an I/O error on the side that reads it
 	cc, sc = connect(topicA)
-	tc, ok := sc.Unwrap().(*net.TCPConn)
+	tc, ok := sc.Session().NetConn().(*net.TCPConn)
 	if !ok {
-		t.Fatalf("server conn is %T, not TCP", sc.Unwrap())
+		t.Fatalf("server conn is %T, not TCP", sc.Session().NetConn())
 	}
 	tc.SetLinger(0) // close sends a RST
 	sc.Close()
@@ -391,18 +391,23 @@ func TestDisconnectionReasonTellsWhoClosed(t *testing.T) {
 	}
 	check("peer of the reset", client.waitDisconn(t, cc), framework.ReasonIOError, true)
 
-	// a ban
-	cc, sc = connect(topicA)
+	// a ban (by another node: a ban bans the server's key as well)
+	banner := newNode(t)
+	bc, err := banner.Connect(context.Background(), server.peer(topicA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc = server.waitConn(t, false)
 	go readUntilEOF(sc)
-	cc.Ban()
-	ev := client.waitDisconn(t, cc)
+	bc.Ban()
+	ev := banner.waitDisconn(t, bc)
 	check("banner", ev, framework.ReasonBanned, true)
 	if !errors.Is(ev.Err, framework.ErrBanned) {
 		t.Errorf("ban: err %v", ev.Err)
 	}
 	server.waitDisconn(t, sc)
 
-	// the swarm closing (on another topic: the peer is banned on topicA)
+	// the swarm closing
 	cc, sc = connect(topicB)
 	go readUntilEOF(sc)
 	client.Close()

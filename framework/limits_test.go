@@ -1,6 +1,7 @@
 package framework_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/framework/swarmtest"
 )
 
@@ -15,6 +17,9 @@ import (
 // the connection (refused ones are closed at once: the read sees EOF).
 func dialRaw(t *testing.T, n *node) (net.Conn, bool) {
 	t.Helper()
+	if !n.plain {
+		return dialSession(t, n)
+	}
 	c, err := net.Dial("tcp", n.addr())
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +39,12 @@ func dialRaw(t *testing.T, n *node) (net.Conn, bool) {
 // no newer one can displace. It returns the swarm's side.
 func dialProven(t *testing.T, n *node) *framework.Conn {
 	t.Helper()
+	if !n.plain {
+		if _, kept := dialSession(t, n); !kept {
+			t.Fatal("session refused")
+		}
+		return n.waitConn(t, false)
+	}
 	c, err := net.Dial("tcp", n.addr())
 	if err != nil {
 		t.Fatal(err)
@@ -159,4 +170,32 @@ func TestInvalidLimitsAreClearErrors(t *testing.T) {
 	if _, err := framework.New(); !errors.Is(err, framework.ErrNoTransport) {
 		t.Errorf("no transport: %v", err)
 	}
+}
+
+// dialSession opens a session to n (a node in the default, encrypted mode)
+// as a foreign swarm with a fresh key would, for topicA. It reports whether
+// n kept it: the handshake completed and n reported the connection (n
+// refuses at its limits before the handshake). The connection event stays
+// in n's recorder.
+func dialSession(t *testing.T, n *node) (net.Conn, bool) {
+	t.Helper()
+	c, err := net.Dial("tcp", n.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := secure.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), swarmtest.DefaultWait)
+	defer cancel()
+	sess, err := secure.Client(ctx, c, secure.Config{KeyPair: kp, Topic: topicA})
+	if err != nil {
+		return c, false
+	}
+	t.Cleanup(func() { sess.Close() })
+	if err := n.AwaitStats(ctx, func(st framework.Stats) bool { return st.Handshakes.InProgress == 0 }); err != nil {
+		t.Fatal(err)
+	}
+	return sess, true
 }

@@ -30,9 +30,11 @@ func TestMultiplexReusesConnectionAndReportsNewTopic(t *testing.T) {
 	}
 }
 
+// In plaintext mode; sessions are deduplicated by key instead
+// (TestSessionsAreDeduplicatedByKeyAcrossTopics).
 func TestWithoutMultiplexEachTopicGetsItsOwnConnection(t *testing.T) {
-	server := newNode(t)
-	n := newNode(t)
+	server := newPlainNode(t)
+	n := newPlainNode(t)
 	n.join(t, topicA)
 	n.join(t, topicB)
 	n.disc.Emit(server.peer(topicA), server.peer(topicB))

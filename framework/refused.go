@@ -17,6 +17,9 @@ type InboundRefusedEvent struct {
 	// for dials, see [WithDialReserve]) or "refuseInbound"
 	// (maxServerSockets -1). At every limit but refuseInbound a connection
 	// is refused only when no unproven inbound connection can give way.
+	// With sessions also "handshakes" and "handshakesPerIP" (the inbound
+	// handshakes in progress, see [HandshakeLimits]); a session refused at
+	// a connection limit once its handshake completed is closed then.
 	Limit string
 	Err   error
 }

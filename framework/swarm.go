@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/internal/udpmux"
 )
 
@@ -45,7 +47,13 @@ type Swarm struct {
 	// inbound connections closed as unproven, and displaced
 	unprovenClosed, displaced uint64
 	dedup                     map[string]*Conn
-	changed                   chan struct{} // closed and replaced on every state change
+	key                       secure.KeyPair
+	byKey                     map[secure.PublicKey]*Conn     // the session kept per remote key
+	bannedKeys                map[secure.PublicKey]time.Time // until (zero: forever)
+	hs                        HandshakeStats
+	hsInflight                int            // inbound handshakes in progress
+	hsPerIP                   map[string]int // of which per source IP (/64)
+	changed                   chan struct{}  // closed and replaced on every state change
 	intake                    []found
 	admitting                 bool // the intake loop is validating a peer
 	closeCh                   chan struct{}
@@ -111,8 +119,20 @@ func New(opts ...Option) (*Swarm, error) {
 	if cfg.dialReserve >= cfg.maxPeers {
 		return nil, invalid("dial reserve %d leaves no slot of maxPeers %d for inbound connections", cfg.dialReserve, cfg.maxPeers)
 	}
+	key := cfg.keyPair
+	if key == nil {
+		kp, err := secure.GenerateKeyPair()
+		if err != nil {
+			return nil, fmt.Errorf("generate the swarm's key pair: %w", err)
+		}
+		key = &kp
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Swarm{
+		key:         *key,
+		byKey:       make(map[secure.PublicKey]*Conn),
+		bannedKeys:  make(map[secure.PublicKey]time.Time),
+		hsPerIP:     make(map[string]int),
 		cfg:         cfg,
 		log:         cfg.logger.With("component", "dwebswarm"),
 		transports:  sortPlugins(cfg.transports),
@@ -299,6 +319,8 @@ type Stats struct {
 	UnprovenClosed, Displaced uint64
 	// DialReserve is the number of maxPeers slots kept for our own dials.
 	DialReserve int
+	// Handshakes counts the session handshakes (all zero in plaintext mode).
+	Handshakes HandshakeStats
 	// Bounds counts what the discovery and dial limits held back
 	// ([DiscoveryLimits], [DialLimits], the private-address rule).
 	Bounds BoundStats
@@ -308,8 +330,14 @@ type Stats struct {
 func (s *Swarm) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.statsLocked()
+}
+
+// statsLocked returns a snapshot of the counters. Caller holds s.mu.
+func (s *Swarm) statsLocked() Stats {
 	st := Stats{Topics: len(s.topics), Known: len(s.peers), Queued: s.queue.len(), Dialing: s.dialing, Clients: s.clients, Servers: s.servers,
-		Unproven: len(s.silent), UnprovenClosed: s.unprovenClosed, Displaced: s.displaced, DialReserve: s.reserve, Bounds: s.b.st}
+		Unproven: len(s.silent), UnprovenClosed: s.unprovenClosed, Displaced: s.displaced, DialReserve: s.reserve, Bounds: s.b.st, Handshakes: s.hs}
+	st.Handshakes.InProgress = s.hsInflight
 	st.Bounds.NeverConnected = s.b.freshTotal
 	for _, e := range s.peers {
 		switch e.state {

@@ -46,6 +46,7 @@ var Forwarded = []Forwarding{
 	{"Drainer", []string{KindTransport}, "Drain, when PluginInfo.drainer"},
 	{"Starter", nil, "not forwarded: the host starts a plugin's process when it builds the adapter, and the plugin's Serve (sdk.Serve) starts an implementation that is a Starter in that process before serving"},
 	{"Proxy", nil, "implemented by the adapters themselves; a plugin's implementation runs in its own process and is never a proxy of the host's"},
+	{"KeyValidator", nil, "not forwarded yet: the Validator service has no ValidateKey call; an out-of-process validator checks addresses only, and the host's firewall (WithFirewall) and key bans check keys"},
 	{"Event", nil, "not a plugin interface: the swarm's events to its user"},
 }
 

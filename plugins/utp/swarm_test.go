@@ -18,7 +18,8 @@ import (
 
 func startSwarm(t testing.TB, opts ...framework.Option) *framework.Swarm {
 	t.Helper()
-	base := []framework.Option{framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0)}
+	// the tests Connect without a topic
+	base := []framework.Option{framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0), framework.WithAllowNoTopic(true)}
 	sw, err := framework.New(append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +60,8 @@ func TestUTPOnlySwarmPairConnects(t *testing.T) {
 	if ca.Type() != "utp" || cb.Type() != "utp" {
 		t.Fatalf("types %q %q, want utp", ca.Type(), cb.Type())
 	}
-	if _, ok := ca.Unwrap().(*utp.Conn); !ok {
-		t.Fatalf("client conn is %T", ca.Unwrap())
+	if _, ok := ca.Session().NetConn().(*utp.Conn); !ok {
+		t.Fatalf("client conn is %T", ca.Session().NetConn())
 	}
 	exchange(t, ca, cb)
 }
@@ -78,11 +79,11 @@ func TestSwarmWithTCPAndUTPReportsTheConnectionType(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "tcp"
-	if _, ok := ca.Unwrap().(*utp.Conn); ok {
+	if _, ok := ca.Session().NetConn().(*utp.Conn); ok {
 		want = "utp"
 	}
 	if ca.Type() != want {
-		t.Fatalf("client type %q for a %T", ca.Type(), ca.Unwrap())
+		t.Fatalf("client type %q for a %T", ca.Type(), ca.Session().NetConn())
 	}
 	cb := swarmtest.Wait(recB, func(e *framework.ConnectionEvent) bool { return e.Conn.Type() == want }).Conn
 	exchange(t, ca, cb)

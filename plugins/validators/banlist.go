@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 )
 
 var _ framework.PeerValidator = (*BanList)(nil)
@@ -47,7 +48,9 @@ const BanFileHeader = "# dwebswarm ban list v1"
 // TARGET is an IP address ("192.0.2.7", "2001:db8::1"), a prefix
 // ("10.0.0.0/8"), an address with a port ("192.0.2.7:4000",
 // "[2001:db8::1]:4000"), or a host name with or without a port
-// ("peer.example", "peer.example:4000"). ADDED is the ban time in RFC 3339,
+// ("peer.example", "peer.example:4000"), or a swarm's public key,
+// "key:" and the key in z-base-32 or hex ("key:yb…", refused in the
+// session handshake whatever the address; written in z-base-32). ADDED is the ban time in RFC 3339,
 // or "-" when unknown. REASON is the rest of the line (no control
 // characters). Fields are separated by spaces or tabs. A target listed twice
 // keeps its last line. The file is rewritten whole on each change, through
@@ -66,10 +69,16 @@ type banTarget struct {
 	prefix netip.Prefix // IP or prefix, valid when the target is one
 	host   string       // lower-cased host name, or IP string when a port is given
 	port   int          // 0: any port
+	key    secure.PublicKey
 }
+
+// keyPrefix starts a key target.
+const keyPrefix = "key:"
 
 func (b banTarget) String() string {
 	switch {
+	case !b.key.IsZero():
+		return keyPrefix + b.key.String()
 	case b.port != 0:
 		return net.JoinHostPort(b.host, strconv.Itoa(b.port))
 	case b.prefix.IsValid():
@@ -96,6 +105,16 @@ func ParseBanTarget(s string) (string, error) {
 func parseBanTarget(s string) (banTarget, error) {
 	if s == "" {
 		return banTarget{}, errors.New("empty target")
+	}
+	if k, ok := strings.CutPrefix(s, keyPrefix); ok {
+		pk, err := secure.ParsePublicKey(k)
+		if err != nil {
+			return banTarget{}, fmt.Errorf("bad key: %v", err)
+		}
+		if pk.IsZero() {
+			return banTarget{}, errors.New("the zero key")
+		}
+		return banTarget{key: pk}, nil
 	}
 	if strings.Contains(s, "/") {
 		p, err := parsePrefix(s)
@@ -301,6 +320,7 @@ type BanList struct {
 	byTarget map[string]int
 	exact    map[string]struct{} // "ip", "host", "ip:port", "host:port"
 	prefixes []netip.Prefix      // non-single-IP prefixes
+	keys     map[secure.PublicKey]struct{}
 }
 
 // OpenBanList loads the ban file at cfg.Path. A corrupt file is an error
@@ -337,13 +357,16 @@ func (b *BanList) setLocked(entries []BanEntry) {
 	b.byTarget = make(map[string]int, len(entries))
 	b.exact = make(map[string]struct{}, len(entries))
 	b.prefixes = nil
+	b.keys = make(map[secure.PublicKey]struct{})
 	for i, e := range entries {
 		b.byTarget[e.Target] = i
 		t, err := parseBanTarget(e.Target)
 		if err != nil {
 			continue // entries are canonical; cannot happen
 		}
-		if t.prefix.IsValid() && t.port == 0 && !t.prefix.IsSingleIP() {
+		if !t.key.IsZero() {
+			b.keys[t.key] = struct{}{}
+		} else if t.prefix.IsValid() && t.port == 0 && !t.prefix.IsSingleIP() {
 			b.prefixes = append(b.prefixes, t.prefix)
 		} else {
 			b.exact[t.String()] = struct{}{}
@@ -480,3 +503,18 @@ func (b *BanList) Validate(_ context.Context, p framework.Peer) error {
 	}
 	return nil
 }
+
+// ValidateKey implements framework.KeyValidator: a session with a banned
+// key ("key:" targets) is refused in its handshake, with an error wrapping
+// framework.ErrBanned.
+func (b *BanList) ValidateKey(_ context.Context, k secure.PublicKey) error {
+	b.mu.RLock()
+	_, banned := b.keys[k]
+	b.mu.RUnlock()
+	if banned {
+		return fmt.Errorf("%w: key %s is banned", framework.ErrBanned, k)
+	}
+	return nil
+}
+
+var _ framework.KeyValidator = (*BanList)(nil)

@@ -2,6 +2,7 @@ package validators_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/plugins/validators"
 )
 
@@ -264,4 +266,40 @@ func FuzzParseBanFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A "key:" ban refuses that swarm's key (KeyValidator), survives a restart
+// in z-base-32 whatever form it was given in, and matches no address.
+func TestBanListBansKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bans")
+	b := openBans(t, path)
+	kp, err := secure.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := secure.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Ban("key:"+hex.EncodeToString(kp.Public[:]), "its key"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"key:", "key:nonsense", "key:" + strings.Repeat("0", 64)} {
+		if err := b.Ban(bad, ""); err == nil {
+			t.Errorf("Ban(%q) accepted", bad)
+		}
+	}
+	b2 := openBans(t, path)
+	if got := b2.Entries(); len(got) != 1 || got[0].Target != "key:"+kp.Public.String() {
+		t.Fatalf("entries %+v", got)
+	}
+	if err := b2.ValidateKey(t.Context(), kp.Public); !errors.Is(err, framework.ErrBanned) {
+		t.Fatalf("banned key: %v", err)
+	}
+	if err := b2.ValidateKey(t.Context(), other.Public); err != nil {
+		t.Fatalf("other key: %v", err)
+	}
+	if err := b2.Validate(t.Context(), framework.Peer{Host: "192.0.2.7", Port: 1}); err != nil {
+		t.Fatalf("an address: %v", err)
+	}
 }

@@ -65,7 +65,8 @@
 // framework.WithMaxPeers at least the number of concurrent forwarded
 // connections it should carry (each one is a swarm connection; inbound ones
 // beyond the limit are refused and the connecting side sees a close without
-// an answer). Join connect topics with Lookup(true) (to find peers) and serve
+// an answer), and handshake limits (framework.WithHandshakeLimits) that let
+// that many sessions from one peer handshake at once. Join connect topics with Lookup(true) (to find peers) and serve
 // topics with Announce(true), Lookup(false).
 //
 // Reload: [Manager.Add] and [Manager.Remove] change one service without

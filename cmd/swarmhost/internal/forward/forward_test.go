@@ -252,6 +252,11 @@ func TestBadHeaderIsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := p.a.Status(topic); !ok { // accept sessions for topic
+		if err := p.a.Join(t.Context(), topic, framework.Announce(true), framework.Lookup(false)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	raw := func() *framework.Conn {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()

@@ -54,6 +54,10 @@ func newSwarm(t testing.TB, opts ...framework.Option) *framework.Swarm {
 	all := append([]framework.Option{
 		framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0),
 		framework.WithMaxClientSockets(-1), framework.WithMaxPeers(1024),
+		// as the daemon does (hostconfig.NodeOptions): one session per stream
+		framework.WithHandshakeLimits(framework.HandshakeLimits{Pending: 1024, PendingPerIP: 1024}),
+		// the tests dial the swarms by hand, for topics they do not announce
+		framework.WithAllowNoTopic(true),
 		framework.WithLogger(testLogger(nil)),
 	}, opts...)
 	sw, err := dwebswarm.New(context.Background(), all...)
@@ -99,6 +103,13 @@ func (p *pair) service(t testing.TB, name string, topic framework.Topic, target 
 	defer cancel()
 	if err := p.ma.Add(ctx, Service{Name: name, Topic: topic, Serve: target}); err != nil {
 		t.Fatal(err)
+	}
+	// as the daemon does (run.go): a serve topic is announced, which is
+	// what lets the swarm accept sessions for it
+	if _, ok := p.a.Status(topic); !ok {
+		if err := p.a.Join(ctx, topic, framework.Announce(true), framework.Lookup(false)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := p.mb.Add(ctx, Service{Name: name, Topic: topic, Connect: "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)

@@ -47,6 +47,13 @@ func (c *Config) NodeOptions() []framework.Option {
 		framework.WithForgetUnresponsive(n.Queue.ForgetUnresponsive),
 		framework.WithForgetBanned(n.Queue.ForgetBanned),
 		framework.WithMultiplex(n.Queue.Multiplex),
+		// each forwarded stream is a session of its own, often many from
+		// one peer at once: inbound handshakes may run up to maxPeers, from
+		// one IP too (never below the engine's defaults)
+		framework.WithHandshakeLimits(framework.HandshakeLimits{
+			Pending:      max(framework.DefaultPendingHandshakes, n.MaxPeers),
+			PendingPerIP: max(framework.DefaultPendingHandshakesPerIP, n.MaxPeers),
+		}),
 	}
 	if n.Port != 0 {
 		opts = append(opts, framework.WithPort(n.Port))

@@ -43,6 +43,8 @@ const (
 	MetricInboundUnprovenClosed = "dwebswarm_inbound_unproven_closed_total" // counter
 	MetricInboundDisplaced      = "dwebswarm_inbound_displaced_total"       // counter
 	MetricDialReserve           = "dwebswarm_dial_reserve"                  // gauge
+	MetricHandshakesInProgress  = "dwebswarm_handshakes_in_progress"        // gauge
+	MetricHandshakes            = "dwebswarm_handshakes_total"              // counter {outcome}
 	MetricUTPHalfOpen           = "dwebswarm_utp_half_open"                 // gauge
 	MetricUTPSynsDropped        = "dwebswarm_utp_syns_dropped_total"        // counter {reason: rate|half_open_share}
 	MetricUTPHalfOpenEnded      = "dwebswarm_utp_half_open_ended_total"     // counter {outcome: answered|expired|evicted|backlog_full}
@@ -212,6 +214,8 @@ var (
 	descUnproven       = prometheus.NewDesc(MetricInboundUnproven, "Open inbound connections that have not proven themselves yet (no byte read from them).", nil, nil)
 	descUnprovenClosed = prometheus.NewDesc(MetricInboundUnprovenClosed, "Inbound connections closed because no byte was read from them within the unproven timeout.", nil, nil)
 	descDisplaced      = prometheus.NewDesc(MetricInboundDisplaced, "Unproven inbound connections that gave way to a newer inbound connection at a connection limit.", nil, nil)
+	descHSInProgress   = prometheus.NewDesc(MetricHandshakesInProgress, "Inbound session handshakes in progress (they hold no maxPeers slot; bounded per source IP and in total).", nil, nil)
+	descHandshakes     = prometheus.NewDesc(MetricHandshakes, "Session handshakes ended, by outcome (completed; timed_out: the handshake timeout; refused: a banned key, the firewall, a key validator, ourselves; failed: malformed, wrong topic, refused by the remote; overflow: closed at once at the handshake limits; deduplicated: another session with the same key was kept).", []string{"outcome"}, nil)
 	descDialReserve    = prometheus.NewDesc(MetricDialReserve, "Slots of maxPeers that inbound connections cannot take (kept for our dials).", nil, nil)
 	descUTPHalfOpen    = prometheus.NewDesc(MetricUTPHalfOpen, "uTP half-open connections: SYN-ACK sent, no answer from the peer yet (not counted toward maxPeers).", nil, nil)
 	descUTPSynsDropped = prometheus.NewDesc(MetricUTPSynsDropped, "uTP SYNs dropped unanswered, by reason (rate: over the source's SYN rate; half_open_share: the source has its share of half-open connections).", []string{labelReason}, nil)
@@ -225,7 +229,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descDHTLimited, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo, descUnproven, descUnprovenClosed, descDisplaced, descDialReserve, descUTPHalfOpen, descUTPSynsDropped, descUTPHalfOpenEnd,
+	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descDHTLimited, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo, descUnproven, descUnprovenClosed, descDisplaced, descDialReserve, descHSInProgress, descHandshakes, descUTPHalfOpen, descUTPSynsDropped, descUTPHalfOpenEnd,
 		descDiscDropped, descEvicted, descPrivate, descDialsHeld, descNeverConnected} {
 		ch <- d
 	}
@@ -309,6 +313,11 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, descUnprovenClosed, float64(st.UnprovenClosed))
 	counter(ch, descDisplaced, float64(st.Displaced))
 	gauge(ch, descDialReserve, float64(st.DialReserve))
+	hs := st.Handshakes
+	gauge(ch, descHSInProgress, float64(hs.InProgress))
+	for outcome, v := range map[string]uint64{"completed": hs.Completed, "timed_out": hs.TimedOut, "refused": hs.Refused, "failed": hs.Failed, "overflow": hs.Overflow, "deduplicated": hs.Deduplicated} {
+		counter(ch, descHandshakes, float64(v), outcome)
+	}
 	if f := s.cfg.UTP; f != nil {
 		u := f()
 		gauge(ch, descUTPHalfOpen, float64(u.HalfOpen))

@@ -347,9 +347,9 @@ func TestStatusListsTopicAndConnection(t *testing.T) {
 		t.Error("plugins is null")
 	}
 
-	// the server's view: inbound, topics unknown, announcing
+	// the server's view: inbound, the topic the session proved, announcing
 	ss := p.serverObs.Status(context.Background())
-	if len(ss.Connections) != 1 || ss.Connections[0].Client || ss.Connections[0].Type != "tcp" || len(ss.Connections[0].Topics) != 0 {
+	if len(ss.Connections) != 1 || ss.Connections[0].Client || ss.Connections[0].Type != "tcp" || len(ss.Connections[0].Topics) != 1 {
 		t.Errorf("server connections: %+v", ss.Connections)
 	}
 	if len(ss.Topics) != 1 || !ss.Topics[0].Announce || ss.Topics[0].Lookup {

@@ -35,6 +35,7 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 // at once, the rest as one line per interval with their count.
 func TestRefusalsAreLoggedOncePerIntervalAndCounted(t *testing.T) {
 	sw, err := dwebswarm.New(context.Background(), framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0),
+		framework.WithPlaintext(), // raw sockets: the plaintext rules of unproven inbound connections
 		framework.WithMaxPeers(1), framework.WithLogger(slog.New(slog.DiscardHandler)),
 		framework.WithConnectionHandler(func(c *framework.Conn) { io.Copy(io.Discard, c) }))
 	if err != nil {
@@ -90,6 +91,7 @@ func TestRefusalsAreLoggedOncePerIntervalAndCounted(t *testing.T) {
 // of the swarm and the uTP half-open counters are exported.
 func TestInboundAndUTPMetrics(t *testing.T) {
 	sw, err := dwebswarm.New(context.Background(), framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0),
+		framework.WithPlaintext(), // raw sockets: the plaintext rules of unproven inbound connections
 		framework.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,504 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
+)
+
+// KeyValidator is an optional interface of a [PeerValidator]: the engine
+// calls ValidateKey with the remote swarm's public key during every
+// handshake, inbound and outbound, once the key is authenticated and
+// before the connection is reported; an error refuses the session. It is
+// not called in plaintext mode ([WithPlaintext]). Like Validate it is fast
+// and safe for concurrent use.
+type KeyValidator interface {
+	ValidateKey(ctx context.Context, remote secure.PublicKey) error
+}
+
+// FirewallInfo describes a session being set up, for [WithFirewall].
+type FirewallInfo struct {
+	// Client is true when this swarm dialled the connection.
+	Client bool
+	// Remote is the transport address of the other end.
+	Remote net.Addr
+	// Transport is the transport's name ("tcp", "utp").
+	Transport string
+	// Topic is the topic of the session: the one we dial for (client) or
+	// the one the initiator proved (server); zero when none.
+	Topic Topic
+
+	manual bool // a Swarm.Connect: exempt from deduplication
+}
+
+// Defaults of [HandshakeLimits].
+const (
+	// DefaultHandshakeTimeout bounds every handshake, inbound and outbound.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultPendingHandshakes caps the inbound handshakes in progress.
+	DefaultPendingHandshakes = 64
+	// DefaultPendingHandshakesPerIP caps the inbound handshakes in
+	// progress from one IP address (IPv6: one /64).
+	DefaultPendingHandshakesPerIP = 8
+)
+
+// HandshakeLimits bounds the session handshakes (see [WithHandshakeLimits]).
+// A zero field takes its default; a negative count means unlimited.
+type HandshakeLimits struct {
+	// Timeout bounds each handshake, on the swarm's clock
+	// (DefaultHandshakeTimeout). A handshake still running then is
+	// abandoned and its connection closed.
+	Timeout time.Duration
+	// Pending caps the inbound handshakes in progress
+	// (DefaultPendingHandshakes); PendingPerIP those from one IP, IPv6 /64
+	// (DefaultPendingHandshakesPerIP). An inbound connection over a cap is
+	// closed at once (an [InboundRefusedEvent] with Limit "handshakes" or
+	// "handshakesPerIP").
+	Pending, PendingPerIP int
+}
+
+// HandshakeStats counts the swarm's session handshakes (see [Stats]).
+type HandshakeStats struct {
+	// InProgress is the number of inbound handshakes running; they hold
+	// no maxPeers slot.
+	InProgress int
+	// Completed counts handshakes that made a session, both directions.
+	Completed uint64
+	// TimedOut counts handshakes abandoned at the handshake timeout.
+	TimedOut uint64
+	// Refused counts handshakes this side refused: a banned key, the
+	// firewall ([WithFirewall]), a [KeyValidator], a connection to self.
+	Refused uint64
+	// Failed counts the other failed handshakes (a malformed or foreign
+	// handshake, a wrong topic, the remote refused, the transport failed).
+	Failed uint64
+	// Overflow counts inbound connections closed at once because the
+	// handshake limits were reached ([HandshakeLimits]).
+	Overflow uint64
+	// Deduplicated counts sessions dropped because another session with
+	// the same remote key was kept.
+	Deduplicated uint64
+}
+
+// ErrFirewalled: the firewall ([WithFirewall]) refused the remote key.
+var ErrFirewalled = errors.New("dwebswarm: refused by the firewall")
+
+// PublicKey returns the swarm's static public key: its identity, which
+// every session proves to the other side.
+func (s *Swarm) PublicKey() secure.PublicKey { return s.key.Public }
+
+// serverTopics returns the topics inbound sessions may name: those joined
+// with announce and those of WithAcceptTopics.
+func (s *Swarm) serverTopics() [][32]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([][32]byte, 0, len(s.cfg.acceptTopics)+len(s.topics))
+	for _, t := range s.cfg.acceptTopics {
+		out = append(out, t)
+	}
+	for t, j := range s.topics {
+		if j.status.Announce && !slices.Contains(s.cfg.acceptTopics, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// keyBannedLocked reports whether k is banned. Caller holds s.mu.
+func (s *Swarm) keyBannedLocked(k secure.PublicKey) bool {
+	until, ok := s.bannedKeys[k]
+	if !ok {
+		return false
+	}
+	if !until.IsZero() && !s.cfg.clock.Now().Before(until) {
+		delete(s.bannedKeys, k)
+		return false
+	}
+	return true
+}
+
+// banKeyLocked bans k for the forget-banned period. Caller holds s.mu.
+func (s *Swarm) banKeyLocked(k secure.PublicKey) {
+	if k.IsZero() {
+		return
+	}
+	var until time.Time
+	if s.cfg.forgetBanned != Forever {
+		until = s.cfg.clock.Now().Add(s.cfg.forgetBanned)
+	}
+	s.bannedKeys[k] = until
+}
+
+// accept is the sessions' Accept: it runs inside every handshake once the
+// remote key is known.
+func (s *Swarm) accept(ctx context.Context, remote secure.PublicKey, info FirewallInfo, hs *hsState) error {
+	err := s.acceptKey(ctx, remote, info, hs)
+	if err != nil {
+		s.mu.Lock()
+		if errors.Is(err, ErrDuplicate) {
+			s.hs.Deduplicated++
+		} else {
+			s.hs.Refused++
+		}
+		s.mu.Unlock()
+		hs.refusal = err
+	}
+	return err
+}
+
+// hsState is what one handshake's Accept learnt.
+type hsState struct {
+	refusal error // why Accept refused
+	keeper  *Conn // the open session kept instead (ErrDuplicate)
+}
+
+func (s *Swarm) acceptKey(ctx context.Context, remote secure.PublicKey, info FirewallInfo, hs *hsState) error {
+	if remote == s.key.Public {
+		return fmt.Errorf("%w: the remote key is ours", ErrSelf)
+	}
+	s.mu.Lock()
+	banned := s.keyBannedLocked(remote)
+	var keeper *Conn
+	if other := s.byKey[remote]; other != nil && !info.manual && s.dropNew(info.Client, other.client, remote) {
+		keeper = other
+	}
+	s.mu.Unlock()
+	if banned {
+		return fmt.Errorf("%w: key %s", ErrBanned, remote.Short())
+	}
+	if keeper != nil {
+		// refused in the handshake: neither side reports this session
+		hs.keeper = keeper
+		return fmt.Errorf("%w: a session with key %s is open and kept", ErrDuplicate, remote.Short())
+	}
+	if fw := s.cfg.firewall; fw != nil && !fw(remote, info) {
+		return fmt.Errorf("%w: key %s", ErrFirewalled, remote.Short())
+	}
+	for _, v := range s.validators {
+		if kv, ok := As[KeyValidator](v); ok {
+			if err := kv.ValidateKey(ctx, remote); err != nil {
+				return fmt.Errorf("%w by %s: %w", ErrRejected, v.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// watcher links a session's OnClose to its Conn, which exists only once
+// the handshake returned.
+type watcher struct {
+	mu    sync.Mutex
+	c     *Conn
+	ended bool
+	err   error
+}
+
+func (w *watcher) onClose(err error) {
+	w.mu.Lock()
+	if w.c == nil {
+		w.ended, w.err = true, err
+		w.mu.Unlock()
+		return
+	}
+	c := w.c
+	w.mu.Unlock()
+	c.sessionEnded(err)
+}
+
+// attach hands the session's end to c, at once if it ended already.
+func (w *watcher) attach(c *Conn) {
+	w.mu.Lock()
+	w.c = c
+	ended, err := w.ended, w.err
+	w.mu.Unlock()
+	if ended {
+		c.sessionEnded(err)
+	}
+}
+
+// sessionConfig returns the session configuration of one end.
+func (s *Swarm) sessionConfig(ctx context.Context, w *watcher, info FirewallInfo, hs *hsState) secure.Config {
+	return secure.Config{
+		KeyPair:      s.key,
+		Topic:        info.Topic,
+		Topics:       s.serverTopics,
+		AllowNoTopic: s.cfg.allowNoTopic,
+		Accept: func(remote secure.PublicKey, topic [32]byte) error {
+			i := info
+			if !i.Client {
+				i.Topic = topic
+			}
+			return s.accept(ctx, remote, i, hs)
+		},
+		Clock:   s.cfg.clock,
+		OnClose: w.onClose,
+		Logger:  s.log,
+	}
+}
+
+// handshake runs one end of a session on nc, bounded by ctx and the
+// handshake timeout (on the swarm's clock).
+func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo) (*secure.Conn, *watcher, *hsState, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var timedOut atomic.Bool
+	d := s.cfg.hsLimits.Timeout
+	t := s.cfg.clock.AfterFunc(d, func() { timedOut.Store(true); cancel() })
+	defer t.Stop()
+	w := &watcher{}
+	hs := &hsState{}
+	cfg := s.sessionConfig(ctx, w, info, hs)
+	var sess *secure.Conn
+	var err error
+	if info.Client {
+		sess, err = secure.Client(ctx, nc, cfg)
+	} else {
+		sess, err = secure.Server(ctx, nc, cfg)
+	}
+	s.mu.Lock()
+	switch {
+	case err == nil:
+		s.hs.Completed++
+	case timedOut.Load():
+		s.hs.TimedOut++
+		err = fmt.Errorf("handshake timeout %v: %w", d, err)
+	case hs.refusal != nil:
+		// counted by accept; the secure error need not wrap ours
+		if !errors.Is(err, hs.refusal) {
+			err = fmt.Errorf("%w (%w)", err, hs.refusal)
+		}
+	default:
+		s.hs.Failed++
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, nil, hs, fmt.Errorf("session with %s: %w", nc.RemoteAddr(), err)
+	}
+	return sess, w, hs, nil
+}
+
+// acceptedSecure starts the handshake of an inbound connection, within
+// the handshake limits; it holds no maxPeers slot until it completes.
+func (s *Swarm) acceptedSecure(nc net.Conn, t Transport) {
+	s.mu.Lock()
+	limit, err := s.refuseInboundLocked()
+	if err == nil {
+		lim := s.cfg.hsLimits
+		ip := destKey(hostOf(nc.RemoteAddr()))
+		switch {
+		case s.hsInflight >= lim.Pending:
+			limit, err = "handshakes", fmt.Errorf("%w: %d inbound handshakes in progress", ErrLimit, lim.Pending)
+		case s.hsPerIP[ip] >= lim.PendingPerIP:
+			limit, err = "handshakesPerIP", fmt.Errorf("%w: %d inbound handshakes in progress from %s", ErrLimit, lim.PendingPerIP, ip)
+		}
+		if err != nil {
+			s.hs.Overflow++
+			s.notifyLocked()
+		} else {
+			s.hsInflight++
+			s.hsPerIP[ip]++
+			s.wg.Add(1)
+			s.notifyLocked()
+			s.mu.Unlock()
+			go s.serverSession(nc, t, ip)
+			return
+		}
+	}
+	s.mu.Unlock()
+	s.log.Debug("inbound refused", "remote", nc.RemoteAddr().String(), "reason", err)
+	nc.Close()
+	s.inboundRefused(nc, t, limit, err)
+}
+
+// serverSession runs an inbound handshake and admits the session.
+func (s *Swarm) serverSession(nc net.Conn, t Transport, ip string) {
+	defer s.wg.Done()
+	remote := nc.RemoteAddr()
+	sess, w, _, err := s.handshake(s.dialCtx, nc, FirewallInfo{Remote: remote, Transport: t.Name()})
+	s.mu.Lock()
+	s.hsInflight--
+	if s.hsPerIP[ip]--; s.hsPerIP[ip] <= 0 {
+		delete(s.hsPerIP, ip)
+	}
+	s.notifyLocked()
+	if err != nil {
+		s.mu.Unlock()
+		s.log.Debug("inbound handshake failed", "remote", remote.String(), "err", err)
+		return
+	}
+	limit, err := s.refuseInboundLocked()
+	if err != nil {
+		s.mu.Unlock()
+		s.log.Debug("inbound refused", "remote", remote.String(), "reason", err)
+		sess.Close()
+		s.inboundRefused(nc, t, limit, err)
+		return
+	}
+	c := &Conn{Conn: sess, s: s, typ: t.Name(), sess: sess}
+	c.proven.Store(true)
+	c.topics = nil
+	if tp := Topic(sess.Topic()); tp != (Topic{}) {
+		c.topics = []Topic{tp}
+	}
+	c.admitLocked(w)
+}
+
+// admitLocked registers the new session c unless a session with the same
+// remote key is kept instead; then it hands c to the user. Caller holds
+// s.mu; admitLocked releases it. It returns the connection kept for the
+// key (c, or the one kept instead of c).
+func (c *Conn) admitLocked(w *watcher) *Conn {
+	s := c.s
+	key := c.sess.RemotePublicKey()
+	var drop *Conn
+	if other := s.byKey[key]; other != nil && !c.manual {
+		loser, keeper := s.pickByKey(c, other)
+		switch loser {
+		case c:
+			s.hs.Deduplicated++
+			if e := c.entry; e != nil && s.peers[e.key] == e && e.state == stDialing {
+				s.setState(e, stDuplicate)
+				keeper.shadowLocked(e)
+			}
+			s.notifyLocked()
+			s.mu.Unlock()
+			s.log.Debug("duplicate session dropped before it was reported", "key", key.Short(), "client", c.client, "transport", c.typ)
+			c.sess.Close()
+			return keeper
+		case other:
+			s.hs.Deduplicated++
+			drop = other
+			drop.dropErr = ErrDuplicate
+			delete(s.byKey, key)
+			if e := drop.entry; e != nil && e.conn == drop && s.peers[e.key] == e && e.state == stConnected {
+				e.conn = nil
+				s.setState(e, stDuplicate)
+				c.shadowLocked(e)
+			}
+		}
+	}
+	if e := c.entry; e != nil {
+		if s.peers[e.key] == e && e.state == stDialing {
+			s.setState(e, stConnected)
+			e.retries = 0
+			s.account(e, false)
+			e.proven = true
+			s.account(e, true)
+			e.conn = c
+		} else {
+			c.entry = nil // forgotten or banned while dialling: keep the conn, not the entry
+		}
+	}
+	if s.byKey[key] == nil && !c.manual {
+		s.byKey[key] = c
+	}
+	s.registerLocked(c)
+	s.mu.Unlock()
+	w.attach(c)
+	if drop != nil {
+		drop.closeWith(fmt.Errorf("%w: key %s has a newer session kept on both sides", ErrDuplicate, key.Short()))
+	}
+	s.handle(c)
+	return c
+}
+
+// shadowLocked records e, dropped as a duplicate of c, to be requeued when
+// c closes; the topics of e join c's. Caller holds s.mu.
+func (c *Conn) shadowLocked(e *entry) {
+	c.shadowed = append(c.shadowed, e)
+	for _, t := range e.topics {
+		if !slices.Contains(c.topics, t) {
+			c.topics = append(c.topics, t)
+			if c.registered {
+				c.s.bus.publish(&TopicEvent{Conn: c, Topic: t})
+			}
+		}
+	}
+}
+
+// pickByKey returns (drop, keep) for a new session c and an open one,
+// other, with the same remote key; (nil, nil) when both stay (see dropNew).
+func (s *Swarm) pickByKey(c, other *Conn) (drop, keep *Conn) {
+	if c.client == other.client && !c.client {
+		return nil, nil
+	}
+	if s.dropNew(c.client, other.client, c.sess.RemotePublicKey()) {
+		return c, other
+	}
+	return other, c
+}
+
+// dropNew reports whether a new session (dialled here when newClient)
+// must give way to an open one with the same remote key. Opposite
+// directions: the session dialled by the side with the smaller public key
+// stays, so both sides pick the same. Same direction, dialled here: the
+// newer one goes. Both accepted: the dialler decides, and this side keeps
+// both until it closes one.
+func (s *Swarm) dropNew(newClient, otherClient bool, remote secure.PublicKey) bool {
+	if newClient == otherClient {
+		return newClient
+	}
+	weDialWinner := bytesLess(s.key.Public, remote)
+	return newClient != weDialWinner
+}
+
+func bytesLess(a, b secure.PublicKey) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+// clientSession runs the initiator's handshake on a dialled connection.
+func (s *Swarm) clientSession(ctx context.Context, nc net.Conn, peer Peer, typ string, manual bool) (*secure.Conn, *watcher, *hsState, error) {
+	return s.handshake(ctx, nc, FirewallInfo{Client: true, Remote: nc.RemoteAddr(), Transport: typ, Topic: peer.Topic, manual: manual})
+}
+
+// sessionEnded is the session's OnClose: the swarm learns that the session
+// ended whether or not the user reads.
+func (c *Conn) sessionEnded(err error) {
+	if err == nil {
+		return // a local Close: closeWith runs already
+	}
+	if errors.Is(err, secure.ErrClosedByPeer) && (err == secure.ErrClosedByPeer || errors.Is(err, io.EOF)) {
+		// a clean close; the peer ended first unless we had half-closed
+		if !c.writeDone.Load() {
+			c.peerFirst.Store(true)
+		}
+		c.endWith(nil)
+		return
+	}
+	c.endWith(err) // a reset, a timeout, tampering: Err says which
+}
+
+// endWith records the end of a session that ended by itself: the bytes it
+// had received stay readable until the user closes it.
+func (c *Conn) endWith(reason error) {
+	c.once.Do(func() {
+		c.byPeer = c.peerFirst.Load()
+		c.sessGone.Store(true)
+		c.s.onConnClosed(c, reason)
+	})
+}
+
+func hostOf(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	h, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return h
+}
