@@ -15,8 +15,11 @@ import (
 // and turn encryption off when plaintext is set. Every command that builds
 // a swarm appends them.
 func identityOptions(kp secure.KeyPair, plaintext bool) []framework.Option {
-	// TODO(merge): framework.WithKeyPair(kp), and framework.WithPlaintext() when plaintext
-	return nil
+	opts := []framework.Option{framework.WithKeyPair(kp)}
+	if plaintext {
+		opts = append(opts, framework.WithPlaintext())
+	}
+	return opts
 }
 
 // identityFlags are --key and --plaintext.
