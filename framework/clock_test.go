@@ -28,7 +28,9 @@ func newCallbackClock() *callbackClock {
 type callbackTimer struct {
 	clockwork.Timer
 	c   *callbackClock
+	f   func()
 	exp time.Time
+	gen int // which arming fired (Reset re-arms)
 }
 
 // Advance moves the clock; the callbacks it fires run in the background
@@ -43,10 +45,23 @@ func (c *callbackClock) Advance(d time.Duration) {
 func (c *callbackClock) AfterFunc(d time.Duration, f func()) clockwork.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &callbackTimer{c: c, exp: c.FakeClock.Now().Add(d)}
+	t := &callbackTimer{c: c, f: f}
+	c.armLocked(t, d)
+	return t
+}
+
+// armLocked (re)arms t to fire after d. Caller holds c.mu.
+func (c *callbackClock) armLocked(t *callbackTimer, d time.Duration) {
+	t.gen++
+	gen := t.gen
+	t.exp = c.FakeClock.Now().Add(d)
 	c.armed[t] = struct{}{}
 	t.Timer = c.FakeClock.AfterFunc(d, func() {
 		c.mu.Lock()
+		if t.gen != gen { // re-armed meanwhile: this firing is stale
+			c.mu.Unlock()
+			return
+		}
 		delete(c.armed, t)
 		c.running++
 		c.mu.Unlock()
@@ -57,9 +72,8 @@ func (c *callbackClock) AfterFunc(d time.Duration, f func()) clockwork.Timer {
 			c.changed = make(chan struct{})
 			c.mu.Unlock()
 		}()
-		f()
+		t.f()
 	})
-	return t
 }
 
 // Stop is clockwork's; a stopped timer is no longer awaited.
@@ -73,10 +87,15 @@ func (t *callbackTimer) Stop() bool {
 	return ok
 }
 
-// Reset is not supported (the swarm never resets an AfterFunc timer): the
-// tracking could not tell the old firing from the new one.
-func (t *callbackTimer) Reset(time.Duration) bool {
-	panic("callbackClock: Reset of an AfterFunc timer")
+// Reset re-arms the timer to fire f after d (the sessions' keep-alive
+// timers do), reporting whether it was still armed.
+func (t *callbackTimer) Reset(d time.Duration) bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	ok := t.Timer.Stop()
+	delete(t.c.armed, t)
+	t.c.armLocked(t, d)
+	return ok
 }
 
 // AwaitCallbacks blocks until every callback the clock fired so far has
