@@ -68,9 +68,11 @@ func Example_utp() {
 	// utp over utp
 }
 
-// Two peers that both announce and look up get two connections, one
-// dialled by each. Each side sends its id on every connection and calls
-// Deduplicate: both sides drop the same one, so one connection is left.
+// In plaintext mode (raw sockets, no keys), two peers that both announce
+// and look up get two connections, one dialled by each. Each side sends
+// its id on every connection and calls Deduplicate: both sides drop the
+// same one, so one connection is left. (Encrypted sessions, the default,
+// are deduplicated by key automatically.)
 func Example_deduplicate() {
 	ctx := context.Background()
 	topic := framework.TopicFromString("dedup topic")
@@ -82,7 +84,7 @@ func Example_deduplicate() {
 	}
 	start := func(name string, peers ...string) *side {
 		s := &side{name: name, id: []byte(name)}
-		opts := []framework.Option{framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0)}
+		opts := []framework.Option{framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0), framework.WithPlaintext()}
 		if len(peers) > 0 {
 			opts = append(opts, dwebswarm.StaticPeers(peers...))
 		}

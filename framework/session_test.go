@@ -98,6 +98,7 @@ func TestPlaintextIsRawSocketsAndTheDefaultIsNot(t *testing.T) {
 	}
 	defer c2.Close()
 	c2.Write(bytes.Repeat([]byte("raw"), 20))
+	c2.(*net.TCPConn).CloseWrite() // no more bytes: the handshake fails now, not at its timeout
 	if _, err := io.ReadAll(c2); err != nil && !isReset(err) {
 		t.Fatalf("read: %v", err)
 	}
@@ -301,10 +302,9 @@ func TestFirewallRefusesKeysInTheHandshake(t *testing.T) {
 		mu.Unlock()
 		return k != a.PublicKey()
 	}))
-	if _, err := a.Connect(t.Context(), b.peer(topicA)); !errors.Is(err, secure.ErrRefused) {
-		t.Fatalf("inbound refusal: %v, want ErrRefused", err)
-	}
-	if st := b.Stats(); st.Handshakes.Refused != 1 || st.Servers != 0 {
+	c, err := a.Connect(t.Context(), b.peer(topicA))
+	wantRefused(t, a, c, err)
+	if st := awaitStats(t, b, "the refusal", func(st framework.Stats) bool { return st.Handshakes.Refused == 1 }); st.Servers != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 	mu.Lock()
@@ -341,13 +341,12 @@ func TestBanOnInboundBansTheKey(t *testing.T) {
 		t.Fatalf("reason %s", d.Reason)
 	}
 	a.waitDisconn(t, c)
-	if _, err := a.Connect(t.Context(), server.peer(topicA)); !errors.Is(err, secure.ErrRefused) {
-		t.Fatalf("banned key reconnecting: %v, want ErrRefused", err)
-	}
+	c, err = a.Connect(t.Context(), server.peer(topicA))
+	wantRefused(t, a, c, err)
 	if _, err := server.Connect(t.Context(), a.peer(topicA)); !errors.Is(err, framework.ErrBanned) {
 		t.Fatalf("dial to a banned key: %v, want ErrBanned", err)
 	}
-	if st := server.Stats(); st.Handshakes.Refused != 2 || st.Servers+st.Clients != 0 {
+	if st := awaitStats(t, server, "two refusals", func(st framework.Stats) bool { return st.Handshakes.Refused == 2 }); st.Servers+st.Clients != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 	// another swarm from the same address is welcome
@@ -377,12 +376,25 @@ func TestKeyValidatorRefusesSessions(t *testing.T) {
 	a := newNode(t)
 	kl := &keyList{bad: map[secure.PublicKey]bool{a.PublicKey(): true}}
 	b := newNode(t, framework.WithValidators(kl))
-	_, err := a.Connect(t.Context(), b.peer(topicA))
-	if !errors.Is(err, secure.ErrRefused) {
-		t.Fatalf("err %v, want ErrRefused", err)
+	c, err := a.Connect(t.Context(), b.peer(topicA))
+	wantRefused(t, a, c, err)
+	awaitStats(t, b, "the refusal", func(st framework.Stats) bool { return st.Handshakes.Refused == 1 })
+}
+
+// wantRefused asserts that a dial the remote refused in the handshake ends
+// with ErrRefused. The initiator's handshake takes one round trip, so
+// Connect returns before the responder's verdict: the refusal then ends
+// the session (semantics S6).
+func wantRefused(t *testing.T, n *node, c *framework.Conn, err error) {
+	t.Helper()
+	if err != nil {
+		if !errors.Is(err, secure.ErrRefused) {
+			t.Fatalf("refused dial: %v, want ErrRefused", err)
+		}
+		return
 	}
-	if st := b.Stats(); st.Handshakes.Refused != 1 {
-		t.Fatalf("stats %+v", st)
+	if d := n.waitDisconn(t, c); !errors.Is(d.Err, secure.ErrRefused) {
+		t.Fatalf("refused session ended with %v (reason %s), want ErrRefused", d.Err, d.Reason)
 	}
 }
 

@@ -487,7 +487,7 @@ func (c *Conn) readFrames() error {
 			c.mu.Unlock()
 			signal(c.readable)
 			if typ == frameClose {
-				return fmt.Errorf("%w: close frame", ErrClosedByPeer)
+				return fmt.Errorf("%w: close frame (%w)", ErrClosedByPeer, io.EOF) // clean: wraps io.EOF
 			}
 			if c.sentFIN.Load() {
 				return errGraceful
