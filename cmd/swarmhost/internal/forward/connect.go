@@ -228,7 +228,12 @@ func (m *Manager) dialPeer(ctx context.Context, p framework.Peer) (*framework.Co
 	c.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) }) // cancellation
 	var st [1]byte
-	_, err = c.Write(AppendHeader(make([]byte, 0, HeaderSize), p.Topic))
+	// a session proved p.Topic in its handshake: the header names none
+	var h Header
+	if c.Session() == nil { // plaintext: the serving side learns it here
+		h = Header{Named: true, Topic: p.Topic}
+	}
+	_, err = c.Write(AppendHeader(make([]byte, 0, PlaintextHeaderSize), h))
 	if err == nil {
 		_, err = io.ReadFull(c, st[:])
 	}

@@ -11,24 +11,50 @@
 // two sockets are closed once both directions ended. An error in either
 // direction closes both sockets at once.
 //
-// # Wire format
+// # Wire format (version 2)
 //
-// Inbound swarm connections carry no topic ([framework.Conn.Topics] is nil
-// on the accepting side), so the connecting side says which service it wants
-// before any data:
+// The connecting side says it wants a forwarded stream before any data. A
+// swarm connection is a session (package framework/secure) unless the
+// daemon runs with --plaintext (framework.WithPlaintext); the header
+// differs by mode:
 //
-//	connecting side → serving side, first 37 bytes:
-//	  offset 0   5 bytes  magic "DWSF1" (ASCII; the "1" is the version)
-//	  offset 5  32 bytes  topic
+//	connecting side → serving side, first bytes:
+//	  offset 0   5 bytes  magic "DWSF2" (ASCII; the "2" is the version)
+//	  offset 5   1 byte   kind
+//	             0x00  session: no topic follows (6 bytes in all)
+//	             0x01  plaintext: the 32-byte topic follows (38 bytes in all)
 //	serving side → connecting side, 1 byte:
 //	  0x00  OK: the target is connected; the raw stream follows both ways
 //	  0x01  no service for this topic on this peer; the connection closes
 //	  0x02  the service's target address is unreachable; the connection closes
 //
+// Sessions: the topic is the one the dialler proved in the session's
+// handshake (the session's Topic, framework/secure.Conn.Topic): the
+// dialler names the peer's topic when it connects, the serving swarm
+// accepts the session only for a topic it announces, and the header
+// repeats nothing of it. A session must send kind 0; kind 1 on a session is
+// a bad header (a header may not name a topic other than the proven one).
+// A session that proved no topic (swarms built WithAllowNoTopic) gets
+// 0x01. The header and everything after it travel encrypted: on the wire
+// an observer sees the handshake and ciphertext only, and someone who
+// knows only the topic's DHT infohash can neither be accepted by a serving
+// daemon nor pass as one to a connecting daemon (see framework/secure).
+//
+// Plaintext (--plaintext on both ends): connections carry no proven
+// topic, so the header must be kind 1 and names the topic in clear; kind 0
+// is a bad header. Plaintext protects nothing: anyone on the path reads
+// and rewrites the header, the topic and the data, and anyone who learns
+// a daemon's address and the topic (the 32 bytes; an observer of any
+// forwarded connection has them) uses its serve services.
+//
+// Version 1 ("DWSF1" and the topic, always in clear, from before sessions)
+// is refused like any wrong magic.
+//
 // The serving side reads the header with a deadline (Options.HeaderTimeout,
 // default 10 s) and closes, without answering, a connection whose first 5
-// bytes are not the magic (it decides as soon as those 5 bytes arrived), that
-// ends early or that misses the deadline. It dials the target before it
+// bytes are not the magic (it decides as soon as those 5 bytes arrived),
+// whose kind is unknown or not its mode's, that ends early or that misses
+// the deadline. It dials the target before it
 // answers, so the connecting side knows that the stream reaches the service
 // and may try another peer on 0x01, 0x02, or a close without an answer (a
 // peer that is not forwarding, or that is at its connection limit). The

@@ -248,16 +248,16 @@ func TestBadHeaderIsClosed(t *testing.T) {
 	if err := p.ma.Add(context.Background(), Service{Name: "s", Topic: topic, Serve: echoServer(t)}); err != nil {
 		t.Fatal(err)
 	}
-	peer, err := framework.ParsePeerAddr(fmt.Sprintf("127.0.0.1:%d", p.a.Port()), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, ok := p.a.Status(topic); !ok { // accept sessions for topic
 		if err := p.a.Join(t.Context(), topic, framework.Announce(true), framework.Lookup(false)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	raw := func() *framework.Conn {
+	rawFor := func(topic framework.Topic) *framework.Conn {
+		peer, err := framework.ParsePeerAddr(fmt.Sprintf("127.0.0.1:%d", p.a.Port()), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		c, err := p.b.Connect(ctx, peer) // not the manager's: left alone by mb
@@ -267,12 +267,17 @@ func TestBadHeaderIsClosed(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
+	raw := func() *framework.Conn { return rawFor(topic) }
 	for name, send := range map[string]string{
 		"http":     "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
 		"version":  "DWSF9" + string(topic[:]),
+		"v1":       "DWSF1" + string(topic[:]),
+		"kind":     "DWSF2\x07",
 		"silent":   "",
-		"cut":      "DWSF1" + string(topic[:10]),
+		"cut":      "DWSF2",
 		"halfdone": "DWS",
+		// a session's header must not name a topic: not even its own
+		"named": string(AppendHeader(nil, Header{Named: true, Topic: topic})),
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := raw()
@@ -284,15 +289,23 @@ func TestBadHeaderIsClosed(t *testing.T) {
 			}
 		})
 	}
-	t.Run("unknown topic", func(t *testing.T) {
-		c := raw()
-		c.Write(AppendHeader(nil, framework.TopicFromString("nobody")))
-		c.SetReadDeadline(time.Now().Add(wait))
-		got, err := io.ReadAll(c)
-		if err != nil || len(got) != 1 || Status(got[0]) != StatusNoService {
-			t.Fatalf("got %x, %v; want status 01 then EOF", got, err)
-		}
-	})
+	// a session for a topic A accepts but serves nothing under, and one
+	// that proved no topic (A allows those): no service
+	nobody := framework.TopicFromString(t.Name() + "/nobody")
+	if err := p.a.Join(t.Context(), nobody, framework.Announce(true), framework.Lookup(false)); err != nil {
+		t.Fatal(err)
+	}
+	for name, topic := range map[string]framework.Topic{"unknown topic": nobody, "no topic": {}} {
+		t.Run(name, func(t *testing.T) {
+			c := rawFor(topic)
+			c.Write(AppendHeader(nil, Header{}))
+			c.SetReadDeadline(time.Now().Add(wait))
+			got, err := io.ReadAll(c)
+			if err != nil || len(got) != 1 || Status(got[0]) != StatusNoService {
+				t.Fatalf("got %x, %v; want status 01 then EOF", got, err)
+			}
+		})
+	}
 	if s := p.ma.Metrics("s").Snapshot(); s.Connections != 0 {
 		t.Errorf("metrics %+v", s)
 	}

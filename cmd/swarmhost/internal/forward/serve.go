@@ -2,6 +2,7 @@ package forward
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"time"
@@ -29,15 +30,19 @@ func (m *Manager) inbound(c *framework.Conn) {
 
 func (m *Manager) serveConn(c *framework.Conn) {
 	c.SetReadDeadline(time.Now().Add(m.opt.HeaderTimeout))
-	topic, herr := ReadHeader(c)
+	h, herr := ReadHeader(c)
 	c.SetReadDeadline(time.Time{})
+	var topic framework.Topic
+	if herr == nil {
+		topic, herr = headerTopic(c, h)
+	}
 
 	m.mu.Lock()
 	delete(m.pending, c)
 	closed := m.closed
 	var svc *service
 	l := &link{remote: c}
-	if herr == nil && !closed {
+	if herr == nil && !closed && topic != (framework.Topic{}) {
 		if svc = m.serving[topic]; svc != nil && !svc.track(l) {
 			svc = nil
 		}
@@ -63,6 +68,23 @@ func (m *Manager) serveConn(c *framework.Conn) {
 	}
 	defer svc.untrack(l)
 	svc.serve(l, c)
+}
+
+// headerTopic is the topic an inbound connection asks for. A session's
+// is the one its dialler proved in the handshake (none: the zero topic,
+// which no service is routed for), and its header must not name one; a
+// plaintext connection proves nothing, so its header must name it.
+func headerTopic(c *framework.Conn, h Header) (framework.Topic, error) {
+	sess := c.Session()
+	switch {
+	case sess != nil && h.Named:
+		return framework.Topic{}, fmt.Errorf("%w: a session's header names a topic (the topic is the one its handshake proved)", ErrBadHeader)
+	case sess == nil && !h.Named:
+		return framework.Topic{}, fmt.Errorf("%w: a plaintext connection's header names no topic", ErrBadHeader)
+	case sess != nil:
+		return framework.Topic(sess.Topic()), nil
+	}
+	return h.Topic, nil
 }
 
 // refuse sends a failure status and closes c.
