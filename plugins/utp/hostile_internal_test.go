@@ -385,9 +385,10 @@ func TestSynFloodCannotLockOut(t *testing.T) {
 		}
 	}
 	admitted := int(st.HalfOpenExpired + st.HalfOpenEvicted)
-	// (the target's socket buffer may drop some of the burst: not every
-	// SYN over the rate is counted)
-	if total != admitted || total > ips*cfg.SynBurst || st.SynsRateLimited == 0 {
+	// (UDP on a loaded machine may drop a SYN-ACK or some of the burst:
+	// the flooders may hear fewer SYN-ACKs than were sent, never more, and
+	// not every SYN over the rate is counted)
+	if total > admitted || total < admitted*9/10 || total > ips*cfg.SynBurst || st.SynsRateLimited == 0 {
 		t.Fatalf("%d SYN-ACKs for %d admitted SYNs (at most %d); stats %+v", total, admitted, ips*cfg.SynBurst, st)
 	}
 	if ts := target.Stats(); ts.Servers != 1 || ts.Displaced != 0 {
