@@ -452,7 +452,12 @@ func TestDowngradePlaintextDiallerToEncryptedSwarm(t *testing.T) {
 				return st.Handshakes.InProgress+int(st.Handshakes.Failed) == 1
 			})
 			if tc.timeout {
-				srv.clk.Advance(framework.DefaultHandshakeTimeout)
+				// the handshake's timer may be armed after InProgress shows
+				// it: step the fake clock until it fired (bounded)
+				for i := 0; i < 200 && srv.Stats().Handshakes.TimedOut == 0; i++ {
+					srv.clk.Advance(framework.DefaultHandshakeTimeout)
+					time.Sleep(5 * time.Millisecond)
+				}
 			}
 			st := awaitStats(t, srv, "handshake failure", func(st framework.Stats) bool {
 				return st.Handshakes.Failed+st.Handshakes.TimedOut == 1 && st.Handshakes.InProgress == 0
