@@ -13,10 +13,12 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
 )
 
-// benchSwarm starts a loopback swarm for benchmarks.
+// benchSwarm starts a loopback plaintext swarm for benchmarks: these
+// measure the engine against raw TCP (the README's plaintext figures);
+// bench_session_test.go measures encrypted sessions.
 func benchSwarm(b *testing.B, opts ...framework.Option) *framework.Swarm {
 	b.Helper()
-	base := []framework.Option{framework.WithTransport(tcp.New()), framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0)}
+	base := []framework.Option{framework.WithTransport(tcp.New()), framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0), framework.WithPlaintext()}
 	sw, err := framework.New(append(base, opts...)...)
 	if err != nil {
 		b.Fatal(err)
