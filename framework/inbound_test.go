@@ -273,20 +273,7 @@ func TestIdleSocketFloodCannotLockOut(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*swarmtest.DefaultWait)
 	defer cancel()
-	c, err := legit.Connect(ctx, framework.Peer{Host: "127.0.0.1", Port: target.Port()})
-	if err != nil {
-		t.Fatalf("legitimate peer: %v", err)
-	}
-	if err := ping(c); err != nil {
-		t.Fatalf("legitimate peer not answered: %v", err)
-	}
-	out, err := target.Connect(ctx, framework.Peer{Host: "127.0.0.1", Port: remote.Port()})
-	if err != nil {
-		t.Fatalf("target cannot dial out: %v", err)
-	}
-	if err := ping(out); err != nil {
-		t.Fatalf("target's dial not answered: %v", err)
-	}
+	connectsBothWays(ctx, t, legit, target, remote)
 	st = target.Stats()
 	if st.Servers > share || st.Clients != 1 || st.Displaced < uint64(idleFlood-share) {
 		t.Fatalf("stats %+v: want at most %d servers, 1 client, ≥ %d displaced", st, share, idleFlood-share)
@@ -357,6 +344,17 @@ func TestIdleSocketFloodCannotLockOutSessions(t *testing.T) {
 	if st := target.Stats(); st.Handshakes.InProgress > framework.DefaultPendingHandshakesPerIP || st.Servers != 0 {
 		t.Fatalf("stats %+v", st)
 	}
+	connectsBothWays(ctx, t, legit, target, remote)
+	if st := target.Stats(); st.Servers != 1 || st.Clients != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// connectsBothWays checks, during an attack on target, that a legitimate
+// peer connects to target and is answered, and that target can still dial
+// out to remote and be answered.
+func connectsBothWays(ctx context.Context, t *testing.T, legit, target, remote *framework.Swarm) {
+	t.Helper()
 	c, err := legit.Connect(ctx, framework.Peer{Host: "127.0.0.1", Port: target.Port()})
 	if err != nil {
 		t.Fatalf("legitimate peer: %v", err)
@@ -370,8 +368,5 @@ func TestIdleSocketFloodCannotLockOutSessions(t *testing.T) {
 	}
 	if err := ping(out); err != nil {
 		t.Fatalf("target's dial not answered: %v", err)
-	}
-	if st := target.Stats(); st.Servers != 1 || st.Clients != 1 {
-		t.Fatalf("stats %+v", st)
 	}
 }

@@ -43,24 +43,12 @@ var (
 
 // halfOpenDefaults fills the zero half-open fields of c.
 func (c *Config) halfOpenDefaults() error {
-	if c.HalfOpenTimeout <= 0 {
-		c.HalfOpenTimeout = DefaultHalfOpenTimeout
-	}
-	if c.MaxHalfOpen <= 0 {
-		c.MaxHalfOpen = DefaultMaxHalfOpen
-	}
-	if c.MaxHalfOpenPerIP <= 0 {
-		c.MaxHalfOpenPerIP = DefaultMaxHalfOpenPerIP
-	}
-	if c.SynRate <= 0 {
-		c.SynRate = DefaultSynRate
-	}
-	if c.SynBurst <= 0 {
-		c.SynBurst = DefaultSynBurst
-	}
-	if c.MaxSynSources <= 0 {
-		c.MaxSynSources = DefaultMaxSynSources
-	}
+	orDefault(&c.HalfOpenTimeout, DefaultHalfOpenTimeout)
+	orDefault(&c.MaxHalfOpen, DefaultMaxHalfOpen)
+	orDefault(&c.MaxHalfOpenPerIP, DefaultMaxHalfOpenPerIP)
+	orDefault(&c.SynRate, DefaultSynRate)
+	orDefault(&c.SynBurst, DefaultSynBurst)
+	orDefault(&c.MaxSynSources, DefaultMaxSynSources)
 	return nil
 }
 

@@ -86,31 +86,23 @@ type Config struct {
 	MaxSynSources int
 }
 
+// orDefault sets *p to def when it is zero or negative (unset).
+func orDefault[T int | float64 | time.Duration](p *T, def T) {
+	if *p <= 0 {
+		*p = def
+	}
+}
+
 func (c *Config) setDefaults() error {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&c.DialTimeout, DefaultDialTimeout)
-	def(&c.IdleTimeout, DefaultIdleTimeout)
-	def(&c.KeepAlive, DefaultKeepAlive)
-	def(&c.Linger, DefaultLinger)
-	if c.ReadBuffer <= 0 {
-		c.ReadBuffer = DefaultReadBuffer
-	}
-	if c.WriteBuffer <= 0 {
-		c.WriteBuffer = DefaultWriteBuffer
-	}
-	if c.PacketSize <= 0 {
-		c.PacketSize = DefaultPacketSize
-	}
-	if c.LoopbackPacketSize <= 0 {
-		c.LoopbackPacketSize = DefaultLoopbackPacketSize
-	}
-	if c.Backlog <= 0 {
-		c.Backlog = DefaultBacklog
-	}
+	orDefault(&c.DialTimeout, DefaultDialTimeout)
+	orDefault(&c.IdleTimeout, DefaultIdleTimeout)
+	orDefault(&c.KeepAlive, DefaultKeepAlive)
+	orDefault(&c.Linger, DefaultLinger)
+	orDefault(&c.ReadBuffer, DefaultReadBuffer)
+	orDefault(&c.WriteBuffer, DefaultWriteBuffer)
+	orDefault(&c.PacketSize, DefaultPacketSize)
+	orDefault(&c.LoopbackPacketSize, DefaultLoopbackPacketSize)
+	orDefault(&c.Backlog, DefaultBacklog)
 	for _, v := range []struct {
 		name string
 		n    int
