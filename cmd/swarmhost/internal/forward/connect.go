@@ -197,7 +197,12 @@ func (m *Manager) Dial(ctx context.Context, topic framework.Topic) (*framework.C
 				break
 			}
 			tried[p.Addr()] = true
-			c, err := m.dialPeer(ctx, p)
+			var c *framework.Conn
+			release, err := m.setupSlot(ctx, p.Host)
+			if err == nil {
+				c, err = m.dialPeer(ctx, p)
+				release()
+			}
 			m.peerResult(p, err)
 			if err == nil {
 				return c, nil
@@ -214,6 +219,39 @@ func (m *Manager) Dial(ctx context.Context, topic framework.Topic) (*framework.C
 		}
 	}
 	return nil, errors.Join(errs...)
+}
+
+// setupSlots is a semaphore of the setups in flight to one peer IP.
+type setupSlots struct {
+	ch   chan struct{}
+	refs int // callers holding or waiting for a slot
+}
+
+// setupSlot waits, within ctx, for one of the SetupsPerPeer setup slots
+// of host and returns its release.
+func (m *Manager) setupSlot(ctx context.Context, host string) (release func(), err error) {
+	m.mu.Lock()
+	ss := m.setups[host]
+	if ss == nil {
+		ss = &setupSlots{ch: make(chan struct{}, m.opt.SetupsPerPeer)}
+		m.setups[host] = ss
+	}
+	ss.refs++
+	m.mu.Unlock()
+	unref := func() {
+		m.mu.Lock()
+		if ss.refs--; ss.refs == 0 {
+			delete(m.setups, host)
+		}
+		m.mu.Unlock()
+	}
+	select {
+	case ss.ch <- struct{}{}:
+		return func() { <-ss.ch; unref() }, nil
+	case <-ctx.Done():
+		unref()
+		return nil, ctx.Err()
+	}
 }
 
 // dialPeer connects to p, sends the header and reads the status.

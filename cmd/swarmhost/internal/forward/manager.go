@@ -24,6 +24,9 @@ const (
 	DefaultDialAttempts      = 3
 	DefaultPeerWait          = 5 * time.Second
 	DefaultRefreshInterval   = 3 * time.Second
+	// DefaultSetupsPerPeer bounds the connection setups (swarm dial,
+	// handshake, header and status) in flight to one peer IP at a time.
+	DefaultSetupsPerPeer = 8
 	// peerFailCooldown is how long a peer that failed is tried after the
 	// others.
 	peerFailCooldown = 30 * time.Second
@@ -106,6 +109,13 @@ type Options struct {
 	// ([framework.Swarm.Refresh]) of one topic, asked for by a connection
 	// that knows no peer or whose every known peer failed.
 	RefreshInterval time.Duration
+	// SetupsPerPeer bounds the connection setups in flight to one peer IP
+	// (DefaultSetupsPerPeer, the swarm's default of inbound handshakes per
+	// IP): a burst of local connections waits its turn, within the
+	// connection's context, instead of starting a hundred handshakes at
+	// once, each slower than the handshake timeout on a busy machine. The
+	// wait does not count against DialTimeout.
+	SetupsPerPeer int
 }
 
 func (o Options) withDefaults() Options {
@@ -129,6 +139,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = DefaultRefreshInterval
+	}
+	if o.SetupsPerPeer <= 0 {
+		o.SetupsPerPeer = DefaultSetupsPerPeer
 	}
 	return o
 }
@@ -180,6 +193,7 @@ type Manager struct {
 	peersChanged chan struct{} // closed and replaced when a peer is added
 	pending      map[*framework.Conn]struct{}
 	refreshed    map[framework.Topic]time.Time // last on-demand lookup
+	setups       map[string]*setupSlots        // peer IP → setups in flight
 }
 
 // New returns a manager for sw and starts routing its events at once:
@@ -193,6 +207,7 @@ func New(sw *framework.Swarm, opt Options) *Manager {
 		services: map[string]*service{}, serving: map[framework.Topic]*service{},
 		metrics: map[string]*Metrics{}, peers: map[framework.Topic]*peerSet{},
 		peersChanged: make(chan struct{}), pending: map[*framework.Conn]struct{}{},
+		setups:    map[string]*setupSlots{},
 		refreshed: map[framework.Topic]time.Time{},
 	}
 	m.wg.Add(1)
