@@ -614,3 +614,49 @@ func TestHandshakeFloodIsBoundedAndTimesOut(t *testing.T) {
 		t.Fatalf("legitimate session after the flood: %v", err)
 	}
 }
+
+// 8 attacker IPs (127.0.0.10..17) hold 8 handshakes each that never
+// finish: together the default cap of 64. An honest peer from another IP
+// still gets in: its handshake takes the oldest slot of an IP with the
+// most pending, at once, not after the 10 s handshake timeout. When every
+// slot is held by a distinct IP, a newcomer evicts the oldest.
+func TestManyIPHandshakeFloodCannotLockOutAnHonestPeer(t *testing.T) {
+	const attackers = 8
+	perIP := framework.DefaultPendingHandshakesPerIP
+	srv := newNode(t)
+	var socks []net.Conn
+	for i := range attackers * perIP {
+		socks = append(socks, dialFrom(t, "127.0.0.1"+strconv.Itoa(i%attackers), srv.addr()))
+		awaitStats(t, srv, "one more handshake", func(st framework.Stats) bool { return st.Handshakes.InProgress == i+1 })
+	}
+	if st := srv.Stats(); st.Handshakes.InProgress != framework.DefaultPendingHandshakes || st.Handshakes.Overflow != 0 {
+		t.Fatalf("stats %+v: want the cap full", st)
+	}
+	legit := newNode(t)
+	if _, err := legit.connectTo(t, srv.peer(topicA)); err != nil {
+		t.Fatalf("honest peer with the cap full: %v", err)
+	}
+	st := awaitStats(t, srv, "honest session", func(st framework.Stats) bool { return st.Servers == 1 })
+	if st.Handshakes.Evicted != 1 || st.Handshakes.InProgress != framework.DefaultPendingHandshakes-1 {
+		t.Fatalf("stats %+v: want one eviction", st)
+	}
+	// the oldest of the busiest IPs (all hold 8): the first socket
+	if !closedAtOnce(socks[0]) {
+		t.Fatal("the oldest attacker handshake is still open")
+	}
+
+	// every slot held by a distinct IP: the oldest goes
+	srv2 := newNode(t, framework.WithHandshakeLimits(framework.HandshakeLimits{Pending: 4}))
+	var distinct []net.Conn
+	for i := range 4 {
+		distinct = append(distinct, dialFrom(t, "127.0.0.3"+strconv.Itoa(i), srv2.addr()))
+		awaitStats(t, srv2, "one more handshake", func(st framework.Stats) bool { return st.Handshakes.InProgress == i+1 })
+	}
+	dialFrom(t, "127.0.0.40", srv2.addr())
+	if !closedAtOnce(distinct[0]) {
+		t.Fatal("the oldest handshake was not evicted")
+	}
+	if st := awaitStats(t, srv2, "evicted", func(st framework.Stats) bool { return st.Handshakes.Evicted == 1 }); st.Handshakes.InProgress != 4 || st.Handshakes.Overflow != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}

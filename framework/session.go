@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework/secure"
+	"github.com/jonboulle/clockwork"
 )
 
 // KeyValidator is an optional interface of a [PeerValidator]: the engine
@@ -59,9 +60,14 @@ type HandshakeLimits struct {
 	Timeout time.Duration
 	// Pending caps the inbound handshakes in progress
 	// (DefaultPendingHandshakes); PendingPerIP those from one IP, IPv6 /64
-	// (DefaultPendingHandshakesPerIP). An inbound connection over a cap is
-	// closed at once (an [InboundRefusedEvent] with Limit "handshakes" or
-	// "handshakesPerIP").
+	// (DefaultPendingHandshakesPerIP). An inbound connection over the
+	// per-IP cap is closed at once (an [InboundRefusedEvent] with Limit
+	// "handshakesPerIP"). At the total cap, the oldest handshake of the IP
+	// with the most pending makes room for it, provided that IP has more
+	// pending than the newcomer's ([HandshakeStats].Evicted): a few IPs
+	// that fill the cap with handshakes that never finish cannot lock out
+	// an IP with fewer; only when no IP has more than the newcomer's is
+	// it closed at once (Limit "handshakes").
 	Pending, PendingPerIP int
 }
 
@@ -83,6 +89,10 @@ type HandshakeStats struct {
 	// Overflow counts inbound connections closed at once because the
 	// handshake limits were reached ([HandshakeLimits]).
 	Overflow uint64
+	// Evicted counts inbound handshakes abandoned to make room for a new
+	// one when the total cap was reached: the oldest of the source IP
+	// (/64) with the most handshakes pending ([HandshakeLimits]).
+	Evicted uint64
 	// Deduplicated counts sessions dropped because another session with
 	// the same remote key was kept.
 	Deduplicated uint64
@@ -327,13 +337,15 @@ func (s *Swarm) sessionConfig(ctx context.Context, w *watcher, info FirewallInfo
 
 // handshake runs one end of a session on nc, bounded by ctx and the
 // handshake timeout (on the swarm's clock).
-func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo) (*secure.Conn, *watcher, *hsState, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var timedOut atomic.Bool
+func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo, p *pendingHS) (*secure.Conn, *watcher, *hsState, error) {
 	d := s.cfg.hsLimits.Timeout
-	t := s.cfg.clock.AfterFunc(d, func() { timedOut.Store(true); cancel() })
-	defer t.Stop()
+	if p == nil {
+		p = s.newPendingHS(ctx, "")
+	}
+	ctx = p.ctx
+	defer p.cancel()
+	defer p.timer.Stop()
+	timedOut := &p.timedOut
 	w := &watcher{}
 	hs := &hsState{}
 	cfg := s.sessionConfig(ctx, w, info, hs)
@@ -366,6 +378,9 @@ func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo) (
 	switch {
 	case err == nil:
 		s.hs.Completed++
+	case p.evicted:
+		// counted when evicted
+		err = fmt.Errorf("evicted for a newer inbound handshake: %w", err)
 	case timedOut.Load():
 		s.hs.TimedOut++
 		err = fmt.Errorf("handshake timeout %v: %w", d, err)
@@ -385,6 +400,59 @@ func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo) (
 	return sess, w, hs, nil
 }
 
+// pendingHS is one handshake in progress: its context, bounded by the
+// handshake timeout (armed at once, on the swarm's clock), and, inbound,
+// its place in s.hsPending.
+type pendingHS struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	timer    clockwork.Timer
+	timedOut atomic.Bool
+	ip       string // inbound: the source IP (/64)
+	seq      uint64 // inbound: arrival order
+	evicted  bool   // inbound: made room for a newer one; guarded by s.mu
+}
+
+func (s *Swarm) newPendingHS(ctx context.Context, ip string) *pendingHS {
+	p := &pendingHS{ip: ip}
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	p.timer = s.cfg.clock.AfterFunc(s.cfg.hsLimits.Timeout, func() { p.timedOut.Store(true); p.cancel() })
+	return p
+}
+
+// evictFor makes room at the handshake cap for a new inbound handshake
+// from ip: it abandons the oldest handshake of the IP with the most
+// pending, if that IP has more than ip. Caller holds s.mu.
+func (s *Swarm) evictFor(ip string) bool {
+	var victim *pendingHS
+	most := 0
+	for _, l := range s.hsPending {
+		if len(l) > most || (len(l) == most && victim != nil && l[0].seq < victim.seq) {
+			most, victim = len(l), l[0]
+		}
+	}
+	if victim == nil || most <= len(s.hsPending[ip]) {
+		return false
+	}
+	s.removePendingLocked(victim)
+	victim.evicted = true
+	victim.cancel()
+	s.hs.Evicted++
+	s.log.Debug("inbound handshake evicted at the cap", "ip", victim.ip, "pending", most)
+	return true
+}
+
+// removePendingLocked takes p off s.hsPending. Caller holds s.mu.
+func (s *Swarm) removePendingLocked(p *pendingHS) {
+	s.hsInflight--
+	l := slices.DeleteFunc(s.hsPending[p.ip], func(q *pendingHS) bool { return q == p })
+	if len(l) == 0 {
+		delete(s.hsPending, p.ip)
+	} else {
+		s.hsPending[p.ip] = l
+	}
+}
+
 // acceptedSecure starts the handshake of an inbound connection, within
 // the handshake limits; it holds no maxPeers slot until it completes.
 func (s *Swarm) acceptedSecure(nc net.Conn, t Transport) {
@@ -394,21 +462,24 @@ func (s *Swarm) acceptedSecure(nc net.Conn, t Transport) {
 		lim := s.cfg.hsLimits
 		ip := destKey(hostOf(nc.RemoteAddr()))
 		switch {
-		case s.hsInflight >= lim.Pending:
-			limit, err = "handshakes", fmt.Errorf("%w: %d inbound handshakes in progress", ErrLimit, lim.Pending)
-		case s.hsPerIP[ip] >= lim.PendingPerIP:
+		case len(s.hsPending[ip]) >= lim.PendingPerIP:
 			limit, err = "handshakesPerIP", fmt.Errorf("%w: %d inbound handshakes in progress from %s", ErrLimit, lim.PendingPerIP, ip)
+		case s.hsInflight >= lim.Pending && !s.evictFor(ip):
+			limit, err = "handshakes", fmt.Errorf("%w: %d inbound handshakes in progress", ErrLimit, lim.Pending)
 		}
 		if err != nil {
 			s.hs.Overflow++
 			s.notifyLocked()
 		} else {
+			p := s.newPendingHS(s.dialCtx, ip)
+			s.hsSeq++
+			p.seq = s.hsSeq
 			s.hsInflight++
-			s.hsPerIP[ip]++
+			s.hsPending[ip] = append(s.hsPending[ip], p)
 			s.wg.Add(1)
 			s.notifyLocked()
 			s.mu.Unlock()
-			go s.serverSession(nc, t, ip)
+			go s.serverSession(nc, t, p)
 			return
 		}
 	}
@@ -419,14 +490,13 @@ func (s *Swarm) acceptedSecure(nc net.Conn, t Transport) {
 }
 
 // serverSession runs an inbound handshake and admits the session.
-func (s *Swarm) serverSession(nc net.Conn, t Transport, ip string) {
+func (s *Swarm) serverSession(nc net.Conn, t Transport, p *pendingHS) {
 	defer s.wg.Done()
 	remote := nc.RemoteAddr()
-	sess, w, hs, err := s.handshake(s.dialCtx, nc, FirewallInfo{Remote: remote, Transport: t.Name()})
+	sess, w, hs, err := s.handshake(p.ctx, nc, FirewallInfo{Remote: remote, Transport: t.Name()}, p)
 	s.mu.Lock()
-	s.hsInflight--
-	if s.hsPerIP[ip]--; s.hsPerIP[ip] <= 0 {
-		delete(s.hsPerIP, ip)
+	if !p.evicted {
+		s.removePendingLocked(p)
 	}
 	s.notifyLocked()
 	if err != nil {
@@ -525,7 +595,7 @@ func bytesLess(a, b secure.PublicKey) bool {
 
 // clientSession runs the initiator's handshake on a dialled connection.
 func (s *Swarm) clientSession(ctx context.Context, nc net.Conn, peer Peer, typ string, manual bool) (*secure.Conn, *watcher, *hsState, error) {
-	return s.handshake(ctx, nc, FirewallInfo{Client: true, Remote: nc.RemoteAddr(), Transport: typ, Topic: peer.Topic, manual: manual})
+	return s.handshake(ctx, nc, FirewallInfo{Client: true, Remote: nc.RemoteAddr(), Transport: typ, Topic: peer.Topic, manual: manual}, nil)
 }
 
 // sessionEnded is the session's OnClose: the swarm learns that the session

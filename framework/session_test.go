@@ -399,14 +399,20 @@ func closedAtOnce(c net.Conn) bool {
 }
 
 // Inbound handshakes in progress hold no maxPeers slot, are bounded in
-// number (per source IP and in total: the excess is closed at once) and in
-// time (the handshake timeout, on the swarm's clock).
+// number (per source IP: the excess is closed at once; in total: the
+// oldest of the IP with the most pending makes room, unless the newcomer's
+// IP has as many) and in time (the handshake timeout, on the swarm's
+// clock).
 func TestInboundHandshakesAreBoundedInNumberAndTime(t *testing.T) {
 	n := newNode(t, framework.WithMaxPeers(2), framework.WithHandshakeLimits(framework.HandshakeLimits{Pending: 10, PendingPerIP: 8}))
-	for range 8 {
-		dialFrom(t, "127.0.0.1", n.addr())
+	var first net.Conn
+	for i := range 8 {
+		c := dialFrom(t, "127.0.0.1", n.addr())
+		if i == 0 {
+			first = c
+		}
+		awaitStats(t, n, "one more handshake", func(st framework.Stats) bool { return st.Handshakes.InProgress == i+1 })
 	}
-	awaitStats(t, n, "8 handshakes", func(st framework.Stats) bool { return st.Handshakes.InProgress == 8 })
 	if !closedAtOnce(dialFrom(t, "127.0.0.1", n.addr())) {
 		t.Fatal("a 9th handshake from one IP was not closed")
 	}
@@ -416,7 +422,15 @@ func TestInboundHandshakesAreBoundedInNumberAndTime(t *testing.T) {
 	dialFrom(t, "127.0.0.2", n.addr())
 	dialFrom(t, "127.0.0.2", n.addr())
 	awaitStats(t, n, "10 handshakes", func(st framework.Stats) bool { return st.Handshakes.InProgress == 10 })
-	if !closedAtOnce(dialFrom(t, "127.0.0.3", n.addr())) {
+	// at the cap a newcomer from another IP takes the oldest slot of the
+	// IP with the most (127.0.0.1: 8)
+	dialFrom(t, "127.0.0.3", n.addr())
+	if !closedAtOnce(first) {
+		t.Fatal("the oldest handshake of the busiest IP was not evicted")
+	}
+	awaitStats(t, n, "evicted", func(st framework.Stats) bool { return st.Handshakes.Evicted == 1 && st.Handshakes.InProgress == 10 })
+	// one from the busiest IP itself (7 now, the most) finds none with more
+	if !closedAtOnce(dialFrom(t, "127.0.0.1", n.addr())) {
 		t.Fatal("an 11th handshake was not closed")
 	}
 	if e := swarmtest.Wait(n.rec, func(*framework.InboundRefusedEvent) bool { return true }); e.Limit != "handshakes" {
@@ -428,7 +442,7 @@ func TestInboundHandshakesAreBoundedInNumberAndTime(t *testing.T) {
 	}
 	n.clk.Advance(framework.DefaultHandshakeTimeout)
 	st := awaitStats(t, n, "timeouts", func(st framework.Stats) bool { return st.Handshakes.InProgress == 0 })
-	if st.Handshakes.TimedOut != 10 || st.Handshakes.Overflow != 2 {
+	if st.Handshakes.TimedOut != 10 || st.Handshakes.Overflow != 2 || st.Handshakes.Evicted != 1 || st.Handshakes.Failed != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 	if _, err := newNode(t).Connect(t.Context(), n.peer(topicA)); err != nil {

@@ -53,9 +53,10 @@ type Swarm struct {
 	srvClaims                 int                             // of which inbound: they count as servers
 	bannedKeys                map[secure.PublicKey]time.Time  // until (zero: forever)
 	hs                        HandshakeStats
-	hsInflight                int            // inbound handshakes in progress
-	hsPerIP                   map[string]int // of which per source IP (/64)
-	changed                   chan struct{}  // closed and replaced on every state change
+	hsInflight                int                     // inbound handshakes in progress
+	hsPending                 map[string][]*pendingHS // of which per source IP (/64), oldest first
+	hsSeq                     uint64                  // numbers pendingHS in arrival order
+	changed                   chan struct{}           // closed and replaced on every state change
 	intake                    []found
 	admitting                 bool // the intake loop is validating a peer
 	closeCh                   chan struct{}
@@ -135,7 +136,7 @@ func New(opts ...Option) (*Swarm, error) {
 		byKey:       make(map[secure.PublicKey]*Conn),
 		claims:      make(map[secure.PublicKey][]*hsState),
 		bannedKeys:  make(map[secure.PublicKey]time.Time),
-		hsPerIP:     make(map[string]int),
+		hsPending:   make(map[string][]*pendingHS),
 		cfg:         cfg,
 		log:         cfg.logger.With("component", "dwebswarm"),
 		transports:  sortPlugins(cfg.transports),
