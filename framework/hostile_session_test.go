@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +62,7 @@ type relay struct {
 	sentUp, sent []byte // recorded: client → server, server → client
 	wg           sync.WaitGroup
 	conns        []net.Conn
+	silent       atomic.Bool // drop everything from now on, both ways
 }
 
 func newRelay(t testing.TB, target string, up, down tamperFunc) *relay {
@@ -111,7 +113,7 @@ func (r *relay) pipe(from, to net.Conn, tamper tamperFunc, rec *[]byte) {
 	var off int64
 	for {
 		k, err := from.Read(buf)
-		if k > 0 {
+		if k > 0 && !r.silent.Load() {
 			if tamper != nil {
 				tamper(off, buf[:k])
 			}
@@ -658,5 +660,41 @@ func TestManyIPHandshakeFloodCannotLockOutAnHonestPeer(t *testing.T) {
 	}
 	if st := awaitStats(t, srv2, "evicted", func(st framework.Stats) bool { return st.Handshakes.Evicted == 1 }); st.Handshakes.InProgress != 4 || st.Handshakes.Overflow != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A peer that falls silent — here a relay that stops forwarding, both
+// ways, while both ends stay open — is detected by the keep-alive timeout
+// (S4: secure.DefaultTimeout, 15 s, on the swarm's clock): not a moment
+// before it, and then the DisconnectionEvent fires with reason timeout
+// without the application reading, the slot is freed and the peer
+// requeued.
+func TestSilentPeerIsDetectedByKeepAliveTimeoutAndRequeued(t *testing.T) {
+	srv := newNode(t)
+	r := newRelay(t, srv.addr(), nil, nil)
+	cli := newNode(t)
+	cli.join(t, topicA)
+	cli.disc.Emit(r.peer(topicA))
+	c := cli.waitConn(t, true)
+	srv.waitConn(t, false)
+	r.silent.Store(true)
+
+	cli.clk.Advance(secure.DefaultTimeout - time.Millisecond)
+	swarmtest.None[*framework.DisconnectionEvent](cli.rec, 20*time.Millisecond)
+	if st := cli.Stats(); st.Clients != 1 {
+		t.Fatalf("stats %+v: the session ended before the timeout", st)
+	}
+	cli.clk.Advance(time.Millisecond)
+	d := cli.waitDisconn(t, c)
+	if d.Reason != framework.ReasonTimeout || !errors.Is(d.Err, secure.ErrTimeout) {
+		t.Fatalf("disconnection %s %v, want timeout", d.Reason, d.Err)
+	}
+	if len(cli.Connections()) != 0 || cli.Stats().Clients != 0 {
+		t.Fatalf("the silent session stays: %+v", cli.Stats())
+	}
+	r.silent.Store(false)
+	cli.advance(t, 1, time.Second) // the first requeue step
+	if c2 := cli.waitConn(t, true); c2 == c {
+		t.Fatal("same conn")
 	}
 }
