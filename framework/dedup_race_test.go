@@ -119,3 +119,25 @@ func TestConnectTowardsAPeerWhoseDialIsOpenFailsOnBothSides(t *testing.T) {
 		t.Fatalf("sides kept different connections: %v vs %v", pa, pb)
 	}
 }
+
+// A peer that presents our own key — a relay that reflects our dial back
+// to us — is refused in the handshake (ErrSelf) on the dialling side,
+// before either end reports anything, and the address is banned for the
+// queue.
+func TestSessionWithOurOwnKeyIsRefused(t *testing.T) {
+	n := newNode(t)
+	r := newRelay(t, n.addr(), nil, nil)
+	if c, err := n.connectTo(t, r.peer(topicA)); !errors.Is(err, framework.ErrSelf) {
+		t.Fatalf("Connect to ourselves through a relay: %v, %v; want ErrSelf", c, err)
+	}
+	awaitStats(t, n, "refused", func(st framework.Stats) bool {
+		return st.Handshakes.Refused == 1 && st.Handshakes.InProgress == 0 && st.Dialing == 0
+	})
+	n.join(t, topicA)
+	n.disc.Emit(r.peer(topicA))
+	awaitStats(t, n, "banned", func(st framework.Stats) bool { return st.Banned == 1 && st.Handshakes.Refused == 2 })
+	swarmtest.None[*framework.ConnectionEvent](n.rec, 20*time.Millisecond)
+	if len(n.Connections()) != 0 {
+		t.Fatal("a session with ourselves is open")
+	}
+}
