@@ -485,6 +485,9 @@ func TestTruncatedFrameIsNotACleanEOF(t *testing.T) {
 		}
 		return msg, false
 	})
+	// the relay has passed the responder's confirmation on: closing its
+	// side with that frame unread would reset the responder's socket
+	await(t, c.Confirmed(), "the confirmation")
 	c.Write([]byte("the whole message"))
 	n, err := s.Read(make([]byte, 64))
 	if n != 0 || err == nil || err == io.EOF || !errors.Is(err, ErrTampered) {
