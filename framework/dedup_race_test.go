@@ -87,6 +87,11 @@ func TestCrossDialRaceReportsOnlyTheSessionBothSidesKeep(t *testing.T) {
 		if pa, pb := pair(es.Conn), pair(eb.Conn); pa[0] != pb[1] || pa[1] != pb[0] {
 			t.Fatalf("sides kept different connections: %v vs %v", pa, pb)
 		}
+		for _, n := range []*node{small, big} {
+			if all, in := n.Claims(); all != 0 || in != 0 {
+				t.Fatalf("%d claims (%d inbound) left after the race", all, in)
+			}
+		}
 		small.Close()
 		big.Close()
 	}
@@ -117,6 +122,11 @@ func TestConnectTowardsAPeerWhoseDialIsOpenFailsOnBothSides(t *testing.T) {
 	}
 	if pa, pb := pair(oc), pair(nc); pa[0] != pb[1] || pa[1] != pb[0] {
 		t.Fatalf("sides kept different connections: %v vs %v", pa, pb)
+	}
+	for _, x := range []*node{n, other} {
+		if all, in := x.Claims(); all != 0 || in != 0 {
+			t.Fatalf("%d claims (%d inbound) left", all, in)
+		}
 	}
 }
 
