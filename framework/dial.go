@@ -191,7 +191,12 @@ func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
 // counts toward the limits, but is not redialled when it drops. The
 // session names peer.Topic (none when it is zero). Connect always makes a
 // new session, even to a swarm we have one with: on this side sessions
-// made by Connect are exempt from the automatic deduplication by key.
+// made by Connect are exempt from the automatic deduplication by key. The
+// other side applies its rules (it cannot tell a Connect from a queue
+// dial): towards a swarm whose own dial to us is open it refuses, and
+// Connect fails with an error wrapping secure.ErrRefused; Connect returns
+// only once the other side confirmed the session, so it never returns a
+// connection the other side discards.
 func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	if err := peer.Validate(); err != nil {
 		return nil, err

@@ -37,7 +37,7 @@ type FirewallInfo struct {
 	// the one the initiator proved (server); zero when none.
 	Topic Topic
 
-	manual bool // a Swarm.Connect: exempt from deduplication
+	manual bool // a Swarm.Connect: exempt from the dialling side's duplicate check (see duplicateLocked)
 }
 
 // Defaults of [HandshakeLimits].
