@@ -168,16 +168,17 @@ func (s *Swarm) acceptLoop(l Listener, t Transport) {
 // or nil, with the name of the limit that refuses it.
 func (s *Swarm) refuseInboundLocked() (string, error) {
 	c := s.cfg
+	servers := s.servers + s.srvClaims // inbound sessions accepted in their handshake hold their slot
 	switch {
 	case s.closed:
 		return "", ErrClosed
 	case c.maxServerSockets == -1:
 		return "refuseInbound", fmt.Errorf("%w: maxServerSockets -1 refuses inbound connections", ErrLimit)
-	case c.maxServerSockets > 0 && s.servers >= c.maxServerSockets:
+	case c.maxServerSockets > 0 && servers >= c.maxServerSockets:
 		return "maxServerSockets", fmt.Errorf("%w: maxServerSockets %d", ErrLimit, c.maxServerSockets)
-	case s.clients+s.servers+s.dialing >= c.maxPeers:
+	case s.clients+servers+s.dialing >= c.maxPeers:
 		return "maxPeers", fmt.Errorf("%w: maxPeers %d", ErrLimit, c.maxPeers)
-	case s.servers >= c.maxPeers-s.reserve:
+	case servers >= c.maxPeers-s.reserve:
 		return "inboundShare", fmt.Errorf("%w: inbound share %d of maxPeers %d (%d kept for dials)", ErrLimit, c.maxPeers-s.reserve, c.maxPeers, s.reserve)
 	}
 	return "", nil

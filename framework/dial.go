@@ -124,13 +124,22 @@ func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
 	s.notifyLocked()
 	s.wakeDialler()
 	if s.closed {
+		s.unclaimLocked(d.hs)
 		s.mu.Unlock()
 		if nc != nil {
 			nc.Close()
 		}
 		return
 	}
-	if k := d.keeper; err != nil && k != nil && errors.Is(err, ErrDuplicate) {
+	k := d.keeper
+	if err != nil && k == nil && d.hs != nil && d.hs.refusal == nil && errors.Is(err, secure.ErrRefused) {
+		// the responder refused: most likely it keeps the session it
+		// dialled to us (S5), then open here
+		if o := s.byKey[d.hs.key]; o != nil && !o.client {
+			k = o
+		}
+	}
+	if err != nil && k != nil && (errors.Is(err, ErrDuplicate) || errors.Is(err, secure.ErrRefused)) {
 		if _, open := s.conns[k]; open && s.peers[e.key] == e && e.state == stDialing {
 			// a duplicate of an open session, refused in the handshake:
 			// dialled again when that session ends
@@ -159,7 +168,7 @@ func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
 	if d.sess != nil {
 		c.Conn, c.sess = d.sess, d.sess
 		c.proven.Store(true)
-		c.admitLocked(d.w)
+		c.admitLocked(d.w, d.hs)
 		return
 	}
 	if s.peers[e.key] == e && e.state == stDialing {
@@ -182,7 +191,12 @@ func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
 // counts toward the limits, but is not redialled when it drops. The
 // session names peer.Topic (none when it is zero). Connect always makes a
 // new session, even to a swarm we have one with: on this side sessions
-// made by Connect are exempt from the automatic deduplication by key.
+// made by Connect are exempt from the automatic deduplication by key. The
+// other side applies its rules (it cannot tell a Connect from a queue
+// dial): towards a swarm whose own dial to us is open it refuses, and
+// Connect fails with an error wrapping secure.ErrRefused; Connect returns
+// only once the other side confirmed the session, so it never returns a
+// connection the other side discards.
 func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	if err := peer.Validate(); err != nil {
 		return nil, err
@@ -218,6 +232,7 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	s.wakeDialler()
 	if s.closed {
 		// Close ended or outran this dial: not a failed dial to report
+		s.unclaimLocked(d.hs)
 		s.mu.Unlock()
 		if nc != nil {
 			nc.Close()
@@ -234,7 +249,7 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 		c.Conn, c.sess = d.sess, d.sess
 		c.proven.Store(true)
 		c.manual = true
-		return c.admitLocked(d.w), nil
+		return c.admitLocked(d.w, d.hs), nil
 	}
 	s.registerLocked(c)
 	s.mu.Unlock()
@@ -304,9 +319,9 @@ func (s *Swarm) dialPeer(ctx context.Context, peer Peer, manual bool) (dialResul
 	// handshake, so the other side never completes a session we discard
 	sess, w, hs, err := s.clientSession(ctx, nc, peer, typ, manual)
 	if err != nil {
-		return dialResult{keeper: hs.keeper}, typ, fmt.Errorf("dial %s: %w", peer.Addr(), err)
+		return dialResult{keeper: hs.keeper, hs: hs}, typ, fmt.Errorf("dial %s: %w", peer.Addr(), err)
 	}
-	return dialResult{nc: sess, sess: sess, w: w}, typ, nil
+	return dialResult{nc: sess, sess: sess, w: w, hs: hs}, typ, nil
 }
 
 // dialResult is a dialled connection: the session and its watcher, or in
@@ -318,6 +333,9 @@ type dialResult struct {
 	// keeper: the open session with the same key that the handshake gave
 	// way to (the error wraps ErrDuplicate)
 	keeper *Conn
+	// hs: the handshake's state; its claim on the key holds until the
+	// session is admitted or dropped
+	hs *hsState
 }
 
 // attempt is the outcome of one transport's dial.

@@ -30,3 +30,14 @@ func (s *Swarm) AwaitQuiet(ctx context.Context, keep func(*Conn) bool) error {
 func (s *Swarm) AwaitStats(ctx context.Context, cond func(Stats) bool) error {
 	return s.waitFor(ctx, func() (bool, error) { return cond(s.statsLocked()), nil })
 }
+
+// Claims (tests only) counts the sessions accepted in their handshake and
+// not yet admitted or dropped (session.go), and the inbound ones of them.
+func (s *Swarm) Claims() (all, inbound int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.claims {
+		all += len(l)
+	}
+	return all, s.srvClaims
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +62,7 @@ type relay struct {
 	sentUp, sent []byte // recorded: client → server, server → client
 	wg           sync.WaitGroup
 	conns        []net.Conn
+	silent       atomic.Bool // drop everything from now on, both ways
 }
 
 func newRelay(t testing.TB, target string, up, down tamperFunc) *relay {
@@ -111,7 +113,7 @@ func (r *relay) pipe(from, to net.Conn, tamper tamperFunc, rec *[]byte) {
 	var off int64
 	for {
 		k, err := from.Read(buf)
-		if k > 0 {
+		if k > 0 && !r.silent.Load() {
 			if tamper != nil {
 				tamper(off, buf[:k])
 			}
@@ -612,5 +614,87 @@ func TestHandshakeFloodIsBoundedAndTimesOut(t *testing.T) {
 	// the legitimate session outlived the flood
 	if _, err := c.Write([]byte("still here")); err != nil {
 		t.Fatalf("legitimate session after the flood: %v", err)
+	}
+}
+
+// 8 attacker IPs (127.0.0.10..17) hold 8 handshakes each that never
+// finish: together the default cap of 64. An honest peer from another IP
+// still gets in: its handshake takes the oldest slot of an IP with the
+// most pending, at once, not after the 10 s handshake timeout. When every
+// slot is held by a distinct IP, a newcomer evicts the oldest.
+func TestManyIPHandshakeFloodCannotLockOutAnHonestPeer(t *testing.T) {
+	const attackers = 8
+	perIP := framework.DefaultPendingHandshakesPerIP
+	srv := newNode(t)
+	var socks []net.Conn
+	for i := range attackers * perIP {
+		socks = append(socks, dialFrom(t, "127.0.0.1"+strconv.Itoa(i%attackers), srv.addr()))
+		awaitStats(t, srv, "one more handshake", func(st framework.Stats) bool { return st.Handshakes.InProgress == i+1 })
+	}
+	if st := srv.Stats(); st.Handshakes.InProgress != framework.DefaultPendingHandshakes || st.Handshakes.Overflow != 0 {
+		t.Fatalf("stats %+v: want the cap full", st)
+	}
+	legit := newNode(t)
+	if _, err := legit.connectTo(t, srv.peer(topicA)); err != nil {
+		t.Fatalf("honest peer with the cap full: %v", err)
+	}
+	st := awaitStats(t, srv, "honest session", func(st framework.Stats) bool { return st.Servers == 1 })
+	if st.Handshakes.Evicted != 1 || st.Handshakes.InProgress != framework.DefaultPendingHandshakes-1 {
+		t.Fatalf("stats %+v: want one eviction", st)
+	}
+	// the oldest of the busiest IPs (all hold 8): the first socket
+	if !closedAtOnce(socks[0]) {
+		t.Fatal("the oldest attacker handshake is still open")
+	}
+
+	// every slot held by a distinct IP: the oldest goes
+	srv2 := newNode(t, framework.WithHandshakeLimits(framework.HandshakeLimits{Pending: 4}))
+	var distinct []net.Conn
+	for i := range 4 {
+		distinct = append(distinct, dialFrom(t, "127.0.0.3"+strconv.Itoa(i), srv2.addr()))
+		awaitStats(t, srv2, "one more handshake", func(st framework.Stats) bool { return st.Handshakes.InProgress == i+1 })
+	}
+	dialFrom(t, "127.0.0.40", srv2.addr())
+	if !closedAtOnce(distinct[0]) {
+		t.Fatal("the oldest handshake was not evicted")
+	}
+	if st := awaitStats(t, srv2, "evicted", func(st framework.Stats) bool { return st.Handshakes.Evicted == 1 }); st.Handshakes.InProgress != 4 || st.Handshakes.Overflow != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A peer that falls silent — here a relay that stops forwarding, both
+// ways, while both ends stay open — is detected by the keep-alive timeout
+// (S4: secure.DefaultTimeout, 15 s, on the swarm's clock): not a moment
+// before it, and then the DisconnectionEvent fires with reason timeout
+// without the application reading, the slot is freed and the peer
+// requeued.
+func TestSilentPeerIsDetectedByKeepAliveTimeoutAndRequeued(t *testing.T) {
+	srv := newNode(t)
+	r := newRelay(t, srv.addr(), nil, nil)
+	cli := newNode(t)
+	cli.join(t, topicA)
+	cli.disc.Emit(r.peer(topicA))
+	c := cli.waitConn(t, true)
+	srv.waitConn(t, false)
+	r.silent.Store(true)
+
+	cli.clk.Advance(secure.DefaultTimeout - time.Millisecond)
+	swarmtest.None[*framework.DisconnectionEvent](cli.rec, 20*time.Millisecond)
+	if st := cli.Stats(); st.Clients != 1 {
+		t.Fatalf("stats %+v: the session ended before the timeout", st)
+	}
+	cli.clk.Advance(time.Millisecond)
+	d := cli.waitDisconn(t, c)
+	if d.Reason != framework.ReasonTimeout || !errors.Is(d.Err, secure.ErrTimeout) {
+		t.Fatalf("disconnection %s %v, want timeout", d.Reason, d.Err)
+	}
+	if len(cli.Connections()) != 0 || cli.Stats().Clients != 0 {
+		t.Fatalf("the silent session stays: %+v", cli.Stats())
+	}
+	r.silent.Store(false)
+	cli.advance(t, 1, time.Second) // the first requeue step
+	if c2 := cli.waitConn(t, true); c2 == c {
+		t.Fatal("same conn")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework/secure"
+	"github.com/jonboulle/clockwork"
 )
 
 // KeyValidator is an optional interface of a [PeerValidator]: the engine
@@ -36,7 +37,7 @@ type FirewallInfo struct {
 	// the one the initiator proved (server); zero when none.
 	Topic Topic
 
-	manual bool // a Swarm.Connect: exempt from deduplication
+	manual bool // a Swarm.Connect: exempt from the dialling side's duplicate check (see duplicateLocked)
 }
 
 // Defaults of [HandshakeLimits].
@@ -59,9 +60,14 @@ type HandshakeLimits struct {
 	Timeout time.Duration
 	// Pending caps the inbound handshakes in progress
 	// (DefaultPendingHandshakes); PendingPerIP those from one IP, IPv6 /64
-	// (DefaultPendingHandshakesPerIP). An inbound connection over a cap is
-	// closed at once (an [InboundRefusedEvent] with Limit "handshakes" or
-	// "handshakesPerIP").
+	// (DefaultPendingHandshakesPerIP). An inbound connection over the
+	// per-IP cap is closed at once (an [InboundRefusedEvent] with Limit
+	// "handshakesPerIP"). At the total cap, the oldest handshake of the IP
+	// with the most pending makes room for it, provided that IP has more
+	// pending than the newcomer's ([HandshakeStats].Evicted): a few IPs
+	// that fill the cap with handshakes that never finish cannot lock out
+	// an IP with fewer; only when no IP has more than the newcomer's is
+	// it closed at once (Limit "handshakes").
 	Pending, PendingPerIP int
 }
 
@@ -83,6 +89,10 @@ type HandshakeStats struct {
 	// Overflow counts inbound connections closed at once because the
 	// handshake limits were reached ([HandshakeLimits]).
 	Overflow uint64
+	// Evicted counts inbound handshakes abandoned to make room for a new
+	// one when the total cap was reached: the oldest of the source IP
+	// (/64) with the most handshakes pending ([HandshakeLimits]).
+	Evicted uint64
 	// Deduplicated counts sessions dropped because another session with
 	// the same remote key was kept.
 	Deduplicated uint64
@@ -154,10 +164,15 @@ func (s *Swarm) accept(ctx context.Context, remote secure.PublicKey, info Firewa
 	return err
 }
 
-// hsState is what one handshake's Accept learnt.
+// hsState is what one handshake's Accept learnt, and its claim on the
+// remote key (see acceptKey).
 type hsState struct {
-	refusal error // why Accept refused
-	keeper  *Conn // the open session kept instead (ErrDuplicate)
+	refusal error  // why Accept refused
+	keeper  *Conn  // the open session kept instead (ErrDuplicate)
+	limit   string // the inbound limit that refused it (InboundRefusedEvent)
+	key     secure.PublicKey
+	client  bool
+	claimed bool // on s.claims[key]
 }
 
 func (s *Swarm) acceptKey(ctx context.Context, remote secure.PublicKey, info FirewallInfo, hs *hsState) error {
@@ -166,15 +181,12 @@ func (s *Swarm) acceptKey(ctx context.Context, remote secure.PublicKey, info Fir
 	}
 	s.mu.Lock()
 	banned := s.keyBannedLocked(remote)
-	var keeper *Conn
-	if other := s.byKey[remote]; other != nil && !info.manual && s.dropNew(info.Client, other.client, remote) {
-		keeper = other
-	}
+	keeper, dup := s.duplicateLocked(remote, info)
 	s.mu.Unlock()
 	if banned {
 		return fmt.Errorf("%w: key %s", ErrBanned, remote.Short())
 	}
-	if keeper != nil {
+	if dup {
 		// refused in the handshake: neither side reports this session
 		hs.keeper = keeper
 		return fmt.Errorf("%w: a session with key %s is open and kept", ErrDuplicate, remote.Short())
@@ -189,7 +201,86 @@ func (s *Swarm) acceptKey(ctx context.Context, remote secure.PublicKey, info Fir
 			}
 		}
 	}
+	// the decision, final on this side: again under s.mu, since other
+	// handshakes with the same key may have been decided meanwhile
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if keeper, dup := s.duplicateLocked(remote, info); dup {
+		hs.keeper = keeper
+		return fmt.Errorf("%w: a session with key %s is open and kept", ErrDuplicate, remote.Short())
+	}
+	if !info.Client {
+		if limit, err := s.refuseInboundLocked(); err != nil {
+			hs.limit = limit
+			return err
+		}
+		s.srvClaims++
+	}
+	hs.key, hs.client, hs.claimed = remote, info.Client, true
+	s.claims[remote] = append(s.claims[remote], hs)
 	return nil
+}
+
+// duplicateLocked decides whether a new session with remote, described by
+// info, is a duplicate to refuse in its handshake, and which open session
+// is kept instead (nil when the one kept is still in its handshake).
+// Caller holds s.mu.
+//
+// The rules (S5) make both sides refuse the same session before either
+// reports it. A session counts here from its Accept on: a dialled one is
+// pending until the responder's confirmation, an accepted one is decided
+// (the confirmation follows its Accept). A session is never replaced once
+// decided:
+//   - a new dialled session (initiator, Accept after msg2) is refused when
+//     any session with the key is open, decided, or pending;
+//   - a new accepted session (responder, Accept after msg3) is refused when
+//     our own dialled session with the key is open; when it is pending, the
+//     two race, and the one dialled by the smaller key stays (the other
+//     side, holding the same two, picks the same); beside accepted ones it
+//     stays too (the dialler decides: it dials no second session unless it
+//     lost the first).
+//
+// Swarm.Connect (info.manual) skips the first rule only.
+func (s *Swarm) duplicateLocked(remote secure.PublicKey, info FirewallInfo) (*Conn, bool) {
+	open := s.byKey[remote]
+	var claimClient, claimServer bool
+	for _, h := range s.claims[remote] {
+		if h.client {
+			claimClient = true
+		} else {
+			claimServer = true
+		}
+	}
+	if info.Client {
+		if info.manual {
+			return nil, false
+		}
+		return open, open != nil || claimClient || claimServer
+	}
+	if open != nil && open.client {
+		return open, true
+	}
+	if claimClient && bytesLess(s.key.Public, remote) {
+		return nil, true
+	}
+	return nil, false
+}
+
+// unclaimLocked drops hs's claim on its key. Caller holds s.mu.
+func (s *Swarm) unclaimLocked(hs *hsState) {
+	if hs == nil || !hs.claimed {
+		return
+	}
+	hs.claimed = false
+	if !hs.client {
+		s.srvClaims--
+	}
+	l := slices.DeleteFunc(s.claims[hs.key], func(h *hsState) bool { return h == hs })
+	if len(l) == 0 {
+		delete(s.claims, hs.key)
+	} else {
+		s.claims[hs.key] = l
+	}
 }
 
 // watcher links a session's OnClose to its Conn, which exists only once
@@ -246,13 +337,15 @@ func (s *Swarm) sessionConfig(ctx context.Context, w *watcher, info FirewallInfo
 
 // handshake runs one end of a session on nc, bounded by ctx and the
 // handshake timeout (on the swarm's clock).
-func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo) (*secure.Conn, *watcher, *hsState, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var timedOut atomic.Bool
+func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo, p *pendingHS) (*secure.Conn, *watcher, *hsState, error) {
 	d := s.cfg.hsLimits.Timeout
-	t := s.cfg.clock.AfterFunc(d, func() { timedOut.Store(true); cancel() })
-	defer t.Stop()
+	if p == nil {
+		p = s.newPendingHS(ctx, "")
+	}
+	ctx = p.ctx
+	defer p.cancel()
+	defer p.timer.Stop()
+	timedOut := &p.timedOut
 	w := &watcher{}
 	hs := &hsState{}
 	cfg := s.sessionConfig(ctx, w, info, hs)
@@ -260,13 +353,34 @@ func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo) (
 	var err error
 	if info.Client {
 		sess, err = secure.Client(ctx, nc, cfg)
+		if err == nil {
+			// report only what the responder kept (S5): its verdict comes
+			// one round trip after msg3
+			select {
+			case <-sess.Confirmed():
+			case <-sess.Done():
+				err = sess.Err()
+			case <-ctx.Done():
+				err = fmt.Errorf("%w: awaiting the confirmation: %w", secure.ErrHandshake, ctx.Err())
+			}
+			if err != nil {
+				sess.Close()
+				sess = nil
+			}
+		}
 	} else {
 		sess, err = secure.Server(ctx, nc, cfg)
 	}
 	s.mu.Lock()
+	if err != nil {
+		s.unclaimLocked(hs)
+	}
 	switch {
 	case err == nil:
 		s.hs.Completed++
+	case p.evicted:
+		// counted when evicted
+		err = fmt.Errorf("evicted for a newer inbound handshake: %w", err)
 	case timedOut.Load():
 		s.hs.TimedOut++
 		err = fmt.Errorf("handshake timeout %v: %w", d, err)
@@ -286,6 +400,59 @@ func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo) (
 	return sess, w, hs, nil
 }
 
+// pendingHS is one handshake in progress: its context, bounded by the
+// handshake timeout (armed at once, on the swarm's clock), and, inbound,
+// its place in s.hsPending.
+type pendingHS struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	timer    clockwork.Timer
+	timedOut atomic.Bool
+	ip       string // inbound: the source IP (/64)
+	seq      uint64 // inbound: arrival order
+	evicted  bool   // inbound: made room for a newer one; guarded by s.mu
+}
+
+func (s *Swarm) newPendingHS(ctx context.Context, ip string) *pendingHS {
+	p := &pendingHS{ip: ip}
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	p.timer = s.cfg.clock.AfterFunc(s.cfg.hsLimits.Timeout, func() { p.timedOut.Store(true); p.cancel() })
+	return p
+}
+
+// evictFor makes room at the handshake cap for a new inbound handshake
+// from ip: it abandons the oldest handshake of the IP with the most
+// pending, if that IP has more than ip. Caller holds s.mu.
+func (s *Swarm) evictFor(ip string) bool {
+	var victim *pendingHS
+	most := 0
+	for _, l := range s.hsPending {
+		if len(l) > most || (len(l) == most && victim != nil && l[0].seq < victim.seq) {
+			most, victim = len(l), l[0]
+		}
+	}
+	if victim == nil || most <= len(s.hsPending[ip]) {
+		return false
+	}
+	s.removePendingLocked(victim)
+	victim.evicted = true
+	victim.cancel()
+	s.hs.Evicted++
+	s.log.Debug("inbound handshake evicted at the cap", "ip", victim.ip, "pending", most)
+	return true
+}
+
+// removePendingLocked takes p off s.hsPending. Caller holds s.mu.
+func (s *Swarm) removePendingLocked(p *pendingHS) {
+	s.hsInflight--
+	l := slices.DeleteFunc(s.hsPending[p.ip], func(q *pendingHS) bool { return q == p })
+	if len(l) == 0 {
+		delete(s.hsPending, p.ip)
+	} else {
+		s.hsPending[p.ip] = l
+	}
+}
+
 // acceptedSecure starts the handshake of an inbound connection, within
 // the handshake limits; it holds no maxPeers slot until it completes.
 func (s *Swarm) acceptedSecure(nc net.Conn, t Transport) {
@@ -295,21 +462,24 @@ func (s *Swarm) acceptedSecure(nc net.Conn, t Transport) {
 		lim := s.cfg.hsLimits
 		ip := destKey(hostOf(nc.RemoteAddr()))
 		switch {
-		case s.hsInflight >= lim.Pending:
-			limit, err = "handshakes", fmt.Errorf("%w: %d inbound handshakes in progress", ErrLimit, lim.Pending)
-		case s.hsPerIP[ip] >= lim.PendingPerIP:
+		case len(s.hsPending[ip]) >= lim.PendingPerIP:
 			limit, err = "handshakesPerIP", fmt.Errorf("%w: %d inbound handshakes in progress from %s", ErrLimit, lim.PendingPerIP, ip)
+		case s.hsInflight >= lim.Pending && !s.evictFor(ip):
+			limit, err = "handshakes", fmt.Errorf("%w: %d inbound handshakes in progress", ErrLimit, lim.Pending)
 		}
 		if err != nil {
 			s.hs.Overflow++
 			s.notifyLocked()
 		} else {
+			p := s.newPendingHS(s.dialCtx, ip)
+			s.hsSeq++
+			p.seq = s.hsSeq
 			s.hsInflight++
-			s.hsPerIP[ip]++
+			s.hsPending[ip] = append(s.hsPending[ip], p)
 			s.wg.Add(1)
 			s.notifyLocked()
 			s.mu.Unlock()
-			go s.serverSession(nc, t, ip)
+			go s.serverSession(nc, t, p)
 			return
 		}
 	}
@@ -320,27 +490,27 @@ func (s *Swarm) acceptedSecure(nc net.Conn, t Transport) {
 }
 
 // serverSession runs an inbound handshake and admits the session.
-func (s *Swarm) serverSession(nc net.Conn, t Transport, ip string) {
+func (s *Swarm) serverSession(nc net.Conn, t Transport, p *pendingHS) {
 	defer s.wg.Done()
 	remote := nc.RemoteAddr()
-	sess, w, _, err := s.handshake(s.dialCtx, nc, FirewallInfo{Remote: remote, Transport: t.Name()})
+	sess, w, hs, err := s.handshake(p.ctx, nc, FirewallInfo{Remote: remote, Transport: t.Name()}, p)
 	s.mu.Lock()
-	s.hsInflight--
-	if s.hsPerIP[ip]--; s.hsPerIP[ip] <= 0 {
-		delete(s.hsPerIP, ip)
+	if !p.evicted {
+		s.removePendingLocked(p)
 	}
 	s.notifyLocked()
 	if err != nil {
 		s.mu.Unlock()
 		s.log.Debug("inbound handshake failed", "remote", remote.String(), "err", err)
+		if hs.limit != "" {
+			s.inboundRefused(nc, t, hs.limit, err)
+		}
 		return
 	}
-	limit, err := s.refuseInboundLocked()
-	if err != nil {
+	if s.closed {
+		s.unclaimLocked(hs)
 		s.mu.Unlock()
-		s.log.Debug("inbound refused", "remote", remote.String(), "reason", err)
 		sess.Close()
-		s.inboundRefused(nc, t, limit, err)
 		return
 	}
 	c := &Conn{Conn: sess, s: s, typ: t.Name(), sess: sess}
@@ -349,42 +519,34 @@ func (s *Swarm) serverSession(nc net.Conn, t Transport, ip string) {
 	if tp := Topic(sess.Topic()); tp != (Topic{}) {
 		c.topics = []Topic{tp}
 	}
-	c.admitLocked(w)
+	c.admitLocked(w, hs)
 }
 
-// admitLocked registers the new session c unless a session with the same
-// remote key is kept instead; then it hands c to the user. Caller holds
-// s.mu; admitLocked releases it. It returns the connection kept for the
-// key (c, or the one kept instead of c).
-func (c *Conn) admitLocked(w *watcher) *Conn {
+// admitLocked registers the new session c, accepted by both sides (its
+// claim hs, made in the handshake, ends here), and hands it to the user.
+// Caller holds s.mu; admitLocked releases it. It returns the connection
+// kept for the key: c, or, when a peer that breaks the rules of S5 made
+// a second session beside one that stays, that one.
+func (c *Conn) admitLocked(w *watcher, hs *hsState) *Conn {
 	s := c.s
 	key := c.sess.RemotePublicKey()
-	var drop *Conn
-	if other := s.byKey[key]; other != nil && !c.manual {
-		loser, keeper := s.pickByKey(c, other)
-		switch loser {
-		case c:
-			s.hs.Deduplicated++
-			if e := c.entry; e != nil && s.peers[e.key] == e && e.state == stDialing {
-				s.setState(e, stDuplicate)
-				keeper.shadowLocked(e)
+	s.unclaimLocked(hs)
+	if other := s.byKey[key]; other != nil && !c.manual && (c.client || other.client) {
+		// cannot happen with a peer that follows S5: both sides refused
+		// the duplicate in its handshake
+		s.hs.Deduplicated++
+		s.notifyLocked()
+		s.mu.Unlock()
+		s.log.Warn("duplicate session dropped before it was reported: the peer broke the deduplication rules", "key", key.Short(), "client", c.client, "transport", c.typ)
+		c.sess.Close()
+		if e := c.entry; e != nil {
+			s.mu.Lock()
+			if s.peers[e.key] == e && e.state == stDialing {
+				s.failed(e)
 			}
-			s.notifyLocked()
 			s.mu.Unlock()
-			s.log.Debug("duplicate session dropped before it was reported", "key", key.Short(), "client", c.client, "transport", c.typ)
-			c.sess.Close()
-			return keeper
-		case other:
-			s.hs.Deduplicated++
-			drop = other
-			drop.dropErr = ErrDuplicate
-			delete(s.byKey, key)
-			if e := drop.entry; e != nil && e.conn == drop && s.peers[e.key] == e && e.state == stConnected {
-				e.conn = nil
-				s.setState(e, stDuplicate)
-				c.shadowLocked(e)
-			}
 		}
+		return other
 	}
 	if e := c.entry; e != nil {
 		if s.peers[e.key] == e && e.state == stDialing {
@@ -398,15 +560,12 @@ func (c *Conn) admitLocked(w *watcher) *Conn {
 			c.entry = nil // forgotten or banned while dialling: keep the conn, not the entry
 		}
 	}
-	if s.byKey[key] == nil && !c.manual {
+	if s.byKey[key] == nil {
 		s.byKey[key] = c
 	}
 	s.registerLocked(c)
 	s.mu.Unlock()
 	w.attach(c)
-	if drop != nil {
-		drop.closeWith(fmt.Errorf("%w: key %s has a newer session kept on both sides", ErrDuplicate, key.Short()))
-	}
 	s.handle(c)
 	return c
 }
@@ -425,32 +584,6 @@ func (c *Conn) shadowLocked(e *entry) {
 	}
 }
 
-// pickByKey returns (drop, keep) for a new session c and an open one,
-// other, with the same remote key; (nil, nil) when both stay (see dropNew).
-func (s *Swarm) pickByKey(c, other *Conn) (drop, keep *Conn) {
-	if c.client == other.client && !c.client {
-		return nil, nil
-	}
-	if s.dropNew(c.client, other.client, c.sess.RemotePublicKey()) {
-		return c, other
-	}
-	return other, c
-}
-
-// dropNew reports whether a new session (dialled here when newClient)
-// must give way to an open one with the same remote key. Opposite
-// directions: the session dialled by the side with the smaller public key
-// stays, so both sides pick the same. Same direction, dialled here: the
-// newer one goes. Both accepted: the dialler decides, and this side keeps
-// both until it closes one.
-func (s *Swarm) dropNew(newClient, otherClient bool, remote secure.PublicKey) bool {
-	if newClient == otherClient {
-		return newClient
-	}
-	weDialWinner := bytesLess(s.key.Public, remote)
-	return newClient != weDialWinner
-}
-
 func bytesLess(a, b secure.PublicKey) bool {
 	for i := range a {
 		if a[i] != b[i] {
@@ -462,7 +595,7 @@ func bytesLess(a, b secure.PublicKey) bool {
 
 // clientSession runs the initiator's handshake on a dialled connection.
 func (s *Swarm) clientSession(ctx context.Context, nc net.Conn, peer Peer, typ string, manual bool) (*secure.Conn, *watcher, *hsState, error) {
-	return s.handshake(ctx, nc, FirewallInfo{Client: true, Remote: nc.RemoteAddr(), Transport: typ, Topic: peer.Topic, manual: manual})
+	return s.handshake(ctx, nc, FirewallInfo{Client: true, Remote: nc.RemoteAddr(), Transport: typ, Topic: peer.Topic, manual: manual}, nil)
 }
 
 // sessionEnded is the session's OnClose: the swarm learns that the session

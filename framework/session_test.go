@@ -175,9 +175,11 @@ func TestSessionClosedByPeerKeepsItsLastBytes(t *testing.T) {
 	}
 }
 
-// Two sessions between the same swarms, dialled by both sides' queues: the
-// one dialled by the side with the smaller key is kept, on both sides.
-func TestSessionsAreDeduplicatedByKeySmallerKeysDialWins(t *testing.T) {
+// Two sessions between the same swarms, dialled by both sides' queues one
+// after the other: the open one stays on both sides, whichever key dialled
+// it (a reported session is never replaced; the smaller key's rule only
+// decides between sessions that race, TestCrossDialRace...).
+func TestSessionsAreDeduplicatedByKeyTheOpenSessionStays(t *testing.T) {
 	for _, smallerDialsFirst := range []bool{true, false} {
 		k1, k2 := keyPair(t), keyPair(t)
 		if bytes.Compare(k1.Public[:], k2.Public[:]) > 0 {
@@ -194,44 +196,23 @@ func TestSessionsAreDeduplicatedByKeySmallerKeysDialWins(t *testing.T) {
 		s1 := second.waitConn(t, false)
 		second.join(t, topicA)
 		second.disc.Emit(first.peer(topicA))
-		if smallerDialsFirst {
-			// the open session is the winner: the second is refused in the
-			// handshake and neither side reports it
-			awaitStats(t, second, "dedup", func(st framework.Stats) bool { return st.Handshakes.Deduplicated == 1 && st.Dialing == 0 })
-			swarmtest.None[*framework.ConnectionEvent](first.rec, 20*time.Millisecond)
-			swarmtest.None[*framework.ConnectionEvent](second.rec, 1*time.Millisecond)
-		} else {
-			// the new session wins: the first ends on both sides, as
-			// deduplicated by the side that closed it first (the other may
-			// see the peer's close first)
-			go readUntilEOF(s1)
-			d1, d2 := first.waitDisconn(t, c1), second.waitDisconn(t, s1)
-			dedup := 0
-			for _, d := range []*framework.DisconnectionEvent{d1, d2} {
-				switch {
-				case d.Reason == framework.ReasonDeduplicated && errors.Is(d.Err, framework.ErrDuplicate):
-					dedup++
-				case d.Reason == framework.ReasonClosedByPeer:
-				default:
-					t.Fatalf("the first session ended with %s %v", d.Reason, d.Err)
-				}
-			}
-			if dedup == 0 {
-				t.Fatal("neither side deduplicated")
-			}
-			awaitStats(t, first, "the new inbound session", func(st framework.Stats) bool { return st.Servers == 1 && st.Clients == 0 })
-			awaitStats(t, second, "the new outbound session", func(st framework.Stats) bool { return st.Clients == 1 && st.Servers == 0 })
-		}
-		for _, n := range []*node{small, big} {
+		// the open session stays, whoever dialled it: the second is refused
+		// in the handshake and neither side reports it
+		awaitStats(t, second, "dedup", func(st framework.Stats) bool { return st.Handshakes.Deduplicated == 1 && st.Dialing == 0 })
+		swarmtest.None[*framework.ConnectionEvent](first.rec, 20*time.Millisecond)
+		swarmtest.None[*framework.ConnectionEvent](second.rec, 1*time.Millisecond)
+		swarmtest.None[*framework.DisconnectionEvent](first.rec, 1*time.Millisecond)
+		swarmtest.None[*framework.DisconnectionEvent](second.rec, 1*time.Millisecond)
+		for _, n := range []*node{first, second} {
 			cs := n.Connections()
 			if len(cs) != 1 {
 				t.Fatalf("%d connections, want 1", len(cs))
 			}
-			if want := n == small; cs[0].Client() != want {
-				t.Fatalf("the kept session was not dialled by the smaller key")
+			if want := n == first; cs[0].Client() != want {
+				t.Fatalf("the kept session is not the first one")
 			}
 		}
-		if pa, pb := pair(small.Connections()[0]), pair(big.Connections()[0]); pa[0] != pb[1] || pa[1] != pb[0] {
+		if pa, pb := pair(c1), pair(s1); pa[0] != pb[1] || pa[1] != pb[0] {
 			t.Fatalf("sides kept different connections: %v vs %v", pa, pb)
 		}
 		small.Close()
@@ -418,14 +399,20 @@ func closedAtOnce(c net.Conn) bool {
 }
 
 // Inbound handshakes in progress hold no maxPeers slot, are bounded in
-// number (per source IP and in total: the excess is closed at once) and in
-// time (the handshake timeout, on the swarm's clock).
+// number (per source IP: the excess is closed at once; in total: the
+// oldest of the IP with the most pending makes room, unless the newcomer's
+// IP has as many) and in time (the handshake timeout, on the swarm's
+// clock).
 func TestInboundHandshakesAreBoundedInNumberAndTime(t *testing.T) {
 	n := newNode(t, framework.WithMaxPeers(2), framework.WithHandshakeLimits(framework.HandshakeLimits{Pending: 10, PendingPerIP: 8}))
-	for range 8 {
-		dialFrom(t, "127.0.0.1", n.addr())
+	var first net.Conn
+	for i := range 8 {
+		c := dialFrom(t, "127.0.0.1", n.addr())
+		if i == 0 {
+			first = c
+		}
+		awaitStats(t, n, "one more handshake", func(st framework.Stats) bool { return st.Handshakes.InProgress == i+1 })
 	}
-	awaitStats(t, n, "8 handshakes", func(st framework.Stats) bool { return st.Handshakes.InProgress == 8 })
 	if !closedAtOnce(dialFrom(t, "127.0.0.1", n.addr())) {
 		t.Fatal("a 9th handshake from one IP was not closed")
 	}
@@ -435,7 +422,15 @@ func TestInboundHandshakesAreBoundedInNumberAndTime(t *testing.T) {
 	dialFrom(t, "127.0.0.2", n.addr())
 	dialFrom(t, "127.0.0.2", n.addr())
 	awaitStats(t, n, "10 handshakes", func(st framework.Stats) bool { return st.Handshakes.InProgress == 10 })
-	if !closedAtOnce(dialFrom(t, "127.0.0.3", n.addr())) {
+	// at the cap a newcomer from another IP takes the oldest slot of the
+	// IP with the most (127.0.0.1: 8)
+	dialFrom(t, "127.0.0.3", n.addr())
+	if !closedAtOnce(first) {
+		t.Fatal("the oldest handshake of the busiest IP was not evicted")
+	}
+	awaitStats(t, n, "evicted", func(st framework.Stats) bool { return st.Handshakes.Evicted == 1 && st.Handshakes.InProgress == 10 })
+	// one from the busiest IP itself (7 now, the most) finds none with more
+	if !closedAtOnce(dialFrom(t, "127.0.0.1", n.addr())) {
 		t.Fatal("an 11th handshake was not closed")
 	}
 	if e := swarmtest.Wait(n.rec, func(*framework.InboundRefusedEvent) bool { return true }); e.Limit != "handshakes" {
@@ -447,7 +442,7 @@ func TestInboundHandshakesAreBoundedInNumberAndTime(t *testing.T) {
 	}
 	n.clk.Advance(framework.DefaultHandshakeTimeout)
 	st := awaitStats(t, n, "timeouts", func(st framework.Stats) bool { return st.Handshakes.InProgress == 0 })
-	if st.Handshakes.TimedOut != 10 || st.Handshakes.Overflow != 2 {
+	if st.Handshakes.TimedOut != 10 || st.Handshakes.Overflow != 2 || st.Handshakes.Evicted != 1 || st.Handshakes.Failed != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 	if _, err := newNode(t).Connect(t.Context(), n.peer(topicA)); err != nil {

@@ -48,12 +48,15 @@ type Swarm struct {
 	unprovenClosed, displaced uint64
 	dedup                     map[string]*Conn
 	key                       secure.KeyPair
-	byKey                     map[secure.PublicKey]*Conn     // the session kept per remote key
-	bannedKeys                map[secure.PublicKey]time.Time // until (zero: forever)
+	byKey                     map[secure.PublicKey]*Conn      // the session kept per remote key
+	claims                    map[secure.PublicKey][]*hsState // sessions accepted in their handshake, not yet admitted (session.go)
+	srvClaims                 int                             // of which inbound: they count as servers
+	bannedKeys                map[secure.PublicKey]time.Time  // until (zero: forever)
 	hs                        HandshakeStats
-	hsInflight                int            // inbound handshakes in progress
-	hsPerIP                   map[string]int // of which per source IP (/64)
-	changed                   chan struct{}  // closed and replaced on every state change
+	hsInflight                int                     // inbound handshakes in progress
+	hsPending                 map[string][]*pendingHS // of which per source IP (/64), oldest first
+	hsSeq                     uint64                  // numbers pendingHS in arrival order
+	changed                   chan struct{}           // closed and replaced on every state change
 	intake                    []found
 	admitting                 bool // the intake loop is validating a peer
 	closeCh                   chan struct{}
@@ -131,8 +134,9 @@ func New(opts ...Option) (*Swarm, error) {
 	s := &Swarm{
 		key:         *key,
 		byKey:       make(map[secure.PublicKey]*Conn),
+		claims:      make(map[secure.PublicKey][]*hsState),
 		bannedKeys:  make(map[secure.PublicKey]time.Time),
-		hsPerIP:     make(map[string]int),
+		hsPending:   make(map[string][]*pendingHS),
 		cfg:         cfg,
 		log:         cfg.logger.With("component", "dwebswarm"),
 		transports:  sortPlugins(cfg.transports),

@@ -105,6 +105,8 @@ type Conn struct {
 	hdr      [2]byte // reader's length field
 	startMu  sync.Mutex
 	finished bool // timers must not re-arm; guarded by startMu
+
+	confirmed chan struct{} // see Confirmed (confirm.go)
 }
 
 func newConn(nc net.Conn, cfg *Config, initiator bool, remote PublicKey, topic [32]byte, send, recv *noise.CipherState) *Conn {

@@ -81,9 +81,17 @@
 // On status 0 the handshake is complete for the initiator: [Client]
 // returns once msg3 is written, and the initiator may send transport
 // frames right behind it. The responder, reading msg3, learns the
-// initiator's static key and runs its Accept. If Accept agrees, [Server]
-// returns and the responder's transport frames follow; there is no
-// confirmation frame. If it refuses, the responder sends, as its first
+// initiator's static key and runs its Accept. If Accept agrees, the
+// responder sends a keep-alive frame as its first frame — the
+// confirmation — and [Server] returns; its other transport frames follow.
+// The confirmation is the point where the session is decided on both
+// sides: the initiator's [Conn.Confirmed] closes when the responder's
+// first frame other than close authenticates (a conforming responder's
+// first frame is the keep-alive; a later implementation must send some
+// frame at once too). An initiator that must not act on a session the
+// responder may still refuse — the swarm does not report a dialled
+// session before it — waits for it; the data it writes meanwhile flows
+// without waiting. If it refuses, the responder sends, as its first
 // and only frame, close with reason 1 (refused), ends its write direction,
 // reads and discards whatever the initiator sent after msg3 until the
 // initiator closes (at most 2 s; closing with that data unread would
@@ -100,8 +108,9 @@
 // initiator.)
 //
 // Round trips: the initiator waits 1 round trip beyond the TCP connect
-// (msg1 →, ← msg2; msg3 and the first data → without waiting); the
-// responder's Server returns on msg3, 1 round trip after it sent msg2.
+// (msg1 →, ← msg2; msg3 and the first data → without waiting), and one
+// more for the confirmation (msg3 →, ← confirmation); the responder's
+// Server returns on msg3, 1 round trip after it sent msg2.
 // Rejects at msg1 (version, topic) and a bad msg2 (version, proof2) fail
 // Client itself, as does the initiator's own Accept.
 //

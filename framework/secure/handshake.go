@@ -363,7 +363,9 @@ func clientHandshake(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error
 	// The session starts now, one round trip after the TCP connect: the
 	// responder runs its Accept on msg3 and, if it refuses, answers with a
 	// close frame (refused) that ends this session with ErrRefused.
-	return newConn(c, cfg, true, remote, cfg.Topic, cs1, cs2), nil
+	s := newConn(c, cfg, true, remote, cfg.Topic, cs1, cs2)
+	s.awaitConfirmation()
+	return s, nil
 }
 
 func capResponderSlice(topic [32]byte, h1 []byte) []byte {
@@ -480,6 +482,12 @@ func serverHandshake(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error
 			return nil, fmt.Errorf("%w: %s: %w", ErrRefused, remote.Short(), aerr)
 		}
 	}
+	// the confirmation: our first frame tells the initiator that Accept
+	// agreed (see doc.go, Confirmed)
+	if err := s.writeControl(frameKeepAlive); err != nil {
+		return nil, ioErr(ctx, "write the confirmation", err)
+	}
+	s.confirmed = closedChan
 	return s, nil
 }
 

@@ -485,6 +485,9 @@ func TestTruncatedFrameIsNotACleanEOF(t *testing.T) {
 		}
 		return msg, false
 	})
+	// the relay has passed the responder's confirmation on: closing its
+	// side with that frame unread would reset the responder's socket
+	await(t, c.Confirmed(), "the confirmation")
 	c.Write([]byte("the whole message"))
 	n, err := s.Read(make([]byte, 64))
 	if n != 0 || err == nil || err == io.EOF || !errors.Is(err, ErrTampered) {
@@ -836,5 +839,36 @@ func TestBadKeyPair(t *testing.T) {
 		if _, err := Client(context.Background(), cn, Config{KeyPair: kp, Topic: topicA}); !errors.Is(err, ErrHandshake) || !errors.Is(err, ErrBadKey) {
 			t.Fatalf("key pair %v: %v, want ErrBadKey", kp.Public.Short(), err)
 		}
+	}
+}
+
+// The responder's first frame is its confirmation: the initiator's
+// Confirmed closes when Accept agreed, never when it refused (then Done
+// closes with ErrRefused), and the responder's is closed once Server
+// returns. No data has to flow for it.
+func TestConfirmedTellsTheInitiatorTheResponderAccepted(t *testing.T) {
+	topics := func() [][32]byte { return [][32]byte{topicA} }
+	c, s := handshake(t, Config{KeyPair: mustKey(t), Topic: topicA}, Config{KeyPair: mustKey(t), Topics: topics}, nil)
+	if c.err != nil || s.err != nil {
+		t.Fatalf("client %v, server %v", c.err, s.err)
+	}
+	defer c.c.Close()
+	defer s.c.Close()
+	await(t, s.c.Confirmed(), "the responder's Confirmed")
+	await(t, c.c.Confirmed(), "the initiator's Confirmed")
+
+	c, s = handshake(t, Config{KeyPair: mustKey(t), Topic: topicA},
+		Config{KeyPair: mustKey(t), Topics: topics, Accept: func(PublicKey, [32]byte) error { return errors.New("no") }}, nil)
+	if c.err != nil || !errors.Is(s.err, ErrRefused) {
+		t.Fatalf("client %v, server %v", c.err, s.err)
+	}
+	await(t, c.c.Done(), "the refused initiator's Done")
+	select {
+	case <-c.c.Confirmed():
+		t.Fatal("a refused session was confirmed")
+	default:
+	}
+	if !errors.Is(c.c.Err(), ErrRefused) {
+		t.Fatalf("Err %v, want ErrRefused", c.c.Err())
 	}
 }

@@ -215,7 +215,7 @@ var (
 	descUnprovenClosed = prometheus.NewDesc(MetricInboundUnprovenClosed, "Inbound connections closed because no byte was read from them within the unproven timeout.", nil, nil)
 	descDisplaced      = prometheus.NewDesc(MetricInboundDisplaced, "Unproven inbound connections that gave way to a newer inbound connection at a connection limit.", nil, nil)
 	descHSInProgress   = prometheus.NewDesc(MetricHandshakesInProgress, "Inbound session handshakes in progress (they hold no maxPeers slot; bounded per source IP and in total).", nil, nil)
-	descHandshakes     = prometheus.NewDesc(MetricHandshakes, "Session handshakes ended, by outcome (completed; timed_out: the handshake timeout; refused: a banned key, the firewall, a key validator, ourselves; failed: malformed, wrong topic, refused by the remote; overflow: closed at once at the handshake limits; deduplicated: another session with the same key was kept).", []string{"outcome"}, nil)
+	descHandshakes     = prometheus.NewDesc(MetricHandshakes, "Session handshakes ended, by outcome (completed; timed_out: the handshake timeout; refused: a banned key, the firewall, a key validator, ourselves; failed: malformed, wrong topic, refused by the remote; overflow: closed at once at the handshake limits; evicted: abandoned at the total cap for a newer one from a less busy IP; deduplicated: another session with the same key was kept).", []string{"outcome"}, nil)
 	descDialReserve    = prometheus.NewDesc(MetricDialReserve, "Slots of maxPeers that inbound connections cannot take (kept for our dials).", nil, nil)
 	descUTPHalfOpen    = prometheus.NewDesc(MetricUTPHalfOpen, "uTP half-open connections: SYN-ACK sent, no answer from the peer yet (not counted toward maxPeers).", nil, nil)
 	descUTPSynsDropped = prometheus.NewDesc(MetricUTPSynsDropped, "uTP SYNs dropped unanswered, by reason (rate: over the source's SYN rate; half_open_share: the source has its share of half-open connections).", []string{labelReason}, nil)
@@ -315,7 +315,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, descDialReserve, float64(st.DialReserve))
 	hs := st.Handshakes
 	gauge(ch, descHSInProgress, float64(hs.InProgress))
-	for outcome, v := range map[string]uint64{"completed": hs.Completed, "timed_out": hs.TimedOut, "refused": hs.Refused, "failed": hs.Failed, "overflow": hs.Overflow, "deduplicated": hs.Deduplicated} {
+	for outcome, v := range map[string]uint64{"completed": hs.Completed, "timed_out": hs.TimedOut, "refused": hs.Refused, "failed": hs.Failed, "overflow": hs.Overflow, "evicted": hs.Evicted, "deduplicated": hs.Deduplicated} {
 		counter(ch, descHandshakes, float64(v), outcome)
 	}
 	if f := s.cfg.UTP; f != nil {
