@@ -10,6 +10,7 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"
+	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
 )
 
 // Swarm-level session benchmarks (issue 14), loopback, encrypted next to
@@ -28,6 +29,30 @@ func sessionOpts(plain bool, opts ...framework.Option) []framework.Option {
 	return append(base, opts...)
 }
 
+// modeSwarm starts a loopback swarm for the session benchmarks:
+// encrypted unless opts has WithPlaintext (benchSwarm is always plaintext).
+func modeSwarm(b *testing.B, opts ...framework.Option) *framework.Swarm {
+	b.Helper()
+	base := []framework.Option{framework.WithTransport(tcp.New()), framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0)}
+	sw, err := framework.New(append(base, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sw.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { sw.Close() })
+	return sw
+}
+
+// checkMode fails b unless c is encrypted exactly when !plain.
+func checkMode(b *testing.B, c *framework.Conn, plain bool) {
+	b.Helper()
+	if (c.Session() == nil) != plain {
+		b.Fatalf("connection encrypted=%v, want %v", c.Session() != nil, !plain)
+	}
+}
+
 // modePair returns both ends of one connection between two swarms,
 // encrypted or plaintext.
 func modePair(b *testing.B, plain bool) (client, server *framework.Conn) {
@@ -40,13 +65,16 @@ func modePair(b *testing.B, plain bool) (client, server *framework.Conn) {
 func modePairSwarm(b *testing.B, plain bool) (client, server *framework.Conn, srv *framework.Swarm) {
 	b.Helper()
 	accepted := make(chan *framework.Conn, 1)
-	srv = benchSwarm(b, sessionOpts(plain, framework.WithConnectionHandler(func(c *framework.Conn) { accepted <- c }))...)
-	cli := benchSwarm(b, sessionOpts(plain)...)
+	srv = modeSwarm(b, sessionOpts(plain, framework.WithConnectionHandler(func(c *framework.Conn) { accepted <- c }))...)
+	cli := modeSwarm(b, sessionOpts(plain)...)
 	c, err := cli.Connect(context.Background(), framework.Peer{Host: "127.0.0.1", Port: srv.Port()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return c, <-accepted, srv
+	s := <-accepted
+	checkMode(b, c, plain)
+	checkMode(b, s, plain)
+	return c, s, srv
 }
 
 // BenchmarkSessionThroughput moves 32 MiB per iteration over an encrypted
@@ -87,8 +115,8 @@ func BenchmarkSessionThroughput(b *testing.B) {
 // msg1 →, ← msg2, then msg3 written.
 func BenchmarkSessionJoinToConnection(b *testing.B) {
 	topic := framework.TopicFromString("bench join")
-	encSrv := benchSwarm(b, sessionOpts(false, framework.WithAcceptTopics(topic))...)
-	plainSrv := benchSwarm(b, sessionOpts(true)...)
+	encSrv := modeSwarm(b, sessionOpts(false, framework.WithAcceptTopics(topic))...)
+	plainSrv := modeSwarm(b, sessionOpts(true)...)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -109,20 +137,23 @@ func BenchmarkSessionJoinToConnection(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cli := benchSwarm(b, sessionOpts(plain, framework.WithDiscovery(disc))...)
+		cli := modeSwarm(b, sessionOpts(plain, framework.WithDiscovery(disc))...)
 		sub := cli.Subscribe()
 		b.StartTimer()
 		start := time.Now()
 		if err := cli.Join(context.Background(), topic); err != nil {
 			b.Fatal(err)
 		}
+		var conn *framework.Conn
 		for ev := range sub.C() {
-			if _, ok := ev.(*framework.ConnectionEvent); ok {
+			if e, ok := ev.(*framework.ConnectionEvent); ok {
+				conn = e.Conn
 				break
 			}
 		}
 		d := time.Since(start)
 		b.StopTimer()
+		checkMode(b, conn, plain)
 		sub.Close()
 		cli.Close()
 		b.StartTimer()
@@ -172,8 +203,8 @@ func BenchmarkIdleSessionMemoryPerConnection(b *testing.B) {
 	const n = 500
 	measure := func(plain bool) float64 {
 		srvConns := make(chan *framework.Conn, n)
-		srv := benchSwarm(b, sessionOpts(plain, framework.WithMaxPeers(n+1), framework.WithDialReserve(0), framework.WithConnectionHandler(func(c *framework.Conn) { srvConns <- c }))...)
-		cli := benchSwarm(b, sessionOpts(plain, framework.WithMaxPeers(n+1))...)
+		srv := modeSwarm(b, sessionOpts(plain, framework.WithMaxPeers(n+1), framework.WithDialReserve(0), framework.WithConnectionHandler(func(c *framework.Conn) { srvConns <- c }))...)
+		cli := modeSwarm(b, sessionOpts(plain, framework.WithMaxPeers(n+1))...)
 		peer := framework.Peer{Host: "127.0.0.1", Port: srv.Port()}
 		base := heapAndStacks()
 		conns := make([]net.Conn, 0, 2*n)
@@ -182,6 +213,7 @@ func BenchmarkIdleSessionMemoryPerConnection(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			checkMode(b, c, plain)
 			conns = append(conns, c, <-srvConns)
 		}
 		bytes := float64(heapAndStacks()-base) / n
