@@ -87,17 +87,24 @@ type Conn struct {
 	lastSend, lastRecv atomic.Int64 // clock UnixNano
 	framesIn           atomic.Int64 // frames authenticated (tests)
 	keepAlivesOut      atomic.Int64 // keep-alive frames sent (tests)
+	handedOff          atomic.Int64 // bytes copied straight into a waiting Read's buffer (tests)
 
-	mu       sync.Mutex
-	chunks   []chunk
-	buffered int
-	rerr     error // what Read returns once chunks are drained; set once
-	gotFIN   bool
-	stalled  bool  // the reader waits for buffer space
-	ending   bool  // end was called or the reader stopped
-	reason   error // why end was called
-	localCl  bool
-	err      error // final, once done is closed
+	mu     sync.Mutex
+	chunks []chunk
+	// pend is the buffer of a Read waiting for data, which the reader
+	// fills directly (one copy fewer) while no chunks wait; pendN bytes of
+	// it are filled. Only that Read clears it.
+	pend      []byte
+	pendN     int
+	pendReady chan struct{} // cap 1: pend has data (for its Read only)
+	buffered  int
+	rerr      error // what Read returns once chunks are drained; set once
+	gotFIN    bool
+	stalled   bool  // the reader waits for buffer space
+	ending    bool  // end was called or the reader stopped
+	reason    error // why end was called
+	localCl   bool
+	err       error // final, once done is closed
 
 	readable  chan struct{} // cap 1: data or state for Read
 	space     chan struct{} // cap 1: room in the receive buffer
@@ -118,13 +125,14 @@ func newConn(nc net.Conn, cfg *Config, initiator bool, remote PublicKey, topic [
 	c := &Conn{
 		nc: nc, cfg: cfg, initiator: initiator, remote: remote, topic: topic, clock: cfg.Clock,
 		send: send, recv: recv,
-		readable: make(chan struct{}, 1),
-		space:    make(chan struct{}, 1),
-		rdone:    make(chan struct{}),
-		closing:  make(chan struct{}),
-		done:     make(chan struct{}),
-		rdl:      deadline.New(),
-		rx:       newRxReader(nc),
+		readable:  make(chan struct{}, 1),
+		pendReady: make(chan struct{}, 1),
+		space:     make(chan struct{}, 1),
+		rdone:     make(chan struct{}),
+		closing:   make(chan struct{}),
+		done:      make(chan struct{}),
+		rdl:       deadline.New(),
+		rx:        newRxReader(nc),
 	}
 	now := c.clock.Now().UnixNano()
 	c.lastSend.Store(now)
@@ -241,11 +249,29 @@ func (c *Conn) Read(b []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, err
 		}
+		mine := c.pend == nil
+		if mine {
+			c.pend, c.pendN = b, 0
+		}
 		c.mu.Unlock()
+		var pendReady chan struct{} // nil: never ready
+		if mine {
+			pendReady = c.pendReady
+		}
 		select {
 		case <-c.readable:
+		case <-pendReady:
 		case <-c.rdone:
 		case <-c.rdl.Wait():
+		}
+		if mine {
+			c.mu.Lock()
+			n := c.pendN
+			c.pend, c.pendN = nil, 0
+			c.mu.Unlock()
+			if n > 0 {
+				return n, nil
+			}
 		}
 	}
 }
@@ -532,6 +558,15 @@ func (c *Conn) enqueue(body []byte) bool {
 			return false
 		}
 		if c.buffered < recvBufMax {
+			handed := false
+			if len(c.chunks) == 0 && c.pendN < len(c.pend) {
+				k := copy(c.pend[c.pendN:], body)
+				c.pendN += k
+				body = body[k:]
+				handed = true
+				c.handedOff.Add(int64(k))
+			}
+			queued := len(body) > 0
 			for len(body) > 0 {
 				n := len(c.chunks)
 				if n == 0 || c.chunks[n-1].end == len(*c.chunks[n-1].buf) {
@@ -546,7 +581,12 @@ func (c *Conn) enqueue(body []byte) bool {
 			}
 			c.stalled = false
 			c.mu.Unlock()
-			signal(c.readable)
+			if handed {
+				signal(c.pendReady)
+			}
+			if queued {
+				signal(c.readable)
+			}
 			return true
 		}
 		first := !c.stalled

@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // countConn counts its Write calls and cuts its reads to at most max bytes
@@ -153,4 +154,50 @@ func TestReadAheadDeliversFramesIntact(t *testing.T) {
 		c, s = mustPair(t, topicA, Config{}, Config{}, nil)
 		run(t, s, c)
 	})
+}
+
+// A Read that waits receives the next frame's data straight into its
+// buffer, not through the receive buffer; what does not fit is queued and
+// read next, in order.
+func TestWaitingReadGetsDataDirectly(t *testing.T) {
+	c, s := mustPair(t, topicA, Config{}, Config{}, nil)
+	msg := randomBytes(t, 3000)
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, 1000)
+		n, err := s.Read(b)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- b[:n]
+	}()
+	// await the Read's registration: a condition, bounded by guard
+	for deadline := time.Now().Add(guard); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		waiting := s.pend != nil
+		s.mu.Unlock()
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Read never waited")
+		}
+	}
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	first := <-got
+	if !bytes.Equal(first, msg[:1000]) {
+		t.Fatalf("first Read returned %d bytes, not the first 1000", len(first))
+	}
+	if n := s.handedOff.Load(); n != 1000 {
+		t.Errorf("%d bytes handed straight to the Read, want 1000", n)
+	}
+	rest := make([]byte, 2000)
+	if _, err := io.ReadFull(s, rest); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rest, msg[1000:]) {
+		t.Fatal("the queued rest differs")
+	}
 }
