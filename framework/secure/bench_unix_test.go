@@ -36,14 +36,14 @@ func BenchmarkCipher(b *testing.B) {
 }
 
 // BenchmarkHandshakeSuite runs whole XX handshakes in memory (both sides'
-// CPU) for each cipher and hash, with this package's X25519 and with
+// CPU) for each cipher and hash, with this package's X25519 ("this") and with
 // flynn/noise's.
 func BenchmarkHandshakeSuite(b *testing.B) {
 	type dhMaker struct {
 		name string
 		new  func() noise.DHFunc
 	}
-	for _, d := range []dhMaker{{"ecdh", func() noise.DHFunc { return new(dh25519) }}, {"flynn", func() noise.DHFunc { return noise.DH25519 }}} {
+	for _, d := range []dhMaker{{"this", func() noise.DHFunc { return new(dh25519) }}, {"flynn", func() noise.DHFunc { return noise.DH25519 }}} {
 		for _, c := range []noise.CipherFunc{noise.CipherAESGCM, noise.CipherChaChaPoly} {
 			for _, h := range []noise.HashFunc{noise.HashSHA256, noise.HashBLAKE2s} {
 				b.Run(d.name+"_"+c.CipherName()+"_"+h.HashName(), func(b *testing.B) {
