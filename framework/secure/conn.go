@@ -46,7 +46,8 @@ const (
 	closeRefused = 1
 )
 
-// bufPool holds receive buffers for data waiting for Read.
+// bufPool holds receive buffers for data waiting for Read, and Write's
+// buffer for one frame.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 2+maxFrame); return &b }}
 
 // txFrames is how many maximal frames Write seals into one transport
@@ -309,8 +310,12 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if c.sentFIN.Load() {
 		return 0, fmt.Errorf("secure: write after CloseWrite: %w", net.ErrClosed)
 	}
-	bp := txPool.Get().(*[]byte)
-	defer txPool.Put(bp)
+	pool := &txPool
+	if len(b) <= maxBody {
+		pool = &bufPool // one frame
+	}
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
 	n := 0
 	for n < len(b) {
 		out := (*bp)[:0]
