@@ -3,6 +3,7 @@ module github.com/dwebswarm/dwebswarm-go
 go 1.26.8
 
 require (
+	filippo.io/edwards25519 v1.0.0-rc.1
 	github.com/anacrolix/dht/v2 v2.23.0
 	github.com/anacrolix/log v0.15.2
 	github.com/anacrolix/torrent v1.48.1-0.20230103142631-c20f73d53e9f

@@ -3,6 +3,7 @@ package framework_test
 import (
 	"context"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"
+	"github.com/dwebswarm/dwebswarm-go/plugins/tcp"
 )
 
 // Swarm-level session benchmarks (issue 14), loopback, encrypted next to
@@ -28,6 +30,30 @@ func sessionOpts(plain bool, opts ...framework.Option) []framework.Option {
 	return append(base, opts...)
 }
 
+// modeSwarm starts a loopback swarm for the session benchmarks:
+// encrypted unless opts has WithPlaintext (benchSwarm is always plaintext).
+func modeSwarm(b *testing.B, opts ...framework.Option) *framework.Swarm {
+	b.Helper()
+	base := []framework.Option{framework.WithTransport(tcp.New()), framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0)}
+	sw, err := framework.New(append(base, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sw.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { sw.Close() })
+	return sw
+}
+
+// checkMode fails b unless c is encrypted exactly when !plain.
+func checkMode(b *testing.B, c *framework.Conn, plain bool) {
+	b.Helper()
+	if (c.Session() == nil) != plain {
+		b.Fatalf("connection encrypted=%v, want %v", c.Session() != nil, !plain)
+	}
+}
+
 // modePair returns both ends of one connection between two swarms,
 // encrypted or plaintext.
 func modePair(b *testing.B, plain bool) (client, server *framework.Conn) {
@@ -40,33 +66,43 @@ func modePair(b *testing.B, plain bool) (client, server *framework.Conn) {
 func modePairSwarm(b *testing.B, plain bool) (client, server *framework.Conn, srv *framework.Swarm) {
 	b.Helper()
 	accepted := make(chan *framework.Conn, 1)
-	srv = benchSwarm(b, sessionOpts(plain, framework.WithConnectionHandler(func(c *framework.Conn) { accepted <- c }))...)
-	cli := benchSwarm(b, sessionOpts(plain)...)
+	srv = modeSwarm(b, sessionOpts(plain, framework.WithConnectionHandler(func(c *framework.Conn) { accepted <- c }))...)
+	cli := modeSwarm(b, sessionOpts(plain)...)
 	c, err := cli.Connect(context.Background(), framework.Peer{Host: "127.0.0.1", Port: srv.Port()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return c, <-accepted, srv
+	s := <-accepted
+	checkMode(b, c, plain)
+	checkMode(b, s, plain)
+	return c, s, srv
 }
 
 // BenchmarkSessionThroughput moves 32 MiB per iteration over an encrypted
 // swarm connection, a plaintext swarm connection and a raw loopback TCP
 // connection, in rotating order, 64 KiB writes, and reports the three
-// rates (MiB/s) and the ratios (goal: encrypted ≥ 0.5× raw, ≥ 1 GiB/s).
+// rates (MiB/s), the ratios (goal: encrypted ≥ 0.5× raw, ≥ 1 GiB/s), and
+// the process CPU time each mode spends per MiB (both ends: what limits
+// the rate on a loaded machine).
 func BenchmarkSessionThroughput(b *testing.B) {
 	const chunk = 32 << 20
 	ec, es := modePair(b, false)
 	pc, ps := modePair(b, true)
 	rc, rs := rawPair(b)
 	buf := make([]byte, 64<<10)
-	var tEnc, tPlain, tRaw time.Duration
+	var tEnc, tPlain, tRaw, cEnc, cPlain, cRaw time.Duration
+	timed := func(t, cpu *time.Duration, w, r net.Conn) {
+		c0 := processCPU()
+		*t += transfer(b, w, r, chunk, buf)
+		*cpu += processCPU() - c0
+	}
 	b.SetBytes(3 * chunk)
 	b.ResetTimer()
 	for i := range b.N {
 		runs := []func(){
-			func() { tEnc += transfer(b, ec, es, chunk, buf) },
-			func() { tPlain += transfer(b, pc, ps, chunk, buf) },
-			func() { tRaw += transfer(b, rc, rs, chunk, buf) },
+			func() { timed(&tEnc, &cEnc, ec, es) },
+			func() { timed(&tPlain, &cPlain, pc, ps) },
+			func() { timed(&tRaw, &cRaw, rc, rs) },
 		}
 		for k := range runs {
 			runs[(i+k)%len(runs)]()
@@ -78,6 +114,9 @@ func BenchmarkSessionThroughput(b *testing.B) {
 	b.ReportMetric(mib/tRaw.Seconds(), "raw-MiB/s")
 	b.ReportMetric(tRaw.Seconds()/tEnc.Seconds(), "enc/raw")
 	b.ReportMetric(tPlain.Seconds()/tEnc.Seconds(), "enc/plain")
+	b.ReportMetric(float64(cEnc.Microseconds())/mib, "enc-cpu-µs/MiB")
+	b.ReportMetric(float64(cPlain.Microseconds())/mib, "plain-cpu-µs/MiB")
+	b.ReportMetric(float64(cRaw.Microseconds())/mib, "raw-cpu-µs/MiB")
 }
 
 // BenchmarkSessionJoinToConnection measures Join → ConnectionEvent on the
@@ -87,8 +126,8 @@ func BenchmarkSessionThroughput(b *testing.B) {
 // msg1 →, ← msg2, then msg3 written.
 func BenchmarkSessionJoinToConnection(b *testing.B) {
 	topic := framework.TopicFromString("bench join")
-	encSrv := benchSwarm(b, sessionOpts(false, framework.WithAcceptTopics(topic))...)
-	plainSrv := benchSwarm(b, sessionOpts(true)...)
+	encSrv := modeSwarm(b, sessionOpts(false, framework.WithAcceptTopics(topic))...)
+	plainSrv := modeSwarm(b, sessionOpts(true)...)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -109,20 +148,23 @@ func BenchmarkSessionJoinToConnection(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cli := benchSwarm(b, sessionOpts(plain, framework.WithDiscovery(disc))...)
+		cli := modeSwarm(b, sessionOpts(plain, framework.WithDiscovery(disc))...)
 		sub := cli.Subscribe()
 		b.StartTimer()
 		start := time.Now()
 		if err := cli.Join(context.Background(), topic); err != nil {
 			b.Fatal(err)
 		}
+		var conn *framework.Conn
 		for ev := range sub.C() {
-			if _, ok := ev.(*framework.ConnectionEvent); ok {
+			if e, ok := ev.(*framework.ConnectionEvent); ok {
+				conn = e.Conn
 				break
 			}
 		}
 		d := time.Since(start)
 		b.StopTimer()
+		checkMode(b, conn, plain)
 		sub.Close()
 		cli.Close()
 		b.StartTimer()
@@ -170,21 +212,28 @@ func median(ds []time.Duration) float64 {
 // encrypted session).
 func BenchmarkIdleSessionMemoryPerConnection(b *testing.B) {
 	const n = 500
+	var stacks, goroutines float64 // encrypted, per connection
 	measure := func(plain bool) float64 {
 		srvConns := make(chan *framework.Conn, n)
-		srv := benchSwarm(b, sessionOpts(plain, framework.WithMaxPeers(n+1), framework.WithDialReserve(0), framework.WithConnectionHandler(func(c *framework.Conn) { srvConns <- c }))...)
-		cli := benchSwarm(b, sessionOpts(plain, framework.WithMaxPeers(n+1))...)
+		srv := modeSwarm(b, sessionOpts(plain, framework.WithMaxPeers(n+1), framework.WithDialReserve(0), framework.WithConnectionHandler(func(c *framework.Conn) { srvConns <- c }))...)
+		cli := modeSwarm(b, sessionOpts(plain, framework.WithMaxPeers(n+1))...)
 		peer := framework.Peer{Host: "127.0.0.1", Port: srv.Port()}
-		base := heapAndStacks()
+		base, baseStack, baseG := memNow()
 		conns := make([]net.Conn, 0, 2*n)
 		for range n {
 			c, err := cli.Connect(context.Background(), peer)
 			if err != nil {
 				b.Fatal(err)
 			}
+			checkMode(b, c, plain)
 			conns = append(conns, c, <-srvConns)
 		}
-		bytes := float64(heapAndStacks()-base) / n
+		total, stack, g := memNow()
+		if !plain {
+			stacks += (stack - baseStack) / n
+			goroutines += (g - baseG) / n
+		}
+		bytes := (total - base) / n
 		for _, c := range conns {
 			c.Close()
 		}
@@ -198,7 +247,7 @@ func BenchmarkIdleSessionMemoryPerConnection(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer l.Close()
-		base := heapAndStacks()
+		base, _, _ := memNow()
 		conns := make([]net.Conn, 0, 2*n)
 		for range n {
 			c, err := net.Dial("tcp", l.Addr().String())
@@ -211,7 +260,8 @@ func BenchmarkIdleSessionMemoryPerConnection(b *testing.B) {
 			}
 			conns = append(conns, c, s)
 		}
-		bytes := float64(heapAndStacks()-base) / n
+		total, _, _ := memNow()
+		bytes := (total - base) / n
 		for _, c := range conns {
 			c.Close()
 		}
@@ -228,6 +278,19 @@ func BenchmarkIdleSessionMemoryPerConnection(b *testing.B) {
 	b.ReportMetric(plain/k, "plain-B/conn")
 	b.ReportMetric(raw/k, "raw-tcp-B/conn")
 	b.ReportMetric((enc-plain)/k, "enc-extra-B/conn")
+	b.ReportMetric(stacks/k, "enc-stack-B/conn")
+	b.ReportMetric(goroutines/k, "enc-goroutines/conn")
+}
+
+// memNow returns live heap plus goroutine stacks, the stacks alone, and
+// the number of goroutines, after a GC (as float64: a later figure may be
+// smaller).
+func memNow() (total, stacks, goroutines float64) {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapAlloc + ms.StackInuse), float64(ms.StackInuse), float64(runtime.NumGoroutine())
 }
 
 // BenchmarkSessionCloseToDisconnection measures, on an idle encrypted

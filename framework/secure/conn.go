@@ -46,8 +46,16 @@ const (
 	closeRefused = 1
 )
 
-// bufPool holds frame buffers (2-byte length and a maximal ciphertext).
+// bufPool holds receive buffers for data waiting for Read, and Write's
+// buffer for one frame.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 2+maxFrame); return &b }}
+
+// txFrames is how many maximal frames Write seals into one transport
+// write (fewer system calls; a 64 KiB Write is two frames, one write).
+const txFrames = 4
+
+// txPool holds Write's buffers: txFrames maximal frames.
+var txPool = sync.Pool{New: func() any { b := make([]byte, txFrames*(2+maxFrame)); return &b }}
 
 // internal end reasons that map to a nil Err.
 var (
@@ -80,17 +88,24 @@ type Conn struct {
 	lastSend, lastRecv atomic.Int64 // clock UnixNano
 	framesIn           atomic.Int64 // frames authenticated (tests)
 	keepAlivesOut      atomic.Int64 // keep-alive frames sent (tests)
+	handedOff          atomic.Int64 // bytes copied straight into a waiting Read's buffer (tests)
 
-	mu       sync.Mutex
-	chunks   []chunk
-	buffered int
-	rerr     error // what Read returns once chunks are drained; set once
-	gotFIN   bool
-	stalled  bool  // the reader waits for buffer space
-	ending   bool  // end was called or the reader stopped
-	reason   error // why end was called
-	localCl  bool
-	err      error // final, once done is closed
+	mu     sync.Mutex
+	chunks []chunk
+	// pend is the buffer of a Read waiting for data, which the reader
+	// fills directly (one copy fewer) while no chunks wait; pendN bytes of
+	// it are filled. Only that Read clears it.
+	pend      []byte
+	pendN     int
+	pendReady chan struct{} // cap 1: pend has data (for its Read only)
+	buffered  int
+	rerr      error // what Read returns once chunks are drained; set once
+	gotFIN    bool
+	stalled   bool  // the reader waits for buffer space
+	ending    bool  // end was called or the reader stopped
+	reason    error // why end was called
+	localCl   bool
+	err       error // final, once done is closed
 
 	readable  chan struct{} // cap 1: data or state for Read
 	space     chan struct{} // cap 1: room in the receive buffer
@@ -102,7 +117,7 @@ type Conn struct {
 	rdl      deadline.Deadline
 	kaTimer  clockwork.Timer
 	toTimer  clockwork.Timer
-	hdr      [2]byte // reader's length field
+	rx       rxReader // the reader goroutine's read-ahead
 	startMu  sync.Mutex
 	finished bool // timers must not re-arm; guarded by startMu
 
@@ -113,12 +128,14 @@ func newConn(nc net.Conn, cfg *Config, initiator bool, remote PublicKey, topic [
 	c := &Conn{
 		nc: nc, cfg: cfg, initiator: initiator, remote: remote, topic: topic, clock: cfg.Clock,
 		send: send, recv: recv,
-		readable: make(chan struct{}, 1),
-		space:    make(chan struct{}, 1),
-		rdone:    make(chan struct{}),
-		closing:  make(chan struct{}),
-		done:     make(chan struct{}),
-		rdl:      deadline.New(),
+		readable:  make(chan struct{}, 1),
+		pendReady: make(chan struct{}, 1),
+		space:     make(chan struct{}, 1),
+		rdone:     make(chan struct{}),
+		closing:   make(chan struct{}),
+		done:      make(chan struct{}),
+		rdl:       deadline.New(),
+		rx:        newRxReader(nc),
 	}
 	now := c.clock.Now().UnixNano()
 	c.lastSend.Store(now)
@@ -235,11 +252,29 @@ func (c *Conn) Read(b []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, err
 		}
+		mine := c.pend == nil
+		if mine {
+			c.pend, c.pendN = b, 0
+		}
 		c.mu.Unlock()
+		var pendReady chan struct{} // nil: never ready
+		if mine {
+			pendReady = c.pendReady
+		}
 		select {
 		case <-c.readable:
+		case <-pendReady:
 		case <-c.rdone:
 		case <-c.rdl.Wait():
+		}
+		if mine {
+			c.mu.Lock()
+			n := c.pendN
+			c.pend, c.pendN = nil, 0
+			c.mu.Unlock()
+			if n > 0 {
+				return n, nil
+			}
 		}
 	}
 }
@@ -277,36 +312,58 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if c.sentFIN.Load() {
 		return 0, fmt.Errorf("secure: write after CloseWrite: %w", net.ErrClosed)
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	pool := &txPool
+	if len(b) <= maxBody {
+		pool = &bufPool // one frame
+	}
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
 	n := 0
 	for n < len(b) {
-		k := min(len(b)-n, maxBody)
-		if err := c.writeFrameLocked(*bp, frameData, b[n:n+k]); err != nil {
+		out := (*bp)[:0]
+		m, frames := n, 0
+		for m < len(b) && frames < txFrames {
+			k := min(len(b)-m, maxBody)
+			var err error
+			if out, err = c.sealLocked(out, frameData, b[m:m+k]); err != nil {
+				return n, err
+			}
+			m += k
+			frames++
+		}
+		if err := c.writeLocked(out, frames); err != nil {
 			return n, err
 		}
-		n += k
+		n = m
 	}
 	return n, nil
 }
 
-// writeFrameLocked seals one frame into buf and writes it. Caller holds wmu.
-func (c *Conn) writeFrameLocked(buf []byte, typ byte, body []byte) error {
-	pt := buf[2 : 2+1+len(body)]
+// sealLocked appends one frame (length and ciphertext) to dst, which has
+// room for it. Caller holds wmu.
+func (c *Conn) sealLocked(dst []byte, typ byte, body []byte) ([]byte, error) {
+	at := len(dst)
+	pt := dst[at+2 : at+2+1+len(body)]
 	pt[0] = typ
 	copy(pt[1:], body)
-	out, err := c.send.Encrypt(buf[:2], nil, pt)
+	out, err := c.send.Encrypt(dst[:at+2], nil, pt) // in place
 	if err != nil {
 		c.end(fmt.Errorf("%w: %w", ErrTampered, err))
-		return err
+		return dst, err
 	}
-	binary.BigEndian.PutUint16(out, uint16(len(out)-2))
+	binary.BigEndian.PutUint16(out[at:], uint16(len(out)-at-2))
+	return out, nil
+}
+
+// writeLocked writes frames sealed into out in one transport write. Caller
+// holds wmu.
+func (c *Conn) writeLocked(out []byte, frames int) error {
 	w, err := c.nc.Write(out)
 	if err != nil {
 		if w == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-			// Nothing written: the stream is intact; give the nonce back
-			// so that the next frame uses it.
-			c.send.SetNonce(c.send.Nonce() - 1)
+			// Nothing written: the stream is intact; give the nonces back
+			// so that the next frame uses them.
+			c.send.SetNonce(c.send.Nonce() - uint64(frames))
 			return err
 		}
 		c.end(fmt.Errorf("%w: write: %w", ErrClosedByPeer, err))
@@ -314,6 +371,15 @@ func (c *Conn) writeFrameLocked(buf []byte, typ byte, body []byte) error {
 	}
 	c.lastSend.Store(c.clock.Now().UnixNano())
 	return nil
+}
+
+// writeFrameLocked seals one frame into buf and writes it. Caller holds wmu.
+func (c *Conn) writeFrameLocked(buf []byte, typ byte, body []byte) error {
+	out, err := c.sealLocked(buf[:0], typ, body)
+	if err != nil {
+		return err
+	}
+	return c.writeLocked(out, 1)
 }
 
 // writeControl sends a control frame (keep-alive, FIN, close).
@@ -396,39 +462,35 @@ func (c *Conn) end(why error) {
 }
 
 // readFrame reads and opens one frame (the reader goroutine). The body
-// aliases a pooled buffer, returned to the pool by the caller via the
-// chunk or put.
-func (c *Conn) readFrame() (typ byte, body []byte, bp *[]byte, err error) {
-	if _, err := io.ReadFull(c.nc, c.hdr[:]); err != nil {
+// aliases the read-ahead buffer and is valid until the next readFrame.
+func (c *Conn) readFrame() (typ byte, body []byte, err error) {
+	if err := c.rx.fill(2); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, nil, nil, fmt.Errorf("%w: truncated frame length", ErrTampered)
+			return 0, nil, fmt.Errorf("%w: truncated frame length", ErrTampered)
 		}
-		return 0, nil, nil, err
+		return 0, nil, err
 	}
-	n := int(binary.BigEndian.Uint16(c.hdr[:]))
+	n := int(binary.BigEndian.Uint16(c.rx.peek(2)))
 	if n < tagSize+1 {
-		return 0, nil, nil, fmt.Errorf("%w: frame of %d bytes", ErrTampered, n)
+		return 0, nil, fmt.Errorf("%w: frame of %d bytes", ErrTampered, n)
 	}
-	bp = bufPool.Get().(*[]byte)
-	ct := (*bp)[:n]
-	if _, err := io.ReadFull(c.nc, ct); err != nil {
-		bufPool.Put(bp)
+	if err := c.rx.fill(2 + n); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, nil, nil, fmt.Errorf("%w: truncated frame", ErrTampered)
+			return 0, nil, fmt.Errorf("%w: truncated frame", ErrTampered)
 		}
-		return 0, nil, nil, err
+		return 0, nil, err
 	}
-	pt, err := c.recv.Decrypt(ct[:0], nil, ct)
+	ct := c.rx.next(2 + n)[2:]
+	pt, err := c.recv.Decrypt(ct[:0], nil, ct) // in place
 	if err != nil {
-		bufPool.Put(bp)
-		return 0, nil, nil, fmt.Errorf("%w: frame failed authentication (forged, replayed or reordered)", ErrTampered)
+		return 0, nil, fmt.Errorf("%w: frame failed authentication (forged, replayed or reordered)", ErrTampered)
 	}
 	c.framesIn.Add(1)
 	c.lastRecv.Store(c.clock.Now().UnixNano())
 	if c.cfg.onFrame != nil {
 		c.cfg.onFrame(pt[0])
 	}
-	return pt[0], pt[1:], bp, nil
+	return pt[0], pt[1:], nil
 }
 
 func (c *Conn) readLoop() {
@@ -439,7 +501,7 @@ func (c *Conn) readLoop() {
 // readFrames reads until the session ends and returns why.
 func (c *Conn) readFrames() error {
 	for {
-		typ, body, bp, err := c.readFrame()
+		typ, body, err := c.readFrame()
 		if err != nil {
 			if errors.Is(err, ErrTampered) {
 				return err
@@ -464,19 +526,13 @@ func (c *Conn) readFrames() error {
 			fin := c.gotFIN
 			c.mu.Unlock()
 			if fin {
-				bufPool.Put(bp)
 				return fmt.Errorf("%w: data after FIN", ErrTampered)
 			}
-			if len(body) == 0 {
-				bufPool.Put(bp)
-				continue
-			}
-			if !c.enqueue(bp, body) {
+			if !c.enqueue(body) {
 				return errLocalClose
 			}
 		case frameFIN, frameClose:
 			refused := typ == frameClose && len(body) > 0 && body[0] == closeRefused
-			bufPool.Put(bp)
 			if refused {
 				return fmt.Errorf("%w: by %s", ErrRefused, c.remote.Short())
 			}
@@ -495,40 +551,49 @@ func (c *Conn) readFrames() error {
 				return errGraceful
 			}
 		default: // keep-alive, and types a later version may add
-			bufPool.Put(bp)
 		}
 	}
 }
 
-// enqueue hands body (in *bp) to Read, waiting for room in the receive
-// buffer; false when the session was closed meanwhile.
-func (c *Conn) enqueue(bp *[]byte, body []byte) bool {
-	off := cap(*bp) - cap(body) // body aliases (*bp)[off:]
-	for {
+// enqueue copies body into the receive buffer for Read, waiting for room
+// in it; false when the session was closed meanwhile.
+func (c *Conn) enqueue(body []byte) bool {
+	for len(body) > 0 {
 		c.mu.Lock()
 		if c.localCl {
 			c.mu.Unlock()
-			bufPool.Put(bp)
 			return false
 		}
 		if c.buffered < recvBufMax {
-			if n := len(c.chunks); n > 0 {
-				last := &c.chunks[n-1]
-				if cap(*last.buf)-last.end >= len(body) {
-					last.end += copy((*last.buf)[last.end:cap(*last.buf)], body)
-					c.buffered += len(body)
-					c.stalled = false
-					c.mu.Unlock()
-					bufPool.Put(bp)
-					signal(c.readable)
-					return true
-				}
+			handed := false
+			if len(c.chunks) == 0 && c.pendN < len(c.pend) {
+				k := copy(c.pend[c.pendN:], body)
+				c.pendN += k
+				body = body[k:]
+				handed = true
+				c.handedOff.Add(int64(k))
 			}
-			c.chunks = append(c.chunks, chunk{buf: bp, off: off, end: off + len(body)})
-			c.buffered += len(body)
+			queued := len(body) > 0
+			for len(body) > 0 {
+				n := len(c.chunks)
+				if n == 0 || c.chunks[n-1].end == len(*c.chunks[n-1].buf) {
+					c.chunks = append(c.chunks, chunk{buf: bufPool.Get().(*[]byte)})
+					n++
+				}
+				last := &c.chunks[n-1]
+				k := copy((*last.buf)[last.end:], body)
+				last.end += k
+				c.buffered += k
+				body = body[k:]
+			}
 			c.stalled = false
 			c.mu.Unlock()
-			signal(c.readable)
+			if handed {
+				signal(c.pendReady)
+			}
+			if queued {
+				signal(c.readable)
+			}
 			return true
 		}
 		first := !c.stalled
@@ -543,6 +608,7 @@ func (c *Conn) enqueue(bp *[]byte, body []byte) bool {
 		case <-c.closing:
 		}
 	}
+	return true
 }
 
 // finish runs once, on the reader goroutine, when the session ends.
@@ -575,6 +641,7 @@ func (c *Conn) finish(err error) {
 	c.err = final
 	c.mu.Unlock()
 	c.nc.Close()
+	c.rx.release()
 	c.startMu.Lock()
 	c.finished = true
 	c.kaTimer.Stop()

@@ -177,12 +177,23 @@
 //
 // # Local behaviour
 //
-// Each session has one goroutine, which reads frames continuously into a
-// receive buffer of at most 256 KiB of data (recvBufMax; in memory at
-// most 512 KiB, as frame buffers of 64 KiB may be partly filled); when it
-// is full the goroutine stops reading until the application reads, and
-// the sender blocks in TCP flow control. Read buffers come from a
-// sync.Pool and are held only while data waits, so an idle session holds
+// Each session has one goroutine, which reads frames continuously. It
+// reads the transport ahead into a pooled buffer of two maximal frames and
+// opens the frames in it in place: on a TCP or Unix socket through the
+// socket's RawConn, taking the buffer when the socket is readable and
+// giving it back when a read finds nothing and nothing waits, so that a
+// stream costs one read system call per burst of frames, as a plain
+// socket's reader would; on other transports (uTP, pipes) it waits with a
+// 2-byte read and reads ahead once bytes come. An opened frame's data goes
+// straight into the buffer of a Read that waits, or else into a receive
+// buffer of at most 256 KiB of data (recvBufMax, which one frame may
+// overshoot; 64 KiB chunks filled in order, so at most seven of them in
+// memory, and the 128 KiB read-ahead);
+// when it is full the goroutine stops reading until the application reads,
+// and the sender blocks in TCP flow control. Write seals up to four
+// maximal frames into one transport write (a 64 KiB Write is two frames,
+// one write). All these buffers come from sync.Pools and are held only
+// while data waits or flows, so an idle session holds
 // none. Deadlines behave as net.Conn's (os.ErrDeadlineExceeded); a
 // write deadline that passes before a frame is written leaves the
 // session intact, one that passes in the middle of a frame ends it.
@@ -202,11 +213,17 @@
 // setup) but gives 2.2–3.5× the throughput, which is what a session
 // spends its CPU on: so AESGCM and SHA256. (On CPUs without AES
 // instructions ChaChaPoly would win; the suite is fixed per protocol
-// version.) X25519 runs through crypto/ecdh with the keys parsed once per
-// handshake: flynn/noise's DH25519 goes through x/crypto's
-// curve25519.X25519, which re-derives the public key on every DH, two
-// scalar multiplications (38 µs each here) instead of one; the same
-// handshakes with it took 632–739 µs.
+// version.) X25519 runs on raw keys (x25519.go): a fresh ephemeral key's
+// public half is a fixed-base multiplication on edwards25519
+// (filippo.io/edwards25519; BenchmarkX25519, loaded machine: 76 µs
+// against 129 µs for crypto/ecdh's NewPrivateKey), each DH one
+// Montgomery ladder (124 µs there, 38 µs on a quiet machine).
+// flynn/noise's DH25519 goes through x/crypto's curve25519.X25519, which
+// re-derives the public key on every DH, two scalar multiplications
+// instead of one; the same handshakes with it took 632–739 µs. Process
+// CPU of 1000 in-memory handshakes (BenchmarkHandshakeSuite, both sides,
+// load 20 on 2 cores, 3 runs each, alternating): 390–460 µs per
+// handshake, against 480–680 µs with the former crypto/ecdh keys.
 //
 // On loopback TCP, in the same run (BenchmarkThroughput, 64 MiB per
 // round): quiet machine raw TCP 1337 MiB/s, session 1563 MiB/s (1.17×:
@@ -227,4 +244,13 @@
 // session end, its goroutine and TCP connection included
 // (BenchmarkIdleSessionMemory, 1000 sessions): 8.2–8.9 KiB (goal 16 KiB),
 // 7.7–8.3 KiB of it beyond the bare TCP connection.
+//
+// With the read-ahead, batched writes, direct hand-over to a waiting Read
+// and the fixed-base ephemeral key, one run at load 25–28 on the 2 cores
+// (AESGCM at 1044 MB/s in BenchmarkCipher then): BenchmarkThroughput raw
+// 247 MiB/s, session 145 MiB/s (0.59×); BenchmarkHandshake 258–280 µs of
+// CPU per side beyond the TCP connect (goal 300), the initiator's wait
+// 422–471 µs, the connect 62–107 µs; BenchmarkIdleSessionMemory 8.0 KiB
+// per session end (7.5 KiB beyond TCP). The swarm-level figures are in the
+// README (Benchmarks, Sessions).
 package secure
