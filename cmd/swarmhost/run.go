@@ -229,7 +229,7 @@ func (d *daemon) reload(ctx context.Context) error {
 	err = d.apply(ctx, ch)
 	d.cfg = cfg
 	d.log.Info("reloaded", "topics_added", len(ch.TopicsAdded), "topics_removed", len(ch.TopicsRemoved),
-		"services_added", len(ch.ServicesAdded), "services_removed", len(ch.ServicesRemoved))
+		"services_added", len(ch.ServicesAdded), "services_removed", len(ch.ServicesRemoved), "allow_lists_changed", len(ch.AccessChanged))
 	return err
 }
 
@@ -268,7 +268,7 @@ func (d *daemon) apply(ctx context.Context, ch hostconfig.Changes) error {
 			errs = append(errs, fmt.Errorf("service %s: topic: %w", s.Name, err))
 			continue
 		}
-		if err := d.fwd.Add(ctx, forward.Service{Name: s.Name, Topic: s.Topic, Serve: s.Serve, Connect: s.Connect}); err != nil {
+		if err := d.fwd.Add(ctx, forward.Service{Name: s.Name, Topic: s.Topic, Serve: s.Serve, Connect: s.Connect, Allow: allowlist(s), ServerKey: s.ServerKey}); err != nil {
 			errs = append(errs, fmt.Errorf("service %s: %w", s.Name, err))
 			continue
 		}
@@ -278,7 +278,21 @@ func (d *daemon) apply(ctx context.Context, ch hostconfig.Changes) error {
 		}
 		d.log.Info("service up", "name", s.Name, "serve", s.Serve, "connect", s.Connect, "addr", addrString(d.fwd, s.Name))
 	}
+	for _, s := range ch.AccessChanged {
+		if err := d.fwd.SetAllow(s.Name, allowlist(s)); err != nil {
+			errs = append(errs, fmt.Errorf("service %s: %w", s.Name, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// allowlist is the forward allow list of a configured service: nil (any
+// key) unless it sets allow or allowFile.
+func allowlist(s hostconfig.Service) *forward.Allowlist {
+	if !s.Restricted {
+		return nil
+	}
+	return forward.NewAllowlist(s.Allow...)
 }
 
 // topicStillUsed reports whether the new config keeps topic joined for
