@@ -374,8 +374,8 @@ func (d *decoder) services(v *yaml.Node) []Service {
 			"allow_file": `did you mean "allowFile"?`,
 			"server_key": `did you mean "serverKey"?`,
 			"key":        "serve services take allow: [KEY, ...] (the keys that may use it); connect services take serverKey: KEY (the server's key)",
-			"listen":  `a service either serves, serve: HOST:PORT of a local server peers reach, or connects, connect: HOST:PORT of a local listener`,
-			"address": `a service has serve: HOST:PORT or connect: HOST:PORT`,
+			"listen":     `a service either serves, serve: HOST:PORT of a local server peers reach, or connects, connect: HOST:PORT of a local listener`,
+			"address":    `a service has serve: HOST:PORT or connect: HOST:PORT`,
 		})
 		if !good {
 			continue
