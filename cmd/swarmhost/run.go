@@ -165,7 +165,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 	}
 	if metricsAddr != "" {
 		oc := observe.Config{Version: strings.TrimPrefix(versionString(), "swarmhost "), Logger: log, Plugins: tracker,
-			PublicKey: kp.Public, Plaintext: cfg.Node.Plaintext}
+			PublicKey: kp.Public, Plaintext: cfg.Node.Plaintext, ServiceRefusals: serviceRefusals(d.fwd)}
 		if dhtPlugin != nil {
 			oc.DHTNodes = observe.DHTNodes(dhtPlugin)
 			oc.DHTLimits = observe.DHTLimits(dhtPlugin)
@@ -375,4 +375,17 @@ func addrString(m *forward.Manager, name string) string {
 		return a.String()
 	}
 	return ""
+}
+
+// serviceRefusals exports the services' refusals by key to the observer.
+func serviceRefusals(m *forward.Manager) func() []observe.ServiceRefusal {
+	return func() []observe.ServiceRefusal {
+		var out []observe.ServiceRefusal
+		for name, met := range m.AllMetrics() {
+			for reason, n := range met.Refusals() {
+				out = append(out, observe.ServiceRefusal{Service: name, Reason: reason, Count: n})
+			}
+		}
+		return out
+	}
 }
