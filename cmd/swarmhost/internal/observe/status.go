@@ -68,16 +68,16 @@ type TopicStatus struct {
 
 // ConnStatus is an open connection.
 type ConnStatus struct {
-	Remote string   `json:"remote"` // remote address
+	Remote string `json:"remote"` // remote address
 	// RemoteKey is the public key the remote swarm proved in the
 	// session's handshake, in z-base-32; absent for a plaintext
 	// connection.
-	RemoteKey string `json:"remote_key,omitempty"`
-	Local  string   `json:"local"`  // local address
-	Type   string   `json:"type"`   // transport: "tcp", "utp", a plugin's name
-	Client bool     `json:"client"` // this swarm dialled it
-	Peer   string   `json:"peer,omitempty"`
-	Topics []string `json:"topics"` // hex; empty for inbound connections
+	RemoteKey string   `json:"remote_key,omitempty"`
+	Local     string   `json:"local"`  // local address
+	Type      string   `json:"type"`   // transport: "tcp", "utp", a plugin's name
+	Client    bool     `json:"client"` // this swarm dialled it
+	Peer      string   `json:"peer,omitempty"`
+	Topics    []string `json:"topics"` // hex; empty for inbound connections
 	// OpenedAt is when the observer saw the connection open (absent for
 	// one it has not seen yet); AgeSeconds is 0 then.
 	OpenedAt   *time.Time `json:"opened_at,omitempty"`
