@@ -276,7 +276,14 @@ func (d *daemon) apply(ctx context.Context, ch hostconfig.Changes) error {
 			d.obs.NameTopic(s.Topic, s.Name)
 			d.obs.AddByteCounter(s.Name, serviceBytes{d.fwd, s.Name})
 		}
-		d.log.Info("service up", "name", s.Name, "serve", s.Serve, "connect", s.Connect, "addr", addrString(d.fwd, s.Name))
+		attrs := []any{"name", s.Name, "serve", s.Serve, "connect", s.Connect, "addr", addrString(d.fwd, s.Name)}
+		if s.Restricted {
+			attrs = append(attrs, "allowed_keys", len(s.Allow))
+		}
+		if !s.ServerKey.IsZero() {
+			attrs = append(attrs, "server_key", s.ServerKey.String())
+		}
+		d.log.Info("service up", attrs...)
 	}
 	for _, s := range ch.AccessChanged {
 		if err := d.fwd.SetAllow(s.Name, allowlist(s)); err != nil {
