@@ -211,3 +211,46 @@ func TestAccessValidation(t *testing.T) {
 		t.Error("Allows: nil allows all, empty allows none, the zero key is never allowed")
 	}
 }
+
+// TestAllowListRefusesPlaintext: a plaintext connection proves no key, so
+// a service with an allow list refuses it (reason no_key) and a pinned
+// connect service refuses a plaintext server.
+func TestAllowListRefusesPlaintext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	topic := framework.TopicFromString("plain-allow")
+	target, accepted := countingServer(t)
+	a := newSwarm(t, framework.WithPlaintext())
+	ma := newManager(t, a, Options{})
+	if err := ma.Add(ctx, Service{Name: "web", Topic: topic, Serve: target, Allow: NewAllowlist(genKey(t).Public)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Join(ctx, topic, framework.Announce(true), framework.Lookup(false)); err != nil {
+		t.Fatal(err)
+	}
+	b := newSwarm(t, framework.WithPlaintext(), dwebswarm.StaticPeers("127.0.0.1:"+strconv.Itoa(a.Port())))
+	mb := newManager(t, b, Options{PeerWait: -1})
+	pin := genKey(t).Public
+	for _, s := range []Service{{Name: "open", Topic: topic, Connect: "127.0.0.1:0"}, {Name: "pinned", Topic: topic, Connect: "127.0.0.1:0", ServerKey: pin}} {
+		if err := mb.Add(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Join(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	if err := mb.WaitPeer(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, dial(t, mb.Addr("open").String()))
+	if n := ma.Metrics("web").RefusedNoKey.Load(); n != 1 {
+		t.Errorf("refusals no_key = %d, want 1", n)
+	}
+	expectClosed(t, dial(t, mb.Addr("pinned").String()))
+	if n := mb.Metrics("pinned").RefusedServerKey.Load(); n != 1 {
+		t.Errorf("pinned: refusals server_key_mismatch = %d, want 1", n)
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("the local service saw %d plaintext connections, want 0", n)
+	}
+}
