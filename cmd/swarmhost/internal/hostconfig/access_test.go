@@ -123,6 +123,10 @@ func TestServiceAccessErrors(t *testing.T) {
 		}
 	}
 
+	if _, err := ReadKeyList(dir); !errors.Is(err, secure.ErrBadKey) || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("ReadKeyList of a directory: %v", err)
+	}
+
 	if err := os.WriteFile(cfg, []byte("node: {plaintext: true}\nservices:\n  - {name: a, topic: a, serve: 127.0.0.1:80, allow: []}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

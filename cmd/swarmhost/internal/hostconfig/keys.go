@@ -74,6 +74,12 @@ func keyErrMsg(err error) string {
 
 // ReadKeyList reads and parses the allow file at path ([ParseKeyList]).
 func ReadKeyList(path string) ([]secure.PublicKey, error) {
+	// a FIFO or device would block or never end: refuse before opening
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", secure.ErrBadKey, path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
