@@ -10,7 +10,7 @@ import (
 
 // The completion scripts complete subcommands, the values of --transport,
 // --discovery, --validator (built-in plugin names), --kind (conformance)
-// and --log-level, "key generate" (file names for --key, --file and the
+// and --log-level, "key generate"/"key rotate" (file names for --key, --file and the
 // key path), and flags by asking the command for its -h (so they
 // never go stale). %[1]s is the subcommands, %[2]s the transports, %[3]s
 // the discoveries, %[4]s the validators, %[5]s the kinds.
@@ -34,7 +34,7 @@ _swarmhost() {
 		return
 	fi
 	if [ "${COMP_WORDS[1]}" = key ] && [ "$COMP_CWORD" -eq 2 ] && [[ $cur != -* ]]; then
-		COMPREPLY=($(compgen -W "generate" -- "$cur") $(compgen -f -- "$cur"))
+		COMPREPLY=($(compgen -W "generate rotate" -- "$cur") $(compgen -f -- "$cur"))
 		return
 	fi
 	if [[ $cur == -* ]]; then
@@ -69,7 +69,7 @@ _swarmhost() {
 		return
 	fi
 	if [[ ${words[2]} == key ]] && (( CURRENT == 3 )) && [[ ${words[CURRENT]} != -* ]]; then
-		compadd generate
+		compadd generate rotate
 		_files
 		return
 	fi
@@ -90,7 +90,7 @@ function __swarmhost_flags
 end
 complete -c swarmhost -f -n __fish_use_subcommand -a "%[1]s"
 complete -c swarmhost -f -n "__fish_seen_subcommand_from completion" -a "bash zsh fish"
-complete -c swarmhost -n "__fish_seen_subcommand_from key; and not __fish_seen_subcommand_from generate" -a generate
+complete -c swarmhost -n "__fish_seen_subcommand_from key; and not __fish_seen_subcommand_from generate rotate" -a "generate rotate"
 complete -c swarmhost -f -n "not __fish_use_subcommand" -l transport -r -a "%[2]s"
 complete -c swarmhost -f -n "not __fish_use_subcommand" -l discovery -r -a "%[3]s"
 complete -c swarmhost -f -n "not __fish_use_subcommand" -l validator -r -a "%[4]s"

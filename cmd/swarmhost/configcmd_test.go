@@ -44,3 +44,21 @@ func TestConfigCheck(t *testing.T) {
 		t.Errorf("help: exit %d, %q", code, out)
 	}
 }
+
+// TestConfigCheckServiceKeys: config check reports bad service keys at
+// their file:line:col, in the config and in an allow file.
+func TestConfigCheckServiceKeys(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	keys := filepath.Join(dir, "allowed.keys")
+	if err := os.WriteFile(keys, []byte("# laptops\nnot-a-key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte("services:\n  - name: web\n    topic: w\n    serve: 127.0.0.1:80\n    allow: [abc]\n    allowFile: allowed.keys\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCmd(context.Background(), strings.NewReader(""), "config", "check", cfg)
+	if code != 1 || !strings.Contains(errOut, cfg+":5:13: services[0].allow[0]: bad key: 3 characters") || !strings.Contains(errOut, keys+":2:1: bad key: 9 characters") {
+		t.Errorf("exit %d:\n%s", code, errOut)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 
 	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/hostconfig"
 	"github.com/dwebswarm/dwebswarm-go/framework"
@@ -65,6 +66,7 @@ func mode(plaintext bool) string {
 
 const keyHelp = `usage: swarmhost key [--file PATH | --config FILE]
        swarmhost key generate PATH
+       swarmhost key rotate [--file PATH | --config FILE]
 
 A swarm's identity is a static X25519 key pair kept in a key file (mode
 0600; a key file that group or others may read is refused: chmod 600 it).
@@ -74,12 +76,22 @@ Its public key, printed in z-base-32 (52 characters), is what peers see.
                        ./node.key; or, with --config, the daemon's node.key),
                        creating the file if it is missing (said on stderr)
   key generate PATH    write a new key file at PATH and print its public key;
-                       fails if PATH exists (rotate by writing a new file)
+                       fails if PATH exists
+  key rotate           replace the key file (--file or --config, as for key)
+                       with a new key: the old file is kept beside it as
+                       PATH.old-XXXXXXXX (the old key's first characters),
+                       and the keys to update on peers are printed
+
+Keys are printed in z-base-32: lowercase letters and digits with no
+look-alikes (0/o, 1/l), no padding and no punctuation, so a key survives
+being read aloud, retyped or double-click-selected. Anywhere a key is
+read (allow:, allowFile, serverKey) 64 hex digits are accepted too.
 
 examples:
   swarmhost key --config /etc/swarmhost.yaml     # the daemon's public key
   swarmhost key generate ~/.config/swarmhost/pipe.key
   swarmhost pipe --key ~/.config/swarmhost/pipe.key my-topic
+  swarmhost key rotate --config /etc/swarmhost.yaml   # then restart the daemon
 
 flags:
 `
@@ -89,7 +101,12 @@ func runKey(_ context.Context, args []string, s stdio) int {
 	if len(args) > 0 && args[0] == "generate" {
 		return runKeyGenerate(args[1:], s)
 	}
-	fs := flag.NewFlagSet("key", flag.ContinueOnError)
+	rotate := len(args) > 0 && args[0] == "rotate"
+	name := "key"
+	if rotate {
+		args, name = args[1:], "key rotate"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(s.err)
 	fs.Usage = func() { fmt.Fprint(s.err, keyHelp); fs.PrintDefaults() }
 	file := fs.String("file", "", "the key `PATH` (default "+hostconfig.DefaultKeyFile+")")
@@ -101,12 +118,12 @@ func runKey(_ context.Context, args []string, s stdio) int {
 		return 2
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintf(s.err, "swarmhost key: unknown subcommand %q\n\n", fs.Arg(0))
+		fmt.Fprintf(s.err, "swarmhost %s: unknown subcommand %q\n\n", name, fs.Arg(0))
 		fs.Usage()
 		return 2
 	}
 	if *file != "" && *config != "" {
-		fmt.Fprintln(s.err, "swarmhost key: give --file or --config, not both")
+		fmt.Fprintf(s.err, "swarmhost %s: give --file or --config, not both\n", name)
 		return 2
 	}
 	path := *file
@@ -121,11 +138,14 @@ func runKey(_ context.Context, args []string, s stdio) int {
 					fmt.Fprintln(s.err, e)
 				}
 			} else {
-				fmt.Fprintf(s.err, "swarmhost key: %v\n", err)
+				fmt.Fprintf(s.err, "swarmhost %s: %v\n", name, err)
 			}
 			return 1
 		}
 		path = cfg.Node.Key
+	}
+	if rotate {
+		return rotateKey(path, *config != "", s)
 	}
 	kp, err := loadOrCreateKey(path, s)
 	if err != nil {
@@ -160,6 +180,51 @@ func runKeyGenerate(args []string, s stdio) int {
 		return 1
 	}
 	fmt.Fprintf(s.err, "swarmhost: wrote key file %s (mode 0600)\n", pos[0])
+	fmt.Fprintln(s.out, kp.Public)
+	return 0
+}
+
+// rotateKey replaces the key file at path with a new key pair. The old
+// file is kept, hard-linked as path.old-<its key's first characters>
+// before the new file is renamed over path, so that at every moment path
+// holds a whole key file. It tells the operator what to update.
+func rotateKey(path string, daemon bool, s stdio) int {
+	fail := func(err error) int {
+		fmt.Fprintln(s.err, "swarmhost key rotate:", err)
+		return 1
+	}
+	old, err := secure.ReadKeyFile(path)
+	if err != nil {
+		return fail(err)
+	}
+	kp, err := secure.GenerateKeyPair()
+	if err != nil {
+		return fail(err)
+	}
+	tmp := path + ".new"
+	if err := secure.WriteKeyFile(tmp, kp); err != nil {
+		return fail(fmt.Errorf("%w (a rotation left %s behind? remove it and retry)", err, tmp))
+	}
+	kept := path + ".old-" + old.Public.Short()
+	if err := os.Link(path, kept); err != nil {
+		os.Remove(tmp)
+		return fail(fmt.Errorf("keep the old key file: %w", err))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fail(err)
+	}
+	fmt.Fprintf(s.err, `swarmhost: rotated key file %s (mode 0600)
+  old public key %s, kept in %s
+  new public key %s
+update every peer that names the old key:
+  - servers that allow this node: replace it in their allow: lists and allowFile, then reload them (kill -HUP)
+  - clients that pin this node: replace it in their connect services' serverKey
+`, path, old.Public, kept, kp.Public)
+	if daemon {
+		fmt.Fprintln(s.err, "  - restart this daemon: node.key is read at start only")
+	}
+	fmt.Fprintf(s.err, "delete %s once no peer needs the old key\n", kept)
 	fmt.Fprintln(s.out, kp.Public)
 	return 0
 }

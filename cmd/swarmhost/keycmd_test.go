@@ -260,12 +260,67 @@ func TestCompletionCompletesKeyGenerate(t *testing.T) {
 		}
 		script := out + `
 COMP_WORDS=(swarmhost key gen); COMP_CWORD=2; _swarmhost; printf '%s\n' "${COMPREPLY[@]}"
+COMP_WORDS=(swarmhost key rot); COMP_CWORD=2; _swarmhost; printf '%s\n' "${COMPREPLY[@]}"
 `
 		cmd := exec.Command("bash", "-c", script)
 		cmd.Dir = t.TempDir()
 		b, err := cmd.CombinedOutput()
-		if err != nil || strings.TrimSpace(string(b)) != "generate" {
-			t.Errorf("bash completes %q (%v), want generate", b, err)
+		if err != nil || strings.TrimSpace(string(b)) != "generate\nrotate" {
+			t.Errorf("bash completes %q (%v), want generate, then rotate", b, err)
+		}
+	}
+}
+
+// TestKeyRotate: "key rotate" writes a new key at the same path (0600),
+// keeps the old file beside it under a name given on stderr, prints the
+// new key and says what to update; a missing or loose key file is refused.
+func TestKeyRotate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "node.key")
+	old, err := secure.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := secure.WriteKeyFile(path, old); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd(ctx, strings.NewReader(""), "key", "rotate", "--file", path)
+	if code != 0 {
+		t.Fatalf("rotate: exit %d: %s", code, errOut)
+	}
+	k, err := secure.ParsePublicKey(out)
+	if err != nil || k == old.Public {
+		t.Fatalf("rotate printed %q (%v), old key %s", out, err, old.Public)
+	}
+	if kp, err := secure.ReadKeyFile(path); err != nil || kp.Public != k {
+		t.Fatalf("%s holds %s (%v), want the new key %s", path, kp.Public, err, k)
+	}
+	kept := path + ".old-" + old.Public.Short()
+	if kp, err := secure.ReadKeyFile(kept); err != nil || kp.Public != old.Public {
+		t.Fatalf("old key file %s: %s, %v", kept, kp.Public, err)
+	}
+	for _, want := range []string{kept, old.Public.String(), k.String(), "allow", "serverKey"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("rotate's message lacks %q:\n%s", want, errOut)
+		}
+	}
+	if st, _ := os.Stat(path); runtime.GOOS != "windows" && st.Mode().Perm() != 0o600 {
+		t.Errorf("new key file mode %04o", st.Mode().Perm())
+	}
+	if _, err := os.Stat(path + ".new"); !os.IsNotExist(err) {
+		t.Errorf("temporary file left behind: %v", err)
+	}
+	if code, _, errOut := runCmd(ctx, strings.NewReader(""), "key", "rotate", "--file", filepath.Join(dir, "none.key")); code != 1 || !strings.Contains(errOut, "none.key") {
+		t.Errorf("rotate of a missing file: exit %d: %s", code, errOut)
+	}
+	if runtime.GOOS != "windows" {
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := runCmd(ctx, strings.NewReader(""), "key", "rotate", "--file", path)
+		if code != 1 || !strings.Contains(errOut, path+" has mode 0644") || !strings.Contains(errOut, "chmod 600 "+path) {
+			t.Errorf("rotate of a loose key file: exit %d: %s", code, errOut)
 		}
 	}
 }

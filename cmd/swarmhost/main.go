@@ -10,6 +10,7 @@
 //	swarmhost status               a running daemon's state
 //	swarmhost key [--file PATH]    print (creating if missing) a key file's public key
 //	swarmhost key generate PATH    write a new key file
+//	swarmhost key rotate           replace the key file, keeping the old one
 //	swarmhost version              print the version
 //
 // Run "swarmhost COMMAND -h" for a command's flags.
@@ -48,7 +49,7 @@ func commands() []command {
 		{"run", "run the daemon from a YAML config: topics, services, metrics", runRun},
 		{"config", "check a daemon config file (config check FILE)", runConfig},
 		{"status", "print a running daemon's topics, connections, queue, connectivity and plugins", runStatus},
-		{"key", "print the public key of a key file, creating it if missing (key generate PATH: a new one)", runKey},
+		{"key", "print the public key of a key file, creating it if missing (key generate PATH: a new one; key rotate: replace it)", runKey},
 		{"completion", "print a shell completion script (completion bash|zsh|fish)", runCompletion},
 		{"version", "print the version", func(_ context.Context, _ []string, s stdio) int {
 			fmt.Fprintln(s.out, versionString())

@@ -165,7 +165,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 	}
 	if metricsAddr != "" {
 		oc := observe.Config{Version: strings.TrimPrefix(versionString(), "swarmhost "), Logger: log, Plugins: tracker,
-			PublicKey: kp.Public, Plaintext: cfg.Node.Plaintext}
+			PublicKey: kp.Public, Plaintext: cfg.Node.Plaintext, ServiceRefusals: serviceRefusals(d.fwd)}
 		if dhtPlugin != nil {
 			oc.DHTNodes = observe.DHTNodes(dhtPlugin)
 			oc.DHTLimits = observe.DHTLimits(dhtPlugin)
@@ -229,7 +229,7 @@ func (d *daemon) reload(ctx context.Context) error {
 	err = d.apply(ctx, ch)
 	d.cfg = cfg
 	d.log.Info("reloaded", "topics_added", len(ch.TopicsAdded), "topics_removed", len(ch.TopicsRemoved),
-		"services_added", len(ch.ServicesAdded), "services_removed", len(ch.ServicesRemoved))
+		"services_added", len(ch.ServicesAdded), "services_removed", len(ch.ServicesRemoved), "allow_lists_changed", len(ch.AccessChanged))
 	return err
 }
 
@@ -268,7 +268,7 @@ func (d *daemon) apply(ctx context.Context, ch hostconfig.Changes) error {
 			errs = append(errs, fmt.Errorf("service %s: topic: %w", s.Name, err))
 			continue
 		}
-		if err := d.fwd.Add(ctx, forward.Service{Name: s.Name, Topic: s.Topic, Serve: s.Serve, Connect: s.Connect}); err != nil {
+		if err := d.fwd.Add(ctx, forward.Service{Name: s.Name, Topic: s.Topic, Serve: s.Serve, Connect: s.Connect, Allow: allowlist(s), ServerKey: s.ServerKey}); err != nil {
 			errs = append(errs, fmt.Errorf("service %s: %w", s.Name, err))
 			continue
 		}
@@ -276,9 +276,30 @@ func (d *daemon) apply(ctx context.Context, ch hostconfig.Changes) error {
 			d.obs.NameTopic(s.Topic, s.Name)
 			d.obs.AddByteCounter(s.Name, serviceBytes{d.fwd, s.Name})
 		}
-		d.log.Info("service up", "name", s.Name, "serve", s.Serve, "connect", s.Connect, "addr", addrString(d.fwd, s.Name))
+		attrs := []any{"name", s.Name, "serve", s.Serve, "connect", s.Connect, "addr", addrString(d.fwd, s.Name)}
+		if s.Restricted {
+			attrs = append(attrs, "allowed_keys", len(s.Allow))
+		}
+		if !s.ServerKey.IsZero() {
+			attrs = append(attrs, "server_key", s.ServerKey.String())
+		}
+		d.log.Info("service up", attrs...)
+	}
+	for _, s := range ch.AccessChanged {
+		if err := d.fwd.SetAllow(s.Name, allowlist(s)); err != nil {
+			errs = append(errs, fmt.Errorf("service %s: %w", s.Name, err))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// allowlist is the forward allow list of a configured service: nil (any
+// key) unless it sets allow or allowFile.
+func allowlist(s hostconfig.Service) *forward.Allowlist {
+	if !s.Restricted {
+		return nil
+	}
+	return forward.NewAllowlist(s.Allow...)
 }
 
 // topicStillUsed reports whether the new config keeps topic joined for
@@ -361,4 +382,17 @@ func addrString(m *forward.Manager, name string) string {
 		return a.String()
 	}
 	return ""
+}
+
+// serviceRefusals exports the services' refusals by key to the observer.
+func serviceRefusals(m *forward.Manager) func() []observe.ServiceRefusal {
+	return func() []observe.ServiceRefusal {
+		var out []observe.ServiceRefusal
+		for name, met := range m.AllMetrics() {
+			for reason, n := range met.Refusals() {
+				out = append(out, observe.ServiceRefusal{Service: name, Reason: reason, Count: n})
+			}
+		}
+		return out
+	}
 }

@@ -178,6 +178,13 @@ func (m *Manager) peerResult(p framework.Peer, err error) {
 // rate-limited by RefreshInterval) and waits for a new peer, all within
 // PeerWait of the call. The caller owns the returned connection.
 func (m *Manager) Dial(ctx context.Context, topic framework.Topic) (*framework.Conn, error) {
+	return m.dial(ctx, topic, nil)
+}
+
+// dial is Dial for svc (nil: none); a connect service's pinned
+// ServerKey is checked on every session, and refusals are counted in its
+// metrics.
+func (m *Manager) dial(ctx context.Context, topic framework.Topic, svc *service) (*framework.Conn, error) {
 	wctx := ctx
 	if m.opt.PeerWait > 0 {
 		var cancel context.CancelFunc
@@ -200,7 +207,7 @@ func (m *Manager) Dial(ctx context.Context, topic framework.Topic) (*framework.C
 			var c *framework.Conn
 			release, err := m.setupSlot(ctx, p.Host)
 			if err == nil {
-				c, err = m.dialPeer(ctx, p)
+				c, err = m.dialPeer(ctx, p, svc)
 				release()
 			}
 			m.peerResult(p, err)
@@ -255,12 +262,21 @@ func (m *Manager) setupSlot(ctx context.Context, host string) (release func(), e
 }
 
 // dialPeer connects to p, sends the header and reads the status.
-func (m *Manager) dialPeer(ctx context.Context, p framework.Peer) (*framework.Conn, error) {
+func (m *Manager) dialPeer(ctx context.Context, p framework.Peer, svc *service) (*framework.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.opt.DialTimeout)
 	defer cancel()
 	c, err := m.sw.Connect(ctx, p)
 	if err != nil {
 		return nil, err
+	}
+	if svc != nil && !svc.ServerKey.IsZero() && c.RemotePublicKey() != svc.ServerKey {
+		// before the header: the peer's service sees nothing, and the
+		// local client's bytes are never sent to it
+		got := keyString(c.RemotePublicKey())
+		c.Close()
+		svc.refused(ReasonServerKey)
+		svc.log.Warn("session refused: peer's key is not the pinned server key", "remote_key", got, "server_key", svc.ServerKey.String(), "remote", p.Addr())
+		return nil, fmt.Errorf("%w: it proved %s, want %s", ErrServerKey, got, svc.ServerKey)
 	}
 	deadline, _ := ctx.Deadline()
 	c.SetDeadline(deadline)
@@ -332,7 +348,7 @@ func (s *service) acceptLoop() {
 // connect obtains a fresh swarm connection for an accepted local
 // connection and pipes them.
 func (s *service) connect(l *link) {
-	rc, err := s.m.Dial(s.ctx, s.Topic)
+	rc, err := s.m.dial(s.ctx, s.Topic, s)
 	if err != nil {
 		s.metrics.Failed.Add(1)
 		if s.ctx.Err() == nil {

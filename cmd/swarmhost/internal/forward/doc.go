@@ -27,6 +27,20 @@
 //	  0x00  OK: the target is connected; the raw stream follows both ways
 //	  0x01  no service for this topic on this peer; the connection closes
 //	  0x02  the service's target address is unreachable; the connection closes
+//	  0x03  the service does not allow the dialler's key (Service.Allow); the
+//	        target is not dialled and the connection closes
+//
+// Keys: a serve service with an allow list ([Service.Allow]) admits only
+// sessions whose remote key (the static key the dialler proved in the
+// handshake, framework.Conn.RemotePublicKey) is in it: any other session,
+// and any plaintext connection, gets 0x03 before the target is dialled,
+// so the local service never sees it. [Manager.SetAllow] replaces a
+// running service's list and closes the open connections of keys it drops.
+// A connect service with a pinned [Service.ServerKey] closes a session to
+// any peer proving another key right after the handshake, before the
+// header (the peer's service sees nothing and the local client's bytes
+// are never sent to it), and tries the next peer. Both refusals are
+// counted ([Metrics.Refusals], by reason) and logged with the key.
 //
 // Sessions: the topic is the one the dialler proved in the session's
 // handshake (the session's Topic, framework/secure.Conn.Topic): the
@@ -56,7 +70,7 @@
 // whose kind is unknown or not its mode's, that ends early or that misses
 // the deadline. It dials the target before it
 // answers, so the connecting side knows that the stream reaches the service
-// and may try another peer on 0x01, 0x02, or a close without an answer (a
+// and may try another peer on 0x01, 0x02, 0x03, or a close without an answer (a
 // peer that is not forwarding, or that is at its connection limit). The
 // connecting side sends no data before the 0x00; after it, the bytes are the
 // service's own, unframed. Unknown status bytes are failures. A future

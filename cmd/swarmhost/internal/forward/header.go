@@ -53,6 +53,10 @@ const (
 	// StatusTargetDown: the service exists but its target address refused
 	// or timed out. The serving side closes the connection after the byte.
 	StatusTargetDown Status = 0x02
+	// StatusForbidden: the service exists but does not allow the
+	// dialler's key (its allow list). The serving side closes the
+	// connection after the byte, without dialling the target.
+	StatusForbidden Status = 0x03
 )
 
 func (s Status) String() string {
@@ -63,6 +67,8 @@ func (s Status) String() string {
 		return "no service for this topic"
 	case StatusTargetDown:
 		return "service target unreachable"
+	case StatusForbidden:
+		return "key not allowed by the service"
 	}
 	return fmt.Sprintf("unknown status 0x%02x", byte(s))
 }

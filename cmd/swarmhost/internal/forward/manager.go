@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 )
 
 // Defaults of [Options].
@@ -53,6 +54,17 @@ type Service struct {
 	// Connect (host:port, port 0 = any) listens here: every accepted
 	// connection is piped to a new swarm connection to a peer of Topic.
 	Connect string
+	// Allow, for a serve service, is the set of keys allowed to use it: a
+	// session whose remote key is not in it (and any plaintext connection)
+	// is refused before the service's address is dialled. Nil: every peer
+	// of Topic may use it. [Manager.SetAllow] replaces it on a running
+	// service.
+	Allow *Allowlist
+	// ServerKey, for a connect service, pins the key of the peer it
+	// forwards to: a session to a peer proving another key (and a
+	// plaintext connection) is closed before the local client's bytes are
+	// sent, and the next peer is tried. Zero: any peer of Topic.
+	ServerKey secure.PublicKey
 }
 
 // Kind returns "serve" or "connect".
@@ -84,6 +96,12 @@ func (s Service) validate() error {
 	}
 	if s.Serve != "" && host == "" {
 		return fmt.Errorf("%w: %q: serve address %q has no host", ErrInvalidService, s.Name, addr)
+	}
+	if s.Allow != nil && s.Serve == "" {
+		return fmt.Errorf("%w: %q: only a serve service has an allow list", ErrInvalidService, s.Name)
+	}
+	if !s.ServerKey.IsZero() && s.Connect == "" {
+		return fmt.Errorf("%w: %q: only a connect service pins a server key", ErrInvalidService, s.Name)
 	}
 	return nil
 }
@@ -155,6 +173,30 @@ type Metrics struct {
 	Failed      atomic.Uint64 // connections that could not be forwarded
 	BytesIn     atomic.Uint64 // bytes received from peers, written to local sockets
 	BytesOut    atomic.Uint64 // bytes read from local sockets, sent to peers
+	// Refusals by key, by reason (ReasonKeyNotAllowed, ReasonNoKey:
+	// inbound sessions a serve service refused; ReasonServerKey: sessions
+	// a connect service closed for their key). Not counted in Failed.
+	RefusedKeyNotAllowed, RefusedNoKey, RefusedServerKey atomic.Uint64
+}
+
+func (m *Metrics) refuse(reason string) {
+	switch reason {
+	case ReasonKeyNotAllowed:
+		m.RefusedKeyNotAllowed.Add(1)
+	case ReasonNoKey:
+		m.RefusedNoKey.Add(1)
+	case ReasonServerKey:
+		m.RefusedServerKey.Add(1)
+	}
+}
+
+// Refusals returns the refusal counters by reason, every reason present.
+func (m *Metrics) Refusals() map[string]uint64 {
+	return map[string]uint64{
+		ReasonKeyNotAllowed: m.RefusedKeyNotAllowed.Load(),
+		ReasonNoKey:         m.RefusedNoKey.Load(),
+		ReasonServerKey:     m.RefusedServerKey.Load(),
+	}
 }
 
 // MetricsSnapshot is a copy of [Metrics].
@@ -274,6 +316,7 @@ func (m *Manager) Add(ctx context.Context, s Service) error {
 		log:   m.log.With("service", s.Name, "topic", s.Topic.Short()),
 		links: map[*link]struct{}{},
 	}
+	svc.allow.Store(s.Allow)
 	m.services[s.Name] = svc
 	if s.Serve != "" {
 		m.serving[s.Topic] = svc
@@ -281,7 +324,7 @@ func (m *Manager) Add(ctx context.Context, s Service) error {
 		svc.wg.Add(1)
 		go svc.acceptLoop()
 	}
-	svc.log.Info("service added", "kind", s.Kind(), "addr", svc.addr())
+	svc.log.Info("service added", append([]any{"kind", s.Kind(), "addr", svc.addr()}, s.accessAttrs()...)...)
 	return nil
 }
 
@@ -312,7 +355,9 @@ func (m *Manager) Services() []Service {
 	defer m.mu.Unlock()
 	out := make([]Service, 0, len(m.services))
 	for _, s := range m.services {
-		out = append(out, s.Service)
+		svc := s.Service
+		svc.Allow = s.allow.Load()
+		out = append(out, svc)
 	}
 	slices.SortFunc(out, func(a, b Service) int { return cmp.Compare(a.Name, b.Name) })
 	return out
@@ -397,6 +442,7 @@ type service struct {
 	metrics *Metrics
 	log     *slog.Logger
 	ln      net.Listener // connect services
+	allow   atomic.Pointer[Allowlist]
 	ctx     context.Context
 	cancel  context.CancelFunc
 

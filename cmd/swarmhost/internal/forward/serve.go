@@ -67,6 +67,14 @@ func (m *Manager) serveConn(c *framework.Conn) {
 		return
 	}
 	defer svc.untrack(l)
+	if reason := svc.admit(c); reason != "" {
+		// before the target is dialled: the local service sees nothing
+		svc.refused(reason)
+		svc.log.Warn("inbound connection refused: key not allowed", "reason", reason, "remote_key", keyString(c.RemotePublicKey()), "remote", c.RemoteAddr().String())
+		refuse(c, StatusForbidden)
+		l.close()
+		return
+	}
 	svc.serve(l, c)
 }
 
@@ -102,7 +110,7 @@ func (s *service) serve(l *link, c *framework.Conn) {
 	if err != nil {
 		s.metrics.Failed.Add(1)
 		if s.ctx.Err() == nil {
-			s.log.Warn("forwarded connection closed: target unreachable", "target", s.Serve, "remote", c.RemoteAddr().String(), "err", err)
+			s.log.Warn("forwarded connection closed: target unreachable", "target", s.Serve, "remote", c.RemoteAddr().String(), "remote_key", keyString(c.RemotePublicKey()), "err", err)
 		}
 		refuse(c, StatusTargetDown)
 		l.close()

@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
 
@@ -124,7 +125,19 @@ type Service struct {
 	// Connect is the local HOST:PORT the daemon listens on: every accepted
 	// connection is piped to a peer of the topic. The daemon looks it up.
 	Connect string
-	Pos     Pos
+	// Restricted: a serve service with allow or allowFile; only the keys
+	// of Allow may use it (none when Allow is empty).
+	Restricted bool
+	// Allow is the keys of allow: followed by those of the allow file, as
+	// read when the config was loaded (a reload re-reads it).
+	Allow []secure.PublicKey
+	// AllowFile is the allow file's path (relative paths are resolved
+	// against the config file's directory); empty when none.
+	AllowFile string
+	// ServerKey, for a connect service, pins the key the serving peer must
+	// prove (zero: any peer of the topic).
+	ServerKey secure.PublicKey
+	Pos       Pos
 }
 
 // JoinOptions are the join options of the service's topic.

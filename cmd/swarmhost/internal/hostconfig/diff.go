@@ -4,6 +4,7 @@ import (
 	"reflect"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 )
 
 // Changes is what a reload changes (see [Diff]).
@@ -16,6 +17,10 @@ type Changes struct {
 	// ServicesAdded and ServicesRemoved are services to start and stop, by
 	// name; a service whose topic or address changed is in both.
 	ServicesAdded, ServicesRemoved []Service
+	// AccessChanged are services kept running (not in ServicesAdded) whose
+	// allow list changed, allow file contents included (the new entry):
+	// replace their allow list in place.
+	AccessChanged []Service
 	// Restart names the sections that differ but only take effect on a
 	// restart: "node", "discoveries", "transports", "validators", "log",
 	// "metrics". A daemon logs them on reload.
@@ -24,7 +29,7 @@ type Changes struct {
 
 // Empty reports whether nothing changed.
 func (c Changes) Empty() bool {
-	return len(c.TopicsAdded)+len(c.TopicsRemoved)+len(c.TopicsChanged)+len(c.ServicesAdded)+len(c.ServicesRemoved)+len(c.Restart) == 0
+	return len(c.TopicsAdded)+len(c.TopicsRemoved)+len(c.TopicsChanged)+len(c.ServicesAdded)+len(c.ServicesRemoved)+len(c.AccessChanged)+len(c.Restart) == 0
 }
 
 // Diff compares two configs for a reload (SIGHUP): topics by their 32
@@ -61,8 +66,10 @@ func Diff(old, new *Config) Changes {
 			ch.TopicsRemoved = append(ch.TopicsRemoved, t)
 		}
 	}
+	// a service's allow list is not compared: the daemon replaces it on
+	// the running service (forward.Manager.SetAllow), see Changes
 	sameService := func(a, b Service) bool {
-		return a.Topic == b.Topic && a.Serve == b.Serve && a.Connect == b.Connect
+		return a.Topic == b.Topic && a.Serve == b.Serve && a.Connect == b.Connect && a.ServerKey == b.ServerKey
 	}
 	oldS := map[string]Service{}
 	for _, s := range old.services {
@@ -73,6 +80,8 @@ func Diff(old, new *Config) Changes {
 		newS[s.Name] = s
 		if o, ok := oldS[s.Name]; !ok || !sameService(o, s) {
 			ch.ServicesAdded = append(ch.ServicesAdded, s)
+		} else if o.Restricted != s.Restricted || !sameKeys(o.Allow, s.Allow) {
+			ch.AccessChanged = append(ch.AccessChanged, s)
 		}
 	}
 	for _, s := range old.services {
@@ -115,4 +124,20 @@ func samePlugins(a, b []Plugin) bool {
 		}
 	}
 	return true
+}
+
+// sameKeys reports whether a and b hold the same keys, in any order.
+func sameKeys(a, b []secure.PublicKey) bool {
+	set := make(map[secure.PublicKey]bool, len(a))
+	for _, k := range a {
+		set[k] = true
+	}
+	other := make(map[secure.PublicKey]bool, len(b))
+	for _, k := range b {
+		if !set[k] {
+			return false
+		}
+		other[k] = true
+	}
+	return len(other) == len(set)
 }

@@ -133,7 +133,19 @@
 //	           topic is piped to a new connection to it (announces the topic)
 //	  connect  addr: listen here; every accepted connection is piped to a
 //	           peer of the topic (looks it up)
-//	Exactly one of serve and connect.
+//	  allow     list of public keys (serve only): only sessions proving one
+//	            of them may use the service; others are refused before the
+//	            local server is dialled. allow: [] admits nobody.
+//	  allowFile path (serve only; relative to the config file): more keys,
+//	            one per line, # comments; re-read on every reload (SIGHUP).
+//	            A service with neither allow nor allowFile admits any peer
+//	            of its topic.
+//	  serverKey public key (connect only): the key the serving peer must
+//	            prove; a session to any other key is closed before the
+//	            local client's bytes are sent.
+//	Exactly one of serve and connect. Keys are z-base-32 (52 characters,
+//	as swarmhost key prints them) or 64 hex digits; a key is listed once
+//	per list. Keys need encrypted sessions: not with node.plaintext.
 //
 // log: level (debug | info | warn | error; info), format (text | json; text).
 //

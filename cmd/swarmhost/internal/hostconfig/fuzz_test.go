@@ -18,6 +18,8 @@ func FuzzParse(f *testing.F) {
 		"transports: []\n", "discoveries: [{name: dht, options: {roundMin: 2m, roundMax: 1m}}]\n",
 		"validators: [{plugin: {path: /nonexistent, sha256: zz}}]\n", "---\n---\n", "\t", "node: !!binary aGk=\n",
 		"x: &x {a: *x}\nnode: *x\n", "node:\n  <<: {port: 1}\n", "{[1]: 2}\n",
+		"services:\n  - {name: a, topic: t, serve: 127.0.0.1:80, allow: [pca8paxemymmkofpghu98yew4e35mcmrntf4bkt3xdfokiu5bcro, x]}\n",
+		"services:\n  - {name: a, topic: t, connect: 127.0.0.1:80, serverKey: [1]}\n",
 	} {
 		f.Add([]byte(s))
 	}

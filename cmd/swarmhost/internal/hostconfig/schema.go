@@ -328,7 +328,8 @@ func (d *decoder) services(v *yaml.Node) []Service {
 	for i, it := range items {
 		path := fmt.Sprintf("services[%d]", i)
 		s := Service{Pos: posOf(it)}
-		var nameN, topicN, serveN, connectN *yaml.Node
+		var nameN, topicN, serveN, connectN, accessN, pinN *yaml.Node
+		var allow, fileKeys []secure.PublicKey
 		good := d.mapping(it, path, fields{
 			"name": func(_, v *yaml.Node) {
 				nameN = v
@@ -352,9 +353,29 @@ func (d *decoder) services(v *yaml.Node) []Service {
 				connectN = v
 				s.Connect, _ = d.addr(v, path+".connect", hostOptional)
 			},
+			"allow": func(k, v *yaml.Node) {
+				accessN = k
+				s.Restricted = true
+				allow, _ = d.allowList(v, path+".allow")
+			},
+			"allowFile": func(k, v *yaml.Node) {
+				if accessN == nil {
+					accessN = k
+				}
+				s.Restricted = true
+				s.AllowFile, fileKeys, _ = d.allowFile(v, path+".allowFile")
+			},
+			"serverKey": func(k, v *yaml.Node) {
+				pinN = k
+				s.ServerKey, _ = d.publicKey(v, path+".serverKey")
+			},
 		}, map[string]string{
-			"listen":  `a service either serves, serve: HOST:PORT of a local server peers reach, or connects, connect: HOST:PORT of a local listener`,
-			"address": `a service has serve: HOST:PORT or connect: HOST:PORT`,
+			"allowed":    `did you mean "allow"?`,
+			"allow_file": `did you mean "allowFile"?`,
+			"server_key": `did you mean "serverKey"?`,
+			"key":        "serve services take allow: [KEY, ...] (the keys that may use it); connect services take serverKey: KEY (the server's key)",
+			"listen":     `a service either serves, serve: HOST:PORT of a local server peers reach, or connects, connect: HOST:PORT of a local listener`,
+			"address":    `a service has serve: HOST:PORT or connect: HOST:PORT`,
 		})
 		if !good {
 			continue
@@ -370,6 +391,16 @@ func (d *decoder) services(v *yaml.Node) []Service {
 			d.errf(connectN, "serve exposes a local server to peers; connect listens locally and reaches a peer's service: use two services for both", "%s: both serve and connect", path)
 		case serveN == nil && connectN == nil:
 			d.errf(it, "add serve: HOST:PORT to expose a local server, or connect: HOST:PORT to listen here and reach a peer", "%s: neither serve nor connect", path)
+		}
+		if accessN != nil && connectN != nil && serveN == nil {
+			d.errf(accessN, "allow and allowFile name the keys that may use a serve service; to check the server's key, use serverKey: KEY", "%s: %s on a connect service", path, accessN.Value)
+		}
+		if pinN != nil && serveN != nil && connectN == nil {
+			d.errf(pinN, "serverKey pins the server a connect service reaches; to restrict who uses a serve service, use allow: [KEY, ...]", "%s: serverKey on a serve service", path)
+		}
+		s.Allow = append(allow, fileKeys...)
+		if !s.Restricted {
+			s.Allow = nil
 		}
 		if s.Name == "" || s.TopicText == "" || (s.Serve == "") == (s.Connect == "") {
 			continue
@@ -438,6 +469,9 @@ func (d *decoder) crossChecks(c *Config, seen *seenKeys) {
 	stopics := map[framework.Topic]Service{}
 	for _, s := range c.services {
 		at := &yaml.Node{Line: s.Pos.Line, Column: s.Pos.Column}
+		if n.Plaintext && (s.Restricted || !s.ServerKey.IsZero()) {
+			d.add(at, secure.ErrBadKey, "plaintext connections prove no key, so every one would be refused: remove node.plaintext, or the service's keys", "services: service %q checks keys, but node.plaintext is true", s.Name)
+		}
 		if first, ok := names[s.Name]; ok {
 			d.errf(at, fmt.Sprintf("the first is at line %d; names must be unique", first.Pos.Line), "services: duplicate name %q", s.Name)
 		} else {

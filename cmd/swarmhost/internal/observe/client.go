@@ -126,7 +126,7 @@ func Render(w io.Writer, st *Status) error {
 	if len(st.Connections) == 0 {
 		p("  (none open)\n")
 	} else {
-		p("  REMOTE\tTYPE\tDIRECTION\tTOPICS\tAGE\n")
+		p("  REMOTE\tKEY\tTYPE\tDIRECTION\tTOPICS\tAGE\n")
 		for _, c := range st.Connections {
 			topics := make([]string, len(c.Topics))
 			for i, t := range c.Topics {
@@ -136,7 +136,7 @@ func Render(w io.Writer, st *Status) error {
 			if c.OpenedAt != nil {
 				age = seconds(c.AgeSeconds)
 			}
-			p("  %s\t%s\t%s\t%s\t%s\n", c.Remote, c.Type, c.Direction(), dash(strings.Join(topics, ",")), age)
+			p("  %s\t%s\t%s\t%s\t%s\t%s\n", c.Remote, dash(c.RemoteKey), c.Type, c.Direction(), dash(strings.Join(topics, ",")), age)
 		}
 	}
 
@@ -177,6 +177,13 @@ func Render(w io.Writer, st *Status) error {
 		p("  NAME\tBYTES IN\tBYTES OUT\n")
 		for _, t := range st.Traffic {
 			p("  %s\t%d\t%d\n", t.Name, t.BytesIn, t.BytesOut)
+		}
+	}
+	if len(st.Refusals) > 0 {
+		p("\nREFUSED BY KEY\n")
+		p("  SERVICE\tREASON\tCOUNT\n")
+		for _, r := range st.Refusals {
+			p("  %s\t%s\t%d\n", r.Service, r.Reason, r.Count)
 		}
 	}
 	return tw.Flush()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	dwebswarm "github.com/dwebswarm/dwebswarm-go"
 	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
@@ -53,4 +54,72 @@ func TestStatusHasPublicKey(t *testing.T) {
 	if bytes.Contains(body, []byte("public_key")) || !bytes.Contains(body, []byte(`"plaintext": false`)) {
 		t.Errorf("no key given: %s", body)
 	}
+}
+
+// TestStatusConnectionKeysAndRefusals: every session is listed with the
+// key its remote proved, in JSON and in the table; the services'
+// refusals are in /status (non-zero only), in the table and in /metrics.
+func TestStatusConnectionKeysAndRefusals(t *testing.T) {
+	ctx := context.Background()
+	ka, kb := mustKey(t), mustKey(t)
+	a, err := dwebswarm.New(ctx, framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0), framework.WithKeyPair(ka), framework.WithAllowNoTopic(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := dwebswarm.New(ctx, framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0), framework.WithKeyPair(kb), framework.WithAllowNoTopic(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	o := startObserver(t, a, observe.Config{NoRuntimeMetrics: true, PublicKey: ka.Public, ServiceRefusals: func() []observe.ServiceRefusal {
+		return []observe.ServiceRefusal{{Service: "web", Reason: "key_not_allowed", Count: 3}, {Service: "web", Reason: "no_key", Count: 0}}
+	}})
+	sub := a.Subscribe()
+	defer sub.Close()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := b.Connect(cctx, framework.Peer{Host: "127.0.0.1", Port: a.Port()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for opened := false; !opened; { // a's side, once its handshake ended
+		select {
+		case ev := <-sub.C():
+			_, opened = ev.(*framework.ConnectionEvent)
+		case <-cctx.Done():
+			t.Fatal("a saw no connection")
+		}
+	}
+	st := o.Status(ctx)
+	if len(st.Connections) != 1 {
+		t.Fatalf("connections %+v, want 1", st.Connections)
+	}
+	if got := st.Connections[0].RemoteKey; got != kb.Public.String() {
+		t.Errorf("remote_key %q, want %s", got, kb.Public)
+	}
+	if len(st.Refusals) != 1 || st.Refusals[0] != (observe.ServiceRefusal{Service: "web", Reason: "key_not_allowed", Count: 3}) {
+		t.Errorf("refusals %+v", st.Refusals)
+	}
+	var tb bytes.Buffer
+	if err := observe.Render(&tb, st); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(tb.String(), kb.Public.String()) || !strings.Contains(tb.String(), "REFUSED BY KEY") {
+		t.Errorf("table lacks the key or the refusals:\n%s", tb.String())
+	}
+	_, body := get(t, "http://"+o.Addr()+observe.MetricsPath)
+	if !bytes.Contains(body, []byte(`dwebswarm_service_refused_total{reason="key_not_allowed",service="web"} 3`)) {
+		t.Errorf("metrics lack the refusals:\n%s", body)
+	}
+}
+
+func mustKey(t *testing.T) secure.KeyPair {
+	t.Helper()
+	kp, err := secure.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp
 }

@@ -38,6 +38,10 @@ const (
 	MetricPluginRestarts    = "dwebswarm_plugin_restarts_total"      // counter {kind, plugin}
 	MetricPluginEvents      = "dwebswarm_plugin_events_total"        // counter {kind, plugin, event}
 	MetricBuildInfo         = "dwebswarm_build_info"                 // gauge 1 {version}
+	// MetricServiceRefused counts forwarded connections refused for their
+	// key. Keys are not labels (one series per peer would be unbounded):
+	// the daemon's log names each refused key.
+	MetricServiceRefused = "dwebswarm_service_refused_total" // counter {service, reason}
 
 	MetricInboundUnproven       = "dwebswarm_inbound_unproven"              // gauge
 	MetricInboundUnprovenClosed = "dwebswarm_inbound_unproven_closed_total" // counter
@@ -217,6 +221,7 @@ var (
 	descHSInProgress   = prometheus.NewDesc(MetricHandshakesInProgress, "Inbound session handshakes in progress (they hold no maxPeers slot; bounded per source IP and in total).", nil, nil)
 	descHandshakes     = prometheus.NewDesc(MetricHandshakes, "Session handshakes ended, by outcome (completed; timed_out: the handshake timeout; refused: a banned key, the firewall, a key validator, ourselves; failed: malformed, wrong topic, refused by the remote; overflow: closed at once at the handshake limits; evicted: abandoned at the total cap for a newer one from a less busy IP; deduplicated: another session with the same key was kept).", []string{"outcome"}, nil)
 	descDialReserve    = prometheus.NewDesc(MetricDialReserve, "Slots of maxPeers that inbound connections cannot take (kept for our dials).", nil, nil)
+	descServiceRefused = prometheus.NewDesc(MetricServiceRefused, "Forwarded connections refused for their key, by service and reason (key_not_allowed: not in a serve service's allow list; no_key: a plaintext connection to a service with an allow list; server_key_mismatch: a connect service's peer is not its pinned server).", []string{"service", labelReason}, nil)
 	descUTPHalfOpen    = prometheus.NewDesc(MetricUTPHalfOpen, "uTP half-open connections: SYN-ACK sent, no answer from the peer yet (not counted toward maxPeers).", nil, nil)
 	descUTPSynsDropped = prometheus.NewDesc(MetricUTPSynsDropped, "uTP SYNs dropped unanswered, by reason (rate: over the source's SYN rate; half_open_share: the source has its share of half-open connections).", []string{labelReason}, nil)
 	descUTPHalfOpenEnd = prometheus.NewDesc(MetricUTPHalfOpenEnded, "uTP half-open connections ended, by outcome (answered: the peer answered and the connection went to Accept; expired: no answer; evicted: gave way at the half-open bound; backlog_full: answered but reset).", []string{"outcome"}, nil)
@@ -230,7 +235,7 @@ var (
 // Describe implements prometheus.Collector.
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descDHTLimited, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo, descUnproven, descUnprovenClosed, descDisplaced, descDialReserve, descHSInProgress, descHandshakes, descUTPHalfOpen, descUTPSynsDropped, descUTPHalfOpenEnd,
-		descDiscDropped, descEvicted, descPrivate, descDialsHeld, descNeverConnected} {
+		descServiceRefused, descDiscDropped, descEvicted, descPrivate, descDialsHeld, descNeverConnected} {
 		ch <- d
 	}
 }
@@ -317,6 +322,11 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, descHSInProgress, float64(hs.InProgress))
 	for outcome, v := range map[string]uint64{"completed": hs.Completed, "timed_out": hs.TimedOut, "refused": hs.Refused, "failed": hs.Failed, "overflow": hs.Overflow, "evicted": hs.Evicted, "deduplicated": hs.Deduplicated} {
 		counter(ch, descHandshakes, float64(v), outcome)
+	}
+	if f := s.cfg.ServiceRefusals; f != nil {
+		for _, r := range f() {
+			counter(ch, descServiceRefused, float64(r.Count), r.Service, r.Reason)
+		}
 	}
 	if f := s.cfg.UTP; f != nil {
 		u := f()

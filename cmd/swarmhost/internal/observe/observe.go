@@ -85,6 +85,11 @@ type Config struct {
 	// UTP returns the uTP transport's counters (half-open connections,
 	// dropped SYNs); nil: no uTP metrics. Pass (*utp.Transport).Stats.
 	UTP func() utp.Stats
+	// ServiceRefusals returns the forwarded services' refusals by key
+	// (every service and reason, zeros included), exported as
+	// dwebswarm_service_refused_total{service, reason} and in /status.
+	// nil: not exported.
+	ServiceRefusals func() []ServiceRefusal
 	// NoRuntimeMetrics leaves out the Go runtime (go_*) and process
 	// (process_*) collectors.
 	NoRuntimeMetrics bool

@@ -34,6 +34,19 @@ type Status struct {
 	DHT          *DHTStatus         `json:"dht,omitempty"` // absent without a DHT hook
 	Plugins      []PluginStatus     `json:"plugins"`
 	Traffic      []TrafficStatus    `json:"traffic"` // forwarded bytes by counter name
+	// Refusals are the forwarded services' refusals by key, by service
+	// and reason (from Config.ServiceRefusals; only non-zero counts).
+	Refusals []ServiceRefusal `json:"refusals"`
+}
+
+// ServiceRefusal is how many connections a forwarded service refused for
+// one reason: a serve service's "key_not_allowed" (the remote key is not
+// in its allow list) or "no_key" (a plaintext connection), a connect
+// service's "server_key_mismatch" (the peer is not its pinned server).
+type ServiceRefusal struct {
+	Service string `json:"service"`
+	Reason  string `json:"reason"`
+	Count   uint64 `json:"count"`
 }
 
 // SchemaVersion is [Status.Schema]'s current value.
@@ -55,12 +68,16 @@ type TopicStatus struct {
 
 // ConnStatus is an open connection.
 type ConnStatus struct {
-	Remote string   `json:"remote"` // remote address
-	Local  string   `json:"local"`  // local address
-	Type   string   `json:"type"`   // transport: "tcp", "utp", a plugin's name
-	Client bool     `json:"client"` // this swarm dialled it
-	Peer   string   `json:"peer,omitempty"`
-	Topics []string `json:"topics"` // hex; empty for inbound connections
+	Remote string `json:"remote"` // remote address
+	// RemoteKey is the public key the remote swarm proved in the
+	// session's handshake, in z-base-32; absent for a plaintext
+	// connection.
+	RemoteKey string   `json:"remote_key,omitempty"`
+	Local     string   `json:"local"`  // local address
+	Type      string   `json:"type"`   // transport: "tcp", "utp", a plugin's name
+	Client    bool     `json:"client"` // this swarm dialled it
+	Peer      string   `json:"peer,omitempty"`
+	Topics    []string `json:"topics"` // hex; empty for inbound connections
 	// OpenedAt is when the observer saw the connection open (absent for
 	// one it has not seen yet); AgeSeconds is 0 then.
 	OpenedAt   *time.Time `json:"opened_at,omitempty"`
@@ -144,6 +161,7 @@ func (s *Server) Status(ctx context.Context) *Status {
 		Connections:   []ConnStatus{},
 		Plugins:       s.plugins.Status(),
 		Traffic:       []TrafficStatus{},
+		Refusals:      s.refusals(),
 	}
 
 	if !s.cfg.PublicKey.IsZero() {
@@ -161,6 +179,9 @@ func (s *Server) Status(ctx context.Context) *Status {
 		cs := ConnStatus{Remote: addrString(c.RemoteAddr()), Local: addrString(c.LocalAddr()), Type: c.Type(), Client: c.Client(), Topics: []string{}}
 		if p := c.Peer(); p != nil {
 			cs.Peer = p.Addr()
+		}
+		if k := c.RemotePublicKey(); !k.IsZero() {
+			cs.RemoteKey = k.String()
 		}
 		for _, t := range c.Topics() {
 			cs.Topics = append(cs.Topics, t.String())
@@ -275,4 +296,21 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(append(b, '\n'))
+}
+
+// refusals reads Config.ServiceRefusals: the non-zero counts, sorted by
+// service and reason; never nil.
+func (s *Server) refusals() []ServiceRefusal {
+	out := []ServiceRefusal{}
+	if f := s.cfg.ServiceRefusals; f != nil {
+		for _, r := range f() {
+			if r.Count > 0 {
+				out = append(out, r)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b ServiceRefusal) int {
+		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Reason, b.Reason))
+	})
+	return out
 }
