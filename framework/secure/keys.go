@@ -148,7 +148,7 @@ func ReadKeyFile(path string) (KeyPair, error) {
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-		return KeyPair{}, fmt.Errorf("%w: %s has mode %04o: others may read it; chmod 600 %s", ErrBadKey, path, st.Mode().Perm(), path)
+		return KeyPair{}, fmt.Errorf("%w: %s has mode %04o: %s may access it; chmod 600 %s", ErrBadKey, path, st.Mode().Perm(), whoMayAccess(st.Mode().Perm()), path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
@@ -181,4 +181,17 @@ func LoadOrCreateKeyFile(path string) (kp KeyPair, created bool, err error) {
 		return kp, false, err
 	}
 	return kp, true, nil
+}
+
+// whoMayAccess names the classes a key file's mode lets in besides its
+// owner: "group", "others" or "group and others".
+func whoMayAccess(perm fs.FileMode) string {
+	switch g, o := perm&0o070 != 0, perm&0o007 != 0; {
+	case g && o:
+		return "group and others"
+	case g:
+		return "group"
+	default:
+		return "others"
+	}
 }

@@ -62,11 +62,13 @@ func TestKeyFile(t *testing.T) {
 		t.Fatal("WriteKeyFile overwrote an existing key file")
 	}
 	if runtime.GOOS != "windows" {
-		if err := os.Chmod(path, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ReadKeyFile(path); !errors.Is(err, ErrBadKey) || !strings.Contains(err.Error(), "chmod 600") {
-			t.Fatalf("loose mode: %v", err)
+		for mode, who := range map[os.FileMode]string{0o644: "group and others may", 0o640: "group may", 0o604: "others may"} {
+			if err := os.Chmod(path, mode); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ReadKeyFile(path); !errors.Is(err, ErrBadKey) || !strings.Contains(err.Error(), "chmod 600") || !strings.Contains(err.Error(), ": "+who) {
+				t.Fatalf("loose mode %04o: %v, want it to say %q", mode, err, who)
+			}
 		}
 	}
 	bad := filepath.Join(t.TempDir(), "bad.key")
