@@ -109,6 +109,10 @@ func (s *Swarm) serverTopics() [][32]byte {
 			out = append(out, t)
 		}
 	}
+	// the own peer topic: a peer that knows our key may reach us (WithFindable)
+	if self := PeerTopic(s.key.Public); s.cfg.findable != FindableNever && !s.cfg.plaintext && !slices.Contains(out, [32]byte(self)) {
+		out = append(out, self)
+	}
 	return out
 }
 
@@ -165,6 +169,10 @@ func (s *Swarm) acceptKey(ctx context.Context, remote secure.PublicKey, info Fir
 		return fmt.Errorf("%w: the remote key is ours", ErrSelf)
 	}
 	s.mu.Lock()
+	if err := s.checkPinLocked(remote, info); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	banned := s.keyBannedLocked(remote)
 	var keeper *Conn
 	if other := s.byKey[remote]; other != nil && !info.manual && s.dropNew(info.Client, other.client, remote) {
@@ -359,6 +367,7 @@ func (s *Swarm) serverSession(nc net.Conn, t Transport, ip string) {
 func (c *Conn) admitLocked(w *watcher) *Conn {
 	s := c.s
 	key := c.sess.RemotePublicKey()
+	s.peerTopicsLocked(c)
 	var drop *Conn
 	if other := s.byKey[key]; other != nil && !c.manual {
 		loser, keeper := s.pickByKey(c, other)
