@@ -150,6 +150,9 @@ func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
 				s.failed(e)
 			}
 		}
+		if want, ok := s.pins[e.peer.Topic]; ok {
+			s.refreshPeerLocked(want)
+		}
 		s.mu.Unlock()
 		return
 	}

@@ -130,7 +130,10 @@ func (s *Swarm) syncFindable(ctx context.Context) {
 // only, through the swarm's discoveries (DHT, mDNS, static lists), so the
 // peers found are queued and dialled like those of any topic, with the
 // same hole punching and the queue's backoff, and redialled when the
-// session drops. The peer must be findable ([WithFindable]), or listed
+// session drops. While no session with remote is open, every dropped
+// session and failed dial for the peer topic also asks the discoveries
+// for a new cycle ([Swarm.Refresh]), so that a peer that moved is found
+// again without waiting for the DHT's next round. The peer must be findable ([WithFindable]), or listed
 // under the peer topic by a static discovery.
 //
 // Every session dialled for the peer topic must prove remote as its key:
@@ -228,6 +231,28 @@ func (s *Swarm) peerTopicsLocked(c *Conn) {
 	if t := PeerTopic(key); s.pins[t] == key && s.topics[t] != nil && !slices.Contains(c.topics, t) {
 		c.topics = append(c.topics, t)
 	}
+}
+
+// refreshPeerLocked asks the discoveries for a new cycle of the peer
+// topic of remote when it is joined and no session with remote is open:
+// the session dropped or a dial failed, and the peer may have moved (a
+// DHT lookup would otherwise wait for its next round). Dials of an
+// address are paced by the requeue schedule, and so are these requests.
+// Caller holds s.mu, and s is not closed.
+func (s *Swarm) refreshPeerLocked(remote secure.PublicKey) {
+	t := PeerTopic(remote)
+	if s.pins[t] != remote || s.topics[t] == nil || s.byKey[remote] != nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(s.dialCtx, DefaultDiscoveryCallTimeout)
+		defer cancel()
+		if err := s.Refresh(ctx, t); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotJoined) {
+			s.log.Debug("refreshing a peer topic failed", "topic", t.Short(), "err", err)
+		}
+	}()
 }
 
 // FoundByKey reports whether the connection serves a peer join: this
