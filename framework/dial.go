@@ -190,6 +190,9 @@ func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	if err := peer.Validate(); err != nil {
 		return nil, err
 	}
+	if !peer.Key.IsZero() && s.cfg.plaintext {
+		return nil, fmt.Errorf("%w: a peer's key cannot be pinned", ErrPlaintext)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -290,6 +290,9 @@ func (k *sink) Peer(p Peer) {
 	s := k.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if want, ok := s.pins[k.topic]; ok {
+		p.Key = want // a JoinPeer topic: the key is pinned
+	}
 	if k.current() == nil || !s.takeReport(k, p) {
 		return
 	}

@@ -206,11 +206,15 @@ func (s *Swarm) peerTopicOf(remote secure.PublicKey) (Topic, error) {
 	return PeerTopic(remote), nil
 }
 
-// checkPin refuses a session dialled for a JoinPeer topic whose remote key
-// is not the one asked for. Caller holds s.mu.
+// checkPinLocked refuses a dialled session whose remote key is not the one
+// asked for: the peer's Key, or the key of a JoinPeer topic. Caller holds
+// s.mu.
 func (s *Swarm) checkPinLocked(remote secure.PublicKey, info FirewallInfo) error {
 	if !info.Client {
 		return nil
+	}
+	if !info.key.IsZero() && remote != info.key {
+		return fmt.Errorf("%w: dialled %s for key %s, it proved %s", ErrWrongKey, info.Remote, info.key.Short(), remote.Short())
 	}
 	if want, ok := s.pins[info.Topic]; ok && remote != want {
 		return fmt.Errorf("%w: dialled %s for key %s, it proved %s", ErrWrongKey, info.Remote, want.Short(), remote.Short())

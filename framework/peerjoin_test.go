@@ -210,3 +210,24 @@ func TestJoinPeerErrors(t *testing.T) {
 		t.Fatalf("WithFindable(7): %v", err)
 	}
 }
+
+// Peer.Key pins the key of a Connect: another key is refused in the
+// handshake; plaintext swarms cannot pin.
+func TestConnectWithAPeerKeyPinsIt(t *testing.T) {
+	server := newNode(t)
+	client := newNode(t)
+	p := server.peer(topicA)
+	p.Key = keyPair(t).Public
+	if _, err := client.Connect(t.Context(), p); !errors.Is(err, framework.ErrWrongKey) {
+		t.Fatalf("Connect to another key: %v, want ErrWrongKey", err)
+	}
+	p.Key = server.PublicKey()
+	c, err := client.Connect(t.Context(), p)
+	if err != nil || c.RemotePublicKey() != server.PublicKey() {
+		t.Fatalf("Connect to the right key: %v", err)
+	}
+	plain := newPlainNode(t)
+	if _, err := plain.Connect(t.Context(), p); !errors.Is(err, framework.ErrPlaintext) {
+		t.Fatalf("plaintext Connect with a key: %v, want ErrPlaintext", err)
+	}
+}

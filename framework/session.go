@@ -36,7 +36,8 @@ type FirewallInfo struct {
 	// the one the initiator proved (server); zero when none.
 	Topic Topic
 
-	manual bool // a Swarm.Connect: exempt from deduplication
+	manual bool             // a Swarm.Connect: exempt from deduplication
+	key    secure.PublicKey // the key the dialled peer must prove (Peer.Key)
 }
 
 // Defaults of [HandshakeLimits].
@@ -471,7 +472,7 @@ func bytesLess(a, b secure.PublicKey) bool {
 
 // clientSession runs the initiator's handshake on a dialled connection.
 func (s *Swarm) clientSession(ctx context.Context, nc net.Conn, peer Peer, typ string, manual bool) (*secure.Conn, *watcher, *hsState, error) {
-	return s.handshake(ctx, nc, FirewallInfo{Client: true, Remote: nc.RemoteAddr(), Transport: typ, Topic: peer.Topic, manual: manual})
+	return s.handshake(ctx, nc, FirewallInfo{Client: true, Remote: nc.RemoteAddr(), Transport: typ, Topic: peer.Topic, manual: manual, key: peer.Key})
 }
 
 // sessionEnded is the session's OnClose: the swarm learns that the session

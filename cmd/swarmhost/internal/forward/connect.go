@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 )
 
 // peerSet is the known peers of one topic, tried round robin.
@@ -178,6 +179,17 @@ func (m *Manager) peerResult(p framework.Peer, err error) {
 // rate-limited by RefreshInterval) and waits for a new peer, all within
 // PeerWait of the call. The caller owns the returned connection.
 func (m *Manager) Dial(ctx context.Context, topic framework.Topic) (*framework.Conn, error) {
+	return m.DialKey(ctx, topic, secure.PublicKey{})
+}
+
+// DialKey is Dial to the one peer whose public key is key (zero: Dial):
+// the candidates are the peers found under framework.PeerTopic(key) (join
+// it with Swarm.JoinPeer), each dialled for topic with its key pinned.
+func (m *Manager) DialKey(ctx context.Context, topic framework.Topic, key secure.PublicKey) (*framework.Conn, error) {
+	lookup := topic // the topic whose peers are the candidates
+	if !key.IsZero() {
+		lookup = framework.PeerTopic(key)
+	}
 	wctx := ctx
 	if m.opt.PeerWait > 0 {
 		var cancel context.CancelFunc
@@ -185,7 +197,7 @@ func (m *Manager) Dial(ctx context.Context, topic framework.Topic) (*framework.C
 		defer cancel()
 	}
 	wait := m.opt.PeerWait > 0
-	peers, err := m.candidates(wctx, topic, wait, nil)
+	peers, err := m.candidates(wctx, lookup, wait, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +209,7 @@ func (m *Manager) Dial(ctx context.Context, topic framework.Topic) (*framework.C
 				break
 			}
 			tried[p.Addr()] = true
-			c, err := m.dialPeer(ctx, p)
+			c, err := m.dialPeer(ctx, dialAs(p, topic, key))
 			m.peerResult(p, err)
 			if err == nil {
 				return c, nil
@@ -208,12 +220,20 @@ func (m *Manager) Dial(ctx context.Context, topic framework.Topic) (*framework.C
 			break
 		}
 		// every known peer failed: look up again, wait for a new one
-		if peers, err = m.candidates(wctx, topic, true, tried); err != nil {
+		if peers, err = m.candidates(wctx, lookup, true, tried); err != nil {
 			errs = append(errs, err)
 			break
 		}
 	}
 	return nil, errors.Join(errs...)
+}
+
+// dialAs is candidate p dialled for topic, with key pinned unless zero.
+func dialAs(p framework.Peer, topic framework.Topic, key secure.PublicKey) framework.Peer {
+	if !key.IsZero() {
+		p.Topic, p.Key = topic, key
+	}
+	return p
 }
 
 // dialPeer connects to p, sends the header and reads the status.
@@ -294,7 +314,7 @@ func (s *service) acceptLoop() {
 // connect obtains a fresh swarm connection for an accepted local
 // connection and pipes them.
 func (s *service) connect(l *link) {
-	rc, err := s.m.Dial(s.ctx, s.Topic)
+	rc, err := s.m.DialKey(s.ctx, s.Topic, s.PeerKey)
 	if err != nil {
 		s.metrics.Failed.Add(1)
 		if s.ctx.Err() == nil {

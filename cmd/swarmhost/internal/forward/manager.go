@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 )
 
 // Defaults of [Options].
@@ -50,6 +51,13 @@ type Service struct {
 	// Connect (host:port, port 0 = any) listens here: every accepted
 	// connection is piped to a new swarm connection to a peer of Topic.
 	Connect string
+	// PeerKey (connect services only; zero: any peer of Topic) is the key
+	// of the one peer to reach: it is found under its peer topic
+	// (framework.PeerTopic; the caller joins it with Swarm.JoinPeer), every
+	// connection to it still proves Topic, which picks the serve service on
+	// that peer, and a peer proving another key is refused in the
+	// handshake (framework.Peer.Key).
+	PeerKey secure.PublicKey
 }
 
 // Kind returns "serve" or "connect".
@@ -66,6 +74,9 @@ func (s Service) validate() error {
 	}
 	if (s.Serve == "") == (s.Connect == "") {
 		return fmt.Errorf("%w: %q: set exactly one of serve and connect", ErrInvalidService, s.Name)
+	}
+	if s.Serve != "" && !s.PeerKey.IsZero() {
+		return fmt.Errorf("%w: %q: a peer key is for connect services", ErrInvalidService, s.Name)
 	}
 	addr, zeroOK := s.Serve, false
 	if s.Connect != "" {

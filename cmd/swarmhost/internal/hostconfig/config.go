@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
 
@@ -124,16 +125,28 @@ type Service struct {
 	// Connect is the local HOST:PORT the daemon listens on: every accepted
 	// connection is piped to a peer of the topic. The daemon looks it up.
 	Connect string
+	// PeerKey (connect services; zero: any peer of the topic) is the key
+	// of the one peer the service reaches: the daemon finds it by its key
+	// (Swarm.JoinPeer) and refuses a peer that proves another key; the
+	// topic still picks the service on that peer.
+	PeerKey secure.PublicKey
 	Pos     Pos
 }
 
-// JoinOptions are the join options of the service's topic.
+// JoinOptions are the join options of the service's topic. A connect
+// service with a PeerKey needs no join of its topic: its peer is looked
+// up by key (see JoinsTopic).
 func (s Service) JoinOptions() []framework.JoinOption {
 	if s.Serve != "" {
 		return []framework.JoinOption{framework.Announce(true), framework.Lookup(false)}
 	}
 	return []framework.JoinOption{framework.Announce(false), framework.Lookup(true)}
 }
+
+// JoinsTopic reports whether the daemon joins the service's topic: every
+// service but a connect service with a PeerKey, which joins its peer
+// (Swarm.JoinPeer) instead.
+func (s Service) JoinsTopic() bool { return s.Serve != "" || s.PeerKey.IsZero() }
 
 // JoinOptions are the topic's join options.
 func (t Topic) JoinOptions() []framework.JoinOption {

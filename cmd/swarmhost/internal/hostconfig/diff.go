@@ -62,7 +62,7 @@ func Diff(old, new *Config) Changes {
 		}
 	}
 	sameService := func(a, b Service) bool {
-		return a.Topic == b.Topic && a.Serve == b.Serve && a.Connect == b.Connect
+		return a.Topic == b.Topic && a.Serve == b.Serve && a.Connect == b.Connect && a.PeerKey == b.PeerKey
 	}
 	oldS := map[string]Service{}
 	for _, s := range old.services {

@@ -133,6 +133,13 @@
 //	           topic is piped to a new connection to it (announces the topic)
 //	  connect  addr: listen here; every accepted connection is piped to a
 //	           peer of the topic (looks it up)
+//	  peerKey  key (connect only; 52 z-base-32 characters or 64 hex): reach
+//	           only the peer with this public key. The daemon finds it by
+//	           its key (Swarm.JoinPeer: the lookup of framework.PeerTopic of
+//	           the key, not of the topic) and refuses, in the handshake, a
+//	           peer that proves another key; the topic still picks the
+//	           service on that peer. Connect services with different
+//	           peerKeys may share a topic. Not with node.plaintext.
 //	Exactly one of serve and connect.
 //
 // log: level (debug | info | warn | error; info), format (text | json; text).

@@ -328,7 +328,7 @@ func (d *decoder) services(v *yaml.Node) []Service {
 	for i, it := range items {
 		path := fmt.Sprintf("services[%d]", i)
 		s := Service{Pos: posOf(it)}
-		var nameN, topicN, serveN, connectN *yaml.Node
+		var nameN, topicN, serveN, connectN, peerKeyN *yaml.Node
 		good := d.mapping(it, path, fields{
 			"name": func(_, v *yaml.Node) {
 				nameN = v
@@ -352,7 +352,12 @@ func (d *decoder) services(v *yaml.Node) []Service {
 				connectN = v
 				s.Connect, _ = d.addr(v, path+".connect", hostOptional)
 			},
+			"peerKey": func(_, v *yaml.Node) {
+				peerKeyN = v
+				s.PeerKey = d.publicKey(v, path+".peerKey")
+			},
 		}, map[string]string{
+			"key":     "a connect service reaches the peer with this key: peerKey: KEY (52 z-base-32 characters, as swarmhost key shows it)",
 			"listen":  `a service either serves, serve: HOST:PORT of a local server peers reach, or connects, connect: HOST:PORT of a local listener`,
 			"address": `a service has serve: HOST:PORT or connect: HOST:PORT`,
 		})
@@ -371,12 +376,30 @@ func (d *decoder) services(v *yaml.Node) []Service {
 		case serveN == nil && connectN == nil:
 			d.errf(it, "add serve: HOST:PORT to expose a local server, or connect: HOST:PORT to listen here and reach a peer", "%s: neither serve nor connect", path)
 		}
+		if peerKeyN != nil && serveN != nil {
+			d.errf(peerKeyN, "peerKey names the peer a connect service reaches; a serve service is reached by its topic", "%s: peerKey on a serve service", path)
+		}
 		if s.Name == "" || s.TopicText == "" || (s.Serve == "") == (s.Connect == "") {
 			continue
 		}
 		out = append(out, s)
 	}
 	return out
+}
+
+// publicKey decodes a swarm's public key (secure.ParsePublicKey: z-base-32
+// or hex); a bad one is an error wrapping secure.ErrBadKey at v.
+func (d *decoder) publicKey(v *yaml.Node, path string) secure.PublicKey {
+	s, ok := d.str(v, path)
+	if !ok {
+		return secure.PublicKey{}
+	}
+	k, err := secure.ParsePublicKey(s)
+	if err != nil {
+		d.add(v, secure.ErrBadKey, "a key is 52 z-base-32 characters (or 64 hex digits), as swarmhost key or a peer's log shows it", "%s: %s", path, strings.TrimPrefix(strings.TrimPrefix(err.Error(), secure.ErrBadKey.Error()+": "), "secure: "))
+		return secure.PublicKey{}
+	}
+	return k
 }
 
 func validName(s string) bool {
@@ -435,7 +458,13 @@ func (d *decoder) crossChecks(c *Config, seen *seenKeys) {
 		topics[t.Topic] = t
 	}
 	names := map[string]Service{}
-	stopics := map[framework.Topic]Service{}
+	// a topic per service; connect services that reach different peers by
+	// key may share one (the same service on several machines)
+	type serviceTopic struct {
+		topic framework.Topic
+		key   secure.PublicKey
+	}
+	stopics := map[serviceTopic]Service{}
 	for _, s := range c.services {
 		at := &yaml.Node{Line: s.Pos.Line, Column: s.Pos.Column}
 		if first, ok := names[s.Name]; ok {
@@ -443,10 +472,13 @@ func (d *decoder) crossChecks(c *Config, seen *seenKeys) {
 		} else {
 			names[s.Name] = s
 		}
-		if first, ok := stopics[s.Topic]; ok {
+		if first, ok := stopics[serviceTopic{s.Topic, s.PeerKey}]; ok {
 			d.add(at, framework.ErrInvalidTopic, fmt.Sprintf("service %q at line %d uses it already; each service needs its own topic", first.Name, first.Pos.Line), "services: service %q: duplicate topic %q", s.Name, clip(s.TopicText))
 		} else {
-			stopics[s.Topic] = s
+			stopics[serviceTopic{s.Topic, s.PeerKey}] = s
+		}
+		if !s.PeerKey.IsZero() && n.Plaintext {
+			d.add(at, secure.ErrBadKey, "a peer is found and checked by its key only with sessions: remove node.plaintext or the peerKey", "services: service %q: peerKey with node.plaintext", s.Name)
 		}
 		if t, ok := topics[s.Topic]; ok {
 			d.add(at, framework.ErrInvalidTopic, fmt.Sprintf("it is also listed in topics at line %d; a service joins its topic itself: remove it from topics", t.Pos.Line), "services: service %q: topic %q is also a plain topic", s.Name, clip(s.TopicText))
