@@ -66,7 +66,9 @@ const (
 // [FindableWhenAnnouncing]: while it announces any topic, as a server
 // would). Unless f is [FindableNever] the swarm also accepts inbound
 // sessions that prove its peer topic, without WithAcceptTopics: a peer
-// that knows our key may open a session to us. The own peer topic is not
+// that knows our key may open a session to us. The peer topic is no
+// secret (mDNS shows the LAN the topics it announces): restrict who may
+// connect by key with [WithFirewall]. The own peer topic is not
 // listed by [Swarm.Topics]; [Swarm.Status] and [Swarm.Flushed] answer for
 // it. It has no effect in plaintext mode.
 func WithFindable(f Findability) Option {
