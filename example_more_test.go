@@ -146,3 +146,52 @@ func Example_deduplicate() {
 	// Output:
 	// a keeps 1 of 2; b keeps 1 of 2
 }
+
+// Reaching a peer by its public key: the server announces a topic, which
+// makes it findable under its peer topic (framework.PeerTopic of its key;
+// framework.WithFindable). The client knows only the key and a list of
+// addresses to try (here a static list; with the DHT or mDNS it needs no
+// address at all): JoinPeer keeps a session to the swarm that proves that
+// key, and redials it when it drops.
+func Example_joinPeer() {
+	ctx := context.Background()
+	server, err := dwebswarm.New(ctx,
+		framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0),
+		framework.WithConnectionHandler(func(c *framework.Conn) {
+			defer c.Close()
+			fmt.Fprintf(c, "hello, found by key: %v", c.FoundByKey())
+		}))
+	if err != nil {
+		panic(err)
+	}
+	defer server.Close()
+	if err := server.Join(ctx, framework.TopicFromString("my service"), framework.Announce(true), framework.Lookup(false)); err != nil {
+		panic(err)
+	}
+	serverKey := server.PublicKey() // what the server's operator hands out
+
+	client, err := dwebswarm.New(ctx,
+		framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0),
+		dwebswarm.StaticPeers("127.0.0.1:"+strconv.Itoa(server.Port())))
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	events := client.Subscribe()
+	defer events.Close()
+	if err := client.JoinPeer(ctx, serverKey); err != nil {
+		panic(err)
+	}
+	for ev := range events.C() {
+		if e, ok := ev.(*framework.ConnectionEvent); ok {
+			fmt.Println("connected to the key asked for:", e.Conn.RemotePublicKey() == serverKey, "found by key:", e.Conn.FoundByKey())
+			reply, _ := io.ReadAll(e.Conn)
+			fmt.Println(string(reply))
+			e.Conn.Close()
+			break
+		}
+	}
+	// Output:
+	// connected to the key asked for: true found by key: true
+	// hello, found by key: true
+}

@@ -69,6 +69,9 @@ func (s *Swarm) onConnClosed(c *Conn, reason error) {
 			e.conn = nil
 			s.failed(e) // a dropped client connection is requeued with backoff
 		}
+		if c.sess != nil {
+			s.refreshPeerLocked(c.sess.RemotePublicKey())
+		}
 	}
 	c.shadowed = nil
 	s.log.Debug("connection closed", "transport", c.typ, "client", c.client, "remote", remoteString(c), "reason", why, "err", reason)

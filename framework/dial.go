@@ -159,6 +159,9 @@ func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
 				s.failed(e)
 			}
 		}
+		if want, ok := s.pins[e.peer.Topic]; ok {
+			s.refreshPeerLocked(want)
+		}
 		s.mu.Unlock()
 		return
 	}
@@ -200,6 +203,9 @@ func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
 func (s *Swarm) Connect(ctx context.Context, peer Peer) (*Conn, error) {
 	if err := peer.Validate(); err != nil {
 		return nil, err
+	}
+	if !peer.Key.IsZero() && s.cfg.plaintext {
+		return nil, fmt.Errorf("%w: a peer's key cannot be pinned", ErrPlaintext)
 	}
 	s.mu.Lock()
 	if s.closed {

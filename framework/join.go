@@ -37,6 +37,16 @@ func (s *Swarm) Join(ctx context.Context, topic Topic, opts ...JoinOption) error
 	}
 	s.joinMu.Lock()
 	defer s.joinMu.Unlock()
+	if err := s.joinLocked(ctx, topic, st, false); err != nil {
+		return err
+	}
+	s.syncFindable(ctx)
+	return nil
+}
+
+// joinLocked is Join with s.joinMu held; self marks the swarm's own peer
+// topic, joined by the swarm itself (see [WithFindable]).
+func (s *Swarm) joinLocked(ctx context.Context, topic Topic, st JoinStatus, self bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -47,7 +57,7 @@ func (s *Swarm) Join(ctx context.Context, topic Topic, opts ...JoinOption) error
 		return fmt.Errorf("%w: call Start before Join", ErrInvalidOption)
 	}
 	s.joinGen++ // never reused, not even after a Leave: a stale sink never matches
-	j := &joined{status: st, gen: s.joinGen, flushed: make(chan struct{}), done: make(chan struct{}), pending: make(map[Discovery]bool)}
+	j := &joined{status: st, self: self, gen: s.joinGen, flushed: make(chan struct{}), done: make(chan struct{}), pending: make(map[Discovery]bool)}
 	if old := s.topics[topic]; old != nil {
 		old.end(j)
 	}
@@ -82,7 +92,9 @@ func (s *Swarm) Join(ctx context.Context, topic Topic, opts ...JoinOption) error
 func (s *Swarm) Leave(ctx context.Context, topic Topic) error {
 	s.joinMu.Lock()
 	defer s.joinMu.Unlock()
-	return s.leaveLocked(ctx, topic)
+	err := s.leaveLocked(ctx, topic)
+	s.syncFindable(ctx)
+	return err
 }
 
 // leaveLocked is Leave with s.joinMu held.
@@ -157,12 +169,17 @@ func (s *Swarm) Status(topic Topic) (status JoinStatus, ok bool) {
 	return j.status, true
 }
 
-// Topics returns the joined topics (none once the swarm is closed).
+// Topics returns the joined topics (none once the swarm is closed),
+// including the peer topics of [Swarm.JoinPeer] but not the swarm's own
+// peer topic, which it announces by itself (see [WithFindable]).
 func (s *Swarm) Topics() []Topic {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Topic, 0, len(s.topics))
-	for t := range s.topics {
+	for t, j := range s.topics {
+		if j.self {
+			continue
+		}
 		out = append(out, t)
 	}
 	return out
@@ -273,6 +290,9 @@ func (k *sink) Peer(p Peer) {
 	s := k.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if want, ok := s.pins[k.topic]; ok {
+		p.Key = want // a JoinPeer topic: the key is pinned
+	}
 	if k.current() == nil || !s.takeReport(k, p) {
 		return
 	}

@@ -171,7 +171,8 @@ func TestCloseClosesEverything(t *testing.T) {
 		t.Fatalf("reason %s, err %v", ev.Reason, ev.Err)
 	}
 	client.rec.Drain() // the subscription ends after the last event
-	if l := client.disc.Leaves(); len(l) != 1 {
+	// topicA and the own peer topic, announced with it (WithFindable)
+	if l := client.disc.Leaves(); len(l) != 2 {
 		t.Fatalf("topic not un-announced on close: %v", l)
 	}
 	// the port is free again

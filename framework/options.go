@@ -61,6 +61,7 @@ type config struct {
 	plaintext          bool            // see WithPlaintext
 	allowNoTopic       bool            // see WithAllowNoTopic
 	acceptTopics       []Topic         // see WithAcceptTopics
+	findable           Findability     // see WithFindable
 	firewall           func(secure.PublicKey, FirewallInfo) bool
 	hsLimits           HandshakeLimits // see WithHandshakeLimits
 }

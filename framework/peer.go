@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 )
 
 // Referrer is the DHT node that told us about a peer. Transports that hole
@@ -29,6 +31,12 @@ type Peer struct {
 	// it. Without it such a peer is rejected with [ErrPrivateAddress]
 	// unless the operator opts in ([WithAllowPrivatePeers]).
 	PrivateNet bool
+	// Key, when not zero, is the public key the peer must prove: a session
+	// that proves another key is refused inside the handshake
+	// ([ErrWrongKey]), before anything is reported. The peers found for
+	// [Swarm.JoinPeer] carry the joined key; set it on a [Swarm.Connect]
+	// to pin the key of the peer dialled (not in plaintext mode).
+	Key secure.PublicKey
 }
 
 // Addr returns "host:port", bracketing IPv6 hosts.

@@ -37,7 +37,8 @@ type FirewallInfo struct {
 	// the one the initiator proved (server); zero when none.
 	Topic Topic
 
-	manual bool // a Swarm.Connect: exempt from the dialling side's duplicate check (see duplicateLocked)
+	manual bool             // a Swarm.Connect: exempt from the dialling side's duplicate check (see duplicateLocked)
+	key    secure.PublicKey // the key the dialled peer must prove (Peer.Key)
 }
 
 // Defaults of [HandshakeLimits].
@@ -119,6 +120,10 @@ func (s *Swarm) serverTopics() [][32]byte {
 			out = append(out, t)
 		}
 	}
+	// the own peer topic: a peer that knows our key may reach us (WithFindable)
+	if self := PeerTopic(s.key.Public); s.cfg.findable != FindableNever && !s.cfg.plaintext && !slices.Contains(out, [32]byte(self)) {
+		out = append(out, self)
+	}
 	return out
 }
 
@@ -180,6 +185,10 @@ func (s *Swarm) acceptKey(ctx context.Context, remote secure.PublicKey, info Fir
 		return fmt.Errorf("%w: the remote key is ours", ErrSelf)
 	}
 	s.mu.Lock()
+	if err := s.checkPinLocked(remote, info); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	banned := s.keyBannedLocked(remote)
 	keeper, dup := s.duplicateLocked(remote, info)
 	s.mu.Unlock()
@@ -530,6 +539,7 @@ func (s *Swarm) serverSession(nc net.Conn, t Transport, p *pendingHS) {
 func (c *Conn) admitLocked(w *watcher, hs *hsState) *Conn {
 	s := c.s
 	key := c.sess.RemotePublicKey()
+	s.peerTopicsLocked(c)
 	s.unclaimLocked(hs)
 	if other := s.byKey[key]; other != nil && !c.manual && (c.client || other.client) {
 		// cannot happen with a peer that follows S5: both sides refused
@@ -595,7 +605,7 @@ func bytesLess(a, b secure.PublicKey) bool {
 
 // clientSession runs the initiator's handshake on a dialled connection.
 func (s *Swarm) clientSession(ctx context.Context, nc net.Conn, peer Peer, typ string, manual bool) (*secure.Conn, *watcher, *hsState, error) {
-	return s.handshake(ctx, nc, FirewallInfo{Client: true, Remote: nc.RemoteAddr(), Transport: typ, Topic: peer.Topic, manual: manual}, nil)
+	return s.handshake(ctx, nc, FirewallInfo{Client: true, Remote: nc.RemoteAddr(), Transport: typ, Topic: peer.Topic, manual: manual, key: peer.Key}, nil)
 }
 
 // sessionEnded is the session's OnClose: the swarm learns that the session

@@ -52,6 +52,7 @@ type Swarm struct {
 	claims                    map[secure.PublicKey][]*hsState // sessions accepted in their handshake, not yet admitted (session.go)
 	srvClaims                 int                             // of which inbound: they count as servers
 	bannedKeys                map[secure.PublicKey]time.Time  // until (zero: forever)
+	pins                      map[Topic]secure.PublicKey      // JoinPeer's topics and their keys, ever joined
 	hs                        HandshakeStats
 	hsInflight                int                     // inbound handshakes in progress
 	hsPending                 map[string][]*pendingHS // of which per source IP (/64), oldest first
@@ -75,6 +76,7 @@ type Swarm struct {
 // joined is the state of one joined topic.
 type joined struct {
 	status  JoinStatus
+	self    bool // the swarm's own peer topic, joined by syncFindable
 	gen     uint64
 	flushed chan struct{}
 	done    chan struct{}      // closed when this join ends: left, replaced, or the swarm closed
@@ -135,6 +137,7 @@ func New(opts ...Option) (*Swarm, error) {
 		key:         *key,
 		byKey:       make(map[secure.PublicKey]*Conn),
 		claims:      make(map[secure.PublicKey][]*hsState),
+		pins:        make(map[Topic]secure.PublicKey),
 		bannedKeys:  make(map[secure.PublicKey]time.Time),
 		hsPending:   make(map[string][]*pendingHS),
 		cfg:         cfg,
@@ -244,6 +247,11 @@ func (s *Swarm) Start(ctx context.Context) error {
 	go s.dialLoop()
 	go s.intakeLoop()
 	s.log.Debug("swarm started", "port", port, "transports", len(s.transports), "discoveries", len(s.discoveries))
+	if s.cfg.findable == FindableAlways {
+		s.joinMu.Lock()
+		s.syncFindable(ctx)
+		s.joinMu.Unlock()
+	}
 	return nil
 }
 
@@ -305,7 +313,7 @@ func (s *Swarm) Connections() []*Conn {
 
 // Stats is a snapshot of the swarm's counters.
 type Stats struct {
-	Topics        int // joined topics
+	Topics        int // joined topics (as Swarm.Topics lists them)
 	Known         int // peers known to the queue (any state)
 	Queued        int // peers ready to be dialled
 	Dialing       int // dials in flight
@@ -342,6 +350,9 @@ func (s *Swarm) statsLocked() Stats {
 	st := Stats{Topics: len(s.topics), Known: len(s.peers), Queued: s.queue.len(), Dialing: s.dialing, Clients: s.clients, Servers: s.servers,
 		Unproven: len(s.silent), UnprovenClosed: s.unprovenClosed, Displaced: s.displaced, DialReserve: s.reserve, Bounds: s.b.st, Handshakes: s.hs}
 	st.Handshakes.InProgress = s.hsInflight
+	if j := s.topics[PeerTopic(s.key.Public)]; j != nil && j.self {
+		st.Topics-- // as Topics: the own peer topic is not listed
+	}
 	st.Bounds.NeverConnected = s.b.freshTotal
 	for _, e := range s.peers {
 		switch e.state {

@@ -10,12 +10,14 @@ import (
 	"io"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/internal/netlab"
 )
 
@@ -137,7 +139,28 @@ func (p *peerRun) wait(t *testing.T, d time.Duration) error {
 // to A's public address fails, the hole punch relayed by A's referrer plus
 // uTP connects, and data flows both ways intact. 20 trials, goal ≥ 19.
 func TestNATHolePunchUTPConnects(t *testing.T) {
-	natHolePunch(t, newNATLab(t, false), natTrials)
+	natHolePunch(t, newNATLab(t, false), natTrials, byTopic)
+}
+
+// JoinPeer through the NATs: A announces no topic, only its key (pipe
+// --announce without TOPIC); B knows only A's key (--peer-key) and finds
+// A under its peer topic on the DHT, through the same hole punch.
+func TestNATJoinPeerConnectsByKey(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "a.key")
+	kp, _, err := secure.LoadOrCreateKeyFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := func(int) (a, b []string) {
+		return []string{"--key", keyFile}, []string{"--peer-key", kp.Public.String()}
+	}
+	natHolePunch(t, newNATLab(t, false), max(3, natTrials/4), byKey)
+}
+
+// byTopic: A announces a topic per trial, B looks it up.
+func byTopic(i int) (a, b []string) {
+	topic := fmt.Sprintf("nat trial %d", i)
+	return []string{topic}, []string{topic}
 }
 
 // The same with the DHT out of process (`swarmhost plugin serve dht`) in
@@ -150,25 +173,26 @@ func TestNATHolePunchOutOfProcessDHT(t *testing.T) {
 	// plugin lists split at commas: the plugin's bootstrap nodes are
 	// given by repeating the flag
 	l.discovery = "plugin:" + l.bin + " plugin serve --bootstrap " + strings.ReplaceAll(l.bootstrap, ",", " --bootstrap ") + " dht"
-	natHolePunch(t, l, max(3, natTrials/4))
+	natHolePunch(t, l, max(3, natTrials/4), byTopic)
 }
 
-// natHolePunch runs the hole punch trials of TestNATHolePunchUTPConnects.
-func natHolePunch(t *testing.T, l *natLab, trials int) {
+// natHolePunch runs the hole punch trials of TestNATHolePunchUTPConnects;
+// target gives the last arguments of A (announcing) and B of each trial.
+func natHolePunch(t *testing.T, l *natLab, trials int, target func(i int) (a, b []string)) {
 	t.Helper()
 	connected := 0
 	var fails []string
 	for i := range trials {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		topic := fmt.Sprintf("nat trial %d", i)
+		argsA, argsB := target(i)
 		msgA, msgB := strings.Repeat(fmt.Sprintf("A%d|", i), 20000), fmt.Sprintf("from B %d", i)
-		pa := l.pipe(ctx, t, l.a, msgA, "--announce", "--port", fmt.Sprint(40000+i), "--timeout", "20s", topic)
+		pa := l.pipe(ctx, t, l.a, msgA, append([]string{"--announce", "--port", fmt.Sprint(40000 + i), "--timeout", "20s"}, argsA...)...)
 		select {
 		case <-pa.flushed:
 		case <-time.After(10 * time.Second):
 			t.Fatalf("trial %d: announcer not flushed: %s", i, pa.stderr())
 		}
-		pb := l.pipe(ctx, t, l.b, msgB, "--port", fmt.Sprint(41000+i), "--timeout", "12s", topic)
+		pb := l.pipe(ctx, t, l.b, msgB, append([]string{"--port", fmt.Sprint(41000 + i), "--timeout", "12s"}, argsB...)...)
 		tb := time.Now()
 		errB := pb.wait(t, 15*time.Second)
 		errA := pa.wait(t, 5*time.Second)

@@ -15,14 +15,19 @@ import (
 )
 
 const pipeHelp = `usage: swarmhost pipe [flags] TOPIC
+       swarmhost pipe [flags] --peer-key KEY [TOPIC]
+       swarmhost pipe [flags] --announce
 
 Joins TOPIC (64 hex digits, or a name, hashed with SHA-256; name:TEXT forces
-a name; hex-like text of another length is an error), sends stdin to the
+a name; hex-like text of another length is an error), or with --peer-key
+looks for the swarm whose public key is KEY, wherever it is (a session that
+proves another key is refused); sends stdin to the
 first pipe that connects and writes what it sends to stdout (the two pipes
 first agree on one connection with a short handshake). Half-closes when
 stdin ends. The swarm's identity is --key FILE (created, mode 0600, if
 missing), else a new key pair for this run; its public key is logged at
-start. Sessions are encrypted unless --plaintext (both ends must agree).
+start. An announcing pipe is findable by that key; --announce without TOPIC
+is findable by key only. Sessions are encrypted unless --plaintext (both ends must agree).
 Exits 0 when both directions are done, 1 on failure (why is
 logged at warn), 2 on bad usage or a port in use, 130 on Ctrl-C. Logs go to
 stderr.
@@ -30,6 +35,8 @@ stderr.
 examples:
   swarmhost pipe --announce --port 4000 my-topic          # be findable
   echo hi | swarmhost pipe --peer 127.0.0.1:4000 my-topic  # find and send
+  swarmhost pipe --announce --key server.key              # findable by key
+  swarmhost pipe --peer-key KEY                           # reach it by key
 
 flags:
 `
@@ -41,6 +48,12 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 	var nf nodeFlags
 	addNodeFlags(fs, &nf, "static")
 	announce := fs.Bool("announce", false, "also announce: be connectable (default: look up only)")
+	var peerKey secure.PublicKey
+	fs.Func("peer-key", "reach the swarm with this public `KEY` (as its log or `swarmhost key` shows it), found by its key", func(v string) error {
+		k, err := secure.ParsePublicKey(v)
+		peerKey = k
+		return err
+	})
 	var idf identityFlags
 	addIdentityFlags(fs, &idf)
 	var timeout time.Duration
@@ -53,8 +66,8 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 	if err != nil {
 		return 2
 	}
-	if len(pos) != 1 {
-		fmt.Fprintln(s.err, "swarmhost pipe: want exactly one TOPIC")
+	if len(pos) > 1 || len(pos) == 0 && peerKey.IsZero() && !*announce {
+		fmt.Fprintln(s.err, "swarmhost pipe: want one TOPIC, or --peer-key KEY, or --announce")
 		fs.Usage()
 		return 2
 	}
@@ -63,9 +76,16 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintln(s.err, "swarmhost pipe:", err)
 		return 2
 	}
-	topic, err := framework.ParseTopicArg(pos[0])
-	if err != nil {
-		fmt.Fprintln(s.err, "swarmhost pipe:", err)
+	target := pipeTarget{peerKey: peerKey, announce: *announce}
+	if len(pos) == 1 {
+		if target.topic, err = framework.ParseTopicArg(pos[0]); err != nil {
+			fmt.Fprintln(s.err, "swarmhost pipe:", err)
+			return 2
+		}
+		target.hasTopic = true
+	}
+	if idf.plaintext && !peerKey.IsZero() {
+		fmt.Fprintln(s.err, "swarmhost pipe: --peer-key needs sessions: plaintext swarms have no key")
 		return 2
 	}
 	kp, err := idf.keyPair(s)
@@ -73,7 +93,45 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintln(s.err, "swarmhost pipe:", err)
 		return 2
 	}
-	return exitCode(ctx, "pipe", pipe(ctx, log, nf, pipeIdentity{kp, idf.plaintext}, topic, *announce, timeout, s), s)
+	if peerKey == kp.Public {
+		fmt.Fprintln(s.err, "swarmhost pipe: --peer-key is this pipe's own key")
+		return 2
+	}
+	return exitCode(ctx, "pipe", pipe(ctx, log, nf, pipeIdentity{kp, idf.plaintext}, target, timeout, s), s)
+}
+
+// pipeTarget is what a pipe joins: a topic, a peer by key, or both; an
+// announcing pipe without topic is findable by key only.
+type pipeTarget struct {
+	topic    framework.Topic
+	hasTopic bool
+	peerKey  secure.PublicKey // zero: none
+	announce bool
+}
+
+// joinTopic is the topic whose flush the pipe logs.
+func (t pipeTarget) joinTopic(self secure.PublicKey) framework.Topic {
+	switch {
+	case t.hasTopic:
+		return t.topic
+	case !t.peerKey.IsZero():
+		return framework.PeerTopic(t.peerKey)
+	default:
+		return framework.PeerTopic(self)
+	}
+}
+
+// join makes sw join what t names.
+func (t pipeTarget) join(ctx context.Context, sw *framework.Swarm) error {
+	if t.hasTopic {
+		if err := sw.Join(ctx, t.topic, framework.Announce(t.announce)); err != nil {
+			return err
+		}
+	}
+	if !t.peerKey.IsZero() {
+		return sw.JoinPeer(ctx, t.peerKey)
+	}
+	return nil
 }
 
 var errNoPeer = errors.New("no peer connected")
@@ -84,13 +142,17 @@ type pipeIdentity struct {
 	plaintext bool
 }
 
-func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, id pipeIdentity, topic framework.Topic, announce bool, timeout time.Duration, s stdio) error {
+func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, id pipeIdentity, target pipeTarget, timeout time.Duration, s stdio) error {
 	opts, plugins, err := nf.options()
 	if err != nil {
 		return err
 	}
 	opts = append(opts, framework.WithLogger(log))
 	opts = append(opts, identityOptions(id.kp, id.plaintext)...)
+	if target.announce && !target.hasTopic {
+		opts = append(opts, framework.WithFindable(framework.FindableAlways))
+	}
+	topic := target.joinTopic(id.kp.Public)
 	sw, err := framework.New(opts...)
 	if err != nil {
 		plugins.Close()
@@ -104,8 +166,12 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, id pipeIdentity, 
 	defer events.Close()
 	diag := newDiagnosis(sw, nf)
 	defer diag.close()
-	log.Info("listening", "port", sw.Port(), "topic", topic.String(), "announce", announce, "public_key", id.kp.Public.String(), "mode", mode(id.plaintext))
-	if err := sw.Join(ctx, topic, framework.Announce(announce)); err != nil {
+	attrs := []any{"port", sw.Port(), "topic", topic.String(), "announce", target.announce, "public_key", id.kp.Public.String(), "mode", mode(id.plaintext)}
+	if !target.peerKey.IsZero() {
+		attrs = append(attrs, "peer_key", target.peerKey.String())
+	}
+	log.Info("listening", attrs...)
+	if err := target.join(ctx, sw); err != nil {
 		return err
 	}
 	go func() {
@@ -140,7 +206,11 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, id pipeIdentity, 
 		return err
 	}
 	conn := nc.(*framework.Conn)
-	log.Info("connected", "remote", conn.RemoteAddr().String(), "type", conn.Type(), "client", conn.Client())
+	attrs = []any{"remote", conn.RemoteAddr().String(), "type", conn.Type(), "client", conn.Client()}
+	if conn.Session() != nil {
+		attrs = append(attrs, "remote_key", conn.RemotePublicKey().String())
+	}
+	log.Info("connected", attrs...)
 
 	var wg sync.WaitGroup
 	var sendErr error

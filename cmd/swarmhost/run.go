@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"time"
 
@@ -244,7 +245,10 @@ func (d *daemon) apply(ctx context.Context, ch hostconfig.Changes) error {
 		if d.obs != nil {
 			d.obs.RemoveByteCounter(s.Name)
 		}
-		if !d.topicStillUsed(s.Topic, ch, s.Name) {
+		switch {
+		case !s.JoinsTopic():
+			d.leavePeer(ctx, s.PeerKey, ch, s.Name)
+		case !d.topicStillUsed(s.Topic, ch, s.Name):
 			d.leave(ctx, s.Topic)
 		}
 	}
@@ -264,16 +268,19 @@ func (d *daemon) apply(ctx context.Context, ch hostconfig.Changes) error {
 		}
 	}
 	for _, s := range ch.ServicesAdded {
-		if err := d.sw.Join(ctx, s.Topic, s.JoinOptions()...); err != nil {
-			errs = append(errs, fmt.Errorf("service %s: topic: %w", s.Name, err))
+		if err := d.joinService(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("service %s: %w", s.Name, err))
 			continue
 		}
-		if err := d.fwd.Add(ctx, forward.Service{Name: s.Name, Topic: s.Topic, Serve: s.Serve, Connect: s.Connect, Allow: allowlist(s), ServerKey: s.ServerKey}); err != nil {
+		if err := d.fwd.Add(ctx, forward.Service{Name: s.Name, Topic: s.Topic, Serve: s.Serve, Connect: s.Connect, Allow: allowlist(s), ServerKey: s.ServerKey, PeerKey: s.PeerKey}); err != nil {
 			errs = append(errs, fmt.Errorf("service %s: %w", s.Name, err))
 			continue
 		}
 		if d.obs != nil {
 			d.obs.NameTopic(s.Topic, s.Name)
+			if !s.PeerKey.IsZero() {
+				d.obs.NameTopic(framework.PeerTopic(s.PeerKey), s.Name+" (peer "+s.PeerKey.Short()+")")
+			}
 			d.obs.AddByteCounter(s.Name, serviceBytes{d.fwd, s.Name})
 		}
 		attrs := []any{"name", s.Name, "serve", s.Serve, "connect", s.Connect, "addr", addrString(d.fwd, s.Name)}
@@ -302,11 +309,27 @@ func allowlist(s hostconfig.Service) *forward.Allowlist {
 	return forward.NewAllowlist(s.Allow...)
 }
 
+// joinService joins what service s needs: its topic, or for a connect
+// service with a peer key that peer, found by its key (the topic still
+// picks the service on the peer, in the handshake).
+func (d *daemon) joinService(ctx context.Context, s hostconfig.Service) error {
+	if !s.JoinsTopic() {
+		if err := d.sw.JoinPeer(ctx, s.PeerKey); err != nil {
+			return fmt.Errorf("peer key: %w", err)
+		}
+		return nil
+	}
+	if err := d.sw.Join(ctx, s.Topic, s.JoinOptions()...); err != nil {
+		return fmt.Errorf("topic: %w", err)
+	}
+	return nil
+}
+
 // topicStillUsed reports whether the new config keeps topic joined for
 // another reason than service name.
 func (d *daemon) topicStillUsed(t framework.Topic, ch hostconfig.Changes, name string) bool {
 	for _, x := range ch.ServicesAdded {
-		if x.Topic == t {
+		if x.Topic == t && x.JoinsTopic() {
 			return true
 		}
 	}
@@ -316,11 +339,31 @@ func (d *daemon) topicStillUsed(t framework.Topic, ch hostconfig.Changes, name s
 		}
 	}
 	for _, x := range d.cfg.Services() {
-		if x.Topic == t && x.Name != name {
+		if x.Topic == t && x.JoinsTopic() && x.Name != name {
 			return true
 		}
 	}
 	return false
+}
+
+// leavePeer leaves the peer key of the removed service name unless
+// another service still reaches that peer: one added, or one of the
+// running config that stays. A service re-added under the same name joins
+// the key again.
+func (d *daemon) leavePeer(ctx context.Context, key secure.PublicKey, ch hostconfig.Changes, name string) {
+	for _, x := range ch.ServicesAdded {
+		if x.PeerKey == key && x.Name != name {
+			return
+		}
+	}
+	for _, x := range d.cfg.Services() {
+		if x.PeerKey == key && x.Name != name && !slices.ContainsFunc(ch.ServicesRemoved, func(r hostconfig.Service) bool { return r.Name == x.Name }) {
+			return
+		}
+	}
+	if err := d.sw.LeavePeer(ctx, key); err != nil && !errors.Is(err, framework.ErrNotJoined) {
+		d.log.Warn("leave peer", "key", key.Short(), "err", err)
+	}
 }
 
 func (d *daemon) leave(ctx context.Context, t framework.Topic) {

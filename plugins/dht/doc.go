@@ -17,6 +17,17 @@
 // prefix keeps our keys apart from torrent infohashes (SHA-1 of a bencoded
 // dictionary).
 //
+// Peers by key. A swarm is findable by its public key K under the topic
+//
+//	PeerTopic(K) = SHA-256("dwebswarm peer v1" ‖ K)
+//
+// (framework.PeerTopic), announced and looked up like any topic, so its
+// infohash is Infohash(PeerTopic(K)). The raw key never appears on the
+// DHT: anyone who knows K computes the infohash and finds the swarm's
+// addresses (that is the point of framework.Swarm.JoinPeer); someone who
+// sees only the infohash learns neither K nor can link it to K without
+// knowing K.
+//
 // Messages. Only standard KRPC (BEP 5) is used: ping, find_node, get_peers
 // and announce_peer, with BEP 32 "want" (n4, n6) and BEP 43 "ro". Nothing of
 // ours is added to the messages.

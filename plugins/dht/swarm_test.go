@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/framework/swarmtest"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
@@ -19,7 +22,13 @@ import (
 // the swarm's shared UDP socket.
 func dhtSwarm(t testing.TB, tn *dhttest.Testnet, opts ...framework.Option) (*framework.Swarm, *dht.Plugin) {
 	t.Helper()
-	p, err := dht.New(tn.Config(dht.Config{Ephemeral: dht.Bool(true)}))
+	return dhtSwarmConfig(t, tn, dht.Config{Ephemeral: dht.Bool(true)}, opts...)
+}
+
+// dhtSwarmConfig is dhtSwarm with a DHT configuration of the test's.
+func dhtSwarmConfig(t testing.TB, tn *dhttest.Testnet, cfg dht.Config, opts ...framework.Option) (*framework.Swarm, *dht.Plugin) {
+	t.Helper()
+	p, err := dht.New(tn.Config(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,4 +159,57 @@ func BenchmarkSwarmJoinToConnectionDHT20(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds())/1000, "p90-ms")
+}
+
+// JoinPeer through the DHT: the client knows only the server's key; it
+// finds the server under its peer topic, and finds it again after the
+// server restarted on another port with the same key.
+func TestJoinPeerFindsAPeerByKeyThroughTheDHT(t *testing.T) {
+	tn := testnet(t)
+	kp, err := secure.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := framework.PeerTopic(kp.Public)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	startServer := func() *framework.Swarm {
+		s, _ := dhtSwarm(t, tn, framework.WithKeyPair(kp), framework.WithFindable(framework.FindableAlways))
+		if err := s.Flushed(ctx, pt); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	server := startServer()
+	// the client's requeue timers and DHT rounds stand still: only the
+	// test moves the first, so only JoinPeer's refresh looks up again
+	clk := clockwork.NewFakeClock()
+	client, _ := dhtSwarmConfig(t, tn, dht.Config{Ephemeral: dht.Bool(true), Clock: clockwork.NewFakeClock()}, framework.WithClock(clk))
+	rec := swarmtest.Record(t, client)
+	if err := client.JoinPeer(ctx, kp.Public); err != nil {
+		t.Fatal(err)
+	}
+	cc := swarmtest.Wait(rec, func(e *framework.ConnectionEvent) bool { return true }).Conn
+	if cc.RemotePublicKey() != kp.Public || cc.Peer().Port != server.Port() || cc.Peer().Referrer == nil {
+		t.Fatalf("connected to %v key %s", cc.Peer(), cc.RemotePublicKey().Short())
+	}
+	old := server.Port()
+	if err := server.Close(); err != nil {
+		t.Fatal(err)
+	}
+	swarmtest.Wait(rec, func(e *framework.DisconnectionEvent) bool { return e.Conn == cc })
+	server2 := startServer()
+	if server2.Port() == old {
+		t.Fatalf("the restarted server took the old port %d", old)
+	}
+	// the requeue timer fires once the new server is announced: the
+	// redial of the old address fails, which asks the DHT for a new lookup
+	if err := clk.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(framework.DefaultRequeue()[0])
+	cc2 := swarmtest.Wait(rec, func(e *framework.ConnectionEvent) bool { return true }).Conn
+	if cc2.RemotePublicKey() != kp.Public || cc2.Peer().Port != server2.Port() {
+		t.Fatalf("reconnected to %v key %s", cc2.Peer(), cc2.RemotePublicKey().Short())
+	}
 }

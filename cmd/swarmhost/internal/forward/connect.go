@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 )
 
 // peerSet is the known peers of one topic, tried round robin.
@@ -178,13 +179,24 @@ func (m *Manager) peerResult(p framework.Peer, err error) {
 // rate-limited by RefreshInterval) and waits for a new peer, all within
 // PeerWait of the call. The caller owns the returned connection.
 func (m *Manager) Dial(ctx context.Context, topic framework.Topic) (*framework.Conn, error) {
-	return m.dial(ctx, topic, nil)
+	return m.dial(ctx, topic, secure.PublicKey{}, nil)
 }
 
-// dial is Dial for svc (nil: none); a connect service's pinned
+// DialKey is Dial to the one peer whose public key is key (zero: Dial):
+// the candidates are the peers found under framework.PeerTopic(key) (join
+// it with Swarm.JoinPeer), each dialled for topic with its key pinned.
+func (m *Manager) DialKey(ctx context.Context, topic framework.Topic, key secure.PublicKey) (*framework.Conn, error) {
+	return m.dial(ctx, topic, key, nil)
+}
+
+// dial is DialKey for svc (nil: none); a connect service's pinned
 // ServerKey is checked on every session, and refusals are counted in its
 // metrics.
-func (m *Manager) dial(ctx context.Context, topic framework.Topic, svc *service) (*framework.Conn, error) {
+func (m *Manager) dial(ctx context.Context, topic framework.Topic, key secure.PublicKey, svc *service) (*framework.Conn, error) {
+	lookup := topic // the topic whose peers are the candidates
+	if !key.IsZero() {
+		lookup = framework.PeerTopic(key)
+	}
 	wctx := ctx
 	if m.opt.PeerWait > 0 {
 		var cancel context.CancelFunc
@@ -192,7 +204,7 @@ func (m *Manager) dial(ctx context.Context, topic framework.Topic, svc *service)
 		defer cancel()
 	}
 	wait := m.opt.PeerWait > 0
-	peers, err := m.candidates(wctx, topic, wait, nil)
+	peers, err := m.candidates(wctx, lookup, wait, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +219,7 @@ func (m *Manager) dial(ctx context.Context, topic framework.Topic, svc *service)
 			var c *framework.Conn
 			release, err := m.setupSlot(ctx, p.Host)
 			if err == nil {
-				c, err = m.dialPeer(ctx, p, svc)
+				c, err = m.dialPeer(ctx, dialAs(p, topic, key), svc)
 				release()
 			}
 			m.peerResult(p, err)
@@ -220,7 +232,7 @@ func (m *Manager) dial(ctx context.Context, topic framework.Topic, svc *service)
 			break
 		}
 		// every known peer failed: look up again, wait for a new one
-		if peers, err = m.candidates(wctx, topic, true, tried); err != nil {
+		if peers, err = m.candidates(wctx, lookup, true, tried); err != nil {
 			errs = append(errs, err)
 			break
 		}
@@ -259,6 +271,14 @@ func (m *Manager) setupSlot(ctx context.Context, host string) (release func(), e
 		unref()
 		return nil, ctx.Err()
 	}
+}
+
+// dialAs is candidate p dialled for topic, with key pinned unless zero.
+func dialAs(p framework.Peer, topic framework.Topic, key secure.PublicKey) framework.Peer {
+	if !key.IsZero() {
+		p.Topic, p.Key = topic, key
+	}
+	return p
 }
 
 // dialPeer connects to p, sends the header and reads the status.
@@ -348,7 +368,7 @@ func (s *service) acceptLoop() {
 // connect obtains a fresh swarm connection for an accepted local
 // connection and pipes them.
 func (s *service) connect(l *link) {
-	rc, err := s.m.dial(s.ctx, s.Topic, s)
+	rc, err := s.m.dial(s.ctx, s.Topic, s.PeerKey, s)
 	if err != nil {
 		s.metrics.Failed.Add(1)
 		if s.ctx.Err() == nil {

@@ -65,6 +65,13 @@ type Service struct {
 	// plaintext connection) is closed before the local client's bytes are
 	// sent, and the next peer is tried. Zero: any peer of Topic.
 	ServerKey secure.PublicKey
+	// PeerKey (connect services only; zero: any peer of Topic) is the key
+	// of the one peer to reach: it is found under its peer topic
+	// (framework.PeerTopic; the caller joins it with Swarm.JoinPeer), every
+	// connection to it still proves Topic, which picks the serve service on
+	// that peer, and a peer proving another key is refused in the
+	// handshake (framework.Peer.Key).
+	PeerKey secure.PublicKey
 }
 
 // Kind returns "serve" or "connect".
@@ -81,6 +88,9 @@ func (s Service) validate() error {
 	}
 	if (s.Serve == "") == (s.Connect == "") {
 		return fmt.Errorf("%w: %q: set exactly one of serve and connect", ErrInvalidService, s.Name)
+	}
+	if s.Serve != "" && !s.PeerKey.IsZero() {
+		return fmt.Errorf("%w: %q: a peer key is for connect services", ErrInvalidService, s.Name)
 	}
 	addr, zeroOK := s.Serve, false
 	if s.Connect != "" {

@@ -137,16 +137,28 @@ type Service struct {
 	// ServerKey, for a connect service, pins the key the serving peer must
 	// prove (zero: any peer of the topic).
 	ServerKey secure.PublicKey
-	Pos       Pos
+	// PeerKey (connect services; zero: any peer of the topic) is the key
+	// of the one peer the service reaches: the daemon finds it by its key
+	// (Swarm.JoinPeer) and refuses a peer that proves another key; the
+	// topic still picks the service on that peer.
+	PeerKey secure.PublicKey
+	Pos     Pos
 }
 
-// JoinOptions are the join options of the service's topic.
+// JoinOptions are the join options of the service's topic. A connect
+// service with a PeerKey needs no join of its topic: its peer is looked
+// up by key (see JoinsTopic).
 func (s Service) JoinOptions() []framework.JoinOption {
 	if s.Serve != "" {
 		return []framework.JoinOption{framework.Announce(true), framework.Lookup(false)}
 	}
 	return []framework.JoinOption{framework.Announce(false), framework.Lookup(true)}
 }
+
+// JoinsTopic reports whether the daemon joins the service's topic: every
+// service but a connect service with a PeerKey, which joins its peer
+// (Swarm.JoinPeer) instead.
+func (s Service) JoinsTopic() bool { return s.Serve != "" || s.PeerKey.IsZero() }
 
 // JoinOptions are the topic's join options.
 func (t Topic) JoinOptions() []framework.JoinOption {

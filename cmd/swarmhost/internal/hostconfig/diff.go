@@ -69,7 +69,7 @@ func Diff(old, new *Config) Changes {
 	// a service's allow list is not compared: the daemon replaces it on
 	// the running service (forward.Manager.SetAllow), see Changes
 	sameService := func(a, b Service) bool {
-		return a.Topic == b.Topic && a.Serve == b.Serve && a.Connect == b.Connect && a.ServerKey == b.ServerKey
+		return a.Topic == b.Topic && a.Serve == b.Serve && a.Connect == b.Connect && a.ServerKey == b.ServerKey && a.PeerKey == b.PeerKey
 	}
 	oldS := map[string]Service{}
 	for _, s := range old.services {

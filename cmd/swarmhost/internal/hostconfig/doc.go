@@ -143,6 +143,13 @@
 //	  serverKey public key (connect only): the key the serving peer must
 //	            prove; a session to any other key is closed before the
 //	            local client's bytes are sent.
+//	  peerKey  key (connect only; 52 z-base-32 characters or 64 hex): reach
+//	           only the peer with this public key. The daemon finds it by
+//	           its key (Swarm.JoinPeer: the lookup of framework.PeerTopic of
+//	           the key, not of the topic) and refuses, in the handshake, a
+//	           peer that proves another key; the topic still picks the
+//	           service on that peer. Connect services with different
+//	           peerKeys may share a topic. Not with node.plaintext.
 //	Exactly one of serve and connect. Keys are z-base-32 (52 characters,
 //	as swarmhost key prints them) or 64 hex digits; a key is listed once
 //	per list. Keys need encrypted sessions: not with node.plaintext.

@@ -328,7 +328,7 @@ func (d *decoder) services(v *yaml.Node) []Service {
 	for i, it := range items {
 		path := fmt.Sprintf("services[%d]", i)
 		s := Service{Pos: posOf(it)}
-		var nameN, topicN, serveN, connectN, accessN, pinN *yaml.Node
+		var nameN, topicN, serveN, connectN, accessN, pinN, peerKeyN *yaml.Node
 		var allow, fileKeys []secure.PublicKey
 		good := d.mapping(it, path, fields{
 			"name": func(_, v *yaml.Node) {
@@ -369,11 +369,16 @@ func (d *decoder) services(v *yaml.Node) []Service {
 				pinN = k
 				s.ServerKey, _ = d.publicKey(v, path+".serverKey")
 			},
+			"peerKey": func(_, v *yaml.Node) {
+				peerKeyN = v
+				s.PeerKey, _ = d.publicKey(v, path+".peerKey")
+			},
 		}, map[string]string{
 			"allowed":    `did you mean "allow"?`,
 			"allow_file": `did you mean "allowFile"?`,
 			"server_key": `did you mean "serverKey"?`,
-			"key":        "serve services take allow: [KEY, ...] (the keys that may use it); connect services take serverKey: KEY (the server's key)",
+			"peer_key":   `did you mean "peerKey"?`,
+			"key":        "serve services take allow: [KEY, ...] (the keys that may use it); connect services take serverKey: KEY (the server's key) or peerKey: KEY (reach the peer with this key)",
 			"listen":     `a service either serves, serve: HOST:PORT of a local server peers reach, or connects, connect: HOST:PORT of a local listener`,
 			"address":    `a service has serve: HOST:PORT or connect: HOST:PORT`,
 		})
@@ -392,8 +397,14 @@ func (d *decoder) services(v *yaml.Node) []Service {
 		case serveN == nil && connectN == nil:
 			d.errf(it, "add serve: HOST:PORT to expose a local server, or connect: HOST:PORT to listen here and reach a peer", "%s: neither serve nor connect", path)
 		}
+		if peerKeyN != nil && serveN != nil {
+			d.errf(peerKeyN, "peerKey names the peer a connect service reaches; a serve service is reached by its topic", "%s: peerKey on a serve service", path)
+		}
 		if accessN != nil && connectN != nil && serveN == nil {
 			d.errf(accessN, "allow and allowFile name the keys that may use a serve service; to check the server's key, use serverKey: KEY", "%s: %s on a connect service", path, accessN.Value)
+		}
+		if pinN != nil && peerKeyN != nil {
+			d.errf(pinN, "peerKey already pins the server's key: drop serverKey", "%s: both serverKey and peerKey", path)
 		}
 		if pinN != nil && serveN != nil && connectN == nil {
 			d.errf(pinN, "serverKey pins the server a connect service reaches; to restrict who uses a serve service, use allow: [KEY, ...]", "%s: serverKey on a serve service", path)
@@ -466,7 +477,13 @@ func (d *decoder) crossChecks(c *Config, seen *seenKeys) {
 		topics[t.Topic] = t
 	}
 	names := map[string]Service{}
-	stopics := map[framework.Topic]Service{}
+	// a topic per service; connect services that reach different peers by
+	// key may share one (the same service on several machines)
+	type serviceTopic struct {
+		topic framework.Topic
+		key   secure.PublicKey
+	}
+	stopics := map[serviceTopic]Service{}
 	for _, s := range c.services {
 		at := &yaml.Node{Line: s.Pos.Line, Column: s.Pos.Column}
 		if n.Plaintext && (s.Restricted || !s.ServerKey.IsZero()) {
@@ -477,10 +494,13 @@ func (d *decoder) crossChecks(c *Config, seen *seenKeys) {
 		} else {
 			names[s.Name] = s
 		}
-		if first, ok := stopics[s.Topic]; ok {
+		if first, ok := stopics[serviceTopic{s.Topic, s.PeerKey}]; ok {
 			d.add(at, framework.ErrInvalidTopic, fmt.Sprintf("service %q at line %d uses it already; each service needs its own topic", first.Name, first.Pos.Line), "services: service %q: duplicate topic %q", s.Name, clip(s.TopicText))
 		} else {
-			stopics[s.Topic] = s
+			stopics[serviceTopic{s.Topic, s.PeerKey}] = s
+		}
+		if !s.PeerKey.IsZero() && n.Plaintext {
+			d.add(at, secure.ErrBadKey, "a peer is found and checked by its key only with sessions: remove node.plaintext or the peerKey", "services: service %q: peerKey with node.plaintext", s.Name)
 		}
 		if t, ok := topics[s.Topic]; ok {
 			d.add(at, framework.ErrInvalidTopic, fmt.Sprintf("it is also listed in topics at line %d; a service joins its topic itself: remove it from topics", t.Pos.Line), "services: service %q: topic %q is also a plain topic", s.Name, clip(s.TopicText))
