@@ -105,7 +105,7 @@ func TestNodeKeyErrors(t *testing.T) {
 		cases = append(cases, struct {
 			name, yaml string
 			want       want
-		}{"loose key file", "node:\n  key: loose.key\n", want{2, 8, "has mode 0644: others may read it; chmod 600 " + loose, "private to its owner", secure.ErrBadKey}})
+		}{"loose key file", "node:\n  key: loose.key\n", want{2, 8, "has mode 0644: group and others may access it; chmod 600 " + loose, "private to its owner", secure.ErrBadKey}})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -60,7 +60,7 @@ func TestServicePeerKeyErrors(t *testing.T) {
 		msg, hint  string
 		sentinel   error
 	}{
-		{"short key", "services:\n  - name: a\n    topic: t\n    connect: 127.0.0.1:1\n    peerKey: abc\n", 5, 14, "services[0].peerKey: 3 characters", "z-base-32", secure.ErrBadKey},
+		{"short key", "services:\n  - name: a\n    topic: t\n    connect: 127.0.0.1:1\n    peerKey: abc\n", 5, 14, "services[0].peerKey: bad key: 3 characters", "z-base-32", secure.ErrBadKey},
 		{"bad letters", "services:\n  - name: a\n    topic: t\n    connect: 127.0.0.1:1\n    peerKey: " + strings.Repeat("0", 52) + "\n", 5, 14, "is not z-base-32 or hex", "swarmhost key", secure.ErrBadKey},
 		{"zero key", "services:\n  - name: a\n    topic: t\n    connect: 127.0.0.1:1\n    peerKey: " + strings.Repeat("0", 64) + "\n", 5, 14, "the zero key", "", secure.ErrBadKey},
 		{"not a string", "services:\n  - name: a\n    topic: t\n    connect: 127.0.0.1:1\n    peerKey: [a]\n", 5, 14, "want a string", "", nil},
