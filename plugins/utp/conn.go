@@ -158,10 +158,9 @@ type Conn struct {
 var _ net.Conn = (*Conn)(nil)
 
 func newConn(s *socket, key connKey, sendID uint16, client bool) *Conn {
+	// until the peer says it reads larger datagrams (extDatagram), it
+	// gets PacketSize ones: any BEP 29 implementation reads those
 	size := s.cfg.PacketSize
-	if key.addr.Addr().IsLoopback() {
-		size = s.cfg.LoopbackPacketSize
-	}
 	now := time.Now()
 	c := &Conn{
 		s:           s,
@@ -192,6 +191,20 @@ func newConn(s *socket, key connKey, sendID uint16, client bool) *Conn {
 	c.ackTimer = time.AfterFunc(time.Hour, c.onAckTimer)
 	c.ackTimer.Stop()
 	return c
+}
+
+// notePeerDatagram raises the packet size once the peer's SYN or SYN-ACK
+// said how large a datagram it reads (extDatagram): a loopback peer then
+// gets LoopbackPacketSize datagrams. Other paths keep PacketSize (no
+// path-MTU discovery). Called before any data is sent (c.mu held, or c
+// not published yet).
+func (c *Conn) notePeerDatagram(maxDgram uint32) {
+	size := c.s.cfg.PacketSize
+	if l := c.s.cfg.LoopbackPacketSize; c.key.addr.Addr().IsLoopback() && int64(maxDgram) >= int64(l) && l > size {
+		size = l
+	}
+	c.mss = size - headerLen
+	c.cwnd = 4 * c.mss
 }
 
 // ---- net.Conn ----
@@ -592,6 +605,7 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		}
 		c.ackNr = h.seq - 1
 		c.peerWnd = int(h.wnd)
+		c.notePeerDatagram(h.maxDgram)
 		if c.synCount == 1 {
 			c.sampleRTT(now.Sub(c.synAt)) // the handshake's round trip
 		}
@@ -1039,10 +1053,11 @@ func (c *Conn) sendSynAck() {
 		c.synAt = time.Now()
 	}
 	c.synCount++
-	var b [headerLen]byte
+	var b [headerLen + 6]byte
 	h := c.header(stState, c.isn)
-	putHeader(b[:], &h)
-	c.write(b[:])
+	h.maxDgram = maxPacket
+	n := putHeader(b[:], &h)
+	c.write(b[:n])
 }
 
 func (c *Conn) sendReset() {

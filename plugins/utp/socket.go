@@ -217,6 +217,7 @@ func (s *socket) handleSyn(h *header, from netip.AddrPort, now time.Time) {
 	c.state = csConnected
 	c.halfOpen = true
 	c.peerWnd = int(h.wnd)
+	c.notePeerDatagram(h.maxDgram)
 	c.replyMicro = microNow() - h.ts
 	// c is not published yet: taking its lock under s.mu cannot deadlock
 	c.mu.Lock()

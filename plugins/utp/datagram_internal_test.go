@@ -1,0 +1,114 @@
+package utp
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+)
+
+// recordingPC keeps the datagrams a socket writes.
+type recordingPC struct {
+	discardPC
+	mu   sync.Mutex
+	sent [][]byte
+}
+
+func (p *recordingPC) WriteTo(b []byte, _ net.Addr) (int, error) {
+	p.mu.Lock()
+	p.sent = append(p.sent, append([]byte(nil), b...))
+	p.mu.Unlock()
+	return len(b), nil
+}
+
+func (p *recordingPC) datagrams() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([][]byte(nil), p.sent...)
+}
+
+func recordingSocket(t *testing.T, cfg Config) (*socket, *recordingPC) {
+	t.Helper()
+	if err := cfg.setDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	pc := &recordingPC{}
+	s := &socket{pc: pc, cfg: &cfg, conns: make(map[connKey]*Conn), done: make(chan struct{})}
+	s.ln = newListener(&Transport{cfg: cfg}, "127.0.0.1", 1)
+	t.Cleanup(func() { s.shutdown(net.ErrClosed) })
+	return s, pc
+}
+
+// acceptFrom plays a dialler at from: SYN (announcing maxDgram unless 0),
+// then the answer to the SYN-ACK. It returns the accepted connection and
+// the SYN-ACK.
+func acceptFrom(t *testing.T, s *socket, pc *recordingPC, from netip.AddrPort, maxDgram uint32) (*Conn, header) {
+	t.Helper()
+	var b [headerLen + 6]byte
+	h := header{typ: stSyn, connID: 7, seq: 100, wnd: 1 << 20, maxDgram: maxDgram}
+	s.handle(b[:putHeader(b[:], &h)], from)
+	sent := pc.datagrams()
+	if len(sent) != 1 {
+		t.Fatalf("%d datagrams for a SYN", len(sent))
+	}
+	synAck, _, err := parseHeader(sent[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = header{typ: stState, connID: 8, seq: 101, ack: synAck.seq - 1, wnd: 1 << 20}
+	s.handle(b[:putHeader(b[:], &h)], from)
+	c := s.conns[connKey{from, 8}]
+	if c == nil || len(s.ln.backlog) != 1 {
+		t.Fatal("the connection was not accepted")
+	}
+	return c, synAck
+}
+
+// A loopback peer that did not say it reads large datagrams (libutp,
+// anacrolix/utp: the latter reads 8 KiB and gets truncated data) gets
+// PacketSize datagrams; one that said so (ours) gets LoopbackPacketSize
+// ones. Our SYN-ACK says what we read.
+func TestDatagramsFitWhatThePeerReads(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		maxDgram uint32
+		want     int
+	}{
+		{"BEP 29 peer", 0, DefaultPacketSize},
+		{"peer reading 8 KiB", 8 << 10, DefaultPacketSize},
+		{"our peer", maxPacket, DefaultLoopbackPacketSize},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, pc := recordingSocket(t, Config{})
+			c, synAck := acceptFrom(t, s, pc, netip.MustParseAddrPort("127.0.0.1:5000"), tc.maxDgram)
+			if synAck.maxDgram != maxPacket {
+				t.Errorf("the SYN-ACK says we read %d bytes, want %d", synAck.maxDgram, maxPacket)
+			}
+			if _, err := c.Write(make([]byte, 256<<10)); err != nil {
+				t.Fatal(err)
+			}
+			largest := 0
+			for _, d := range pc.datagrams() {
+				largest = max(largest, len(d))
+			}
+			if largest != tc.want {
+				t.Fatalf("largest datagram %d bytes, want %d", largest, tc.want)
+			}
+		})
+	}
+}
+
+// Our dialler announces what it reads in its SYN, and two of our peers on
+// loopback use LoopbackPacketSize.
+func TestDiallerAnnouncesItsDatagramSize(t *testing.T) {
+	s, pc := recordingSocket(t, Config{})
+	c := newConn(s, connKey{netip.MustParseAddrPort("127.0.0.1:5000"), 9}, 10, true)
+	c.mu.Lock()
+	c.sendSyn()
+	c.mu.Unlock()
+	t.Cleanup(func() { c.mu.Lock(); c.fail(net.ErrClosed); c.mu.Unlock() })
+	h, _, err := parseHeader(pc.datagrams()[0])
+	if err != nil || h.typ != stSyn || h.maxDgram != maxPacket {
+		t.Fatalf("SYN %+v, %v: want maxDgram %d", h, err, maxPacket)
+	}
+}
