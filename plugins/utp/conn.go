@@ -611,9 +611,15 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		}
 		c.state = csConnected
 		close(c.established)
-		// answer the SYN-ACK at once: the listener takes the connection
-		// in (Accept returns it) only once we did
-		c.sendState()
+		// answer the SYN-ACK at once with an empty data packet (sent
+		// reliably, like any data): our listener takes the connection in
+		// (Accept returns it) on any answer, but libutp's acceptor can
+		// send only after a DATA packet (it stays in SYN_RECV on a
+		// STATE), so an acceptor that speaks first would wait for us
+		p := &outPacket{seq: c.seqNr, typ: stData, buf: getBuf(headerLen)}
+		c.seqNr++
+		c.inflight = append(c.inflight, p)
+		c.transmit(p, now)
 		c.armTimer(now)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 	"testing"
 )
 
@@ -110,5 +111,34 @@ func TestDiallerAnnouncesItsDatagramSize(t *testing.T) {
 	h, _, err := parseHeader(pc.datagrams()[0])
 	if err != nil || h.typ != stSyn || h.maxDgram != maxPacket {
 		t.Fatalf("SYN %+v, %v: want maxDgram %d", h, err, maxPacket)
+	}
+}
+
+// The dialler answers the SYN-ACK with an empty DATA packet, kept in
+// flight until acked: libutp's acceptor can send nothing before a DATA
+// packet arrives (a STATE leaves it in SYN_RECV), so a server that speaks
+// first would hang.
+func TestDiallerAnswersTheSynAckWithData(t *testing.T) {
+	s, pc := recordingSocket(t, Config{})
+	c := newConn(s, connKey{netip.MustParseAddrPort("127.0.0.1:5000"), 9}, 10, true)
+	t.Cleanup(func() { c.mu.Lock(); c.fail(net.ErrClosed); c.mu.Unlock() })
+	c.mu.Lock()
+	c.sendSyn()
+	c.mu.Unlock()
+	syn, _, _ := parseHeader(pc.datagrams()[0])
+	c.receive(&header{typ: stState, connID: 9, seq: 500, ack: syn.seq, wnd: 1 << 20}, nil, time.Now())
+	sent := pc.datagrams()
+	if len(sent) != 2 {
+		t.Fatalf("%d datagrams after the SYN-ACK, want the SYN and one answer", len(sent))
+	}
+	h, payload, err := parseHeader(sent[1])
+	if err != nil || h.typ != stData || len(payload) != 0 || h.seq != syn.seq+1 || h.ack != 499 {
+		t.Fatalf("answer %+v (%d bytes), %v: want an empty DATA, seq %d, ack 499", h, len(payload), err, syn.seq+1)
+	}
+	c.mu.Lock()
+	inflight := len(c.inflight)
+	c.mu.Unlock()
+	if inflight != 1 {
+		t.Fatalf("%d packets in flight, want the empty DATA until acked", inflight)
 	}
 }
