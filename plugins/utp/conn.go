@@ -36,6 +36,10 @@ const (
 	baseBucket = time.Minute
 	// minPTO is the shortest probe timeout (tail-loss probe).
 	minPTO = 5 * time.Millisecond
+	// maxProbes is how many tail-loss probes (each after twice the
+	// previous timeout) go out without an ack; then only the
+	// retransmission timeout, doubling up to maxRTO, sends.
+	maxProbes = 2
 	// maxBurst bounds the bytes one pump sends back to back: a crude pacing
 	// that keeps a window opening at once from overflowing the peer's
 	// socket buffer (208 KiB by default on Linux).
@@ -137,6 +141,7 @@ type Conn struct {
 	dupAcks     int
 	rtoAt       time.Time
 	ptoAt       time.Time // tail-loss probe due (zero: disarmed)
+	ptoCount    int       // probes (or an RTO: maxProbes) since the last ack
 	persistAt   time.Time // zero-window probe due (nothing in flight)
 	probe       bool      // the persist timer allows one packet
 	lastSend    time.Time
@@ -524,6 +529,8 @@ func (c *Conn) onRTO(now time.Time) {
 		}
 	}
 	c.rtoAt = now.Add(c.rto)
+	c.ptoCount = maxProbes // until an ack comes, only the RTO sends
+	c.ptoAt = time.Time{}
 	c.pump(now)
 }
 
@@ -531,6 +538,7 @@ func (c *Conn) onRTO(now time.Time) {
 // are in flight, so the oldest one is presumed lost and sent again, long
 // before the retransmission timeout (c.mu held).
 func (c *Conn) onPTO(now time.Time) {
+	c.ptoCount++
 	for _, p := range c.inflight {
 		if p.sacked {
 			continue
@@ -545,12 +553,13 @@ func (c *Conn) onPTO(now time.Time) {
 	}
 }
 
-// pto is the probe timeout.
+// pto is the probe timeout: max(2·SRTT, minPTO), doubling with every
+// probe sent since the last ack, at most the RTO.
 func (c *Conn) pto() time.Duration {
 	if !c.rttSet {
 		return c.rto
 	}
-	return min(max(2*c.srtt, minPTO), c.rto)
+	return min(max(2*c.srtt, minPTO)<<c.ptoCount, c.rto)
 }
 
 func (c *Conn) scheduleAck() {
@@ -788,6 +797,7 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 			c.sampleRTT(rtt)
 		}
 		c.rtoAt = now.Add(c.rto)
+		c.ptoCount = 0
 		c.ptoAt = now.Add(c.pto())
 		if c.inRecovery && !seqLess(h.ack, c.recoverySeq) {
 			c.inRecovery = false
@@ -991,10 +1001,12 @@ func (c *Conn) pump(now time.Time) {
 
 // transmit (re)sends p with a fresh header (c.mu held).
 func (c *Conn) transmit(p *outPacket, now time.Time) {
-	if c.flightBytes == 0 || p.sends == 0 && len(c.inflight) == 1 {
+	if p.sends == 0 && len(c.inflight) == 1 {
+		// the first packet in flight; a resend does not push the timer
+		// (a probe into a dead path must not postpone the RTO for ever)
 		c.rtoAt = now.Add(c.rto)
 	}
-	if c.ptoAt.IsZero() {
+	if c.ptoAt.IsZero() && c.ptoCount < maxProbes {
 		c.ptoAt = now.Add(c.pto())
 	}
 	c.persistAt = time.Time{}
