@@ -25,6 +25,12 @@ const (
 	// delayedAck is how long an in-order data packet may wait for its ack
 	// when no second packet or reply carries it.
 	delayedAck = time.Millisecond
+	// ackEvery is how many data packets may go unacked, in order (2) or
+	// while packets are missing (8: the selective ack then covers 8
+	// packets, enough for the sender's 3-packet loss rule; libutp acks
+	// once per burst read). A packet that fills a hole, a duplicate or a
+	// FIN is acked at once.
+	ackEvery, ackEveryOutOfOrder = 2, 8
 	// maxOutOfOrder bounds how far ahead of ack_nr a packet is buffered.
 	maxOutOfOrder = 4096
 	// maxInflight bounds the packets in flight (well inside the 16-bit
@@ -110,7 +116,7 @@ type Conn struct {
 	finRecv     bool
 	finSeq      uint16
 	eof         bool // every byte up to the peer's FIN is in rbuf
-	unacked     int  // in-order data packets not acked yet
+	unacked     int  // data packets not acked yet
 	ackTimerSet bool
 	lastWnd     int    // window we advertised last
 	replyMicro  uint32 // timestamp_difference for our next packet
@@ -565,7 +571,11 @@ func (c *Conn) pto() time.Duration {
 func (c *Conn) scheduleAck() {
 	if !c.ackTimerSet {
 		c.ackTimerSet = true
-		c.ackTimer.Reset(delayedAck)
+		d := c.s.ackDelay
+		if d == 0 {
+			d = delayedAck
+		}
+		c.ackTimer.Reset(d)
 	}
 }
 
@@ -653,7 +663,11 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		ackNow = c.onFin(h.seq)
 	}
 	c.pump(now)
-	if ackNow || c.unacked >= 2 {
+	every := ackEvery
+	if len(c.ooo) > 0 {
+		every = ackEveryOutOfOrder
+	}
+	if ackNow || c.unacked >= every {
 		c.sendState()
 	} else if c.unacked > 0 {
 		c.scheduleAck()
@@ -663,7 +677,9 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 }
 
 // onData stores one data packet; it reports whether an ack must go out at
-// once (out of order or duplicate).
+// once (a duplicate, or a packet that fills a hole). Packets beyond a hole
+// are acked by the selective ack of the next ack due (see ackEvery), not
+// one by one.
 func (c *Conn) onData(seq uint16, payload []byte) bool {
 	d := seq - c.ackNr
 	if d == 0 || d >= 0x8000 {
@@ -682,12 +698,13 @@ func (c *Conn) onData(seq uint16, payload []byte) bool {
 		return true // buffer full: drop, re-advertise the window
 	}
 	if d == 1 {
+		hole := len(c.ooo) > 0
 		c.rbuf.push(payload)
 		c.ackNr = seq
 		c.deliverOutOfOrder()
 		c.unacked++
 		notify(c.readNotify)
-		return len(c.ooo) > 0 || c.eof
+		return hole || c.eof
 	}
 	if d > maxOutOfOrder {
 		return true
@@ -695,11 +712,13 @@ func (c *Conn) onData(seq uint16, payload []byte) bool {
 	if c.ooo == nil {
 		c.ooo = make(map[uint16][]byte)
 	}
-	if _, ok := c.ooo[seq]; !ok {
-		c.ooo[seq] = append([]byte(nil), payload...)
-		c.oooBytes += len(payload)
+	if _, ok := c.ooo[seq]; ok {
+		return true // a duplicate: our ack was lost
 	}
-	return true
+	c.ooo[seq] = append([]byte(nil), payload...)
+	c.oooBytes += len(payload)
+	c.unacked++
+	return false
 }
 
 func (c *Conn) onFin(seq uint16) bool {
@@ -1071,7 +1090,7 @@ func (c *Conn) sendSynAck() {
 		c.synAt = time.Now()
 	}
 	c.synCount++
-	var b [headerLen + 6]byte
+	var b [headerLen + extDatagramLen]byte
 	h := c.header(stState, c.isn)
 	h.maxDgram = maxPacket
 	n := putHeader(b[:], &h)

@@ -4,8 +4,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"time"
 	"testing"
+	"time"
 )
 
 // recordingPC keeps the datagrams a socket writes.
@@ -45,7 +45,7 @@ func recordingSocket(t *testing.T, cfg Config) (*socket, *recordingPC) {
 // the SYN-ACK.
 func acceptFrom(t *testing.T, s *socket, pc *recordingPC, from netip.AddrPort, maxDgram uint32) (*Conn, header) {
 	t.Helper()
-	var b [headerLen + 6]byte
+	var b [headerLen + extDatagramLen]byte
 	h := header{typ: stSyn, connID: 7, seq: 100, wnd: 1 << 20, maxDgram: maxDgram}
 	s.handle(b[:putHeader(b[:], &h)], from)
 	sent := pc.datagrams()
@@ -140,5 +140,43 @@ func TestDiallerAnswersTheSynAckWithData(t *testing.T) {
 	c.mu.Unlock()
 	if inflight != 1 {
 		t.Fatalf("%d packets in flight, want the empty DATA until acked", inflight)
+	}
+}
+
+// Packets beyond a hole are acked by a selective ack every
+// ackEveryOutOfOrder packets (or after the delayed-ack timer), not one
+// ack each; the packet that fills the hole is acked at once.
+func TestOutOfOrderAcksAreCoalesced(t *testing.T) {
+	s, pc := recordingSocket(t, Config{})
+	s.ackDelay = time.Hour // only the packet counts send acks here
+	from := netip.MustParseAddrPort("127.0.0.1:5000")
+	c, _ := acceptFrom(t, s, pc, from, 0)
+	before := len(pc.datagrams())
+	var b [headerLen + 100]byte
+	data := func(seq uint16) {
+		h := header{typ: stData, connID: 8, seq: seq, ack: c.isn - 1, wnd: 1 << 20}
+		putHeader(b[:], &h)
+		s.handle(b[:], from)
+	}
+	// the dialler's first data packet is 101; it is lost, 102–201 arrive
+	const n = 100
+	for i := range n {
+		data(102 + uint16(i))
+	}
+	acks := pc.datagrams()[before:]
+	if want := n / ackEveryOutOfOrder; len(acks) != want {
+		t.Fatalf("%d acks for %d packets beyond a hole, want %d", len(acks), n, want)
+	}
+	last, _, err := parseHeader(acks[len(acks)-1])
+	if err != nil || last.ack != 100 || len(last.sack) == 0 || last.sack[0]&1 == 0 {
+		t.Fatalf("last ack %+v, %v: want ack_nr 100 and a selective ack from 102", last, err)
+	}
+	data(101) // the hole is filled: acked at once
+	acks = pc.datagrams()[before+len(acks):]
+	if len(acks) != 1 {
+		t.Fatalf("%d acks for the packet that filled the hole, want 1", len(acks))
+	}
+	if h, _, _ := parseHeader(acks[0]); h.ack != 101+n || h.sack != nil {
+		t.Fatalf("ack %+v: want ack_nr %d and no selective ack", h, 101+n)
 	}
 }

@@ -24,12 +24,20 @@ const headerLen = 20
 // extSelectiveAck is the selective-ack extension id of BEP 29.
 const extSelectiveAck = 1
 
-// extDatagram is our extension (not in BEP 29, which leaves the id space
-// open; libutp and anacrolix/utp skip extensions they do not know): 4
-// bytes, big-endian, the largest datagram the sender reads. SYNs and
-// SYN-ACKs carry it; a peer that sent none gets datagrams of
-// Config.PacketSize at most (see newConn).
-const extDatagram = 0x44
+// extDatagram is our extension (not in BEP 29): 4 bytes, big-endian, the
+// largest datagram the sender reads. SYNs and SYN-ACKs carry it; a peer
+// that sent none gets datagrams of Config.PacketSize at most (see
+// newConn). libutp drops a packet whose first extension is not 0, 1 or 2
+// but skips unknown ones further down the chain, so it follows an
+// extension 2 (libutp's "extension bits", 8 bytes, all zero here;
+// libtorrent and anacrolix/utp skip it).
+const (
+	extDatagram = 0x44
+	extBits     = 2
+)
+
+// extDatagramLen is what the extDatagram chain adds to a header.
+const extDatagramLen = 2 + 8 + 2 + 4
 
 // maxSackBytes bounds the selective-ack bitmask we send (256 packets beyond
 // ack_nr+1).
@@ -121,7 +129,8 @@ func parseHeader(b []byte) (h header, payload []byte, err error) {
 }
 
 // putHeader writes h (and its extensions, if any) at the start of b,
-// which must have room for headerLen + 2+len(h.sack) + 6 bytes, and
+// which must have room for headerLen + 2+len(h.sack) + extDatagramLen
+// bytes, and
 // returns the number of bytes written.
 func putHeader(b []byte, h *header) int {
 	b[0] = h.typ<<4 | version
@@ -141,7 +150,10 @@ func putHeader(b []byte, h *header) int {
 		n += 2 + copy(b[n+2:], h.sack)
 	}
 	if h.maxDgram != 0 {
-		*next = extDatagram
+		*next = extBits
+		b[n], b[n+1] = extDatagram, 8
+		clear(b[n+2 : n+10])
+		n += 10
 		b[n], b[n+1] = 0, 4
 		binary.BigEndian.PutUint32(b[n+2:], h.maxDgram)
 		n += 6

@@ -10,7 +10,7 @@ import (
 
 func TestHeaderRoundTrip(t *testing.T) {
 	h := header{typ: stState, connID: 0xbeef, ts: 1, tsDiff: 2, wnd: 3, seq: 4, ack: 5, sack: []byte{1, 0, 0, 0x80}, maxDgram: 0x10000}
-	var b [headerLen + 2 + maxSackBytes + 6]byte
+	var b [headerLen + 2 + maxSackBytes + extDatagramLen]byte
 	n := putHeader(b[:], &h)
 	got, payload, err := parseHeader(append(b[:n:n], "data"...))
 	if err != nil {

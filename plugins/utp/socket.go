@@ -49,6 +49,8 @@ type socket struct {
 	ignored     atomic.Uint64 // packets that are not uTP or belong to nobody
 	retransmits atomic.Uint64 // data/FIN packets sent again
 	timeouts    atomic.Uint64 // retransmission timeouts
+
+	ackDelay time.Duration // 0: delayedAck (tests set it)
 }
 
 func newSocket(pc net.PacketConn, cfg *Config) *socket {

@@ -303,7 +303,7 @@ func (c *Conn) sendSyn() {
 		c.synAt = time.Now()
 	}
 	c.synCount++
-	var b [headerLen + 6]byte
+	var b [headerLen + extDatagramLen]byte
 	h := c.header(stSyn, c.isn)
 	h.connID = c.key.id // a SYN carries our receive id
 	h.maxDgram = maxPacket
