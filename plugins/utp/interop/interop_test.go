@@ -12,12 +12,14 @@ package interop
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,19 +83,56 @@ var impls = []struct {
 	}},
 }
 
+// watchPC watches our side of the wire for one event: the peer acking
+// our first DATA packet (the empty one that answers the SYN-ACK).
+type watchPC struct {
+	net.PacketConn
+	mu       sync.Mutex
+	firstSeq int // seq_nr of our first DATA packet (-1: not sent yet)
+	acked    chan struct{}
+	once     sync.Once
+}
+
+func (p *watchPC) WriteTo(b []byte, to net.Addr) (int, error) {
+	if len(b) >= 20 && b[0]>>4 == 0 { // ST_DATA
+		p.mu.Lock()
+		if p.firstSeq < 0 {
+			p.firstSeq = int(binary.BigEndian.Uint16(b[16:]))
+		}
+		p.mu.Unlock()
+	}
+	return p.PacketConn.WriteTo(b, to)
+}
+
+func (p *watchPC) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := p.PacketConn.ReadFrom(b)
+	if err == nil && n >= 20 && b[0]>>4 == 2 { // ST_STATE
+		p.mu.Lock()
+		seq := p.firstSeq
+		p.mu.Unlock()
+		if seq >= 0 && !seqBefore(binary.BigEndian.Uint16(b[18:]), uint16(seq)) {
+			p.once.Do(func() { close(p.acked) })
+		}
+	}
+	return n, from, err
+}
+
+func seqBefore(a, b uint16) bool { return int16(a-b) < 0 }
+
 // ours is our transport on a plain UDP socket on 127.0.0.1.
 type ours struct {
-	pc net.PacketConn
+	pc *watchPC
 	tr *utp.Transport
 	ln net.Listener
 }
 
 func openOurs(t *testing.T, cfg utp.Config) *ours {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	raw, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	pc := &watchPC{PacketConn: raw, firstSeq: -1, acked: make(chan struct{})}
 	tr, err := utp.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +179,17 @@ func pair(t *testing.T, ctx context.Context, o *ours, peer other, weDial bool) (
 			t.Fatalf("our dial: %v", err)
 		}
 		mine = c
+		// libutp's acceptor cannot send before our first DATA packet
+		// arrived (it stays in SYN_RECV until then), and a write it is
+		// asked for meanwhile waits for a "writable" event that libutp
+		// never raises for that transition (go-libutp's own dialler has
+		// the same race: it also answers with an empty write). So the
+		// acceptor writes once the peer acked that packet.
+		select {
+		case <-o.pc.acked:
+		case <-ctx.Done():
+			t.Fatal("the peer never acked our first DATA packet")
+		}
 	} else {
 		go func() { c, err := o.ln.Accept(); ch <- res{c, err} }()
 		c, err := peer.dial(ctx, o.addr())
