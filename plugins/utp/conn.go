@@ -25,12 +25,13 @@ const (
 	// delayedAck is how long an in-order data packet may wait for its ack
 	// when no second packet or reply carries it.
 	delayedAck = time.Millisecond
-	// ackEvery is how many data packets may go unacked, in order (2) or
-	// while packets are missing (8: the selective ack then covers 8
-	// packets, enough for the sender's 3-packet loss rule; libutp acks
-	// once per burst read). A packet that fills a hole, a duplicate or a
-	// FIN is acked at once.
-	ackEvery, ackEveryOutOfOrder = 2, 8
+	// ackEvery is how many data packets may go unacked, in order or
+	// while packets are missing (the selective ack then covers 8 packets,
+	// enough for the sender's 3-packet loss rule); fewer wait for the
+	// delayed-ack timer. libutp acks once per burst read: 65–243 acks for
+	// 12 490 packets; every second packet gave ≈5 500. A packet that
+	// fills a hole, a duplicate or a FIN is acked at once.
+	ackEvery, ackEveryOutOfOrder = 8, 8
 	// maxOutOfOrder bounds how far ahead of ack_nr a packet is buffered.
 	maxOutOfOrder = 4096
 	// maxInflight bounds the packets in flight (well inside the 16-bit

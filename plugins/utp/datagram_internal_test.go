@@ -180,3 +180,24 @@ func TestOutOfOrderAcksAreCoalesced(t *testing.T) {
 		t.Fatalf("ack %+v: want ack_nr %d and no selective ack", h, 101+n)
 	}
 }
+
+// In-order data is acked every ackEvery (8) packets (fewer wait for the
+// delayed-ack timer), not every second one.
+func TestInOrderAcksAreCoalesced(t *testing.T) {
+	s, pc := recordingSocket(t, Config{})
+	s.ackDelay = time.Hour // only the packet counts send acks here
+	from := netip.MustParseAddrPort("127.0.0.1:5000")
+	c, _ := acceptFrom(t, s, pc, from, 0)
+	before := len(pc.datagrams())
+	var b [headerLen + 100]byte
+	const n = 100
+	for i := range n {
+		h := header{typ: stData, connID: 8, seq: 101 + uint16(i), ack: c.isn - 1, wnd: 1 << 20}
+		putHeader(b[:], &h)
+		s.handle(b[:], from)
+	}
+	const want = n / 8 // one ack per 8 packets (every second before)
+	if acks := pc.datagrams()[before:]; len(acks) != want {
+		t.Fatalf("%d acks for %d packets in order, want %d", len(acks), n, want)
+	}
+}
