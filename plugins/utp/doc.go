@@ -78,12 +78,13 @@
 //     30 s idle timeout ends it (the packet, 2 probes, 8 timeouts at
 //     0.2, 0.6, 1.4, 3, 6.2, 12.6, 20.6, 28.6 s, the RESET); before, it
 //     sent a probe every 2·SRTT: ≈5 400 on loopback (TestDeadPathBacksOff
-//     counts 7 with a 2 s idle timeout, 198 before the change). Acks go
-//     out every second data packet in order, after 1 ms otherwise; while
-//     packets are missing, one selective ack per 8 packets (or after
-//     1 ms), at once for the packet that fills a hole, a duplicate or a
-//     FIN (libutp acks once per burst read; we acked every out-of-order
-//     packet with a full selective ack before).
+//     counts 7 with a 2 s idle timeout, 198 before the change). Acks are
+//     coalesced: one per 8 data packets, in order or not (a selective ack
+//     while packets are missing), else after 1 ms; at once for the packet
+//     that fills a hole, a duplicate or a FIN. libutp acks once per burst
+//     read (65–243 acks for 12 490 packets); we acked every second packet
+//     and every out-of-order one with a full selective ack (7 168), now
+//     1 750–1 870 for 16 MiB (≈12 170 packets) from libutp on loopback.
 //   - Congestion control: LEDBAT (RFC 6817) with a 100 ms target over the
 //     one-way delays the peer echoes (base delay = minimum over two
 //     1-minute buckets, current = minimum of the last three samples); slow
