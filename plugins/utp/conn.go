@@ -31,7 +31,7 @@ const (
 	// delayed-ack timer. libutp acks once per burst read: 65–243 acks for
 	// 12 490 packets; every second packet gave ≈5 500. A packet that
 	// fills a hole, a duplicate or a FIN is acked at once.
-	ackEvery, ackEveryOutOfOrder = 8, 8
+	ackEvery = 8
 	// maxOutOfOrder bounds how far ahead of ack_nr a packet is buffered.
 	maxOutOfOrder = 4096
 	// maxInflight bounds the packets in flight (well inside the 16-bit
@@ -664,11 +664,7 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		ackNow = c.onFin(h.seq)
 	}
 	c.pump(now)
-	every := ackEvery
-	if len(c.ooo) > 0 {
-		every = ackEveryOutOfOrder
-	}
-	if ackNow || c.unacked >= every {
+	if ackNow || c.unacked >= ackEvery {
 		c.sendState()
 	} else if c.unacked > 0 {
 		c.scheduleAck()

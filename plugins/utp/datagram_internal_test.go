@@ -144,7 +144,7 @@ func TestDiallerAnswersTheSynAckWithData(t *testing.T) {
 }
 
 // Packets beyond a hole are acked by a selective ack every
-// ackEveryOutOfOrder packets (or after the delayed-ack timer), not one
+// ackEvery packets (or after the delayed-ack timer), not one
 // ack each; the packet that fills the hole is acked at once.
 func TestOutOfOrderAcksAreCoalesced(t *testing.T) {
 	s, pc := recordingSocket(t, Config{})
@@ -164,7 +164,7 @@ func TestOutOfOrderAcksAreCoalesced(t *testing.T) {
 		data(102 + uint16(i))
 	}
 	acks := pc.datagrams()[before:]
-	if want := n / ackEveryOutOfOrder; len(acks) != want {
+	if want := n / ackEvery; len(acks) != want {
 		t.Fatalf("%d acks for %d packets beyond a hole, want %d", len(acks), n, want)
 	}
 	last, _, err := parseHeader(acks[len(acks)-1])
