@@ -25,6 +25,13 @@ const (
 	// delayedAck is how long an in-order data packet may wait for its ack
 	// when no second packet or reply carries it.
 	delayedAck = time.Millisecond
+	// ackEvery is how many data packets may go unacked, in order or
+	// while packets are missing (the selective ack then covers 8 packets,
+	// enough for the sender's 3-packet loss rule); fewer wait for the
+	// delayed-ack timer. libutp acks once per burst read: 65–243 acks for
+	// 12 490 packets; every second packet gave ≈5 500. A packet that
+	// fills a hole, a duplicate or a FIN is acked at once.
+	ackEvery = 8
 	// maxOutOfOrder bounds how far ahead of ack_nr a packet is buffered.
 	maxOutOfOrder = 4096
 	// maxInflight bounds the packets in flight (well inside the 16-bit
@@ -36,6 +43,10 @@ const (
 	baseBucket = time.Minute
 	// minPTO is the shortest probe timeout (tail-loss probe).
 	minPTO = 5 * time.Millisecond
+	// maxProbes is how many tail-loss probes (each after twice the
+	// previous timeout) go out without an ack; then only the
+	// retransmission timeout, doubling up to maxRTO, sends.
+	maxProbes = 2
 	// maxBurst bounds the bytes one pump sends back to back: a crude pacing
 	// that keeps a window opening at once from overflowing the peer's
 	// socket buffer (208 KiB by default on Linux).
@@ -106,7 +117,7 @@ type Conn struct {
 	finRecv     bool
 	finSeq      uint16
 	eof         bool // every byte up to the peer's FIN is in rbuf
-	unacked     int  // in-order data packets not acked yet
+	unacked     int  // data packets not acked yet
 	ackTimerSet bool
 	lastWnd     int    // window we advertised last
 	replyMicro  uint32 // timestamp_difference for our next packet
@@ -137,6 +148,7 @@ type Conn struct {
 	dupAcks     int
 	rtoAt       time.Time
 	ptoAt       time.Time // tail-loss probe due (zero: disarmed)
+	ptoCount    int       // probes (or an RTO: maxProbes) since the last ack
 	persistAt   time.Time // zero-window probe due (nothing in flight)
 	probe       bool      // the persist timer allows one packet
 	lastSend    time.Time
@@ -158,10 +170,9 @@ type Conn struct {
 var _ net.Conn = (*Conn)(nil)
 
 func newConn(s *socket, key connKey, sendID uint16, client bool) *Conn {
+	// until the peer says it reads larger datagrams (extDatagram), it
+	// gets PacketSize ones: any BEP 29 implementation reads those
 	size := s.cfg.PacketSize
-	if key.addr.Addr().IsLoopback() {
-		size = s.cfg.LoopbackPacketSize
-	}
 	now := time.Now()
 	c := &Conn{
 		s:           s,
@@ -192,6 +203,20 @@ func newConn(s *socket, key connKey, sendID uint16, client bool) *Conn {
 	c.ackTimer = time.AfterFunc(time.Hour, c.onAckTimer)
 	c.ackTimer.Stop()
 	return c
+}
+
+// notePeerDatagram raises the packet size once the peer's SYN or SYN-ACK
+// said how large a datagram it reads (extDatagram): a loopback peer then
+// gets LoopbackPacketSize datagrams. Other paths keep PacketSize (no
+// path-MTU discovery). Called before any data is sent (c.mu held, or c
+// not published yet).
+func (c *Conn) notePeerDatagram(maxDgram uint32) {
+	size := c.s.cfg.PacketSize
+	if l := c.s.cfg.LoopbackPacketSize; c.key.addr.Addr().IsLoopback() && int64(maxDgram) >= int64(l) && l > size {
+		size = l
+	}
+	c.mss = size - headerLen
+	c.cwnd = 4 * c.mss
 }
 
 // ---- net.Conn ----
@@ -511,6 +536,8 @@ func (c *Conn) onRTO(now time.Time) {
 		}
 	}
 	c.rtoAt = now.Add(c.rto)
+	c.ptoCount = maxProbes // until an ack comes, only the RTO sends
+	c.ptoAt = time.Time{}
 	c.pump(now)
 }
 
@@ -518,6 +545,7 @@ func (c *Conn) onRTO(now time.Time) {
 // are in flight, so the oldest one is presumed lost and sent again, long
 // before the retransmission timeout (c.mu held).
 func (c *Conn) onPTO(now time.Time) {
+	c.ptoCount++
 	for _, p := range c.inflight {
 		if p.sacked {
 			continue
@@ -532,18 +560,23 @@ func (c *Conn) onPTO(now time.Time) {
 	}
 }
 
-// pto is the probe timeout.
+// pto is the probe timeout: max(2·SRTT, minPTO), doubling with every
+// probe sent since the last ack, at most the RTO.
 func (c *Conn) pto() time.Duration {
 	if !c.rttSet {
 		return c.rto
 	}
-	return min(max(2*c.srtt, minPTO), c.rto)
+	return min(max(2*c.srtt, minPTO)<<c.ptoCount, c.rto)
 }
 
 func (c *Conn) scheduleAck() {
 	if !c.ackTimerSet {
 		c.ackTimerSet = true
-		c.ackTimer.Reset(delayedAck)
+		d := c.s.ackDelay
+		if d == 0 {
+			d = delayedAck
+		}
+		c.ackTimer.Reset(d)
 	}
 }
 
@@ -592,14 +625,21 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		}
 		c.ackNr = h.seq - 1
 		c.peerWnd = int(h.wnd)
+		c.notePeerDatagram(h.maxDgram)
 		if c.synCount == 1 {
 			c.sampleRTT(now.Sub(c.synAt)) // the handshake's round trip
 		}
 		c.state = csConnected
 		close(c.established)
-		// answer the SYN-ACK at once: the listener takes the connection
-		// in (Accept returns it) only once we did
-		c.sendState()
+		// answer the SYN-ACK at once with an empty data packet (sent
+		// reliably, like any data): our listener takes the connection in
+		// (Accept returns it) on any answer, but libutp's acceptor can
+		// send only after a DATA packet (it stays in SYN_RECV on a
+		// STATE), so an acceptor that speaks first would wait for us
+		p := &outPacket{seq: c.seqNr, typ: stData, buf: getBuf(headerLen)}
+		c.seqNr++
+		c.inflight = append(c.inflight, p)
+		c.transmit(p, now)
 		c.armTimer(now)
 		return
 	}
@@ -624,7 +664,7 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		ackNow = c.onFin(h.seq)
 	}
 	c.pump(now)
-	if ackNow || c.unacked >= 2 {
+	if ackNow || c.unacked >= ackEvery {
 		c.sendState()
 	} else if c.unacked > 0 {
 		c.scheduleAck()
@@ -634,7 +674,9 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 }
 
 // onData stores one data packet; it reports whether an ack must go out at
-// once (out of order or duplicate).
+// once (a duplicate, or a packet that fills a hole). Packets beyond a hole
+// are acked by the selective ack of the next ack due (see ackEvery), not
+// one by one.
 func (c *Conn) onData(seq uint16, payload []byte) bool {
 	d := seq - c.ackNr
 	if d == 0 || d >= 0x8000 {
@@ -653,12 +695,13 @@ func (c *Conn) onData(seq uint16, payload []byte) bool {
 		return true // buffer full: drop, re-advertise the window
 	}
 	if d == 1 {
+		hole := len(c.ooo) > 0
 		c.rbuf.push(payload)
 		c.ackNr = seq
 		c.deliverOutOfOrder()
 		c.unacked++
 		notify(c.readNotify)
-		return len(c.ooo) > 0 || c.eof
+		return hole || c.eof
 	}
 	if d > maxOutOfOrder {
 		return true
@@ -666,11 +709,13 @@ func (c *Conn) onData(seq uint16, payload []byte) bool {
 	if c.ooo == nil {
 		c.ooo = make(map[uint16][]byte)
 	}
-	if _, ok := c.ooo[seq]; !ok {
-		c.ooo[seq] = append([]byte(nil), payload...)
-		c.oooBytes += len(payload)
+	if _, ok := c.ooo[seq]; ok {
+		return true // a duplicate: our ack was lost
 	}
-	return true
+	c.ooo[seq] = append([]byte(nil), payload...)
+	c.oooBytes += len(payload)
+	c.unacked++
+	return false
 }
 
 func (c *Conn) onFin(seq uint16) bool {
@@ -768,6 +813,7 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 			c.sampleRTT(rtt)
 		}
 		c.rtoAt = now.Add(c.rto)
+		c.ptoCount = 0
 		c.ptoAt = now.Add(c.pto())
 		if c.inRecovery && !seqLess(h.ack, c.recoverySeq) {
 			c.inRecovery = false
@@ -971,10 +1017,12 @@ func (c *Conn) pump(now time.Time) {
 
 // transmit (re)sends p with a fresh header (c.mu held).
 func (c *Conn) transmit(p *outPacket, now time.Time) {
-	if c.flightBytes == 0 || p.sends == 0 && len(c.inflight) == 1 {
+	if p.sends == 0 && len(c.inflight) == 1 {
+		// the first packet in flight; a resend does not push the timer
+		// (a probe into a dead path must not postpone the RTO for ever)
 		c.rtoAt = now.Add(c.rto)
 	}
-	if c.ptoAt.IsZero() {
+	if c.ptoAt.IsZero() && c.ptoCount < maxProbes {
 		c.ptoAt = now.Add(c.pto())
 	}
 	c.persistAt = time.Time{}
@@ -1039,10 +1087,11 @@ func (c *Conn) sendSynAck() {
 		c.synAt = time.Now()
 	}
 	c.synCount++
-	var b [headerLen]byte
+	var b [headerLen + extDatagramLen]byte
 	h := c.header(stState, c.isn)
-	putHeader(b[:], &h)
-	c.write(b[:])
+	h.maxDgram = maxPacket
+	n := putHeader(b[:], &h)
+	c.write(b[:n])
 }
 
 func (c *Conn) sendReset() {

@@ -45,9 +45,12 @@
 //   - Handshake: the initiator picks a receive id R and sends SYN with
 //     connection_id R; the answerer replies STATE (the SYN-ACK: its random
 //     initial seq_nr, ack_nr = the SYN's seq_nr) and sends with id R,
-//     receives with R+1. The initiator answers the SYN-ACK at once with a
-//     STATE (BEP 29 has no third packet; libutp peers answer with their
-//     first data or keep-alive). Until a packet acking the SYN-ACK's
+//     receives with R+1. The initiator answers the SYN-ACK at once with an
+//     empty DATA packet, sent reliably (BEP 29 has no third packet; a
+//     libutp acceptor stays in SYN_RECV, unable to send, until a DATA
+//     packet arrives, so a STATE would leave a server that speaks first
+//     waiting; go-libutp's dialler does the same empty write). Until a
+//     packet acking the SYN-ACK's
 //     seq_nr arrives the connection is half-open: it is not in the accept
 //     backlog (Accept and a swarm's maxPeers never see it), sends nothing
 //     but its SYN-ACK and at most three more to repeated SYNs (no
@@ -67,10 +70,21 @@
 //     packets beyond ack_nr); a packet is lost when three packets sent
 //     after it are selectively acked, or after three duplicate acks; a
 //     tail-loss probe resends the oldest packet after max(2·SRTT, 5 ms)
-//     without acks; the retransmission timeout is SRTT+4·RTTVAR clamped
-//     to [200 ms, 8 s], doubling on each timeout (the window then restarts
-//     at one packet). Acks go out every second data packet, at once for
-//     anything out of order, else after 1 ms.
+//     without acks, twice at most, the second after twice the first
+//     timeout; then only the retransmission timeout sends: SRTT+4·RTTVAR
+//     clamped to [200 ms, 8 s], doubling on each timeout (the window then
+//     restarts at one packet), and a resend does not postpone it. Into a
+//     dead path a connection thus sends at most 12 datagrams before the
+//     30 s idle timeout ends it (the packet, 2 probes, 8 timeouts at
+//     0.2, 0.6, 1.4, 3, 6.2, 12.6, 20.6, 28.6 s, the RESET); before, it
+//     sent a probe every 2·SRTT: ≈5 400 on loopback (TestDeadPathBacksOff
+//     counts 7 with a 2 s idle timeout, 198 before the change). Acks are
+//     coalesced: one per 8 data packets, in order or not (a selective ack
+//     while packets are missing), else after 1 ms; at once for the packet
+//     that fills a hole, a duplicate or a FIN. libutp acks once per burst
+//     read (65–243 acks for 12 490 packets); we acked every second packet
+//     and every out-of-order one with a full selective ack (7 168), now
+//     1 750–1 870 for 16 MiB (≈12 170 packets) from libutp on loopback.
 //   - Congestion control: LEDBAT (RFC 6817) with a 100 ms target over the
 //     one-way delays the peer echoes (base delay = minimum over two
 //     1-minute buckets, current = minimum of the last three samples); slow
@@ -80,9 +94,19 @@
 //     peer's socket buffer. Flow control: the receive window (4 MiB) is
 //     advertised in wnd_size; a closed window is probed on a timer and
 //     reopened by a window update.
-//   - Packet size: 1400 bytes to other hosts (no path-MTU discovery);
-//     16 KiB to loopback addresses, whose MTU is 64 KiB (8 KiB gave
-//     ~300 MiB/s, 32–64 KiB lost more packets to the 208 KiB buffer).
+//   - Packet size: 1400-byte datagrams (header included; PacketSize) to
+//     every peer unless it announced it reads larger ones: other BEP 29
+//     implementations read less than 64 KiB (anacrolix/utp reads 8 KiB
+//     and took our 16 KiB datagrams truncated, delivering wrong data).
+//     Our SYN and SYN-ACK carry the size we read (64 KiB) in an
+//     extension of ours, id 0x44, 4 bytes big-endian, chained after an
+//     all-zero extension 2 (libutp drops packets whose first extension
+//     id is 3 or more but skips unknown ones later in the chain;
+//     anacrolix/utp and libtorrent skip both). A loopback peer that
+//     announced ≥ LoopbackPacketSize gets 16 KiB datagrams (the loopback
+//     MTU is 64 KiB; 8 KiB gave ~300 MiB/s, 32–64 KiB lost more packets
+//     to the 208 KiB buffer); other paths keep PacketSize (no path-MTU
+//     discovery).
 //   - Liveness: a connection quiet for 10 s sends a keep-alive STATE; one
 //     whose peer sent nothing for 30 s fails with [ErrPeerSilent] (so a
 //     vanished peer is an error, not a hang).
@@ -92,5 +116,21 @@
 //     or data arriving after Close, resets the connection (the writer gets
 //     ECONNRESET), as TCP does.
 //
-// Not done: path-MTU discovery, pacing beyond the burst cap.
+// # Interop
+//
+// plugins/utp/interop (a module of its own, for cgo and the other
+// implementations' dependencies) tests us against libutp through
+// github.com/anacrolix/go-libutp v1.3.2 and against
+// github.com/anacrolix/utp v0.2.0 on loopback, both ways of dialling: 16
+// MiB each way at once with a content check while we half-close (the
+// peer reads io.EOF, then goes on writing), a reset (our Close with
+// unread data: their read fails), their Close (our read: the data, then
+// io.EOF), and an acceptor that speaks first. One libutp limit remains:
+// an acceptor whose application writes before our first DATA packet has
+// reached it waits until something else wakes it (libutp raises no
+// writable event for SYN_RECV → CONNECTED); the test writes after that
+// packet was acked.
+//
+// Not done: path-MTU discovery, pacing beyond the burst cap; LEDBAT
+// against a competing libutp flow and a real queue (issue 16).
 package utp

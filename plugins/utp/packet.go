@@ -24,6 +24,21 @@ const headerLen = 20
 // extSelectiveAck is the selective-ack extension id of BEP 29.
 const extSelectiveAck = 1
 
+// extDatagram is our extension (not in BEP 29): 4 bytes, big-endian, the
+// largest datagram the sender reads. SYNs and SYN-ACKs carry it; a peer
+// that sent none gets datagrams of Config.PacketSize at most (see
+// newConn). libutp drops a packet whose first extension is not 0, 1 or 2
+// but skips unknown ones further down the chain, so it follows an
+// extension 2 (libutp's "extension bits", 8 bytes, all zero here;
+// libtorrent and anacrolix/utp skip it).
+const (
+	extDatagram = 0x44
+	extBits     = 2
+)
+
+// extDatagramLen is what the extDatagram chain adds to a header.
+const extDatagramLen = 2 + 8 + 2 + 4
+
 // maxSackBytes bounds the selective-ack bitmask we send (256 packets beyond
 // ack_nr+1).
 const maxSackBytes = 32
@@ -64,6 +79,9 @@ type header struct {
 	seq    uint16
 	ack    uint16
 	sack   []byte // selective-ack bitmask (nil: none); aliases the packet
+	// maxDgram is the extDatagram extension: the largest datagram the
+	// sender reads (0: absent).
+	maxDgram uint32
 }
 
 // parseHeader parses b. The payload (what follows the header and its
@@ -102,33 +120,45 @@ func parseHeader(b []byte) (h header, payload []byte, err error) {
 			}
 			h.sack = data
 		}
+		if ext == extDatagram && l == 4 {
+			h.maxDgram = binary.BigEndian.Uint32(data)
+		}
 		ext, rest = next, rest[2+l:]
 	}
 	return h, rest, nil
 }
 
-// putHeader writes h (and its selective ack, if any) at the start of b,
-// which must have room for headerLen+2+len(h.sack) bytes, and returns the
-// number of bytes written.
+// putHeader writes h (and its extensions, if any) at the start of b,
+// which must have room for headerLen + 2+len(h.sack) + extDatagramLen
+// bytes, and
+// returns the number of bytes written.
 func putHeader(b []byte, h *header) int {
 	b[0] = h.typ<<4 | version
 	b[1] = 0
-	if len(h.sack) > 0 {
-		b[1] = extSelectiveAck
-	}
 	binary.BigEndian.PutUint16(b[2:], h.connID)
 	binary.BigEndian.PutUint32(b[4:], h.ts)
 	binary.BigEndian.PutUint32(b[8:], h.tsDiff)
 	binary.BigEndian.PutUint32(b[12:], h.wnd)
 	binary.BigEndian.PutUint16(b[16:], h.seq)
 	binary.BigEndian.PutUint16(b[18:], h.ack)
-	if len(h.sack) == 0 {
-		return headerLen
+	n := headerLen
+	next := &b[1] // where the type of the next extension goes
+	if len(h.sack) > 0 {
+		*next = extSelectiveAck
+		b[n], b[n+1] = 0, byte(len(h.sack))
+		next = &b[n]
+		n += 2 + copy(b[n+2:], h.sack)
 	}
-	b[headerLen] = 0
-	b[headerLen+1] = byte(len(h.sack))
-	copy(b[headerLen+2:], h.sack)
-	return headerLen + 2 + len(h.sack)
+	if h.maxDgram != 0 {
+		*next = extBits
+		b[n], b[n+1] = extDatagram, 8
+		clear(b[n+2 : n+10])
+		n += 10
+		b[n], b[n+1] = 0, 4
+		binary.BigEndian.PutUint32(b[n+2:], h.maxDgram)
+		n += 6
+	}
+	return n
 }
 
 // seqLess reports whether a comes before b in 16-bit sequence space.

@@ -9,15 +9,15 @@ import (
 )
 
 func TestHeaderRoundTrip(t *testing.T) {
-	h := header{typ: stState, connID: 0xbeef, ts: 1, tsDiff: 2, wnd: 3, seq: 4, ack: 5, sack: []byte{1, 0, 0, 0x80}}
-	var b [headerLen + 2 + maxSackBytes]byte
+	h := header{typ: stState, connID: 0xbeef, ts: 1, tsDiff: 2, wnd: 3, seq: 4, ack: 5, sack: []byte{1, 0, 0, 0x80}, maxDgram: 0x10000}
+	var b [headerLen + 2 + maxSackBytes + extDatagramLen]byte
 	n := putHeader(b[:], &h)
 	got, payload, err := parseHeader(append(b[:n:n], "data"...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.typ != h.typ || got.connID != h.connID || got.ts != 1 || got.tsDiff != 2 || got.wnd != 3 ||
-		got.seq != 4 || got.ack != 5 || !bytes.Equal(got.sack, h.sack) || string(payload) != "data" {
+		got.seq != 4 || got.ack != 5 || !bytes.Equal(got.sack, h.sack) || got.maxDgram != 0x10000 || string(payload) != "data" {
 		t.Fatalf("got %+v %q", got, payload)
 	}
 	// the first byte of a uTP packet is never 'd': udpmux routes it to us

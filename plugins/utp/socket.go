@@ -49,6 +49,8 @@ type socket struct {
 	ignored     atomic.Uint64 // packets that are not uTP or belong to nobody
 	retransmits atomic.Uint64 // data/FIN packets sent again
 	timeouts    atomic.Uint64 // retransmission timeouts
+
+	ackDelay time.Duration // 0: delayedAck (tests set it)
 }
 
 func newSocket(pc net.PacketConn, cfg *Config) *socket {
@@ -217,6 +219,7 @@ func (s *socket) handleSyn(h *header, from netip.AddrPort, now time.Time) {
 	c.state = csConnected
 	c.halfOpen = true
 	c.peerWnd = int(h.wnd)
+	c.notePeerDatagram(h.maxDgram)
 	c.replyMicro = microNow() - h.ts
 	// c is not published yet: taking its lock under s.mu cannot deadlock
 	c.mu.Lock()

@@ -36,7 +36,8 @@ const (
 	// most tunnels) without fragmentation.
 	DefaultPacketSize = 1400
 	// DefaultLoopbackPacketSize is the largest datagram sent to a loopback
-	// peer (the loopback MTU is 64 KiB; see doc.go for the measurements).
+	// peer that said it reads that much (the loopback MTU is 64 KiB; see
+	// doc.go for the measurements).
 	DefaultLoopbackPacketSize = 16 << 10
 	DefaultBacklog            = 128
 )
@@ -59,8 +60,11 @@ type Config struct {
 	ReadBuffer int
 	// WriteBuffer is how many bytes Write queues beyond those in flight.
 	WriteBuffer int
-	// PacketSize and LoopbackPacketSize are the largest datagrams (header
-	// included) sent to other hosts and to loopback addresses.
+	// PacketSize is the largest datagram (header included) sent to a
+	// peer. LoopbackPacketSize is the largest sent to a loopback peer that
+	// said in its SYN or SYN-ACK that it reads datagrams that large (ours
+	// do; libutp and anacrolix/utp do not say, and anacrolix/utp reads
+	// only 8 KiB, so they get PacketSize datagrams).
 	PacketSize         int
 	LoopbackPacketSize int
 	// Backlog is the number of inbound connections waiting for Accept.
@@ -299,11 +303,12 @@ func (c *Conn) sendSyn() {
 		c.synAt = time.Now()
 	}
 	c.synCount++
-	var b [headerLen]byte
+	var b [headerLen + extDatagramLen]byte
 	h := c.header(stSyn, c.isn)
 	h.connID = c.key.id // a SYN carries our receive id
-	putHeader(b[:], &h)
-	c.write(b[:])
+	h.maxDgram = maxPacket
+	n := putHeader(b[:], &h)
+	c.write(b[:n])
 	c.seqNr = c.isn + 1
 }
 
