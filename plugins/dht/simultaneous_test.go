@@ -1,12 +1,15 @@
 package dht_test
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
@@ -173,5 +176,66 @@ func TestSimultaneousJoins(t *testing.T) {
 	slices.Sort(took)
 	if len(took) > 0 {
 		t.Logf("%d/%d sides found their peer; p50 %v, max %v", len(took), 2*pairs, took[len(took)/2], took[len(took)-1])
+	}
+}
+
+// TestSimultaneousJoinsWithoutTimers: pairs that join at the same instant
+// meet in the rounds that need no timer. The nodes run on one fake clock
+// that never moves (no fast re-lookups, regular rounds an hour apart), so a
+// join's rounds are only those that follow each other at once: after its
+// first round a join that announced looks up once more, and of two
+// announces that crossed the other side's first lookup, the later side's
+// re-lookup runs after the earlier announce was stored. One side finding
+// the other is enough for a connection (a dial goes both ways), so that is
+// the rule. The test waits until every join sleeps on the clock.
+func TestSimultaneousJoinsWithoutTimers(t *testing.T) {
+	tn := testnet(t)
+	const pairs = 10
+	clk := clockwork.NewFakeClock()
+	cfg := dht.Config{
+		RoundMin: time.Hour, RoundMax: time.Hour, FastRelookups: []time.Duration{},
+		QueryTimeout: 2 * time.Second, QueryTries: 4, NoMaintenance: true,
+		Ephemeral: dht.Bool(true), Clock: clk,
+	}
+	type side struct {
+		d    *dht.Node
+		s    *sink
+		port int
+	}
+	sides := make([][2]*side, pairs)
+	topics := make([]framework.Topic, pairs)
+	for i := range sides {
+		topics[i] = topic(fmt.Sprintf("%s/pair/%d", t.Name(), i))
+		for k := range 2 {
+			sides[i][k] = &side{d: newDisc(t, tn, cfg), s: newSink(), port: 43000 + 2*i + k}
+		}
+	}
+	for i := range sides {
+		for k := range 2 {
+			sd := sides[i][k]
+			if err := sd.d.Join(t.Context(), framework.JoinRequest{Topic: topics[i], Announce: true, Lookup: true, Port: sd.port}, sd.s); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// every join waits for its next round (an hour away): nothing more
+	// happens without the clock
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute) // a safety net only
+	defer cancel()
+	if err := clk.BlockUntilContext(ctx, 2*pairs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range sides {
+		found := false
+		for k := range 2 {
+			sides[i][k].s.mu.Lock()
+			for _, p := range sides[i][k].s.peers {
+				found = found || p.Port == sides[i][1-k].port
+			}
+			sides[i][k].s.mu.Unlock()
+		}
+		if !found {
+			t.Errorf("pair %d: neither side found the other before waiting for a timer", i)
+		}
 	}
 }
