@@ -50,15 +50,15 @@ func labTestnet(b *testing.B, sc labScenario) *dhttest.Testnet {
 }
 
 // labConfig is what a node under test runs: the production query timing
-// (not the testnet's), on the testnet's bootstrap nodes.
+// (the adaptive QueryTimeout, DefaultQueryTries; not the testnet's), on the
+// testnet's bootstrap nodes.
 func labConfig(tn *dhttest.Testnet, cfg dht.Config) dht.Config {
-	if cfg.QueryTimeout == 0 {
-		cfg.QueryTimeout = dht.DefaultQueryTimeout
-	}
 	if cfg.QueryTries == 0 {
 		cfg.QueryTries = dht.DefaultQueryTries
 	}
-	return tn.Config(cfg)
+	c := tn.Config(cfg)
+	c.QueryTimeout = cfg.QueryTimeout
+	return c
 }
 
 func labSwarm(b *testing.B, tn *dhttest.Testnet) *framework.Swarm {

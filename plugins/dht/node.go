@@ -37,6 +37,7 @@ type Node struct {
 	punch   *puncher
 	mapping mappingLog
 	clock   clockwork.Clock
+	rtt     rttEstimator
 	private bool // every bootstrap node is non-global: peers are marked PrivateNet
 
 	connStats connStats
@@ -79,6 +80,7 @@ func ListenNode(cfg Config) (*Node, error) {
 		self:        newSelfFilter(cfg.PublicIP),
 		punch:       newPuncher(),
 		clock:       cfg.Clock,
+		rtt:         rttEstimator{min: cfg.MinQueryTimeout, max: cfg.QueryTimeout},
 		maintain:    !cfg.NoMaintenance,
 		modeChanged: make(chan struct{}),
 		closing:     make(chan struct{}),

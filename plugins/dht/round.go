@@ -74,7 +74,7 @@ func (d *Node) round(j *join, announce bool) (uint64, error) {
 			}
 			d.queries.Add(1)
 			// get_peers as anacrolix's GetPeers sends it, with our tries.
-			res := srv.s.Query(qctx, anacrolix.NewAddr(addr.UDP()), "get_peers", anacrolix.QueryInput{
+			res := d.query(qctx, srv, anacrolix.NewAddr(addr.UDP()), "get_peers", anacrolix.QueryInput{
 				MsgArgs:  krpc.MsgArgs{InfoHash: j.ih, Want: []krpc.Want{krpc.WantNodes, krpc.WantNodes6}},
 				NumTries: d.cfg.QueryTries,
 			})
@@ -132,7 +132,7 @@ func (d *Node) round(j *join, announce bool) (uint64, error) {
 				defer wg.Done()
 				d.queries.Add(1)
 				port := j.req.Port
-				srv.s.Query(ctx, anacrolix.NewAddr(e.Addr.UDP()), "announce_peer", anacrolix.QueryInput{
+				d.query(ctx, srv, anacrolix.NewAddr(e.Addr.UDP()), "announce_peer", anacrolix.QueryInput{
 					MsgArgs:  krpc.MsgArgs{InfoHash: j.ih, Port: &port, Token: token},
 					NumTries: d.cfg.QueryTries,
 				})
