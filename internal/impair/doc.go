@@ -39,7 +39,7 @@
 // The DHT scenarios (RTT 80 ms, 1 % loss, 10–30 % dead nodes, against an
 // unimpaired baseline in the same run) are benchmarks of plugins/dht:
 //
-//	go test -run '^$' -bench 'Impaired' -benchtime 20x ./plugins/dht/
+//	go test -run '^$' -bench 'ImpairedJoin|SimultaneousJoins' -benchtime 10x ./plugins/dht/
 //
 // The README's "Real networks" section lists the figures and what each one
 // measures.
