@@ -84,8 +84,8 @@ type Config struct {
 	// QueryTimeout is how long each query waits for its reply after each
 	// send. 0: adaptive, like TCP's retransmission timer: the smoothed
 	// round-trip time of this node's replies plus four deviations, at least
-	// MinQueryTimeout and at most DefaultQueryTimeout (which it is until
-	// the first reply), so that a dead node holds a lookup up for a few
+	// MinQueryTimeout and at most DefaultQueryTimeout (1 s until the first
+	// reply), so that a dead node holds a lookup up for a few
 	// round trips rather than QueryTries × 2 s. A value set is fixed.
 	QueryTimeout time.Duration
 	// MinQueryTimeout is the floor of the adaptive QueryTimeout

@@ -174,7 +174,7 @@ func BenchmarkImpairedJoin(b *testing.B) {
 
 // BenchmarkSimultaneousJoins: per lab scenario, 50 pairs of fresh
 // swarms join (each pair its own topic) at the same instant on a 64-node
-// testnet; a pair counts from its join to the first ConnectionEvent on
+// testnet (announce and lookup, both sides); a pair counts from its join to the first ConnectionEvent on
 // either side (the connection is both sides'). Reports the pairs connected
 // within 2 s (goal at RTT 80 ms / 1 % loss: 50 of 50) and p50/p90.
 func BenchmarkSimultaneousJoins(b *testing.B) {
@@ -236,7 +236,7 @@ func simultaneousSwarmPairs(b *testing.B, tn *dhttest.Testnet, pairs int, limit 
 	for i := range sws {
 		tp := topic(fmt.Sprintf("%s/pair/%d", b.Name(), i))
 		for k := range 2 {
-			if err := sws[i][k].Join(ctx, tp); err != nil {
+			if err := sws[i][k].Join(ctx, tp, framework.Announce(true)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -25,13 +25,16 @@ type rttEstimator struct {
 	samples      int
 }
 
+// initialRTO is the RTO before the first sample (RFC 6298's 1 s).
+const initialRTO = time.Second
+
 // rto is how long a send waits for its reply before the query is resent
-// (or fails): max until the first sample.
+// (or fails): initialRTO (at most max) until the first sample.
 func (e *rttEstimator) rto() time.Duration {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.samples == 0 {
-		return e.max
+		return min(initialRTO, e.max)
 	}
 	return min(max(e.srtt+max(50*time.Millisecond, 4*e.rttvar), e.min), e.max)
 }

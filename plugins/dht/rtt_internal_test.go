@@ -7,8 +7,8 @@ import (
 
 func TestRTTEstimator(t *testing.T) {
 	e := rttEstimator{min: 150 * time.Millisecond, max: 2 * time.Second}
-	if got := e.rto(); got != 2*time.Second {
-		t.Fatalf("RTO before any sample %v, want the maximum", got)
+	if got := e.rto(); got != time.Second {
+		t.Fatalf("RTO before any sample %v, want 1 s", got)
 	}
 	for range 50 {
 		e.sample(80 * time.Millisecond)
