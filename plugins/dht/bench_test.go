@@ -72,27 +72,3 @@ func BenchmarkLookup500(b *testing.B) { lookupBench(b, 500) }
 
 // BenchmarkJoinToPeer20: join → first peer found on a 20-node testnet.
 func BenchmarkJoinToPeer20(b *testing.B) { lookupBench(b, 20) }
-
-// BenchmarkSimultaneousJoins: 50 pairs join at the same moment on a
-// 50-node testnet; reports how many found each other within 3 s.
-func BenchmarkSimultaneousJoins(b *testing.B) {
-	tn := startTestnet(b, 50)
-	var within, total int
-	var all []time.Duration
-	for range b.N {
-		for _, r := range simultaneousPairs(b, tn, 50, 3*time.Second, false) {
-			total++
-			if r >= 0 {
-				within++
-				all = append(all, r)
-			}
-		}
-	}
-	b.ReportMetric(float64(within)/float64(b.N), "pairs-within-3s/50")
-	if len(all) > 0 {
-		b.ReportMetric(float64(percentile(all, 0.5).Milliseconds()), "ms-p50-pair")
-	}
-	if within != total {
-		b.Errorf("%d of %d pairs did not find each other within 3 s", total-within, total)
-	}
-}

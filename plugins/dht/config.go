@@ -82,8 +82,15 @@ type Config struct {
 	SendRate  float64
 	SendBurst int
 	// QueryTimeout is how long each query waits for its reply after each
-	// send (DefaultQueryTimeout).
+	// send. 0: adaptive, like TCP's retransmission timer: the smoothed
+	// round-trip time of this node's replies plus four deviations, at least
+	// MinQueryTimeout and at most DefaultQueryTimeout (1 s until the first
+	// reply), so that a dead node holds a lookup up for a few
+	// round trips rather than QueryTries × 2 s. A value set is fixed.
 	QueryTimeout time.Duration
+	// MinQueryTimeout is the floor of the adaptive QueryTimeout
+	// (DefaultMinQueryTimeout).
+	MinQueryTimeout time.Duration
 	// QueryTries is how many times each query is sent before it fails
 	// (DefaultQueryTries).
 	QueryTries int
@@ -117,6 +124,8 @@ type Config struct {
 	// Clock is the time source for rounds, the adaptive switch and the peer
 	// store (default: the real clock).
 	Clock clockwork.Clock
+
+	adaptiveTimeout bool // QueryTimeout was 0
 }
 
 func (c *Config) setDefaults() error {
@@ -142,6 +151,10 @@ func (c *Config) setDefaults() error {
 	}
 	if c.QueryTimeout <= 0 {
 		c.QueryTimeout = DefaultQueryTimeout
+		c.adaptiveTimeout = true
+	}
+	if c.MinQueryTimeout <= 0 {
+		c.MinQueryTimeout = DefaultMinQueryTimeout
 	}
 	if c.QueryTries <= 0 {
 		c.QueryTries = DefaultQueryTries

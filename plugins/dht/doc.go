@@ -45,14 +45,18 @@
 //
 // A lookup-only join skips step 2; an announce-only join reports nothing.
 //
-// Timing. The first round starts at Join. Extra rounds follow ≈1 s and ≈5 s
+// Timing. The first round starts at Join. A join that announces and looks
+// up follows it at once with a lookup-only round (step 1 alone): two peers
+// joining at the same moment — whose first lookups ran before either
+// announce was stored — meet in the re-lookup of the later one, which runs
+// after the earlier announce was stored. Extra rounds follow ≈1 s and ≈5 s
 // after the join (1 s, then 4 s after the end of the previous round;
-// Config.FastRelookups), so that two peers joining at the same moment —
-// whose first lookups ran before either announce was stored — find each
-// other within seconds; hyperswarm v2 left such pairs apart until its next
-// round. Then a round runs every 5–10 minutes, uniformly at random. A round
+// Config.FastRelookups) as a safety net; hyperswarm v2 left such pairs
+// apart until its next round. Then a round runs every 5–10 minutes, uniformly at random. A round
 // in which no node answered still completes the cycle, and the next one
-// follows after 1 s, 2 s, 4 s … (capped at 5 min).
+// follows after 1 s, 2 s, 4 s … (capped at 5 min). Each query is sent
+// Config.QueryTries times, Config.QueryTimeout apart; unset, that timeout
+// adapts to the round-trip times measured (see Config.QueryTimeout).
 //
 // Events. Flushed is reported once per Join, after the first round
 // (including its announce_peer step); Updated after every round.

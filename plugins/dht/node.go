@@ -37,6 +37,7 @@ type Node struct {
 	punch   *puncher
 	mapping mappingLog
 	clock   clockwork.Clock
+	rtt     rttEstimator
 	private bool // every bootstrap node is non-global: peers are marked PrivateNet
 
 	connStats connStats
@@ -79,6 +80,7 @@ func ListenNode(cfg Config) (*Node, error) {
 		self:        newSelfFilter(cfg.PublicIP),
 		punch:       newPuncher(),
 		clock:       cfg.Clock,
+		rtt:         rttEstimator{min: cfg.MinQueryTimeout, max: cfg.QueryTimeout},
 		maintain:    !cfg.NoMaintenance,
 		modeChanged: make(chan struct{}),
 		closing:     make(chan struct{}),
@@ -333,13 +335,22 @@ func (j *join) stop() {
 // fails (no node answered) still counts as completed for Flushed/Updated,
 // and the next one follows after a backoff of 1 s, 2 s, 4 s … capped at
 // RoundMin. A Refresh cuts the wait short.
+//
+// When the topic is both announced and looked up, the first announce is
+// followed at once by a lookup-only round (the re-lookup): two peers that
+// join at the same moment each miss the other in their first lookup, which
+// ran before either announce was stored, and the re-lookup of the later one
+// runs after the earlier announce was stored, so the pair meets within
+// about two lookups rather than after the first fast re-lookup's timer.
 func (d *Node) runJoin(j *join) {
 	defer d.wg.Done()
 	defer close(j.done)
 	fast := d.cfg.FastRelookups
 	failures := 0
+	relookup := false // the next round is the re-lookup after the first announce
+	announced := false
 	for {
-		gen, err := d.round(j)
+		gen, err := d.round(j, j.req.Announce && !relookup)
 		if j.ctx.Err() != nil {
 			return
 		}
@@ -356,6 +367,12 @@ func (d *Node) runJoin(j *join) {
 			}
 			j.sink.Updated()
 		})
+		if relookup {
+			relookup = false
+		} else if err == nil && j.req.Announce && j.req.Lookup && !announced {
+			announced, relookup = true, true
+			continue
+		}
 		var wait time.Duration
 		switch {
 		case err != nil:

@@ -210,3 +210,40 @@ func TestSharedSocket(t *testing.T) {
 		t.Fatal("Close hangs after the host closed the socket")
 	}
 }
+
+// TestAdaptiveQueryTimeout: a node with the default (adaptive) QueryTimeout
+// resends after a few loopback round trips once a reply was timed, not
+// after DefaultQueryTimeout; a node with a QueryTimeout set keeps it.
+func TestAdaptiveQueryTimeout(t *testing.T) {
+	tn := testnet(t)
+	// tn.Config fills QueryTimeout from the testnet: reset it to 0
+	cfg := tn.Config(dht.Config{Ephemeral: dht.Bool(true)})
+	cfg.QueryTimeout = 0
+	c, err := dhttest.ListenLoopback(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg.PacketConn = c
+	adaptive, err := dht.ListenNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adaptive.Close()
+	if got := adaptive.QueryTimeout(); got != time.Second {
+		t.Fatalf("before any reply: %v, want 1 s", got)
+	}
+	target := tn.Nodes[1].Addr().(*net.UDPAddr).AddrPort()
+	// a ping answered after one send is timed (a resent one is not: Karn)
+	for i := 0; i < 50 && adaptive.QueryTimeout() == time.Second; i++ {
+		_ = adaptive.Ping(t.Context(), target)
+	}
+	if got := adaptive.QueryTimeout(); got >= time.Second || got < dht.DefaultMinQueryTimeout {
+		t.Fatalf("after loopback replies: %v, want within [%v, 1 s)", got, dht.DefaultMinQueryTimeout)
+	}
+	fixed := newDisc(t, tn, dht.Config{Ephemeral: dht.Bool(true), QueryTimeout: 700 * time.Millisecond})
+	_ = fixed.Ping(t.Context(), target)
+	if got := fixed.QueryTimeout(); got != 700*time.Millisecond {
+		t.Fatalf("fixed QueryTimeout became %v", got)
+	}
+}

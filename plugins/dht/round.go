@@ -26,10 +26,10 @@ var errNoResponse = errors.New("dht: no node answered")
 // round runs one discovery round of a topic on the current server: an
 // iterative get_peers traversal towards the topic's infohash (every "values"
 // entry is reported as it arrives, with the answering node as referrer),
-// then, when announcing, announce_peer with the swarm's port to the K
+// then, when announce is set, announce_peer with the swarm's port to the K
 // closest nodes that gave a token. It returns the generation of the server
 // it ran on.
-func (d *Node) round(j *join) (uint64, error) {
+func (d *Node) round(j *join, announce bool) (uint64, error) {
 	srv := d.current()
 	if srv == nil {
 		return 0, errClosed()
@@ -74,7 +74,7 @@ func (d *Node) round(j *join) (uint64, error) {
 			}
 			d.queries.Add(1)
 			// get_peers as anacrolix's GetPeers sends it, with our tries.
-			res := srv.s.Query(qctx, anacrolix.NewAddr(addr.UDP()), "get_peers", anacrolix.QueryInput{
+			res := d.query(qctx, srv, anacrolix.NewAddr(addr.UDP()), "get_peers", anacrolix.QueryInput{
 				MsgArgs:  krpc.MsgArgs{InfoHash: j.ih, Want: []krpc.Want{krpc.WantNodes, krpc.WantNodes6}},
 				NumTries: d.cfg.QueryTries,
 			})
@@ -122,7 +122,7 @@ func (d *Node) round(j *join) (uint64, error) {
 	if op.Stats().NumResponses == 0 {
 		return srv.gen, errNoResponse
 	}
-	if j.req.Announce {
+	if announce {
 		var wg sync.WaitGroup
 		op.Closest().Range(func(e k_nearest_nodes.Elem) {
 			token, _ := e.Data.(string)
@@ -132,7 +132,7 @@ func (d *Node) round(j *join) (uint64, error) {
 				defer wg.Done()
 				d.queries.Add(1)
 				port := j.req.Port
-				srv.s.Query(ctx, anacrolix.NewAddr(e.Addr.UDP()), "announce_peer", anacrolix.QueryInput{
+				d.query(ctx, srv, anacrolix.NewAddr(e.Addr.UDP()), "announce_peer", anacrolix.QueryInput{
 					MsgArgs:  krpc.MsgArgs{InfoHash: j.ih, Port: &port, Token: token},
 					NumTries: d.cfg.QueryTries,
 				})

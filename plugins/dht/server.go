@@ -37,7 +37,7 @@ func (d *Node) startServerLocked(passive bool, gen uint64) (*server, error) {
 			return resolveBootstrap(d.cfg.Bootstrap)
 		},
 		OnQuery:          d.onQuery,
-		QueryResendDelay: func() time.Duration { return d.cfg.QueryTimeout },
+		QueryResendDelay: d.resendDelay,
 		Logger:           log.Default.WithFilterLevel(log.Critical),
 		DefaultWant:      []krpc.Want{krpc.WantNodes, krpc.WantNodes6},
 		Store:            bep44.NewMemory(),
@@ -163,7 +163,7 @@ func (d *Node) pingAll(srv *server) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			srv.s.Query(ctx, anacrolix.NewAddr(n.Addr.UDP()), "ping", anacrolix.QueryInput{NumTries: d.cfg.QueryTries})
+			d.query(ctx, srv, anacrolix.NewAddr(n.Addr.UDP()), "ping", anacrolix.QueryInput{NumTries: d.cfg.QueryTries})
 		}()
 	}
 	wg.Wait()
@@ -196,7 +196,7 @@ func (d *Node) Ping(ctx context.Context, addr netip.AddrPort) error {
 	if srv == nil {
 		return errClosed()
 	}
-	res := srv.s.Query(ctx, anacrolix.NewAddr(net.UDPAddrFromAddrPort(addr)), "ping", anacrolix.QueryInput{NumTries: d.cfg.QueryTries})
+	res := d.query(ctx, srv, anacrolix.NewAddr(net.UDPAddrFromAddrPort(addr)), "ping", anacrolix.QueryInput{NumTries: d.cfg.QueryTries})
 	return res.ToError()
 }
 

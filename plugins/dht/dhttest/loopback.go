@@ -27,6 +27,10 @@ func ListenLoopback(port int) (*LoopbackConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A testnet node answers bursts (a hundred nodes bootstrapping from it
+	// at once): a larger receive buffer keeps the kernel from dropping
+	// them. Best effort: the kernel caps it at net.core.rmem_max.
+	_ = c.SetReadBuffer(4 << 20)
 	return &LoopbackConn{UDPConn: c}, nil
 }
 

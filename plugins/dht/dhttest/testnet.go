@@ -11,11 +11,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/anacrolix/dht/v2/int160"
 
+	"github.com/dwebswarm/dwebswarm-go/internal/impair"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
 
@@ -36,12 +38,28 @@ type Options struct {
 	// PerBucket is how many nodes each node pings per routing-table bucket
 	// when the tables are filled (default 8, the bucket size).
 	PerBucket int
+	// Impair, when set, is applied to everything the testnet's nodes send
+	// once their routing tables are filled (the fill runs unimpaired): with
+	// Delay R and Loss p, a node outside the testnet (ListenNode's, a
+	// swarm's) sees a round-trip time of R and a loss of p per query
+	// attempt to each live node.
+	Impair *impair.Config
+	// Dead is the fraction in [0, 1) of the testnet's nodes, the bootstrap
+	// ones (the first three) excepted, that fall silent once the tables are
+	// filled: they stay in every routing table and never answer (they send
+	// nothing), like nodes that left.
+	Dead float64
+	// Seed makes the impairment's random decisions and the choice of dead
+	// nodes reproducible.
+	Seed uint64
 }
 
 // Testnet is a set of full DHT nodes on 127.0.0.1.
 type Testnet struct {
 	Nodes []*dht.Node
 	conns []*LoopbackConn
+	imps  []*impair.Conn // conns[i] wrapped; nil entries without Impair/Dead
+	dead  []bool
 	opts  Options
 
 	mu     sync.Mutex
@@ -68,6 +86,9 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 	if opts.PerBucket <= 0 {
 		opts.PerBucket = 8
 	}
+	if opts.Dead < 0 || opts.Dead >= 1 {
+		return nil, errors.New("dhttest: Dead must be in [0, 1)")
+	}
 	t := &Testnet{opts: opts}
 	for i := range n {
 		port := 0
@@ -80,6 +101,17 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 			return nil, fmt.Errorf("dhttest: node %d: %w", i, err)
 		}
 		t.conns = append(t.conns, c)
+		var pc net.PacketConn = c
+		if opts.Impair != nil || opts.Dead > 0 {
+			// pass-through until the tables are filled
+			ic, err := impair.Wrap(c, impair.Config{}, impair.Options{Seed: opts.Seed + uint64(i)})
+			if err != nil {
+				t.Close()
+				return nil, fmt.Errorf("dhttest: node %d: %w", i, err)
+			}
+			t.imps = append(t.imps, ic)
+			pc = ic
+		}
 		var boot []string
 		if i > 0 {
 			boot = []string{t.conns[0].LocalAddr().String()}
@@ -87,7 +119,7 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 			boot = []string{}
 		}
 		d, err := dht.ListenNode(dht.Config{
-			PacketConn:    c,
+			PacketConn:    pc,
 			Bootstrap:     boot,
 			Ephemeral:     dht.Bool(false),
 			SendRate:      -1,
@@ -107,6 +139,10 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 		t.Close()
 		return nil, err
 	}
+	if err := t.impair(); err != nil {
+		t.Close()
+		return nil, err
+	}
 	if opts.Maintain {
 		for _, d := range t.Nodes {
 			d.StartMaintenance()
@@ -114,6 +150,36 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 	}
 	return t, nil
 }
+
+// impair applies Options.Impair and Options.Dead.
+func (t *Testnet) impair() error {
+	t.dead = make([]bool, len(t.Nodes))
+	if len(t.imps) == 0 {
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(t.opts.Seed, 0xdead))
+	cand := rng.Perm(len(t.Nodes))
+	cand = slices.DeleteFunc(cand, func(i int) bool { return i < 3 })
+	for _, i := range cand[:int(t.opts.Dead*float64(len(t.Nodes)))] {
+		t.dead[i] = true
+	}
+	for i, ic := range t.imps {
+		cfg := impair.Config{Loss: 1}
+		if !t.dead[i] {
+			cfg = impair.Config{}
+			if t.opts.Impair != nil {
+				cfg = *t.opts.Impair
+			}
+		}
+		if err := ic.SetConfig(cfg); err != nil {
+			return fmt.Errorf("dhttest: %w", err)
+		}
+	}
+	return nil
+}
+
+// Dead reports which of Nodes fell silent (Options.Dead).
+func (t *Testnet) Dead() []bool { return slices.Clone(t.dead) }
 
 type ping struct {
 	from *dht.Node
@@ -270,9 +336,12 @@ func (t *Testnet) Close() error {
 		}()
 	}
 	wg.Wait()
+	for _, c := range t.imps {
+		c.Close() // closes its LoopbackConn too
+	}
 	for _, c := range append(t.conns, xconns...) {
 		c.Close()
 	}
-	t.Nodes, t.conns = nil, nil
+	t.Nodes, t.conns, t.imps = nil, nil, nil
 	return nil
 }

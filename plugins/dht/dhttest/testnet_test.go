@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/dwebswarm/dwebswarm-go/internal/impair"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
 
@@ -66,5 +67,49 @@ func TestLoopbackConnRefusesOtherAddresses(t *testing.T) {
 	}
 	if !IsLoopback(&net.UDPAddr{IP: net.IPv6loopback, Port: 1}) || IsLoopback(nil) {
 		t.Fatal("IsLoopback")
+	}
+}
+
+// TestImpairedTestnet: after the fill, dead nodes never answer, live nodes
+// answer after the impairment's delay.
+func TestImpairedTestnet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tn, err := Start(ctx, 20, Options{
+		QueryTimeout: 300 * time.Millisecond, QueryTries: 1,
+		Impair: &impair.Config{Delay: 30 * time.Millisecond}, Dead: 0.25, Seed: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tn.Close()
+	dead := tn.Dead()
+	n := 0
+	for i, x := range dead {
+		if x {
+			n++
+			if i < 3 {
+				t.Fatalf("bootstrap node %d is dead", i)
+			}
+		}
+	}
+	if n != 5 {
+		t.Fatalf("%d dead nodes, want 5 of 20", n)
+	}
+	d, err := tn.ListenNode(dht.Config{Ephemeral: dht.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, node := range tn.Nodes {
+		addr := node.Addr().(*net.UDPAddr).AddrPort()
+		start := time.Now()
+		err := d.Ping(ctx, addr)
+		switch {
+		case dead[i] && err == nil:
+			t.Fatalf("dead node %d answered", i)
+		case !dead[i] && err == nil && time.Since(start) < 30*time.Millisecond:
+			t.Fatalf("node %d answered in %v, under the 30 ms delay", i, time.Since(start))
+		}
+		// a live node may miss a 300 ms timeout on a busy machine: no rule
 	}
 }
