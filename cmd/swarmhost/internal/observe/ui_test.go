@@ -87,7 +87,15 @@ func TestStatusMatchesSchema(t *testing.T) {
 	if err := jsonschema.Validate(observe.StatusSchema, []byte(bad)); err == nil || !strings.Contains(err.Error(), "/surprise") {
 		t.Errorf("unknown field accepted: %v", err)
 	}
-	if err := jsonschema.Validate(observe.StatusSchema, []byte(strings.Replace(bad, `,"surprise":1`, "", 1))); err != nil {
+	minimal := strings.Replace(bad, `,"surprise":1`, "", 1)
+	if err := jsonschema.Validate(observe.StatusSchema, []byte(minimal)); err != nil {
 		t.Errorf("minimal document refused: %v", err)
+	}
+	// the fields of authorised services (remote keys, refusals by key)
+	withKeys := strings.Replace(strings.Replace(minimal, `"connections":[]`,
+		`"connections":[{"remote":"127.0.0.1:1","remote_key":"ybndrfg8ejkmcpqxot1uwisza345h769ybndrfg8ejkmcpqxot1u","local":"127.0.0.1:2","type":"tcp","client":false,"topics":[],"age_seconds":1}]`, 1),
+		`"traffic":[]`, `"traffic":[],"refusals":[{"service":"web","reason":"key_not_allowed","count":2}]`, 1)
+	if err := jsonschema.Validate(observe.StatusSchema, []byte(withKeys)); err != nil {
+		t.Errorf("document with remote keys and refusals refused: %v", err)
 	}
 }

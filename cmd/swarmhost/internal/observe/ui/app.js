@@ -160,10 +160,21 @@ function render(st) {
   kv("connectivity", pairs);
 
   const services = st.services || st.traffic || [];
-  const refusalMap = st.refusals && typeof st.refusals === "object" && !Array.isArray(st.refusals) ? st.refusals : {};
+  // refusals: [{service, reason, count}] (only non-zero counts), or a
+  // {service: ...} map from another version
+  let refusalMap = {};
+  if (Array.isArray(st.refusals)) {
+    for (const r of st.refusals) {
+      const m = (refusalMap[r.service] = refusalMap[r.service] || {});
+      m[r.reason] = (m[r.reason] || 0) + (Number(r.count) || 0);
+    }
+  } else if (st.refusals && typeof st.refusals === "object") {
+    refusalMap = st.refusals;
+  }
+  const refusalsKnown = st.refusals !== undefined;
   $("service-count").textContent = services.length;
   fillTable("services", services.map((s) => row(
-    [s.name, bytes(s.bytes_in), bytes(s.bytes_out), refusals(first(s, "refused", "refusals") ?? refusalMap[s.name])],
+    [s.name, bytes(s.bytes_in), bytes(s.bytes_out), refusals(first(s, "refused", "refusals") ?? refusalMap[s.name] ?? (refusalsKnown ? 0 : undefined))],
     { name: s.name, bytesIn: s.bytes_in || 0, bytesOut: s.bytes_out || 0 })));
 
   const plugins = st.plugins || [];
