@@ -79,6 +79,31 @@ func TestStatusPageInBrowser(t *testing.T) {
 	p.stopB()
 	br.waitFor("the connection goes when the peer leaves", `document.querySelectorAll("#conns tbody tr").length === 0 && document.getElementById("conn-count").textContent === "0"`)
 	br.waitFor("still live", `document.getElementById("live").dataset.state === "ok"`)
+
+	// fields this daemon does not send are rendered when present (a
+	// connection's remote key and path, refusals by service, the NAT
+	// class) and sections it leaves out do not break the page; render runs
+	// synchronously, so the next poll cannot interleave
+	var shown struct {
+		Key, Path, Refused, NAT string
+		Rows                    int
+	}
+	const doc = `{schema: 1, time: new Date().toISOString(), port: 1, topics: [],
+		connections: [{remote: "192.0.2.1:5", remote_key: "ybndrfg8ejkmcpqxot1uwisza345h769ybndrfg8ejkmcpqxot1u", path: "punched", type: "utp", client: true, topics: []}],
+		connectivity: {nat_class: "consistent"}, plugins: [],
+		traffic: [{name: "web", bytes_in: 1, bytes_out: 2}], refusals: [{service: "web", reason: "key_not_allowed", count: 3}]}`
+	if err := br.eval(`(() => {
+		render(`+doc+`);
+		const c = document.querySelector("#conns tbody tr");
+		return {Key: c.dataset.key, Path: c.children[3].textContent, Rows: document.querySelectorAll("#conns tbody tr").length,
+			Refused: document.querySelector('#services tbody tr[data-name="web"]').children[3].textContent,
+			NAT: document.querySelector('#connectivity dd[data-key="NAT class"]').textContent};
+	})()`, &shown); err != nil {
+		t.Fatal(err)
+	}
+	if shown.Rows != 1 || !strings.HasPrefix(shown.Key, "ybndrfg8") || shown.Path != "punched" || shown.Refused != "key_not_allowed 3" || shown.NAT != "consistent" {
+		t.Errorf("optional fields rendered as %+v", shown)
+	}
 	if errs := br.pageErrors(); len(errs) > 0 {
 		t.Errorf("the page reported errors:\n%s", strings.Join(errs, "\n"))
 	}
