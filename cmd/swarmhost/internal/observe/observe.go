@@ -202,10 +202,7 @@ func New(sw *framework.Swarm, cfg Config) (*Server, error) {
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
 	mux.HandleFunc(StatusPath, s.serveStatus)
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "dwebswarm observer\n\n%s  Prometheus metrics\n%s   JSON status (swarmhost status)\n", MetricsPath, StatusPath)
-	})
+	s.mountUI(mux) // the status page on /, see ui.go
 	s.handler = mux
 	return s, nil
 }
@@ -218,7 +215,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // server's own).
 func (s *Server) Plugins() *PluginTracker { return s.plugins }
 
-// Handler serves /metrics, /status and a short index on /.
+// Handler serves /metrics, /status and the status page on /.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Watch subscribes to the swarm's events, which feed the event counters and
