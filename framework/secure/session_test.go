@@ -328,6 +328,13 @@ func TestKeepAliveKeepsAnIdleSessionAlive(t *testing.T) {
 		}}
 	}
 	c, s := mustPair(t, topicA, cfg(kaC), cfg(kaS), nil)
+	// the responder's confirmation is a keep-alive frame: take it first,
+	// so each one awaited below is a keep-alive the clock made
+	await(t, c.Confirmed(), "the confirmation")
+	select {
+	case <-kaC:
+	default:
+	}
 	waiters(t, clk, 4)
 	for range 12 { // a minute of silence from the application
 		clk.Advance(5 * time.Second)
@@ -354,6 +361,9 @@ func TestSilenceEndsWithErrTimeout(t *testing.T) {
 	silent := Config{Clock: clockwork.NewFakeClock(), KeepAlive: time.Hour, Timeout: time.Hour} // never advanced
 	closed := make(chan error, 1)
 	c, _ := mustPair(t, topicA, Config{Clock: clk, KeepAlive: 5 * time.Second, Timeout: 15 * time.Second, OnClose: func(err error) { closed <- err }}, silent, nil)
+	// the responder's confirmation is the last frame it sends; received
+	// after the clock moved, it would restart the silence
+	await(t, c.Confirmed(), "the confirmation")
 	waiters(t, clk, 2)
 	clk.Advance(10 * time.Second)
 	waiters(t, clk, 2)
