@@ -335,6 +335,9 @@ func TestSynFloodCannotLockOut(t *testing.T) {
 	ttr := testTransport(t, cfg)
 	target := utpSwarm(t, ttr)
 	legit := utpSwarm(t, testTransport(t, Config{}))
+	// the swarm dials out to another peer: a dial back to legit would be
+	// the duplicate of legit's open session, refused by legit (S5)
+	other := utpSwarm(t, testTransport(t, Config{}))
 
 	f := synFlood(t, target.Port(), ips, ports, perIP)
 
@@ -347,7 +350,7 @@ func TestSynFloodCannotLockOut(t *testing.T) {
 	if err := pingPong(c); err != nil {
 		t.Fatalf("legitimate peer not answered: %v", err)
 	}
-	out, err := target.Connect(ctx, framework.Peer{Host: "127.0.0.1", Port: legit.Port()})
+	out, err := target.Connect(ctx, framework.Peer{Host: "127.0.0.1", Port: other.Port()})
 	if err != nil {
 		t.Fatalf("target cannot dial out: %v", err)
 	}
