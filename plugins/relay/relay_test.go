@@ -243,6 +243,3 @@ func TestReachedOnlyThroughTheRelay(t *testing.T) {
 		t.Fatalf("relay moved %d bytes (tap %d), payload %d", st.BytesRelayed, len(seen), len(msgA)+len(msgB))
 	}
 }
-
-
-

@@ -112,6 +112,11 @@ type ServerConfig struct {
 	// its first announcement round completed (port 0: the relay's own
 	// listing under the relay topic's infohash).
 	OnAnnounced func(ih [20]byte, port int)
+	// OnLimit, when set, is called each time a limit refuses or cuts
+	// something, with the limit's kind ("clients", "sessions",
+	// "sessions-per-client", "bytes", "duration", "infohashes") and the
+	// client's key (zero for "clients" before the key is known).
+	OnLimit func(kind string, client secure.PublicKey)
 
 	observe func(dir string, b []byte) // tests: every relayed chunk
 }
@@ -214,6 +219,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return s, nil
+}
+
+func (s *Server) hit(n *atomic.Uint64, kind string, client secure.PublicKey) {
+	n.Add(1)
+	if f := s.cfg.OnLimit; f != nil {
+		f(kind, client)
+	}
 }
 
 func (s *Server) flushed(ih [20]byte, port int) func() {
@@ -358,7 +370,7 @@ func (s *Server) serveControl(nc net.Conn) {
 	}
 	if over(len(s.clients)+1, s.lim.Clients) {
 		s.mu.Unlock()
-		s.limClients.Add(1)
+		s.hit(&s.limClients, "clients", c.key)
 		_ = writeMsg(ctrl, msgRefused, []byte("relay full: client limit"))
 		return
 	}
@@ -430,7 +442,7 @@ func (c *serverClient) announce(ih [20]byte) byte {
 		return statusOK
 	}
 	if over(len(c.announced)+1, c.s.lim.InfohashesPerClient) {
-		c.s.limInfohashes.Add(1)
+		defer c.s.hit(&c.s.limInfohashes, "infohashes", c.key) // after the unlock
 		return statusLimit
 	}
 	stop := func() {}
@@ -510,23 +522,26 @@ func (c *serverClient) acceptLoop() {
 func (c *serverClient) admit() bool {
 	s := c.s
 	if c.overBytes.Load() {
-		s.limBytes.Add(1)
+		s.hit(&s.limBytes, "bytes", c.key)
 		return false
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	total, mine := over(s.sessions+1, s.lim.Sessions), over(c.sessions+1, s.lim.SessionsPerClient)
+	if !total && !mine {
+		s.sessions++
+		c.sessions++
+	}
+	c.mu.Unlock()
+	s.mu.Unlock()
 	switch {
-	case over(s.sessions+1, s.lim.Sessions):
-		s.limSessions.Add(1)
+	case total:
+		s.hit(&s.limSessions, "sessions", c.key)
 		return false
-	case over(c.sessions+1, s.lim.SessionsPerClient):
-		s.limPerClient.Add(1)
+	case mine:
+		s.hit(&s.limPerClient, "sessions-per-client", c.key)
 		return false
 	}
-	s.sessions++
-	c.sessions++
 	s.sessionsTotal.Add(1)
 	return true
 }
@@ -544,29 +559,42 @@ func (c *serverClient) release() {
 // client's session until both directions end or a limit cuts it.
 func (c *serverClient) relay(nc net.Conn) {
 	defer nc.Close()
-	st, err := c.mux.OpenStream()
+	var (
+		mu      sync.Mutex
+		st      *yamux.Stream
+		aborted bool
+	)
+	abort := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		aborted = true
+		nc.Close()
+		if st != nil {
+			st.Close()
+		}
+	}
+	if d := c.s.lim.SessionDuration; d > 0 { // armed before the stream opens
+		timer := c.s.clock.AfterFunc(d, func() {
+			c.s.hit(&c.s.limDuration, "duration", c.key)
+			abort()
+		})
+		defer timer.Stop()
+	}
+	s, err := c.mux.OpenStream()
 	if err != nil {
 		return
 	}
-	defer st.Close()
+	defer s.Close()
+	mu.Lock()
+	st = s
+	if aborted {
+		mu.Unlock()
+		return
+	}
+	mu.Unlock()
 	if err := writeHeader(st, nc.RemoteAddr().String()); err != nil {
 		return
 	}
-	var once sync.Once
-	abort := func() {
-		once.Do(func() {
-			nc.Close()
-			st.Close()
-		})
-	}
-	timer := c.s.clock.AfterFunc(c.s.lim.SessionDuration, func() {
-		c.s.limDuration.Add(1)
-		abort()
-	})
-	if c.s.lim.SessionDuration < 0 {
-		timer.Stop()
-	}
-	defer timer.Stop()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -598,7 +626,7 @@ func (c *serverClient) pump(dst io.Writer, src io.Reader, dir string) (abort boo
 				if !c.overBytes.Swap(true) {
 					c.s.log.Info("relay byte limit", "client", c.key.Short(), "limit", lim)
 				}
-				c.s.limBytes.Add(1)
+				c.s.hit(&c.s.limBytes, "bytes", c.key)
 				return true
 			}
 			if f := c.s.cfg.observe; f != nil {
