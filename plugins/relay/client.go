@@ -225,7 +225,10 @@ func (c *Client) run() {
 	defer c.wg.Done()
 	for c.ctx.Err() == nil {
 		if c.cfg.Need == nil || c.cfg.Need() {
-			c.round()
+			start := c.clock.Now()
+			if c.round() && c.clock.Since(start) >= c.cfg.Retry {
+				continue // a reservation that lasted ended: replace it at once
+			}
 		}
 		select {
 		case <-c.ctx.Done():
@@ -236,8 +239,8 @@ func (c *Client) run() {
 }
 
 // round tries every candidate until one reservation is made, serves it
-// until it ends, and returns.
-func (c *Client) round() {
+// until it ends, and reports whether it served one.
+func (c *Client) round() bool {
 	cands := append([]string(nil), c.cfg.Relays...)
 	if c.cfg.Find != nil {
 		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
@@ -250,7 +253,7 @@ func (c *Client) round() {
 	}
 	for _, cand := range cands {
 		if c.ctx.Err() != nil {
-			return
+			return false
 		}
 		addr, pin, err := parseRelay(cand)
 		if err != nil {
@@ -262,8 +265,9 @@ func (c *Client) round() {
 			continue
 		}
 		c.serve(cs, r)
-		return
+		return true
 	}
+	return false
 }
 
 func (c *Client) reserve(addr string, pin secure.PublicKey) (*clientSession, Reservation, error) {

@@ -243,3 +243,27 @@ func TestReachedOnlyThroughTheRelay(t *testing.T) {
 		t.Fatalf("relay moved %d bytes (tap %d), payload %d", st.BytesRelayed, len(seen), len(msgA)+len(msgB))
 	}
 }
+
+// TestRelayFoundThroughTheDHT: a client with no configured relay finds one
+// under the relay topic's infohash.
+func TestRelayFoundThroughTheDHT(t *testing.T) {
+	tn := testnet(t)
+	ann := newAnnounced()
+	r := startRelay(t, tn, relayOpts{ann: ann})
+	ann.wait(t, dht.Infohash(relay.Topic))
+	node, err := tn.ListenNode(dht.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	c, _ := bareClient(t, relay.ClientConfig{Find: relay.DHTFinder(func() *dht.Node { return node })})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := c.WaitReservation(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Key != r.PublicKey() || res.Relay != r.Addr().String() {
+		t.Fatalf("reserved at %+v, want %s", res, r.Addr())
+	}
+}
