@@ -46,7 +46,6 @@ func (tp *tap) bytes() []byte {
 
 // announced collects a relay's OnAnnounced calls.
 type announced struct {
-	mu sync.Mutex
 	ch chan [20]byte
 }
 
