@@ -41,6 +41,8 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 	var nf nodeFlags
 	addNodeFlags(fs, &nf, "static")
 	announce := fs.Bool("announce", false, "also announce: be connectable (default: look up only)")
+	fs.StringVar(&nf.relays, "relay", "", "comma-separated relays to reserve at (`KEY@HOST:PORT` or HOST:PORT, see swarmhost relay): the swarm is then also reachable through one")
+	fs.StringVar(&nf.relayWhen, "relay-when", "always", "reserve at a relay always, or only when the DHT reports this swarm not hole-punchable (unpunchable)")
 	var idf identityFlags
 	addIdentityFlags(fs, &idf)
 	var timeout time.Duration
@@ -91,7 +93,16 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, id pipeIdentity, 
 	}
 	opts = append(opts, framework.WithLogger(log))
 	opts = append(opts, identityOptions(id.kp, id.plaintext)...)
-	sw, err := framework.New(opts...)
+	var sw *framework.Swarm
+	rc, err := relayClient(log, id.kp, nf.relays, nf.relayWhen, func() framework.Connectivity { return sw.Connectivity() })
+	if err != nil {
+		plugins.Close()
+		return err
+	}
+	if rc != nil {
+		opts = append(opts, rc.Options()...)
+	}
+	sw, err = framework.New(opts...)
 	if err != nil {
 		plugins.Close()
 		return err
