@@ -60,7 +60,7 @@ func pumpBytes(tb testing.TB, w, r net.Conn, n int) {
 // run, and reports both rates and their ratio (goal ≥ 0.5).
 func BenchmarkRelayVsDirect(b *testing.B) {
 	const sessions = 100
-	const volume = 64 << 20
+	const volume = 16 << 20
 	ka, kb := keyPair(b), keyPair(b)
 
 	// direct

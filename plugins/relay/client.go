@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/yamux"
 	"github.com/jonboulle/clockwork"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
@@ -103,8 +103,8 @@ type Client struct {
 }
 
 type clientSession struct {
-	ctrl net.Conn
-	mux  *yamux.Session
+	ctrl *secure.Conn
+	addr string // the relay's control address (connect-backs go there)
 	wmu  sync.Mutex
 }
 
@@ -294,25 +294,16 @@ func (c *Client) reserve(addr string, pin secure.PublicKey) (*clientSession, Res
 		nc.Close()
 		return nil, Reservation{}, err
 	}
-	mux, err := yamux.Client(sc, muxConfig())
-	if err != nil {
+	fail := func(err error) (*clientSession, Reservation, error) {
 		sc.Close()
 		return nil, Reservation{}, err
 	}
-	fail := func(err error) (*clientSession, Reservation, error) {
-		mux.Close()
-		return nil, Reservation{}, err
-	}
-	ctrl, err := mux.OpenStream()
-	if err != nil {
-		return fail(err)
-	}
-	stop := context.AfterFunc(ctx, func() { mux.Close() })
+	stop := context.AfterFunc(ctx, func() { sc.Close() })
 	defer stop()
-	if err := writeMsg(ctrl, msgReserve, []byte{Version}); err != nil {
+	if err := writeMsg(sc, msgReserve, []byte{Version}); err != nil {
 		return fail(err)
 	}
-	typ, body, err := readMsg(ctrl)
+	typ, body, err := readMsg(sc)
 	if err != nil {
 		return fail(err)
 	}
@@ -326,16 +317,16 @@ func (c *Client) reserve(addr string, pin secure.PublicKey) (*clientSession, Res
 		return fail(ctx.Err())
 	}
 	r := Reservation{Relay: addr, Key: sc.RemotePublicKey(), Port: int(binary.BigEndian.Uint16(body))}
-	return &clientSession{ctrl: ctrl, mux: mux}, r, nil
+	return &clientSession{ctrl: sc, addr: addr}, r, nil
 }
 
-// serve installs a reservation, announces every topic, and forwards the
-// relay's streams to the listener until the session ends.
+// serve installs a reservation, announces every topic, and answers the
+// relay's messages (INCOMING: connect back) until the session ends.
 func (c *Client) serve(cs *clientSession, r Reservation) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		cs.mux.Close()
+		cs.ctrl.Close()
 		return
 	}
 	c.attempts++
@@ -351,38 +342,36 @@ func (c *Client) serve(cs *clientSession, r Reservation) {
 		_ = cs.send(msgAnnounce, ih[:])
 	}
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // control stream: acknowledgements, refusals
-		defer wg.Done()
-		defer cs.mux.Close()
-		for {
-			typ, body, err := readMsg(cs.ctrl)
-			if err != nil {
-				return
-			}
-			switch typ {
-			case msgAnnounced:
-				if len(body) == 21 && body[20] != statusOK {
-					c.log.Warn("relay refused an announcement", "relay", r.Relay, "status", body[20])
-				}
-			case msgRefused:
-				c.log.Warn("relay ended the reservation", "relay", r.Relay, "reason", string(body))
-				return
-			}
-		}
-	}()
 	for {
-		st, err := cs.mux.AcceptStream()
+		typ, body, err := readMsg(cs.ctrl)
 		if err != nil {
 			break
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.inbound(st, r)
-		}()
+		switch typ {
+		case msgAnnounced:
+			if len(body) == 21 && body[20] != statusOK {
+				c.log.Warn("relay refused an announcement", "relay", r.Relay, "status", body[20])
+			}
+		case msgIncoming:
+			if len(body) < tokenSize {
+				continue
+			}
+			var tok [tokenSize]byte
+			copy(tok[:], body)
+			from := string(body[tokenSize:])
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.connectBack(cs, r, tok, from)
+			}()
+		case msgRefused:
+			c.log.Warn("relay ended the reservation", "relay", r.Relay, "reason", string(body))
+		}
+		if typ == msgRefused {
+			break
+		}
 	}
-	cs.mux.Close()
+	cs.ctrl.Close()
 	wg.Wait()
 	c.mu.Lock()
 	if c.cur == cs {
@@ -392,32 +381,37 @@ func (c *Client) serve(cs *clientSession, r Reservation) {
 	c.log.Info("relay reservation ended", "relay", r.Relay)
 }
 
-// inbound reads a relayed stream's header and hands it to the listener.
-func (c *Client) inbound(st *yamux.Stream, r Reservation) {
-	_ = st.SetReadDeadline(time.Now().Add(15 * time.Second))
-	from, err := readHeader(st)
-	_ = st.SetReadDeadline(time.Time{})
+// connectBack opens the connection the relay splices a dialler's onto,
+// and hands it to the listener.
+func (c *Client) connectBack(cs *clientSession, r Reservation, tok [tokenSize]byte, from string) {
+	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+	defer cancel()
+	nc, err := c.cfg.Dial(ctx, cs.addr)
 	if err != nil {
-		st.Close()
+		c.log.Debug("relay connect-back", "relay", cs.addr, "err", err)
+		return
+	}
+	if _, err := nc.Write(append(connectBackMagic[:], tok[:]...)); err != nil {
+		nc.Close()
 		return
 	}
 	var remote net.Addr = relayAddr(from)
 	if ap, err := net.ResolveTCPAddr("tcp", from); err == nil {
 		remote = ap
 	}
-	rc := &Conn{Stream: st, remote: remote, relay: r}
+	rc := &Conn{Conn: nc, remote: remote, relay: r}
 	c.mu.Lock()
 	ln := c.ln
 	c.mu.Unlock()
 	if ln == nil || !ln.push(rc) {
-		st.Close()
+		nc.Close()
 	}
 }
 
 // Conn is a connection forwarded by a relay: the swarm wraps it in its
 // Noise session. RemoteAddr is the dialler's address as the relay saw it.
 type Conn struct {
-	*yamux.Stream
+	net.Conn
 	remote net.Addr
 	relay  Reservation
 }
@@ -429,7 +423,12 @@ func (rc *Conn) RemoteAddr() net.Addr { return rc.remote }
 func (rc *Conn) Relay() Reservation { return rc.relay }
 
 // CloseWrite half-closes: the dialler reads EOF and may still send.
-func (rc *Conn) CloseWrite() error { return rc.Stream.Close() }
+func (rc *Conn) CloseWrite() error {
+	if cw, ok := rc.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
 
 type relayAddr string
 
@@ -534,7 +533,7 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	c.cancel()
 	if cs != nil {
-		cs.mux.Close()
+		cs.ctrl.Close()
 	}
 	if ln != nil {
 		ln.Close()

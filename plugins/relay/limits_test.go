@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -141,20 +140,28 @@ func TestHostileTooManySessions(t *testing.T) {
 	if st := r.Stats(); st.Sessions != 2 || st.LimitSessionsPerClient != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-	for i, p := range [][2]net.Conn{{d1, b1}, {d2, b2}} {
-		msg := []byte{byte('a' + i), 'x', 'y'}
-		if _, err := p[0].Write(msg); err != nil {
+	// the client's connect-backs race: find which accepted conn is whose
+	if _, err := d1.Write([]byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d2.Write([]byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]net.Conn{}
+	for _, b := range []net.Conn{b1, b2} {
+		msg := make([]byte, 3)
+		if _, err := io.ReadFull(b, msg); err != nil {
 			t.Fatal(err)
 		}
-		got := make([]byte, len(msg))
-		if _, err := io.ReadFull(p[1], got); err != nil || !bytes.Equal(got, msg) {
-			t.Fatalf("conn %d: %q %v", i, got, err)
-		}
+		got[string(msg)] = b
+	}
+	if got["one"] == nil || got["two"] == nil {
+		t.Fatalf("relayed data mixed up: %v", got)
 	}
 	// a slot freed is a slot again
 	d1.Close()
-	readsEOF(t, b1)
-	b1.Close()
+	readsEOF(t, got["one"])
+	got["one"].Close()
 	waitStats(t, r, func(st relay.Stats) bool { return st.Sessions == 1 })
 	dial(t, addr)
 	accept(t, ln)

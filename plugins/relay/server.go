@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/yamux"
 	"github.com/jonboulle/clockwork"
 
 	"github.com/dwebswarm/dwebswarm-go/framework/secure"
@@ -152,7 +152,8 @@ type Server struct {
 	closed   bool
 	clients  map[*serverClient]struct{}
 	sessions int
-	conns    map[net.Conn]struct{} // control connections
+	conns    map[net.Conn]struct{}            // control connections
+	pending  map[[tokenSize]byte]*pendingConn // waiting for a connect-back
 
 	sessionsTotal, bytes                  atomic.Uint64
 	limClients, limSessions, limPerClient atomic.Uint64
@@ -162,17 +163,17 @@ type Server struct {
 type serverClient struct {
 	s      *Server
 	key    secure.PublicKey
-	mux    *yamux.Session
-	ctrl   net.Conn
+	ctrl   *secure.Conn
 	wmu    sync.Mutex
 	alloc  net.Listener
 	port   int
 	remote string
+	done   chan struct{} // closed when the reservation ends
 
 	mu        sync.Mutex
 	announced map[[20]byte]func()
 	sessions  int
-	bytes     atomic.Int64
+	bytes     atomic.Int64 // budget taken (see take)
 	overBytes atomic.Bool
 }
 
@@ -206,7 +207,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, lim: cfg.Limits.filled(), ln: ln, clock: cfg.Clock, log: cfg.Logger,
-		ctx: ctx, cancel: cancel, clients: map[*serverClient]struct{}{}, conns: map[net.Conn]struct{}{}}
+		ctx: ctx, cancel: cancel, clients: map[*serverClient]struct{}{}, conns: map[net.Conn]struct{}{},
+		pending: map[[tokenSize]byte]*pendingConn{}}
 	if cfg.Announcer != nil {
 		stop, err := cfg.Announcer.AnnounceInfohash(dht.Infohash(Topic), ln.Addr().(*net.TCPAddr).Port, s.flushed(dht.Infohash(Topic), 0))
 		if err != nil {
@@ -317,7 +319,7 @@ func (s *Server) acceptLoop() {
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
-			s.serveControl(nc)
+			s.serveConn(nc)
 			s.mu.Lock()
 			delete(s.conns, nc)
 			s.mu.Unlock()
@@ -325,8 +327,54 @@ func (s *Server) acceptLoop() {
 	}
 }
 
+// serveConn sorts a connection to the control port: a connect-back
+// (magic, token) or a reservation (a Noise handshake).
+func (s *Server) serveConn(nc net.Conn) {
+	_ = nc.SetReadDeadline(s.clock.Now().Add(15 * time.Second))
+	var head [4]byte
+	if _, err := io.ReadFull(nc, head[:]); err != nil {
+		nc.Close()
+		return
+	}
+	if head == connectBackMagic {
+		var tok [tokenSize]byte
+		if _, err := io.ReadFull(nc, tok[:]); err != nil {
+			nc.Close()
+			return
+		}
+		_ = nc.SetReadDeadline(time.Time{})
+		s.mu.Lock()
+		p := s.pending[tok]
+		delete(s.pending, tok)
+		s.mu.Unlock()
+		if p == nil {
+			nc.Close()
+			return
+		}
+		p.back <- nc // buffered: the waiter owns it now
+		return
+	}
+	_ = nc.SetReadDeadline(time.Time{})
+	s.serveControl(&prefixConn{Conn: nc, head: head[:]})
+}
+
+// prefixConn gives back the bytes serveConn read to tell the kinds apart.
+type prefixConn struct {
+	net.Conn
+	head []byte
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.head) > 0 {
+		n := copy(b, p.head)
+		p.head = p.head[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}
+
 // serveControl runs one reservation: handshake, RESERVE, allocation, then
-// the control stream until the session ends.
+// the control messages until the session ends.
 func (s *Server) serveControl(nc net.Conn) {
 	ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
 	sc, err := secure.Server(ctx, nc, secure.Config{
@@ -342,45 +390,42 @@ func (s *Server) serveControl(nc net.Conn) {
 		s.log.Debug("relay handshake", "remote", nc.RemoteAddr().String(), "err", err)
 		return
 	}
-	mux, err := yamux.Server(sc, muxConfig())
-	if err != nil {
-		sc.Close()
-		return
-	}
-	defer mux.Close()
-	ctrl, err := acceptWithin(s.ctx, mux, 15*time.Second)
-	if err != nil {
-		return
-	}
-	typ, body, err := readMsg(ctrl)
+	defer sc.Close()
+	stop := context.AfterFunc(s.ctx, func() { sc.Close() })
+	defer stop()
+	_ = sc.SetReadDeadline(s.clock.Now().Add(15 * time.Second))
+	typ, body, err := readMsg(sc)
+	_ = sc.SetReadDeadline(time.Time{})
 	if err != nil || typ != msgReserve || len(body) < 1 {
-		_ = writeMsg(ctrl, msgRefused, []byte("expected RESERVE"))
+		_ = writeMsg(sc, msgRefused, []byte("expected RESERVE"))
 		return
 	}
 	if body[0] != Version {
-		_ = writeMsg(ctrl, msgRefused, []byte("unsupported version "+strconv.Itoa(int(body[0]))))
+		_ = writeMsg(sc, msgRefused, []byte("unsupported version "+strconv.Itoa(int(body[0]))))
 		return
 	}
-	c := &serverClient{s: s, key: sc.RemotePublicKey(), mux: mux, ctrl: ctrl, remote: nc.RemoteAddr().String(),
-		announced: map[[20]byte]func(){}}
+	c := &serverClient{s: s, key: sc.RemotePublicKey(), ctrl: sc, remote: nc.RemoteAddr().String(),
+		announced: map[[20]byte]func(){}, done: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	if over(len(s.clients)+1, s.lim.Clients) {
-		s.mu.Unlock()
+	full := over(len(s.clients)+1, s.lim.Clients)
+	if !full {
+		s.clients[c] = struct{}{}
+	}
+	s.mu.Unlock()
+	if full {
 		s.hit(&s.limClients, "clients", c.key)
-		_ = writeMsg(ctrl, msgRefused, []byte("relay full: client limit"))
+		_ = writeMsg(sc, msgRefused, []byte("relay full: client limit"))
 		return
 	}
-	s.clients[c] = struct{}{}
-	s.mu.Unlock()
 	defer c.close()
 
 	ln, err := s.cfg.ListenFunc("tcp", net.JoinHostPort(s.cfg.AllocHost, "0"))
 	if err != nil {
-		_ = writeMsg(ctrl, msgRefused, []byte("no allocation"))
+		_ = writeMsg(sc, msgRefused, []byte("no allocation"))
 		return
 	}
 	c.alloc = ln
@@ -397,7 +442,7 @@ func (s *Server) serveControl(nc net.Conn) {
 		c.acceptLoop()
 	}()
 	for {
-		typ, body, err := readMsg(ctrl)
+		typ, body, err := readMsg(sc)
 		if err != nil {
 			return
 		}
@@ -421,12 +466,6 @@ func (s *Server) serveControl(nc net.Conn) {
 			return
 		}
 	}
-}
-
-func acceptWithin(ctx context.Context, mux *yamux.Session, d time.Duration) (*yamux.Stream, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	return mux.AcceptStreamWithContext(ctx)
 }
 
 func (c *serverClient) send(typ byte, body []byte) error {
@@ -476,6 +515,7 @@ func (c *serverClient) close() {
 	if !ok {
 		return
 	}
+	close(c.done)
 	c.mu.Lock()
 	stops := c.announced
 	c.announced = map[[20]byte]func(){}
@@ -486,7 +526,7 @@ func (c *serverClient) close() {
 	if c.alloc != nil {
 		c.alloc.Close()
 	}
-	c.mux.Close()
+	c.ctrl.Close()
 }
 
 // acceptLoop accepts the connections diallers make to the allocation.
@@ -494,11 +534,11 @@ func (c *serverClient) acceptLoop() {
 	for {
 		nc, err := c.alloc.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || c.mux.IsClosed() {
+			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			select {
-			case <-c.mux.CloseChan():
+			case <-c.done:
 				return
 			case <-c.s.clock.After(10 * time.Millisecond):
 			}
@@ -555,13 +595,21 @@ func (c *serverClient) release() {
 	c.mu.Unlock()
 }
 
-// relay forwards one dialler's connection inside a new stream of the
-// client's session until both directions end or a limit cuts it.
+// pendingConn is a dialler's connection waiting for its client's
+// connect-back.
+type pendingConn struct {
+	back chan net.Conn // capacity 1
+}
+
+// relay tells the client about a dialler's connection (INCOMING with a
+// fresh token), waits for the client to connect back with the token, and
+// splices the two connections until both directions end or a limit cuts
+// them.
 func (c *serverClient) relay(nc net.Conn) {
-	defer nc.Close()
+	s := c.s
 	var (
 		mu      sync.Mutex
-		st      *yamux.Stream
+		back    net.Conn
 		aborted bool
 	)
 	abort := func() {
@@ -569,66 +617,137 @@ func (c *serverClient) relay(nc net.Conn) {
 		defer mu.Unlock()
 		aborted = true
 		nc.Close()
-		if st != nil {
-			st.Close()
+		if back != nil {
+			back.Close()
 		}
 	}
-	if d := c.s.lim.SessionDuration; d > 0 { // armed before the stream opens
-		timer := c.s.clock.AfterFunc(d, func() {
-			c.s.hit(&c.s.limDuration, "duration", c.key)
+	defer abort()
+	if d := s.lim.SessionDuration; d > 0 { // armed before the client hears of it
+		timer := s.clock.AfterFunc(d, func() {
+			s.hit(&s.limDuration, "duration", c.key)
 			abort()
 		})
 		defer timer.Stop()
 	}
-	s, err := c.mux.OpenStream()
-	if err != nil {
+	var tok [tokenSize]byte
+	if _, err := rand.Read(tok[:]); err != nil {
 		return
 	}
-	defer s.Close()
-	mu.Lock()
-	st = s
-	if aborted {
+	p := &pendingConn{back: make(chan net.Conn, 1)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.pending[tok] = p
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, tok)
+		s.mu.Unlock()
+		select { // a connect-back that arrived after we gave up
+		case b := <-p.back:
+			b.Close()
+		default:
+		}
+	}()
+	if err := c.send(msgIncoming, append(tok[:], nc.RemoteAddr().String()...)); err != nil {
+		return
+	}
+	select {
+	case b := <-p.back:
+		mu.Lock()
+		back = b
+		stop := aborted
 		mu.Unlock()
+		if stop {
+			return
+		}
+	case <-s.clock.After(15 * time.Second):
+		s.log.Debug("relay: no connect-back", "client", c.key.Short())
 		return
-	}
-	mu.Unlock()
-	if err := writeHeader(st, nc.RemoteAddr().String()); err != nil {
+	case <-c.done:
 		return
 	}
 	done := make(chan struct{})
+	s.wg.Add(1)
+	go func() { // the reservation's end (or the relay's) cuts the connection
+		defer s.wg.Done()
+		select {
+		case <-c.done:
+			abort()
+		case <-done:
+		}
+	}()
+	inDone := make(chan struct{})
+	defer func() { <-inDone; close(done) }()
 	go func() {
-		defer close(done)
-		if c.pump(st, nc, "in") {
+		defer close(inDone)
+		if c.pump(back, nc, "in") {
 			abort()
 			return
 		}
-		st.Close() // FIN: the client reads EOF and may still send
+		closeWrite(back) // the client reads EOF and may still send
 	}()
-	if c.pump(nc, st, "out") {
+	if c.pump(nc, back, "out") {
 		abort()
-	} else if tc, ok := nc.(interface{ CloseWrite() error }); ok {
-		_ = tc.CloseWrite()
+	} else {
+		closeWrite(nc)
 	}
-	<-done
-	abort()
 }
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+}
+
+// spliceChunk is how many bytes one splice may move before the counters
+// are updated.
+const spliceChunk = 1 << 20
 
 // pump copies src to dst, counting against the client's byte budget; it
 // reports whether the copy must abort the connection (an error or the
-// budget), false on a clean EOF.
-func (c *serverClient) pump(dst io.Writer, src io.Reader, dir string) (abort bool) {
-	buf := make([]byte, 64<<10)
+// budget), false on a clean EOF. Between TCP connections it splices in the
+// kernel (TCPConn.ReadFrom of a LimitedReader), chunk by chunk, taking
+// each chunk from the budget before it moves.
+func (c *serverClient) pump(dst, src net.Conn, dir string) (abort bool) {
 	lim := c.s.lim.BytesPerClient
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if lim >= 0 && c.bytes.Add(int64(n)) > lim {
-				if !c.overBytes.Swap(true) {
-					c.s.log.Info("relay byte limit", "client", c.key.Short(), "limit", lim)
+	tdst, ok := dst.(*net.TCPConn)
+	if ok && c.s.cfg.observe == nil {
+		for {
+			take := int64(spliceChunk)
+			if lim >= 0 {
+				if take = c.take(take); take == 0 {
+					return c.probe(src)
 				}
-				c.s.hit(&c.s.limBytes, "bytes", c.key)
+			}
+			n, err := tdst.ReadFrom(&io.LimitedReader{R: src, N: take})
+			c.s.bytes.Add(uint64(n))
+			if lim >= 0 && n < take {
+				c.bytes.Add(n - take) // give back what this chunk did not use
+			}
+			if err != nil {
 				return true
 			}
+			if n < take {
+				return false // EOF
+			}
+		}
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		want := int64(len(buf))
+		if lim >= 0 {
+			if want = c.take(want); want == 0 {
+				return c.probe(src)
+			}
+		}
+		n, err := src.Read(buf[:want])
+		if lim >= 0 {
+			c.bytes.Add(int64(n) - want) // give back what this read did not use
+		}
+		if n > 0 {
 			if f := c.s.cfg.observe; f != nil {
 				f(dir, buf[:n])
 			}
@@ -641,6 +760,42 @@ func (c *serverClient) pump(dst io.Writer, src io.Reader, dir string) (abort boo
 			return !errors.Is(err, io.EOF)
 		}
 	}
+}
+
+// probe runs when the budget is spent: one more byte from src crosses the
+// limit (abort), EOF ends the direction cleanly.
+func (c *serverClient) probe(src net.Conn) (abort bool) {
+	var one [1]byte
+	n, err := src.Read(one[:])
+	if n > 0 {
+		c.overLimit()
+		return true
+	}
+	return !errors.Is(err, io.EOF)
+}
+
+// take reserves up to want bytes of the client's budget and returns how
+// many it got (0 when the budget is spent).
+func (c *serverClient) take(want int64) int64 {
+	lim := c.s.lim.BytesPerClient
+	for {
+		used := c.bytes.Load()
+		left := lim - used
+		if left <= 0 {
+			return 0
+		}
+		got := min(want, left)
+		if c.bytes.CompareAndSwap(used, used+got) {
+			return got
+		}
+	}
+}
+
+func (c *serverClient) overLimit() {
+	if !c.overBytes.Swap(true) {
+		c.s.log.Info("relay byte limit", "client", c.key.Short(), "limit", c.s.lim.BytesPerClient)
+	}
+	c.s.hit(&c.s.limBytes, "bytes", c.key)
 }
 
 // DHTAnnouncer announces through a DHT node ([dht.Node.AnnounceInfohash]).

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
-
-	"github.com/hashicorp/yamux"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 )
@@ -23,13 +20,21 @@ const (
 	msgUnannounce = 4 // C→R: infohash(20)
 	msgAnnounced  = 5 // R→C: infohash(20) status(1)
 	msgRefused    = 6 // R→C: reason (UTF-8)
+	msgIncoming   = 7 // R→C: token(16) dialler-address (UTF-8)
 
 	statusOK    = 0
 	statusLimit = 1
 	statusError = 2
 
 	maxBody = 512
+
+	tokenSize = 16
 )
+
+// connectBackMagic opens a connect-back connection (client → relay, in
+// clear, then the token). A Noise handshake starts with a 2-byte length of
+// about 80, so its first byte is never 0xFF.
+var connectBackMagic = [4]byte{0xFF, 'D', 'R', 'C'}
 
 // TopicName is the string the relay topic is made from.
 const TopicName = "dwebswarm relay v1"
@@ -79,39 +84,4 @@ func readMsg(r io.Reader) (typ byte, body []byte, err error) {
 		return 0, nil, err
 	}
 	return h[0], body, nil
-}
-
-// writeHeader writes the header of a relayed stream: the dialler's address.
-func writeHeader(w io.Writer, addr string) error {
-	if len(addr) > 255 {
-		addr = addr[:255]
-	}
-	_, err := w.Write(append([]byte{byte(len(addr))}, addr...))
-	return err
-}
-
-func readHeader(r io.Reader) (string, error) {
-	var n [1]byte
-	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return "", err
-	}
-	b := make([]byte, n[0])
-	if _, err := io.ReadFull(r, b); err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
-// muxConfig is the stream multiplexer's configuration on both ends. The
-// session underneath (Noise) has its own keep-alive and timeout.
-func muxConfig() *yamux.Config {
-	c := yamux.DefaultConfig()
-	c.EnableKeepAlive = false
-	c.MaxStreamWindowSize = 1 << 20
-	c.StreamOpenTimeout = 15 * time.Second
-	c.StreamCloseTimeout = 30 * time.Second
-	c.ConnectionWriteTimeout = 30 * time.Second
-	c.AcceptBacklog = 64
-	c.LogOutput = io.Discard
-	return c
 }
