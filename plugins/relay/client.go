@@ -640,8 +640,10 @@ func (s *findSink) Peer(p framework.Peer) {
 func (s *findSink) Flushed() { s.once.Do(func() { close(s.done) }) }
 func (s *findSink) Updated() {}
 
-// Relayed reports whether c reached this swarm through a relay (its
-// transport is the relay client). The dialling side's connection is an
-// ordinary TCP connection to the relay's address: see the package
-// documentation for what it can know.
-func Relayed(c *framework.Conn) bool { return c.Type() == Name }
+// Relayed reports whether c runs through a relay: framework.Conn.Relayed,
+// which both sides of a relayed session report.
+func Relayed(c *framework.Conn) bool { return c.Relayed() }
+
+// Relayed returns true: the swarm marks sessions over a relayed
+// connection as relayed, on both sides (see framework.Conn.Relayed).
+func (rc *Conn) Relayed() bool { return true }

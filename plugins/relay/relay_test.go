@@ -216,8 +216,12 @@ func TestReachedOnlyThroughTheRelay(t *testing.T) {
 	if cb.Type() != relay.Name {
 		t.Fatalf("b's connection type %q, want %q", cb.Type(), relay.Name)
 	}
-	if !relay.Relayed(cb) {
-		t.Fatal("relay.Relayed(b's conn) = false")
+	if !relay.Relayed(cb) || cb.Path() != "relayed" {
+		t.Fatalf("b's conn: relayed %v, path %q", relay.Relayed(cb), cb.Path())
+	}
+	// A dialled an ordinary TCP address; B's handshake told it
+	if ca.Type() != "tcp" || !ca.Relayed() || ca.Path() != "relayed" {
+		t.Fatalf("a's conn: type %q, relayed %v, path %q", ca.Type(), ca.Relayed(), ca.Path())
 	}
 	if got := ca.Peer().Port; got != res.Port {
 		t.Fatalf("a dialled port %d, want the allocation %d", got, res.Port)
