@@ -151,7 +151,7 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, id pipeIdentity, 
 		return err
 	}
 	conn := nc.(*framework.Conn)
-	log.Info("connected", "remote", conn.RemoteAddr().String(), "type", conn.Type(), "client", conn.Client())
+	log.Info("connected", "remote", conn.RemoteAddr().String(), "type", conn.Type(), "client", conn.Client(), "path", conn.Path())
 
 	var wg sync.WaitGroup
 	var sendErr error

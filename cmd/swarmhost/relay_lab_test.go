@@ -121,8 +121,10 @@ func TestNATSymmetricBothSidesConnectThroughRelay(t *testing.T) {
 			t.Fatalf("trial %d: A %v, B %v\nA: %s\nB: %s", i, errA, errB, lastLines(pa.stderr(), 8), lastLines(pb.stderr(), 8))
 		case pa.out.String() != msgB || pb.out.String() != msgA:
 			t.Fatalf("trial %d: data corrupted: A got %d bytes, B got %d of %d", i, pa.out.Len(), pb.out.Len(), len(msgA))
-		case !strings.Contains(pa.stderr(), "type=relay"):
+		case !strings.Contains(pa.stderr(), "type=relay") || !strings.Contains(pa.stderr(), "path=relayed"):
 			t.Fatalf("trial %d: A's connection is not relayed: %s", i, lastLines(pa.stderr(), 8))
+		case !strings.Contains(pb.stderr(), "type=tcp") || !strings.Contains(pb.stderr(), "path=relayed"):
+			t.Fatalf("trial %d: B (the dialler) did not learn that the session is relayed: %s", i, lastLines(pb.stderr(), 8))
 		}
 		t.Logf("trial %d: connected through the relay", i)
 	}
