@@ -54,6 +54,7 @@ func runRelay(ctx context.Context, args []string, s stdio) int {
 	fs.Int64Var(&lim.BytesPerClient, "max-bytes-per-client", d.BytesPerClient, "bytes relayed for one reservation (-1: no limit)")
 	fs.DurationVar(&lim.SessionDuration, "max-session-duration", d.SessionDuration, "a relayed connection is cut after this `DURATION`")
 	fs.IntVar(&lim.InfohashesPerClient, "max-infohashes-per-client", d.InfohashesPerClient, "infohashes one client may announce")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics on `HOST:PORT` at /metrics (sessions, bytes relayed, limits hit)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -90,6 +91,13 @@ func runRelay(ctx context.Context, args []string, s stdio) int {
 			node.Close()
 		}
 	}()
+	if *metrics != "" {
+		stop, err := serveRelayMetrics(log, srv, *metrics)
+		if err != nil {
+			return exitCode(ctx, "relay", fmt.Errorf("--metrics: %w", err), s)
+		}
+		defer stop()
+	}
 	fmt.Fprintf(s.out, "%s@%s\n", kp.Public, srv.Addr())
 	log.Info("relay listening", "addr", srv.Addr().String(), "public_key", kp.Public.String(), "dht", node != nil)
 	tick := time.NewTicker(time.Minute)
