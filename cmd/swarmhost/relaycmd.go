@@ -160,8 +160,10 @@ func relayClient(log *slog.Logger, kp secure.KeyPair, relays, when string, conne
 	case "", "always":
 	case "unpunchable":
 		cfg.Need = func() bool {
+			// two reporters at least: one alone cannot tell a symmetric
+			// NAT from a cone (Consistent needs two)
 			c := connectivity()
-			return c.Bootstrapped && !c.Holepunchable
+			return c.Bootstrapped && c.Reporters >= 2 && !c.Holepunchable
 		}
 	default:
 		return nil, fmt.Errorf("%w: --relay-when %q: want always or unpunchable", framework.ErrInvalidOption, when)
