@@ -330,7 +330,7 @@ func (s *Server) acceptLoop() {
 // serveConn sorts a connection to the control port: a connect-back
 // (magic, token) or a reservation (a Noise handshake).
 func (s *Server) serveConn(nc net.Conn) {
-	_ = nc.SetReadDeadline(s.clock.Now().Add(15 * time.Second))
+	_ = nc.SetReadDeadline(time.Now().Add(15 * time.Second)) // a socket deadline: wall clock
 	var head [4]byte
 	if _, err := io.ReadFull(nc, head[:]); err != nil {
 		nc.Close()
@@ -393,7 +393,7 @@ func (s *Server) serveControl(nc net.Conn) {
 	defer sc.Close()
 	stop := context.AfterFunc(s.ctx, func() { sc.Close() })
 	defer stop()
-	_ = sc.SetReadDeadline(s.clock.Now().Add(15 * time.Second))
+	_ = sc.SetReadDeadline(time.Now().Add(15 * time.Second)) // a socket deadline: wall clock
 	typ, body, err := readMsg(sc)
 	_ = sc.SetReadDeadline(time.Time{})
 	if err != nil || typ != msgReserve || len(body) < 1 {
