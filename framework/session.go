@@ -378,6 +378,7 @@ func (s *Swarm) handshake(ctx context.Context, nc net.Conn, info FirewallInfo, p
 			}
 		}
 	} else {
+		cfg.Relayed = isRelayed(nc)
 		sess, err = secure.Server(ctx, nc, cfg)
 	}
 	s.mu.Lock()

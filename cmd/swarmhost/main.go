@@ -43,6 +43,7 @@ func commands() []command {
 		{"demo", "two local swarms find each other and exchange a message (loopback only)", runDemo},
 		{"pipe", "pipe stdin/stdout to the first peer that connects on a topic", runPipe},
 		{"bootstrap", "run a long-lived full DHT node (seed of a private network)", runBootstrap},
+		{"relay", "run a blind relay for swarms behind NATs that cannot be hole punched", runRelay},
 		{"testnet", "run a local DHT testnet of N nodes on loopback", runTestnet},
 		{"conformance", "check a transport, discovery or validator against the swarm semantics", runConformance},
 		{"plugin", "serve a built-in plugin out of process (plugin serve tcp|static|...)", runPlugin},

@@ -54,6 +54,8 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 		peerKey = k
 		return err
 	})
+	fs.StringVar(&nf.relays, "relay", "", "comma-separated relays to reserve at (`KEY@HOST:PORT` or HOST:PORT, see swarmhost relay): the swarm is then also reachable through one")
+	fs.StringVar(&nf.relayWhen, "relay-when", "always", "reserve at a relay always, or only when the DHT reports this swarm not hole-punchable (unpunchable)")
 	var idf identityFlags
 	addIdentityFlags(fs, &idf)
 	var timeout time.Duration
@@ -153,7 +155,16 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, id pipeIdentity, 
 		opts = append(opts, framework.WithFindable(framework.FindableAlways))
 	}
 	topic := target.joinTopic(id.kp.Public)
-	sw, err := framework.New(opts...)
+	var sw *framework.Swarm
+	rc, err := relayClient(log, id.kp, nf.relays, nf.relayWhen, func() framework.Connectivity { return sw.Connectivity() })
+	if err != nil {
+		plugins.Close()
+		return err
+	}
+	if rc != nil {
+		opts = append(opts, rc.Options()...)
+	}
+	sw, err = framework.New(opts...)
 	if err != nil {
 		plugins.Close()
 		return err
@@ -206,7 +217,7 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, id pipeIdentity, 
 		return err
 	}
 	conn := nc.(*framework.Conn)
-	attrs = []any{"remote", conn.RemoteAddr().String(), "type", conn.Type(), "client", conn.Client()}
+	attrs = []any{"remote", conn.RemoteAddr().String(), "type", conn.Type(), "client", conn.Client(), "path", conn.Path()}
 	if conn.Session() != nil {
 		attrs = append(attrs, "remote_key", conn.RemotePublicKey().String())
 	}

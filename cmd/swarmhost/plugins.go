@@ -18,6 +18,8 @@ type nodeFlags struct {
 	host           string
 	port           int
 	connectTimeout time.Duration
+	// relays and relayWhen are pipe's --relay and --relay-when.
+	relays, relayWhen string
 	// plugin are the flags the built-ins read, declared by the registry
 	// (hostconfig.PluginFlags).
 	plugin hostconfig.Flags

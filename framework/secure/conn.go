@@ -122,6 +122,7 @@ type Conn struct {
 	finished bool // timers must not re-arm; guarded by startMu
 
 	confirmed chan struct{} // see Confirmed (confirm.go)
+	relayed   bool          // see Relayed (relayed.go); set before the session is returned
 }
 
 func newConn(nc net.Conn, cfg *Config, initiator bool, remote PublicKey, topic [32]byte, send, recv *noise.CipherState) *Conn {

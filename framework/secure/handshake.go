@@ -96,12 +96,19 @@ type reply struct {
 	version byte
 	kind    byte
 	proof   [32]byte
+	flags   byte // optional trailing byte: replyRelayed
 }
+
+// replyRelayed: the responder was reached through a relay.
+const replyRelayed = 1
 
 func (r *reply) marshal() []byte {
 	b := []byte{r.version, r.kind}
 	if r.kind == kindTopic {
 		b = append(b, r.proof[:]...)
+	}
+	if r.flags != 0 { // absent when zero: the bytes of older versions
+		b = append(b, r.flags)
 	}
 	return b
 }
@@ -112,6 +119,7 @@ func parseReply(b []byte) (reply, error) {
 		return r, fmt.Errorf("%w: malformed msg2 payload", ErrHandshake)
 	}
 	r.version, r.kind = b[0], b[1]
+	rest := b[2:]
 	switch r.kind {
 	case kindNoTopic:
 	case kindTopic:
@@ -119,8 +127,12 @@ func parseReply(b []byte) (reply, error) {
 			return r, fmt.Errorf("%w: msg2 proof truncated", ErrHandshake)
 		}
 		copy(r.proof[:], b[2:34])
+		rest = b[34:]
 	default:
 		return r, fmt.Errorf("%w: msg2 topic kind %d", ErrHandshake, r.kind)
+	}
+	if len(rest) > 0 {
+		r.flags = rest[0]
 	}
 	return r, nil
 }
@@ -364,6 +376,7 @@ func clientHandshake(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error
 	// responder runs its Accept on msg3 and, if it refuses, answers with a
 	// close frame (refused) that ends this session with ErrRefused.
 	s := newConn(c, cfg, true, remote, cfg.Topic, cs1, cs2)
+	s.relayed = r.flags&replyRelayed != 0
 	s.awaitConfirmation()
 	return s, nil
 }
@@ -440,6 +453,9 @@ func serverHandshake(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error
 	}
 	h1 := append([]byte(nil), hs.ChannelBinding()...)
 	r := reply{version: version, kind: h.kind}
+	if cfg.Relayed {
+		r.flags |= replyRelayed
+	}
 	if h.kind == kindTopic {
 		r.proof = capResponder(topic, h1)
 	}
@@ -474,6 +490,7 @@ func serverHandshake(ctx context.Context, c net.Conn, cfg *Config) (*Conn, error
 		return nil, fmt.Errorf("%w: the initiator %s did not accept our topic proof", ErrTopic, remote.Short())
 	}
 	s := newConn(c, cfg, false, remote, topic, cs2, cs1)
+	s.relayed = cfg.Relayed
 	if cfg.Accept != nil {
 		if aerr := cfg.Accept(remote, topic); aerr != nil {
 			if s.writeControl(frameClose, closeRefused) == nil {

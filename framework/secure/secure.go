@@ -75,6 +75,11 @@ type Config struct {
 	OnClose func(err error)
 	// Logger: nil = discard.
 	Logger *slog.Logger
+	// Relayed, on the responder, says that the connection reached it
+	// through a relay: msg2 carries the flag to the initiator, inside the
+	// handshake's encryption (a relay can neither forge nor strip it), and
+	// Conn.Relayed reports it on both sides.
+	Relayed bool
 
 	// versions overrides the protocol versions we speak (tests).
 	versions []byte

@@ -20,12 +20,55 @@ type NAT struct {
 	Inside *Iface // the router's link to the LAN
 }
 
+// Mapping is how a NAT maps an inside endpoint to outside ports, named as
+// RFC 4787 (section 4.1) names it.
+type Mapping int
+
+const (
+	// EndpointIndependentMapping reuses one mapping (the same outside
+	// ip:port) for every destination: the lab's default, which keeps the
+	// source port when it can.
+	EndpointIndependentMapping Mapping = iota
+	// AddressAndPortDependentMapping makes a new mapping (a random port)
+	// for every destination ip:port: a "symmetric" NAT (nftables
+	// "masquerade random"). UDP hole punching cannot work through it.
+	AddressAndPortDependentMapping
+)
+
+// String returns the RFC 4787 abbreviation: "EIM" or "APDM".
+func (m Mapping) String() string {
+	if m == AddressAndPortDependentMapping {
+		return "APDM"
+	}
+	return "EIM"
+}
+
+// Filtering is which inbound packets a NAT lets through a mapping (RFC
+// 4787 section 5). The lab's routers filter with conntrack, which admits
+// only replies from the ip:port the inside host sent to:
+// address-and-port-dependent filtering, the only kind they implement
+// (endpoint-independent and address-dependent filtering need full-cone
+// rules nftables does not have).
+type Filtering int
+
+// AddressAndPortDependentFiltering: only packets from an ip:port the
+// inside host sent to pass (the lab's routers).
+const AddressAndPortDependentFiltering Filtering = 0
+
+// String returns the RFC 4787 abbreviation: "APDF".
+func (Filtering) String() string { return "APDF" }
+
 // NATConfig configures AddNAT.
 type NATConfig struct {
-	// Symmetric makes the NAT pick a random source port for every new
-	// mapping (nftables "masquerade random"): each destination sees the
-	// host at another port, so UDP hole punching cannot work. The default
-	// keeps the source port when it can (endpoint-independent mapping with
+	// Mapping is the NAT's mapping behaviour (default
+	// EndpointIndependentMapping); Filtering is always
+	// AddressAndPortDependentFiltering.
+	Mapping   Mapping
+	Filtering Filtering
+	// Symmetric is Mapping: AddressAndPortDependentMapping (kept for the
+	// tests that say it so): each destination sees the host at another
+	// port, so UDP hole punching cannot work. The default keeps the source
+	// port when it can (endpoint-independent mapping with
 	// address-and-port-dependent filtering: a port-restricted cone).
 	Symmetric bool
 	LAN       NetworkConfig
@@ -49,7 +92,7 @@ func (l *Lab) AddNAT(name string, public *Network, cfg NATConfig) *NAT {
 	in := l.Connect(r, lan)
 	l.must(r.EnableForwarding())
 	masq := "masquerade"
-	if cfg.Symmetric {
+	if cfg.Symmetric || cfg.Mapping == AddressAndPortDependentMapping {
 		masq = "masquerade random"
 	}
 	rules := fmt.Sprintf(`table ip nat {

@@ -126,7 +126,7 @@ func Render(w io.Writer, st *Status) error {
 	if len(st.Connections) == 0 {
 		p("  (none open)\n")
 	} else {
-		p("  REMOTE\tKEY\tTYPE\tDIRECTION\tTOPICS\tAGE\n")
+		p("  REMOTE\tKEY\tTYPE\tPATH\tDIRECTION\tTOPICS\tAGE\n")
 		for _, c := range st.Connections {
 			topics := make([]string, len(c.Topics))
 			for i, t := range c.Topics {
@@ -136,7 +136,7 @@ func Render(w io.Writer, st *Status) error {
 			if c.OpenedAt != nil {
 				age = seconds(c.AgeSeconds)
 			}
-			p("  %s\t%s\t%s\t%s\t%s\t%s\n", c.Remote, dash(c.RemoteKey), c.Type, c.Direction(), dash(strings.Join(topics, ",")), age)
+			p("  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Remote, dash(c.RemoteKey), c.Type, dash(c.Path), c.Direction(), dash(strings.Join(topics, ",")), age)
 		}
 	}
 

@@ -82,6 +82,10 @@ type ConnStatus struct {
 	// one it has not seen yet); AgeSeconds is 0 then.
 	OpenedAt   *time.Time `json:"opened_at,omitempty"`
 	AgeSeconds float64    `json:"age_seconds"`
+
+	// Path is how the connection reaches its peer: "direct", "punched"
+	// (a hole punch made the path) or "relayed" (framework.Conn.Path).
+	Path string `json:"path"`
 }
 
 // Direction returns "outbound" for a connection this swarm dialled,
@@ -176,7 +180,7 @@ func (s *Server) Status(ctx context.Context) *Status {
 	}
 	s.mu.Unlock()
 	for i, c := range conns {
-		cs := ConnStatus{Remote: addrString(c.RemoteAddr()), Local: addrString(c.LocalAddr()), Type: c.Type(), Client: c.Client(), Topics: []string{}}
+		cs := ConnStatus{Remote: addrString(c.RemoteAddr()), Local: addrString(c.LocalAddr()), Type: c.Type(), Client: c.Client(), Path: c.Path(), Topics: []string{}}
 		if p := c.Peer(); p != nil {
 			cs.Peer = p.Addr()
 		}

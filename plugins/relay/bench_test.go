@@ -1,0 +1,136 @@
+package relay_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
+	"github.com/dwebswarm/dwebswarm-go/plugins/relay"
+)
+
+// sessionPair runs a Noise session over a client conn and a server conn.
+func sessionPair(tb testing.TB, cc, sc net.Conn, kc, ks secure.KeyPair) (*secure.Conn, *secure.Conn) {
+	tb.Helper()
+	topic := [32]byte{1}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var srv *secure.Conn
+	var serr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv, serr = secure.Server(ctx, sc, secure.Config{KeyPair: ks, Topics: func() [][32]byte { return [][32]byte{topic} }})
+	}()
+	cli, err := secure.Client(ctx, cc, secure.Config{KeyPair: kc, Topic: topic})
+	<-done
+	if err != nil || serr != nil {
+		tb.Fatal(err, serr)
+	}
+	return cli, srv
+}
+
+// pump sends n bytes from w to r and waits until r read them all.
+func pumpBytes(tb testing.TB, w, r net.Conn, n int) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 64<<10)
+		for left := n; left > 0; {
+			k := min(left, len(buf))
+			if _, err := w.Write(buf[:k]); err != nil {
+				tb.Error(err)
+				return
+			}
+			left -= k
+		}
+	}()
+	if _, err := io.CopyN(io.Discard, r, int64(n)); err != nil {
+		tb.Error(err)
+	}
+	wg.Wait()
+}
+
+// BenchmarkRelayVsDirect moves the same volume over one direct loopback
+// session and over `sessions` sessions relayed by one relay, in the same
+// run, and reports both rates and their ratio (goal ≥ 0.5).
+func BenchmarkRelayVsDirect(b *testing.B) {
+	const sessions = 100
+	const volume = 16 << 20
+	ka, kb := keyPair(b), keyPair(b)
+
+	// direct
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			acc <- c
+		}
+	}()
+	dc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	da, db := sessionPair(b, dc, <-acc, ka, kb)
+	defer da.Close()
+	defer db.Close()
+
+	// relayed
+	r := bareRelay(b, relay.ServerConfig{Limits: relay.Limits{BytesPerClient: -1, SessionsPerClient: sessions, Sessions: sessions}})
+	c, rl := bareClient(b, relay.ClientConfig{Relays: []string{pinned(r)}})
+	addr := allocation(b, c, 0)
+	type pair struct{ a, b *secure.Conn }
+	pairs := make([]pair, sessions)
+	for i := range pairs {
+		tc, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc, err := rl.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		pairs[i].a, pairs[i].b = sessionPair(b, tc, sc, ka, kb)
+	}
+	defer func() {
+		for _, p := range pairs {
+			p.a.Close()
+			p.b.Close()
+		}
+	}()
+
+	var direct, relayed time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		pumpBytes(b, da, db, volume)
+		direct += time.Since(t0)
+
+		t0 = time.Now()
+		var wg sync.WaitGroup
+		for _, p := range pairs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pumpBytes(b, p.a, p.b, volume/sessions)
+			}()
+		}
+		wg.Wait()
+		relayed += time.Since(t0)
+	}
+	b.StopTimer()
+	mb := float64(volume) * float64(b.N) / (1 << 20)
+	dr, rr := mb/direct.Seconds(), mb/relayed.Seconds()
+	b.ReportMetric(dr, "direct-MiB/s")
+	b.ReportMetric(rr, "relayed-MiB/s")
+	b.ReportMetric(rr/dr, "ratio")
+}

@@ -1,0 +1,649 @@
+package relay
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
+	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+)
+
+// Name is the plugin's name: the transport name of relayed connections
+// (Conn.Type() == "relay" on the side that was reached through a relay)
+// and the discovery name.
+const Name = "relay"
+
+var (
+	_ framework.Transport = (*Client)(nil)
+	_ framework.Discovery = (*Client)(nil)
+	_ framework.Ordered   = (*Client)(nil)
+	_ framework.Starter   = (*Client)(nil)
+)
+
+// ClientConfig configures a relay [Client].
+type ClientConfig struct {
+	// KeyPair is the key the client proves to relays (required; the
+	// swarm's own key is fine: a relay sees it anyway).
+	KeyPair secure.KeyPair
+	// Relays are tried first, in order: "host:port", or "key@host:port"
+	// to pin the relay's public key (z-base-32, as swarmhost prints it).
+	Relays []string
+	// Find returns more relays ("host:port"), tried after Relays: see
+	// [DHTFinder]. Nil: only Relays.
+	Find func(ctx context.Context) ([]string, error)
+	// Need, when set, is asked before each reservation: the client
+	// reserves only while it returns true (for instance "the connectivity
+	// report says we are not hole-punchable"). Nil: always reserve.
+	Need func() bool
+	// Dial connects to a relay (default: a TCP dial).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Retry is the wait between rounds of attempts when no relay could be
+	// reserved at, and between checks of Need (default 1 s).
+	Retry time.Duration
+	// KeepAlive and Timeout of the reservation session (0: the secure
+	// package's defaults, 5 s and 15 s): a relay that dies silently is
+	// noticed within Timeout, and the client reserves at the next one.
+	KeepAlive, Timeout time.Duration
+	// Clock runs retries and the session's keep-alive.
+	Clock clockwork.Clock
+	// Logger: nil = discard.
+	Logger *slog.Logger
+}
+
+// Reservation is a client's current allocation.
+type Reservation struct {
+	Relay    string           // the relay's control address
+	Key      secure.PublicKey // the relay's public key
+	Port     int              // the allocated port on the relay's host
+	Attempts int              // reservations made so far, this one included
+}
+
+// Client is the relay plugin of a swarm behind a NAT. Give the same value to
+// the swarm as a transport and as a discovery ([Client.Options]):
+//
+//   - as a discovery, it sends the infohash of every topic the swarm
+//     announces to its relay, which announces it with the client's
+//     allocated port (lookups are the other discoveries' job);
+//   - as a transport, it accepts the connections the relay forwards: the
+//     swarm runs its Noise handshake over them end to end with the
+//     dialler, and reports them with Type() "relay". It never dials.
+//
+// It keeps one reservation at a time, and reserves again at the next relay
+// when the one it holds ends.
+type Client struct {
+	cfg   ClientConfig
+	clock clockwork.Clock
+	log   *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	ihs      map[framework.Topic][20]byte // announced topics → infohash
+	res      Reservation
+	cur      *clientSession
+	changed  chan struct{} // closed and replaced on every reservation change
+	attempts int
+	ln       *listener
+	sinks    map[framework.Topic]framework.DiscoverySink
+}
+
+type clientSession struct {
+	ctrl *secure.Conn
+	addr string // the relay's control address (connect-backs go there)
+	wmu  sync.Mutex
+}
+
+func (cs *clientSession) send(typ byte, body []byte) error {
+	cs.wmu.Lock()
+	defer cs.wmu.Unlock()
+	return writeMsg(cs.ctrl, typ, body)
+}
+
+// NewClient returns a relay client; it reserves once the swarm starts it.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.KeyPair.Public.IsZero() {
+		return nil, fmt.Errorf("%w: relay client needs a key pair", framework.ErrInvalidOption)
+	}
+	for _, r := range cfg.Relays {
+		if _, _, err := parseRelay(r); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Client{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, ctx: ctx, cancel: cancel,
+		ihs: map[framework.Topic][20]byte{}, changed: make(chan struct{}),
+		sinks: map[framework.Topic]framework.DiscoverySink{}}, nil
+}
+
+// Options returns the swarm options that install c as transport and
+// discovery.
+func (c *Client) Options() []framework.Option {
+	return []framework.Option{framework.WithTransport(c), framework.WithDiscovery(c)}
+}
+
+// parseRelay splits "key@host:port" (key optional).
+func parseRelay(s string) (addr string, key secure.PublicKey, err error) {
+	addr = s
+	if k, a, ok := strings.Cut(s, "@"); ok {
+		if key, err = secure.ParsePublicKey(k); err != nil {
+			return "", key, fmt.Errorf("%w: relay %q: %w", framework.ErrInvalidOption, s, err)
+		}
+		addr = a
+	}
+	if _, p, err := net.SplitHostPort(addr); err != nil {
+		return "", key, fmt.Errorf("%w: relay %q: %w", framework.ErrInvalidOption, s, err)
+	} else if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return "", key, fmt.Errorf("%w: relay %q: bad port", framework.ErrInvalidOption, s)
+	}
+	return addr, key, nil
+}
+
+// Name returns "relay".
+func (c *Client) Name() string { return Name }
+
+// Order puts the relay transport after TCP and uTP.
+func (c *Client) Order() int { return 100 }
+
+// Start starts reserving (framework.Starter). Idempotent.
+func (c *Client) Start(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return framework.ErrClosed
+	}
+	if c.started {
+		return nil
+	}
+	c.started = true
+	c.wg.Add(1)
+	go c.run()
+	return nil
+}
+
+// Reservation returns the current reservation (ok false when none), and a
+// channel closed at the next change.
+func (c *Client) Reservation() (r Reservation, ok bool, changed <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.res, c.cur != nil, c.changed
+}
+
+// WaitReservation waits until the client holds a reservation made after
+// the first `after` ones (0: any), or ctx ends.
+func (c *Client) WaitReservation(ctx context.Context, after int) (Reservation, error) {
+	for {
+		r, ok, ch := c.Reservation()
+		if ok && r.Attempts > after {
+			return r, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return Reservation{}, ctx.Err()
+		}
+	}
+}
+
+func (c *Client) setLocked(cs *clientSession, r Reservation) {
+	c.cur, c.res = cs, r
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// run keeps one reservation: explicit relays first, then found ones.
+func (c *Client) run() {
+	defer c.wg.Done()
+	for c.ctx.Err() == nil {
+		if c.cfg.Need == nil || c.cfg.Need() {
+			start := c.clock.Now()
+			if c.round() && c.clock.Since(start) >= c.cfg.Retry {
+				continue // a reservation that lasted ended: replace it at once
+			}
+		}
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.clock.After(c.cfg.Retry):
+		}
+	}
+}
+
+// round tries every candidate until one reservation is made, serves it
+// until it ends, and reports whether it served one.
+func (c *Client) round() bool {
+	cands := append([]string(nil), c.cfg.Relays...)
+	if c.cfg.Find != nil {
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		found, err := c.cfg.Find(ctx)
+		cancel()
+		if err != nil {
+			c.log.Debug("relay find", "err", err)
+		}
+		cands = append(cands, found...)
+	}
+	for _, cand := range cands {
+		if c.ctx.Err() != nil {
+			return false
+		}
+		addr, pin, err := parseRelay(cand)
+		if err != nil {
+			continue
+		}
+		cs, r, err := c.reserve(addr, pin)
+		if err != nil {
+			c.log.Debug("relay reserve", "relay", addr, "err", err)
+			continue
+		}
+		c.serve(cs, r)
+		return true
+	}
+	return false
+}
+
+func (c *Client) reserve(addr string, pin secure.PublicKey) (*clientSession, Reservation, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+	defer cancel()
+	nc, err := c.cfg.Dial(ctx, addr)
+	if err != nil {
+		return nil, Reservation{}, err
+	}
+	sc, err := secure.Client(ctx, nc, secure.Config{
+		KeyPair:   c.cfg.KeyPair,
+		Topic:     Topic,
+		KeepAlive: c.cfg.KeepAlive,
+		Timeout:   c.cfg.Timeout,
+		Clock:     c.clock,
+		Accept: func(remote secure.PublicKey, _ [32]byte) error {
+			if !pin.IsZero() && remote != pin {
+				return fmt.Errorf("%w: relay key %s is not the pinned %s", secure.ErrRefused, remote.Short(), pin.Short())
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		nc.Close()
+		return nil, Reservation{}, err
+	}
+	fail := func(err error) (*clientSession, Reservation, error) {
+		sc.Close()
+		return nil, Reservation{}, err
+	}
+	stop := context.AfterFunc(ctx, func() { sc.Close() })
+	defer stop()
+	if err := writeMsg(sc, msgReserve, []byte{Version}); err != nil {
+		return fail(err)
+	}
+	typ, body, err := readMsg(sc)
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case typ == msgRefused:
+		return fail(fmt.Errorf("%w: %s", ErrRefused, body))
+	case typ != msgReserved || len(body) != 2:
+		return fail(fmt.Errorf("%w: expected RESERVED, got type %d", ErrProtocol, typ))
+	}
+	if !stop() {
+		return fail(ctx.Err())
+	}
+	r := Reservation{Relay: addr, Key: sc.RemotePublicKey(), Port: int(binary.BigEndian.Uint16(body))}
+	return &clientSession{ctrl: sc, addr: addr}, r, nil
+}
+
+// serve installs a reservation, announces every topic, and answers the
+// relay's messages (INCOMING: connect back) until the session ends.
+func (c *Client) serve(cs *clientSession, r Reservation) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cs.ctrl.Close()
+		return
+	}
+	c.attempts++
+	r.Attempts = c.attempts
+	c.setLocked(cs, r)
+	ihs := make([][20]byte, 0, len(c.ihs))
+	for _, ih := range c.ihs {
+		ihs = append(ihs, ih)
+	}
+	c.mu.Unlock()
+	c.log.Info("relay reserved", "relay", r.Relay, "key", r.Key.Short(), "port", r.Port)
+	for _, ih := range ihs {
+		_ = cs.send(msgAnnounce, ih[:])
+	}
+	var wg sync.WaitGroup
+	for {
+		typ, body, err := readMsg(cs.ctrl)
+		if err != nil {
+			break
+		}
+		switch typ {
+		case msgAnnounced:
+			if len(body) == 21 && body[20] != statusOK {
+				c.log.Warn("relay refused an announcement", "relay", r.Relay, "status", body[20])
+			}
+		case msgIncoming:
+			if len(body) < tokenSize {
+				continue
+			}
+			var tok [tokenSize]byte
+			copy(tok[:], body)
+			from := string(body[tokenSize:])
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.connectBack(cs, r, tok, from)
+			}()
+		case msgRefused:
+			c.log.Warn("relay ended the reservation", "relay", r.Relay, "reason", string(body))
+		}
+		if typ == msgRefused {
+			break
+		}
+	}
+	cs.ctrl.Close()
+	wg.Wait()
+	c.mu.Lock()
+	if c.cur == cs {
+		c.setLocked(nil, Reservation{Attempts: c.attempts})
+	}
+	c.mu.Unlock()
+	c.log.Info("relay reservation ended", "relay", r.Relay)
+}
+
+// connectBack opens the connection the relay splices a dialler's onto,
+// and hands it to the listener.
+func (c *Client) connectBack(cs *clientSession, r Reservation, tok [tokenSize]byte, from string) {
+	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+	defer cancel()
+	nc, err := c.cfg.Dial(ctx, cs.addr)
+	if err != nil {
+		c.log.Debug("relay connect-back", "relay", cs.addr, "err", err)
+		return
+	}
+	if _, err := nc.Write(append(connectBackMagic[:], tok[:]...)); err != nil {
+		nc.Close()
+		return
+	}
+	var remote net.Addr = relayAddr(from)
+	if ap, err := net.ResolveTCPAddr("tcp", from); err == nil {
+		remote = ap
+	}
+	rc := &Conn{Conn: nc, remote: remote, relay: r}
+	c.mu.Lock()
+	ln := c.ln
+	c.mu.Unlock()
+	if ln == nil || !ln.push(rc) {
+		nc.Close()
+	}
+}
+
+// Conn is a connection forwarded by a relay: the swarm wraps it in its
+// Noise session. RemoteAddr is the dialler's address as the relay saw it.
+type Conn struct {
+	net.Conn
+	remote net.Addr
+	relay  Reservation
+}
+
+// RemoteAddr returns the dialler's address as the relay saw it.
+func (rc *Conn) RemoteAddr() net.Addr { return rc.remote }
+
+// Relay returns the reservation the connection came through.
+func (rc *Conn) Relay() Reservation { return rc.relay }
+
+// CloseWrite half-closes: the dialler reads EOF and may still send.
+func (rc *Conn) CloseWrite() error {
+	if cw, ok := rc.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
+type relayAddr string
+
+func (a relayAddr) Network() string { return "relay" }
+func (a relayAddr) String() string  { return string(a) }
+
+// Listen returns the listener of relayed connections (the port is only
+// reported back: relayed connections arrive at the relay's allocation).
+func (c *Client) Listen(_ context.Context, host string, port int) (framework.Listener, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, framework.ErrClosed
+	}
+	if c.ln != nil {
+		c.ln.Close()
+	}
+	ip := net.ParseIP(host)
+	c.ln = &listener{addr: &net.TCPAddr{IP: ip, Port: port}, ch: make(chan net.Conn, 16), done: make(chan struct{})}
+	return c.ln, nil
+}
+
+// Dial fails with ErrDialUnsupported: diallers reach a relayed peer at the
+// relay's address with their own transports.
+func (c *Client) Dial(context.Context, framework.Peer) (net.Conn, error) {
+	return nil, ErrDialUnsupported
+}
+
+// WantsPeer returns false: the relay transport never dials
+// (framework.DialFilter).
+func (c *Client) WantsPeer(framework.Peer) bool { return false }
+
+// Join records the topic's infohash when announcing and sends it to the
+// current relay (framework.Discovery). The relay learns the infohash,
+// never the topic.
+func (c *Client) Join(_ context.Context, req framework.JoinRequest, sink framework.DiscoverySink) error {
+	if !req.Announce && !req.Lookup {
+		return framework.ErrInvalidJoin
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return fmt.Errorf("relay: %w", framework.ErrClosed)
+	}
+	ih := dht.Infohash(req.Topic)
+	_, had := c.ihs[req.Topic]
+	if req.Announce {
+		c.ihs[req.Topic] = ih
+	} else {
+		delete(c.ihs, req.Topic)
+	}
+	c.sinks[req.Topic] = sink
+	cs := c.cur
+	c.mu.Unlock()
+	if cs != nil {
+		if req.Announce {
+			_ = cs.send(msgAnnounce, ih[:])
+		} else if had {
+			_ = cs.send(msgUnannounce, ih[:])
+		}
+	}
+	c.wg.Add(1)
+	go func() { // a relay join has no lookup cycle: it is flushed at once
+		defer c.wg.Done()
+		c.mu.Lock()
+		current := c.sinks[req.Topic] == sink && !c.closed
+		c.mu.Unlock()
+		if current { // a sink ignores calls made after its topic was left
+			sink.Flushed()
+			sink.Updated()
+		}
+	}()
+	return nil
+}
+
+// Leave withdraws the topic's infohash from the relay.
+func (c *Client) Leave(_ context.Context, topic framework.Topic) error {
+	c.mu.Lock()
+	ih, had := c.ihs[topic]
+	delete(c.ihs, topic)
+	delete(c.sinks, topic)
+	cs := c.cur
+	c.mu.Unlock()
+	if had && cs != nil {
+		_ = cs.send(msgUnannounce, ih[:])
+	}
+	return nil
+}
+
+// Close ends the reservation and stops the client. The swarm calls it as
+// a discovery; a second call is a no-op.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	cs := c.cur
+	ln := c.ln
+	c.sinks = map[framework.Topic]framework.DiscoverySink{}
+	c.mu.Unlock()
+	c.cancel()
+	if cs != nil {
+		cs.ctrl.Close()
+	}
+	if ln != nil {
+		ln.Close()
+	}
+	c.wg.Wait()
+	return nil
+}
+
+// listener hands relayed connections to the swarm's accept loop.
+type listener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	once sync.Once
+	done chan struct{}
+}
+
+func (l *listener) push(c net.Conn) bool {
+	select {
+	case <-l.done:
+		return false
+	default:
+	}
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *listener) Close() error {
+	l.once.Do(func() {
+		close(l.done)
+		for {
+			select {
+			case c := <-l.ch:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	return nil
+}
+
+func (l *listener) Addr() net.Addr { return l.addr }
+
+// DHTFinder finds relays through a DHT node: a lookup of the relay topic's
+// infohash (relays announce it with their control port). Each call runs
+// one lookup round, bounded by ctx. node is asked at each call (a swarm's
+// DHT plugin has its node only once the swarm started: pass
+// plugin.Node).
+func DHTFinder(node func() *dht.Node) func(ctx context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		n := node()
+		if n == nil {
+			return nil, fmt.Errorf("%w: the dht has not started", ErrNoRelay)
+		}
+		s := &findSink{seen: map[string]bool{}, done: make(chan struct{})}
+		if err := n.Join(ctx, framework.JoinRequest{Topic: Topic, Lookup: true}, s); err != nil {
+			return nil, err
+		}
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+		}
+		leave, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = n.Leave(leave, Topic)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.addrs) == 0 {
+			return nil, fmt.Errorf("%w: none found on the dht", ErrNoRelay)
+		}
+		return append([]string(nil), s.addrs...), nil
+	}
+}
+
+type findSink struct {
+	mu    sync.Mutex
+	seen  map[string]bool
+	addrs []string
+	once  sync.Once
+	done  chan struct{}
+}
+
+func (s *findSink) Peer(p framework.Peer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := p.Addr(); !s.seen[a] {
+		s.seen[a] = true
+		s.addrs = append(s.addrs, a)
+	}
+}
+func (s *findSink) Flushed() { s.once.Do(func() { close(s.done) }) }
+func (s *findSink) Updated() {}
+
+// Relayed reports whether c runs through a relay: framework.Conn.Relayed,
+// which both sides of a relayed session report.
+func Relayed(c *framework.Conn) bool { return c.Relayed() }
+
+// Relayed returns true: the swarm marks sessions over a relayed
+// connection as relayed, on both sides (see framework.Conn.Relayed).
+func (rc *Conn) Relayed() bool { return true }

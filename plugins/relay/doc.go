@@ -1,0 +1,113 @@
+// Package relay connects swarms that no direct or hole-punched path can
+// join (a symmetric NAT on one side, address-and-port-dependent filtering
+// on both): a blind relay on a public address forwards the bytes of their
+// Noise session, which stays end to end between the two swarms.
+//
+// # Roles
+//
+// A relay ([Server], `swarmhost relay`) is off unless someone runs one. A
+// client ([Client]) is the plugin of a swarm that wants to be reachable
+// through a relay; give it to the swarm as transport and discovery
+// ([Client.Options]). A dialler needs nothing: it finds the relay's
+// allocation on the DHT like any peer and dials it with TCP.
+//
+// # How a connection is made (TURN-like allocations)
+//
+//  1. B (the client) dials the relay R's control address and runs a Noise
+//     XX handshake (framework/secure) proving the reserved topic [Topic]
+//     ("dwebswarm relay v1"). A pinned relay key ("KEY@HOST:PORT") is
+//     checked in the handshake.
+//  2. B sends RESERVE; R binds an allocation, a TCP port P_B on its own
+//     host, and answers RESERVED(P_B).
+//  3. For every topic B's swarm announces, B sends ANNOUNCE(infohash),
+//     the topic's DHT infohash ([dht.Infohash]). R announces that
+//     infohash on its DHT node with port P_B (mainline stores the sender's
+//     IP, R's, with the port given). B keeps announcing its own address
+//     through its other discoveries too.
+//  4. A dialler A looks the topic up, finds R:P_B (and B's own address,
+//     which it tries too), and dials R:P_B with TCP.
+//  5. R sends INCOMING(token, A's address) to B. B opens a new TCP
+//     connection to R's control address and writes the connect-back
+//     magic and the token. R splices A's connection and B's (in the
+//     kernel between TCP sockets), counting bytes against B's limits.
+//  6. B's swarm accepts the connect-back as an inbound connection of the
+//     "relay" transport and runs the Noise responder over it; A's swarm
+//     runs the initiator. B's msg2 carries the relayed flag (see
+//     secure.Config.Relayed); both sides report the session relayed
+//     (framework.Conn.Relayed, Conn.Path() == "relayed"; B's Conn.Type()
+//     is "relay", A's "tcp").
+//
+// Connect-back instead of streams multiplexed inside B's reservation: an
+// outbound TCP connection from B to R works behind every NAT that lets the
+// reservation through (a symmetric NAT included), and it lets R move bytes
+// without decrypting or re-encrypting anything: a relay forwards at about
+// a direct session's rate (BenchmarkRelayVsDirect).
+//
+// # Wire format
+//
+// Control messages, inside the reservation's Noise session, both ways:
+//
+//	type(1) length(2, big endian, ≤ 512) body(length)
+//
+//	1 RESERVE      C→R  version(1) = 1
+//	2 RESERVED     R→C  port(2)
+//	3 ANNOUNCE     C→R  infohash(20)
+//	4 UNANNOUNCE   C→R  infohash(20)
+//	5 ANNOUNCED    R→C  infohash(20) status(1): 0 ok, 1 limit, 2 error
+//	6 REFUSED      R→C  reason (UTF-8); R then ends the session
+//	7 INCOMING     R→C  token(16) dialler address (UTF-8 host:port)
+//
+// A connect-back, in clear on a new TCP connection to the control
+// address, followed by the relayed bytes both ways:
+//
+//	0xFF 'D' 'R' 'C'  token(16)
+//
+// (A Noise msg1 starts with its 2-byte length, about 80, so the control
+// port tells the two apart by the first byte.) A token is 16 random bytes,
+// single use, valid 15 s; a connect-back with an unknown token is closed.
+//
+// # What the relay learns (security model)
+//
+// The relay learns: the client's public key (it authenticates the
+// reservation), the infohashes the client announces (never the topics:
+// an infohash is a hash of the topic), the addresses of both ends, when
+// they connect and how many bytes they move. It never sees plaintext: the
+// session between A and B is Noise XX end to end, so the relay sees only
+// ciphertext, and XX encrypts both static keys, so the relay does not
+// learn A's key, nor B's from the relayed session (it knows B's from the
+// reservation). It cannot forge, replay or read the relayed session, nor
+// forge or strip the relayed flag; it can drop or delay it (as any router
+// can). An on-path attacker between B and R sees the token of a
+// connect-back in clear; claiming it gets only the session's ciphertext,
+// which it cannot use (a denial of service, which being on path allows
+// anyway).
+//
+// # Limits
+//
+// [Limits] bound, per relay, reservations held (Clients), relayed
+// connections open (Sessions), and per client: relayed connections open
+// (SessionsPerClient), bytes relayed for a reservation (BytesPerClient:
+// the connection that crosses it is cut, later ones refused), a relayed
+// connection's lifetime (SessionDuration, on the relay's clock) and
+// infohashes announced (InfohashesPerClient). Each hit counts in [Stats]
+// and calls ServerConfig.OnLimit; swarmhost exports them as
+// dwebswarm_relay_limit_hits_total{limit}.
+//
+// # Failure and upgrade
+//
+// The reservation session has the secure package's keep-alive (5 s) and
+// timeout (15 s): a relay that dies silently is noticed within 15 s, a
+// relay that closes at once; the client then reserves at the next relay
+// (the configured ones first, in order, then those [DHTFinder] finds under
+// the relay topic's infohash) and announces its infohashes there again.
+//
+// Direct paths are preferred by construction: B keeps announcing its own
+// address, and the dialler dials every address it finds (TCP first, the
+// hole punch beside it); the engine keeps one session per remote key.
+// When a relayed session is open first, the engine's rule is that the
+// open session stays: a swarm does not dial a key it has a session with,
+// and a later connection to the same key is a duplicate; the session is
+// not moved to a direct path (no upgrade). An application that wants the direct path can close
+// a relayed connection (Conn.Path() == "relayed") and let the swarm
+// reconnect, which tries the direct addresses again.
+package relay
