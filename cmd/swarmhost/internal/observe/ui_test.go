@@ -93,7 +93,7 @@ func TestStatusMatchesSchema(t *testing.T) {
 	}
 	// the fields of authorised services (remote keys, refusals by key)
 	withKeys := strings.Replace(strings.Replace(minimal, `"connections":[]`,
-		`"connections":[{"remote":"127.0.0.1:1","remote_key":"ybndrfg8ejkmcpqxot1uwisza345h769ybndrfg8ejkmcpqxot1u","local":"127.0.0.1:2","type":"tcp","client":false,"topics":[],"age_seconds":1}]`, 1),
+		`"connections":[{"remote":"127.0.0.1:1","remote_key":"ybndrfg8ejkmcpqxot1uwisza345h769ybndrfg8ejkmcpqxot1u","local":"127.0.0.1:2","type":"tcp","client":false,"topics":[],"age_seconds":1,"path":"relayed"}]`, 1),
 		`"traffic":[]`, `"traffic":[],"refusals":[{"service":"web","reason":"key_not_allowed","count":2}]`, 1)
 	if err := jsonschema.Validate(observe.StatusSchema, []byte(withKeys)); err != nil {
 		t.Errorf("document with remote keys and refusals refused: %v", err)
