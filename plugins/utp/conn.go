@@ -119,6 +119,7 @@ type Conn struct {
 	eof         bool // every byte up to the peer's FIN is in rbuf
 	unacked     int  // data packets not acked yet
 	ackTimerSet bool
+	ackQueued   bool   // on the socket's burst-end ack list (readLoop only)
 	lastWnd     int    // window we advertised last
 	replyMicro  uint32 // timestamp_difference for our next packet
 	lastRecv    time.Time
@@ -155,6 +156,9 @@ type Conn struct {
 	synAt       time.Time // when the first SYN / SYN-ACK went out
 	synCount    int       // SYNs / SYN-ACKs sent
 	delays      delayFilter
+
+	batching bool     // pump: write queues into batch
+	batch    [][]byte // datagrams to flush
 
 	timer    *time.Timer
 	timerAt  time.Time
@@ -664,7 +668,7 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		ackNow = c.onFin(h.seq)
 	}
 	c.pump(now)
-	if ackNow || c.unacked >= ackEvery {
+	if ackNow || c.unacked >= ackEvery && !c.s.deferAck(c) {
 		c.sendState()
 	} else if c.unacked > 0 {
 		c.scheduleAck()
@@ -945,8 +949,18 @@ func (c *Conn) grow(bytesAcked int) {
 // ---- sending ----
 
 // pump sends what the windows allow: lost packets first, then new data,
-// then the FIN (c.mu held).
+// then the FIN (c.mu held), in one batch when the socket sends batches.
 func (c *Conn) pump(now time.Time) {
+	if c.s.bw == nil {
+		c.pumpPackets(now)
+		return
+	}
+	c.batching = true
+	c.pumpPackets(now)
+	c.flush()
+}
+
+func (c *Conn) pumpPackets(now time.Time) {
 	if c.state != csConnected {
 		return
 	}
@@ -1101,8 +1115,25 @@ func (c *Conn) sendReset() {
 	c.write(b[:])
 }
 
+// write sends b, or queues it for flush while a pump batches (c.mu held).
+// UDP: losses are handled by retransmission.
 func (c *Conn) write(b []byte) {
-	_, _ = c.s.pc.WriteTo(b, c.raddr) // UDP: losses are handled by retransmission
+	if c.batching {
+		c.batch = append(c.batch, b)
+		return
+	}
+	c.s.writeTo(b, c.key.addr)
+}
+
+// flush sends the batched datagrams (c.mu held: their buffers stay ours).
+func (c *Conn) flush() {
+	c.batching = false
+	if len(c.batch) == 0 {
+		return
+	}
+	_, _ = c.s.bw.WriteBatch(c.batch, c.key.addr)
+	clear(c.batch)
+	c.batch = c.batch[:0]
 }
 
 // wakeAll wakes blocked readers and writers (the done channel does too;

@@ -51,12 +51,109 @@ type socket struct {
 	timeouts    atomic.Uint64 // retransmission timeouts
 
 	ackDelay time.Duration // 0: delayedAck (tests set it)
+
+	apc addrPortConn // pc, when it has the AddrPort methods
+	bw  batchWriter  // pc, when it sends batches
+	br  bufferedReader
+
+	// connections whose ack waits for the end of the burst being read
+	// (read loop only)
+	ackq     []*Conn
+	ackqRead int // datagrams read since the first was queued
+}
+
+// maxAckBurst bounds the datagrams read while an ack waits for the end
+// of a burst.
+const maxAckBurst = 64
+
+// deferAck queues c's ack for the end of the burst of datagrams the read
+// loop is taking in (libutp acks once per burst read), when more are
+// queued; it reports whether it did (c.mu held, read loop only).
+func (s *socket) deferAck(c *Conn) bool {
+	if c.ackQueued {
+		return true
+	}
+	if s.br == nil || s.br.Buffered() == 0 || s.ackqRead >= maxAckBurst {
+		return false
+	}
+	c.ackQueued = true
+	s.ackq = append(s.ackq, c)
+	return true
+}
+
+// flushAcks sends the acks deferred to the end of a burst, once nothing
+// more is queued or maxAckBurst datagrams have been read (read loop).
+func (s *socket) flushAcks() {
+	if len(s.ackq) == 0 {
+		return
+	}
+	if s.ackqRead++; s.ackqRead < maxAckBurst && s.br.Buffered() > 0 {
+		return
+	}
+	for i, c := range s.ackq {
+		c.mu.Lock()
+		c.ackQueued = false
+		if c.state == csConnected && c.unacked > 0 {
+			c.sendState()
+		}
+		c.mu.Unlock()
+		s.ackq[i] = nil
+	}
+	s.ackq, s.ackqRead = s.ackq[:0], 0
+}
+
+// addrPortConn is a PacketConn that reads and writes without allocating
+// addresses (*net.UDPConn and *udpmux.Conn are).
+type addrPortConn interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error)
+}
+
+// bufferedReader tells how many datagrams are queued for reading
+// (*udpmux.Conn).
+type bufferedReader interface {
+	Buffered() int
+}
+
+// batchWriter sends several datagrams to one address at once
+// (*udpmux.Conn: GSO on Linux).
+type batchWriter interface {
+	WriteBatch(msgs [][]byte, to netip.AddrPort) (int, error)
 }
 
 func newSocket(pc net.PacketConn, cfg *Config) *socket {
 	s := &socket{pc: pc, cfg: cfg, conns: make(map[connKey]*Conn), done: make(chan struct{})}
+	s.apc, _ = pc.(addrPortConn)
+	s.bw, _ = pc.(batchWriter)
+	s.br, _ = pc.(bufferedReader)
 	go s.readLoop()
 	return s
+}
+
+// readFrom reads one datagram and its sender.
+func (s *socket) readFrom(buf []byte) (int, netip.AddrPort, bool, error) {
+	if s.apc != nil {
+		n, ap, err := s.apc.ReadFromUDPAddrPort(buf)
+		return n, ap, true, err
+	}
+	n, addr, err := s.pc.ReadFrom(buf)
+	if err != nil {
+		return 0, netip.AddrPort{}, false, err
+	}
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return n, netip.AddrPort{}, false, nil
+	}
+	return n, ua.AddrPort(), true, nil
+}
+
+// writeTo sends one datagram.
+func (s *socket) writeTo(b []byte, to netip.AddrPort) {
+	if s.apc != nil {
+		_, _ = s.apc.WriteToUDPAddrPort(b, to)
+		return
+	}
+	_, _ = s.pc.WriteTo(b, net.UDPAddrFromAddrPort(to))
 }
 
 func (s *socket) readLoop() {
@@ -64,8 +161,9 @@ func (s *socket) readLoop() {
 	var err error
 	for {
 		var n int
-		var addr net.Addr
-		n, addr, err = s.pc.ReadFrom(buf)
+		var ap netip.AddrPort
+		var ok bool
+		n, ap, ok, err = s.readFrom(buf)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -78,14 +176,13 @@ func (s *socket) readLoop() {
 			}
 			break
 		}
-		ua, ok := addr.(*net.UDPAddr)
 		if !ok {
 			s.ignored.Add(1)
 			continue
 		}
-		ap := ua.AddrPort()
 		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		s.handle(buf[:n], ap)
+		s.flushAcks()
 	}
 	s.shutdown(err)
 }
@@ -251,7 +348,7 @@ func (s *socket) reset(to netip.AddrPort, id, seq uint16) {
 	var b [headerLen]byte
 	h := header{typ: stReset, connID: id, ts: microNow(), ack: seq, seq: uint16(randUint32())}
 	putHeader(b[:], &h)
-	_, _ = s.pc.WriteTo(b[:], net.UDPAddrFromAddrPort(to))
+	s.writeTo(b[:], to)
 }
 
 // newClientConn registers a connection we are dialling.
