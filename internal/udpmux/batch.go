@@ -1,6 +1,7 @@
 package udpmux
 
 import (
+	"math/bits"
 	"net/netip"
 	"sync"
 )
@@ -83,25 +84,34 @@ func (m *Mux) writeGSO(msgs [][]byte, to netip.AddrPort) error {
 	return nil
 }
 
-// received datagrams, pooled: most are small (DHT messages, uTP packets
-// of 1 400 bytes), a few are up to 64 KiB
-var smallBufs = sync.Pool{New: func() any { b := make([]byte, 0, smallBuf); return &b }}
+// received datagrams, pooled by power-of-two size class from 2 KiB (DHT
+// messages, uTP packets of 1 400 bytes) to 64 KiB
+var recvPools [6]sync.Pool
 
-const smallBuf = 2048
+const minPooled = 2048
 
-// newPacket copies b into a (pooled, when small) buffer.
-func newPacket(b []byte, from netip.AddrPort) packet {
-	if len(b) > smallBuf {
-		return packet{data: append([]byte(nil), b...), from: from}
+func recvClass(n int) int {
+	if n <= minPooled {
+		return 0
 	}
-	bp := smallBufs.Get().(*[]byte)
+	return bits.Len(uint(n-1)) - 11
+}
+
+// newPacket copies b into a pooled buffer.
+func newPacket(b []byte, from netip.AddrPort) packet {
+	k := recvClass(len(b))
+	bp, _ := recvPools[k].Get().(*[]byte)
+	if bp == nil {
+		buf := make([]byte, 0, minPooled<<k)
+		bp = &buf
+	}
 	*bp = append((*bp)[:0], b...)
 	return packet{data: *bp, pooled: bp, from: from}
 }
 
-// free returns p's buffer to the pool.
+// free returns p's buffer to its pool.
 func (p packet) free() {
 	if p.pooled != nil {
-		smallBufs.Put(p.pooled)
+		recvPools[recvClass(cap(*p.pooled))].Put(p.pooled)
 	}
 }

@@ -34,6 +34,10 @@ import (
 // DefaultQueueLen is the number of packets each virtual conn buffers.
 const DefaultQueueLen = 512
 
+// SocketBuffer is the kernel receive and send buffer size a Mux asks for
+// (the kernel may grant less).
+const SocketBuffer = 4 << 20
+
 // maxPacket is the largest UDP payload.
 const maxPacket = 1 << 16
 
@@ -85,6 +89,11 @@ func New(conn *net.UDPConn, opts Options) *Mux {
 		opts.QueueLen = DefaultQueueLen
 	}
 	m := &Mux{conn: conn, done: make(chan struct{})}
+	// a bulk uTP transfer arrives in bursts of a window: the default
+	// buffer (208 KiB on Linux) overflows and costs retransmissions. The
+	// kernel caps the size (net.core.rmem_max); a failure keeps the default.
+	_ = conn.SetReadBuffer(SocketBuffer)
+	_ = conn.SetWriteBuffer(SocketBuffer)
 	m.gro = enableGRO(conn)
 	m.krpc = newConn(m, opts.QueueLen)
 	m.other = newConn(m, opts.QueueLen)

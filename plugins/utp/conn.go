@@ -418,7 +418,7 @@ func (c *Conn) fail(err error) {
 	c.timer.Stop()
 	c.ackTimer.Stop()
 	for _, p := range c.inflight {
-		putBuf(p.buf)
+		p.free()
 	}
 	c.inflight = nil
 	c.unsent.release()
@@ -640,7 +640,7 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		// (Accept returns it) on any answer, but libutp's acceptor can
 		// send only after a DATA packet (it stays in SYN_RECV on a
 		// STATE), so an acceptor that speaks first would wait for us
-		p := &outPacket{seq: c.seqNr, typ: stData, buf: getBuf(headerLen)}
+		p := newOutPacket(stData, c.seqNr, headerLen)
 		c.seqNr++
 		c.inflight = append(c.inflight, p)
 		c.transmit(p, now)
@@ -804,7 +804,7 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 		if p.typ == stFin {
 			c.finAcked = true
 		}
-		putBuf(p.buf)
+		p.free()
 	}
 	if acked > 0 {
 		clear(c.inflight[:acked])
@@ -1009,7 +1009,8 @@ func (c *Conn) pumpPackets(now time.Time) {
 		if blocked(size) {
 			break
 		}
-		p := &outPacket{seq: c.seqNr, typ: stData, size: size, buf: getBuf(headerLen + size)}
+		p := newOutPacket(stData, c.seqNr, headerLen+size)
+		p.size = size
 		copy(p.buf[headerLen:], c.unsent.peek(size))
 		c.unsent.consume(size)
 		c.seqNr++
@@ -1021,7 +1022,7 @@ func (c *Conn) pumpPackets(now time.Time) {
 		notify(c.writeNotify)
 	}
 	if c.writeShut && !c.finSent && c.unsent.len() == 0 && len(c.inflight) < maxInflight {
-		p := &outPacket{seq: c.seqNr, typ: stFin, buf: getBuf(headerLen)}
+		p := newOutPacket(stFin, c.seqNr, headerLen)
 		c.seqNr++
 		c.finSent = true
 		c.inflight = append(c.inflight, p)

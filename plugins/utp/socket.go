@@ -388,8 +388,9 @@ func randUint32() uint32 {
 	return binary.LittleEndian.Uint32(b[:])
 }
 
-// packet buffers, pooled by power-of-two size class (64 B … 64 KiB)
-var bufPools [11]sync.Pool
+// outgoing packets and their buffers, pooled by the buffer's
+// power-of-two size class (64 B … 64 KiB)
+var outPools [11]sync.Pool
 
 func sizeClass(n int) int {
 	if n <= 64 {
@@ -398,19 +399,21 @@ func sizeClass(n int) int {
 	return bits.Len(uint(n-1)) - 6
 }
 
-func getBuf(n int) []byte {
+// newOutPacket returns a packet with an n-byte buffer (header + payload).
+func newOutPacket(typ uint8, seq uint16, n int) *outPacket {
 	k := sizeClass(n)
-	if p, ok := bufPools[k].Get().(*[]byte); ok {
-		return (*p)[:n]
+	if p, ok := outPools[k].Get().(*outPacket); ok {
+		*p = outPacket{seq: seq, typ: typ, buf: p.buf[:n]}
+		return p
 	}
-	return make([]byte, n, 64<<k)
+	return &outPacket{seq: seq, typ: typ, buf: make([]byte, n, 64<<k)}
 }
 
-func putBuf(b []byte) {
-	if cap(b) < 64 || cap(b) > maxPacket || cap(b)&(cap(b)-1) != 0 {
+// free returns p to its pool; p must not be used afterwards.
+func (p *outPacket) free() {
+	c := cap(p.buf)
+	if c < 64 || c > maxPacket || c&(c-1) != 0 {
 		return
 	}
-	k := sizeClass(cap(b))
-	b = b[:0]
-	bufPools[k].Put(&b)
+	outPools[sizeClass(c)].Put(p)
 }
