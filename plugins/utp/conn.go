@@ -18,7 +18,7 @@ import (
 // Congestion control constants (BEP 29 / RFC 6817 LEDBAT).
 const (
 	// target is LEDBAT's queuing-delay target: above it the window shrinks.
-	target = 100 * time.Millisecond
+	target = 60 * time.Millisecond
 	// minRTO and maxRTO bound the retransmission timeout.
 	minRTO = 200 * time.Millisecond
 	maxRTO = 8 * time.Second
@@ -921,25 +921,42 @@ func (c *Conn) noteDelay(tsDiff uint32, now time.Time) {
 	}
 }
 
-// grow opens the congestion window for bytesAcked newly acked bytes:
-// slow start while below ssthresh and the queuing delay is under half the
-// target, then LEDBAT (one packet per RTT at zero delay, shrinking when
-// the delay passes the target).
+// grow adjusts the congestion window for bytesAcked newly acked bytes
+// (LEDBAT, RFC 6817, with the multiplicative decrease of LEDBAT++,
+// draft-irtf-iccrg-ledbat-plus-plus):
+//   - slow start while below ssthresh and the queuing delay is under half
+//     the target (a window that did not limit the sending does not grow);
+//   - then below the target: +1 packet per RTT scaled by how far below
+//     (the window grows only when it limited the sending: cwnd validation);
+//   - above the target: −(delay/target − 1) of the window per RTT, at most
+//     half, whether or not the window limited the sending. A decrease of
+//     at most one packet per RTT (RFC 6817's linear one) let a window that
+//     overshot keep the queue above the target for many RTTs, and never
+//     gave way to a competing LEDBAT flow (libutp kept 18 % of a shared
+//     link); a decrease in proportion to the window shares it (AIMD).
 func (c *Conn) grow(bytesAcked int) {
-	if bytesAcked <= 0 || !c.cwndFull {
+	if bytesAcked <= 0 {
 		return
 	}
 	qd, ok := c.delays.queuing()
-	if c.cwnd < c.ssthresh && (!ok || qd < target/2) {
+	switch {
+	case ok && qd > target:
+		if c.cwnd < c.ssthresh {
+			c.ssthresh = c.cwnd // leave slow start
+		}
+		frac := min(float64(qd-target)/float64(target), 0.5)
+		c.cwnd -= int(frac * float64(bytesAcked))
+	case !c.cwndFull:
+		// an application- or burst-limited window does not grow
+	case c.cwnd < c.ssthresh && (!ok || qd < target/2):
 		c.cwnd += bytesAcked
-	} else {
+	default:
 		if c.cwnd < c.ssthresh {
 			c.ssthresh = c.cwnd // leave slow start: delay is building
 		}
 		off := 1.0
 		if ok {
 			off = float64(target-qd) / float64(target)
-			off = max(off, -1)
 		}
 		c.cwnd += int(off * float64(bytesAcked) * float64(c.mss) / float64(c.cwnd))
 	}
