@@ -120,6 +120,7 @@ func BenchmarkLoopbackThroughput(b *testing.B) {
 			b.ReportMetric(tt.Seconds()/ut.Seconds(), "utp/tcp")
 			st := a.tr.Stats()
 			b.ReportMetric(float64(st.Retransmits)/float64(b.N), "retransmits/op")
+			b.ReportMetric(float64(st.Timeouts)/float64(b.N), "timeouts/op")
 			drops := z.mux.Other().(*udpmux.Conn).Dropped() + a.mux.Other().(*udpmux.Conn).Dropped()
 			b.ReportMetric(float64(drops)/float64(b.N), "mux-drops/op")
 		})

@@ -156,6 +156,7 @@ type Conn struct {
 	synAt       time.Time // when the first SYN / SYN-ACK went out
 	synCount    int       // SYNs / SYN-ACKs sent
 	delays      delayFilter
+	overTarget  bool // the queuing delay is above the target (grow)
 
 	batching bool     // pump: write queues into batch
 	batch    [][]byte // datagrams to flush
@@ -939,10 +940,18 @@ func (c *Conn) grow(bytesAcked int) {
 		return
 	}
 	qd, ok := c.delays.queuing()
+	if !ok || qd <= target {
+		c.overTarget = false
+	}
 	switch {
 	case ok && qd > target:
-		if c.cwnd < c.ssthresh {
-			c.ssthresh = c.cwnd // leave slow start
+		if !c.overTarget {
+			// the window before this episode's decrease: once the
+			// queue is gone, slow start may take the window back to
+			// it (a delay spike — a peer starved of CPU, another flow's
+			// burst — otherwise costs many RTTs of linear growth)
+			c.overTarget = true
+			c.ssthresh = c.cwnd
 		}
 		frac := min(float64(qd-target)/float64(target), 0.5)
 		c.cwnd -= int(frac * float64(bytesAcked))

@@ -114,7 +114,10 @@
 //     packet per RTT, and only when it limited the sending; above the
 //     target it shrinks by (delay/target − 1) of itself per RTT, at most
 //     half (LEDBAT++'s multiplicative decrease), whether or not it limited
-//     the sending (TestLEDBATResponse holds these on a fake timeline); a
+//     the sending, and once the queue is gone slow start may take it back
+//     to where it was before that decrease (a delay spike, e.g. a peer
+//     starved of CPU, costs a few RTTs, not a linear climb from two
+//     packets); TestLEDBATResponse holds these on a fake timeline; a
 //     loss halves the window once per window; bursts are capped at 128 KiB
 //     per send opportunity so that an opening window does not overflow
 //     the peer's socket buffer. With a 100 ms target and RFC 6817's
