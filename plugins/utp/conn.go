@@ -119,7 +119,8 @@ type Conn struct {
 	eof         bool // every byte up to the peer's FIN is in rbuf
 	unacked     int  // data packets not acked yet
 	ackTimerSet bool
-	ackQueued   bool   // on the socket's burst-end ack list (readLoop only)
+	ackQueued   bool   // on the socket's burst-end list for an ack (c.mu; read loop)
+	wakeQueued  bool   // on the socket's burst-end list to wake the reader
 	lastWnd     int    // window we advertised last
 	replyMicro  uint32 // timestamp_difference for our next packet
 	lastRecv    time.Time
@@ -705,7 +706,9 @@ func (c *Conn) onData(seq uint16, payload []byte) bool {
 		c.ackNr = seq
 		c.deliverOutOfOrder()
 		c.unacked++
-		notify(c.readNotify)
+		if !c.s.deferWake(c) {
+			notify(c.readNotify)
+		}
 		return hole || c.eof
 	}
 	if d > maxOutOfOrder {

@@ -209,7 +209,8 @@ func (q *queueLen) Buffered() int { return q.n }
 
 // While the read loop takes in a burst (more datagrams queued), acks wait
 // for its end: one ack for a burst of 40 in-order packets, as libutp
-// acks once per burst read (an ack per 8 packets before).
+// acks once per burst read (an ack per 8 packets before); the reader is
+// woken once, at the burst's end, too.
 func TestAcksWaitForTheEndOfABurst(t *testing.T) {
 	s, pc := recordingSocket(t, Config{})
 	s.ackDelay = time.Hour
@@ -218,6 +219,10 @@ func TestAcksWaitForTheEndOfABurst(t *testing.T) {
 	from := netip.MustParseAddrPort("127.0.0.1:5000")
 	c, _ := acceptFrom(t, s, pc, from, 0)
 	before := len(pc.datagrams())
+	select {
+	case <-c.readNotify:
+	default:
+	}
 	var b [headerLen + 100]byte
 	const n = 40
 	for i := range n {
@@ -226,6 +231,9 @@ func TestAcksWaitForTheEndOfABurst(t *testing.T) {
 		putHeader(b[:], &h)
 		s.handle(b[:], from)
 		s.flushAcks()
+		if woken := len(c.readNotify) > 0; woken != (i == n-1) {
+			t.Fatalf("packet %d of %d: reader woken %v, want only at the burst's end", i+1, n, woken)
+		}
 	}
 	acks := pc.datagrams()[before:]
 	if len(acks) != 1 {

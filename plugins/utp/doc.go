@@ -48,8 +48,8 @@
 // per pump, sent as UDP_SEGMENT (GSO) runs of up to 64 datagrams (udpmux
 // Conn.WriteBatch; one send per datagram off Linux); UDP_GRO reads split
 // back into datagrams; pooled packets and receive buffers (≈ 0.03
-// allocations per packet, from 2); acks at the end of a read burst (see
-// Protocol); 4 MiB socket buffers (retransmissions per 256 MiB: ≈ 3, from
+// allocations per packet, from 2); acks, and the reader's wake-up, at the
+// end of a read burst (see Protocol); 4 MiB socket buffers (retransmissions per 256 MiB: ≈ 3, from
 // ≈ 250–480). Figures: see README (Benchmarks).
 //
 // # Protocol

@@ -56,8 +56,8 @@ type socket struct {
 	bw  batchWriter  // pc, when it sends batches
 	br  bufferedReader
 
-	// connections whose ack waits for the end of the burst being read
-	// (read loop only)
+	// connections whose ack or reader wake-up waits for the end of the
+	// burst being read (read loop only)
 	ackq     []*Conn
 	ackqRead int // datagrams read since the first was queued
 }
@@ -66,6 +66,29 @@ type socket struct {
 // of a burst.
 const maxAckBurst = 64
 
+// deferWake queues the wake-up of c's reader for the end of the burst
+// being read, when more datagrams are queued (one wake-up per burst, not
+// per packet); it reports whether it did (c.mu held, read loop only).
+func (s *socket) deferWake(c *Conn) bool {
+	if c.wakeQueued {
+		return true
+	}
+	if !s.burstGoesOn() {
+		return false
+	}
+	c.wakeQueued = true
+	if !c.ackQueued {
+		s.ackq = append(s.ackq, c)
+	}
+	return true
+}
+
+// burstGoesOn reports whether more datagrams are queued and the burst
+// has not reached maxAckBurst.
+func (s *socket) burstGoesOn() bool {
+	return s.br != nil && s.ackqRead < maxAckBurst && s.br.Buffered() > 0
+}
+
 // deferAck queues c's ack for the end of the burst of datagrams the read
 // loop is taking in (libutp acks once per burst read), when more are
 // queued; it reports whether it did (c.mu held, read loop only).
@@ -73,11 +96,13 @@ func (s *socket) deferAck(c *Conn) bool {
 	if c.ackQueued {
 		return true
 	}
-	if s.br == nil || s.br.Buffered() == 0 || s.ackqRead >= maxAckBurst {
+	if !s.burstGoesOn() {
 		return false
 	}
 	c.ackQueued = true
-	s.ackq = append(s.ackq, c)
+	if !c.wakeQueued {
+		s.ackq = append(s.ackq, c)
+	}
 	return true
 }
 
@@ -92,10 +117,13 @@ func (s *socket) flushAcks() {
 	}
 	for i, c := range s.ackq {
 		c.mu.Lock()
-		c.ackQueued = false
-		if c.state == csConnected && c.unacked > 0 {
+		if c.ackQueued && c.state == csConnected && c.unacked > 0 {
 			c.sendState()
 		}
+		if c.wakeQueued {
+			notify(c.readNotify)
+		}
+		c.ackQueued, c.wakeQueued = false, false
 		c.mu.Unlock()
 		s.ackq[i] = nil
 	}
