@@ -221,6 +221,16 @@ func (c *Conn) Stats() Stats {
 	return c.plan.stats
 }
 
+// QueueDelay is how long a packet written now would wait in the rate
+// cap's queue before it starts to leave: the queue's occupancy in time (0
+// without a Rate or with the queue empty).
+func (c *Conn) QueueDelay() time.Duration {
+	now := c.clock.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.plan.linkFree.Sub(now), 0)
+}
+
 // Pending is how many packets are held.
 func (c *Conn) Pending() int {
 	c.mu.Lock()

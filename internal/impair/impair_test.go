@@ -302,3 +302,34 @@ func TestCloseDropsHeld(t *testing.T) {
 		t.Fatal("sent after Close")
 	}
 }
+
+// QueueDelay is the rate cap's backlog in time: 1 000-byte packets at
+// 100 kB/s take 10 ms each, so after three writes a fourth would wait
+// 30 ms; it shrinks as the clock moves and is 0 once the queue drained.
+func TestQueueDelay(t *testing.T) {
+	clk := clockwork.NewFakeClockAt(t0)
+	rec := &recorder{clock: clk, sent: make(chan sentPacket, 16)}
+	c, err := Wrap(rec, Config{Rate: 100_000, QueueBytes: 100_000}, Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if d := c.QueueDelay(); d != 0 {
+		t.Fatalf("empty queue: %v", d)
+	}
+	b := make([]byte, 1000)
+	for range 3 {
+		c.WriteTo(b, nil)
+	}
+	if d := c.QueueDelay(); d != 30*time.Millisecond {
+		t.Fatalf("after 3 packets: %v, want 30ms", d)
+	}
+	clk.Advance(25 * time.Millisecond)
+	if d := c.QueueDelay(); d != 5*time.Millisecond {
+		t.Fatalf("25 ms later: %v, want 5ms", d)
+	}
+	clk.Advance(time.Second)
+	if d := c.QueueDelay(); d != 0 {
+		t.Fatalf("drained: %v", d)
+	}
+}

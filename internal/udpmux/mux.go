@@ -16,6 +16,17 @@
 // packets are dropped, as a kernel socket buffer would. Closing a virtual conn
 // only detaches it (its queued and future packets are dropped); closing the
 // Mux closes the socket and both virtual conns.
+//
+// Per-packet costs (a bulk uTP transfer is ≈ 750 datagrams per MiB): the
+// socket asks for 4 MiB kernel buffers ([SocketBuffer]); on Linux it reads
+// with UDP_GRO, so one read may return many same-size datagrams of one
+// sender, which the Mux splits back into datagrams before classifying them
+// (each packet is still delivered on its own, DHT or not); received
+// packets are copied into pooled buffers; [Conn.ReadFromUDPAddrPort] and
+// [Conn.WriteToUDPAddrPort] read and write without allocating an address;
+// and [Conn.WriteBatch] sends a run of datagrams to one address in one
+// UDP_SEGMENT (GSO) send on Linux, falling back to one send per datagram
+// elsewhere or when the kernel refuses segmentation.
 package udpmux
 
 import (
@@ -33,6 +44,10 @@ import (
 
 // DefaultQueueLen is the number of packets each virtual conn buffers.
 const DefaultQueueLen = 512
+
+// SocketBuffer is the kernel receive and send buffer size a Mux asks for
+// (the kernel may grant less).
+const SocketBuffer = 4 << 20
 
 // maxPacket is the largest UDP payload.
 const maxPacket = 1 << 16
@@ -66,6 +81,9 @@ type Mux struct {
 	closeErr  error
 	done      chan struct{}
 	readerErr atomic.Value // error that stopped the read loop
+
+	gro   bool        // the socket delivers coalesced datagrams (UDP_GRO)
+	noGSO atomic.Bool // a segmented send failed: send one datagram per call
 }
 
 // Options tune a Mux. The zero value is valid.
@@ -82,6 +100,12 @@ func New(conn *net.UDPConn, opts Options) *Mux {
 		opts.QueueLen = DefaultQueueLen
 	}
 	m := &Mux{conn: conn, done: make(chan struct{})}
+	// a bulk uTP transfer arrives in bursts of a window: the default
+	// buffer (208 KiB on Linux) overflows and costs retransmissions. The
+	// kernel caps the size (net.core.rmem_max); a failure keeps the default.
+	_ = conn.SetReadBuffer(SocketBuffer)
+	_ = conn.SetWriteBuffer(SocketBuffer)
+	m.gro = enableGRO(conn)
 	m.krpc = newConn(m, opts.QueueLen)
 	m.other = newConn(m, opts.QueueLen)
 	go m.readLoop()
@@ -143,8 +167,18 @@ func (m *Mux) Close() error {
 func (m *Mux) readLoop() {
 	defer close(m.done)
 	buf := make([]byte, maxPacket)
+	oob := make([]byte, oobLen)
 	for {
-		n, ap, err := m.conn.ReadFromUDPAddrPort(buf)
+		var n, seg int
+		var ap netip.AddrPort
+		var err error
+		if m.gro {
+			var oobn int
+			n, oobn, _, ap, err = m.conn.ReadMsgUDPAddrPort(buf, oob)
+			seg = groSize(oob[:oobn])
+		} else {
+			n, ap, err = m.conn.ReadFromUDPAddrPort(buf)
+		}
 		if err != nil {
 			if isTemporary(err) {
 				continue
@@ -154,7 +188,16 @@ func (m *Mux) readLoop() {
 			m.other.Close()
 			return
 		}
-		m.dispatch(buf[:n], ap)
+		if seg <= 0 || seg >= n {
+			m.dispatch(buf[:n], ap)
+			continue
+		}
+		// coalesced datagrams of one sender: all seg bytes long but the last
+		for b := buf[:n]; len(b) > 0; {
+			k := min(seg, len(b))
+			m.dispatch(b[:k], ap)
+			b = b[k:]
+		}
 	}
 }
 
@@ -175,7 +218,7 @@ func isTemporary(err error) bool {
 
 // dispatch copies one packet into the queue of its virtual conn.
 func (m *Mux) dispatch(b []byte, from netip.AddrPort) {
-	p := packet{data: append([]byte(nil), b...), from: from}
+	p := newPacket(b, from)
 	if Classify(b) == KindKRPC {
 		m.krpc.deliver(p)
 	} else {
@@ -200,8 +243,9 @@ func (m *Mux) writeTo(b []byte, addr net.Addr) (int, error) {
 
 // packet is one received datagram.
 type packet struct {
-	data []byte
-	from netip.AddrPort
+	data   []byte
+	pooled *[]byte // data's pooled buffer, or nil
+	from   netip.AddrPort
 }
 
 // Conn is a virtual net.PacketConn fed by a Mux.
@@ -233,15 +277,20 @@ func newConn(m *Mux, qlen int) *Conn {
 func (c *Conn) deliver(p packet) {
 	select {
 	case <-c.closed:
+		p.free()
 		return
 	default:
 	}
 	select {
 	case c.queue <- p:
 	default:
+		p.free()
 		c.dropped.Add(1)
 	}
 }
+
+// Buffered returns how many packets are queued for reading.
+func (c *Conn) Buffered() int { return len(c.queue) }
 
 // Dropped counts packets discarded because the queue was full.
 func (c *Conn) Dropped() uint64 { return c.dropped.Load() }
@@ -252,35 +301,74 @@ func (c *Conn) opErr(op string, err error) error {
 
 // ReadFrom implements net.PacketConn. A packet longer than b is truncated.
 func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, ap, err := c.ReadFromUDPAddrPort(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(ap), nil
+}
+
+// ReadFromUDPAddrPort is ReadFrom without allocating an address (the
+// method of [net.UDPConn] of that name).
+func (c *Conn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	// A closed conn or an expired deadline wins over queued packets, as for
 	// a real socket.
 	select {
 	case <-c.closed:
-		return 0, nil, c.opErr("read", net.ErrClosed)
+		return 0, netip.AddrPort{}, c.opErr("read", net.ErrClosed)
 	case <-c.readDL.Wait():
-		return 0, nil, c.opErr("read", errTimeout)
+		return 0, netip.AddrPort{}, c.opErr("read", errTimeout)
 	default:
 	}
 	select {
 	case p := <-c.queue:
 		n := copy(b, p.data)
-		return n, net.UDPAddrFromAddrPort(p.from), nil
+		p.free()
+		return n, p.from, nil
 	case <-c.closed:
-		return 0, nil, c.opErr("read", net.ErrClosed)
+		return 0, netip.AddrPort{}, c.opErr("read", net.ErrClosed)
 	case <-c.readDL.Wait():
-		return 0, nil, c.opErr("read", errTimeout)
+		return 0, netip.AddrPort{}, c.opErr("read", errTimeout)
+	}
+}
+
+// WriteToUDPAddrPort is WriteTo without an address to convert (the
+// method of [net.UDPConn] of that name).
+func (c *Conn) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	if err := c.writable(); err != nil {
+		return 0, err
+	}
+	return c.m.conn.WriteToUDPAddrPort(b, to)
+}
+
+// WriteBatch sends each of msgs to one address, in order, with as few
+// system calls as the platform allows: on Linux, runs of equal-size
+// datagrams (the last of a run may be shorter) leave in one UDP_SEGMENT
+// (GSO) send; elsewhere, or when the kernel refuses segmentation, one
+// send per datagram. It returns how many datagrams were sent.
+func (c *Conn) WriteBatch(msgs [][]byte, to netip.AddrPort) (int, error) {
+	if err := c.writable(); err != nil {
+		return 0, err
+	}
+	return c.m.writeBatch(msgs, to)
+}
+
+func (c *Conn) writable() error {
+	select {
+	case <-c.closed:
+		return c.opErr("write", net.ErrClosed)
+	case <-c.writeDL.Wait():
+		return c.opErr("write", errTimeout)
+	default:
+		return nil
 	}
 }
 
 // WriteTo implements net.PacketConn: the packet leaves through the shared
 // socket.
 func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	select {
-	case <-c.closed:
-		return 0, c.opErr("write", net.ErrClosed)
-	case <-c.writeDL.Wait():
-		return 0, c.opErr("write", errTimeout)
-	default:
+	if err := c.writable(); err != nil {
+		return 0, err
 	}
 	return c.m.writeTo(b, addr)
 }

@@ -18,7 +18,7 @@ import (
 // Congestion control constants (BEP 29 / RFC 6817 LEDBAT).
 const (
 	// target is LEDBAT's queuing-delay target: above it the window shrinks.
-	target = 100 * time.Millisecond
+	target = 60 * time.Millisecond
 	// minRTO and maxRTO bound the retransmission timeout.
 	minRTO = 200 * time.Millisecond
 	maxRTO = 8 * time.Second
@@ -119,6 +119,8 @@ type Conn struct {
 	eof         bool // every byte up to the peer's FIN is in rbuf
 	unacked     int  // data packets not acked yet
 	ackTimerSet bool
+	ackQueued   bool   // on the socket's burst-end list for an ack (c.mu; read loop)
+	wakeQueued  bool   // on the socket's burst-end list to wake the reader
 	lastWnd     int    // window we advertised last
 	replyMicro  uint32 // timestamp_difference for our next packet
 	lastRecv    time.Time
@@ -155,6 +157,10 @@ type Conn struct {
 	synAt       time.Time // when the first SYN / SYN-ACK went out
 	synCount    int       // SYNs / SYN-ACKs sent
 	delays      delayFilter
+	overTarget  bool // the queuing delay is above the target (grow)
+
+	batching bool     // pump: write queues into batch
+	batch    [][]byte // datagrams to flush
 
 	timer    *time.Timer
 	timerAt  time.Time
@@ -414,7 +420,7 @@ func (c *Conn) fail(err error) {
 	c.timer.Stop()
 	c.ackTimer.Stop()
 	for _, p := range c.inflight {
-		putBuf(p.buf)
+		p.free()
 	}
 	c.inflight = nil
 	c.unsent.release()
@@ -636,7 +642,7 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		// (Accept returns it) on any answer, but libutp's acceptor can
 		// send only after a DATA packet (it stays in SYN_RECV on a
 		// STATE), so an acceptor that speaks first would wait for us
-		p := &outPacket{seq: c.seqNr, typ: stData, buf: getBuf(headerLen)}
+		p := newOutPacket(stData, c.seqNr, headerLen)
 		c.seqNr++
 		c.inflight = append(c.inflight, p)
 		c.transmit(p, now)
@@ -664,7 +670,7 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		ackNow = c.onFin(h.seq)
 	}
 	c.pump(now)
-	if ackNow || c.unacked >= ackEvery {
+	if ackNow || c.unacked >= ackEvery && !c.s.deferAck(c) {
 		c.sendState()
 	} else if c.unacked > 0 {
 		c.scheduleAck()
@@ -700,7 +706,9 @@ func (c *Conn) onData(seq uint16, payload []byte) bool {
 		c.ackNr = seq
 		c.deliverOutOfOrder()
 		c.unacked++
-		notify(c.readNotify)
+		if !c.s.deferWake(c) {
+			notify(c.readNotify)
+		}
 		return hole || c.eof
 	}
 	if d > maxOutOfOrder {
@@ -800,7 +808,7 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 		if p.typ == stFin {
 			c.finAcked = true
 		}
-		putBuf(p.buf)
+		p.free()
 	}
 	if acked > 0 {
 		clear(c.inflight[:acked])
@@ -917,25 +925,50 @@ func (c *Conn) noteDelay(tsDiff uint32, now time.Time) {
 	}
 }
 
-// grow opens the congestion window for bytesAcked newly acked bytes:
-// slow start while below ssthresh and the queuing delay is under half the
-// target, then LEDBAT (one packet per RTT at zero delay, shrinking when
-// the delay passes the target).
+// grow adjusts the congestion window for bytesAcked newly acked bytes
+// (LEDBAT, RFC 6817, with the multiplicative decrease of LEDBAT++,
+// draft-irtf-iccrg-ledbat-plus-plus):
+//   - slow start while below ssthresh and the queuing delay is under half
+//     the target (a window that did not limit the sending does not grow);
+//   - then below the target: +1 packet per RTT scaled by how far below
+//     (the window grows only when it limited the sending: cwnd validation);
+//   - above the target: −(delay/target − 1) of the window per RTT, at most
+//     half, whether or not the window limited the sending. A decrease of
+//     at most one packet per RTT (RFC 6817's linear one) let a window that
+//     overshot keep the queue above the target for many RTTs, and never
+//     gave way to a competing LEDBAT flow (libutp kept 18 % of a shared
+//     link); a decrease in proportion to the window shares it (AIMD).
 func (c *Conn) grow(bytesAcked int) {
-	if bytesAcked <= 0 || !c.cwndFull {
+	if bytesAcked <= 0 {
 		return
 	}
 	qd, ok := c.delays.queuing()
-	if c.cwnd < c.ssthresh && (!ok || qd < target/2) {
+	if !ok || qd <= target {
+		c.overTarget = false
+	}
+	switch {
+	case ok && qd > target:
+		if !c.overTarget {
+			// the window before this episode's decrease: once the
+			// queue is gone, slow start may take the window back to
+			// it (a delay spike — a peer starved of CPU, another flow's
+			// burst — otherwise costs many RTTs of linear growth)
+			c.overTarget = true
+			c.ssthresh = c.cwnd
+		}
+		frac := min(float64(qd-target)/float64(target), 0.5)
+		c.cwnd -= int(frac * float64(bytesAcked))
+	case !c.cwndFull:
+		// an application- or burst-limited window does not grow
+	case c.cwnd < c.ssthresh && (!ok || qd < target/2):
 		c.cwnd += bytesAcked
-	} else {
+	default:
 		if c.cwnd < c.ssthresh {
 			c.ssthresh = c.cwnd // leave slow start: delay is building
 		}
 		off := 1.0
 		if ok {
 			off = float64(target-qd) / float64(target)
-			off = max(off, -1)
 		}
 		c.cwnd += int(off * float64(bytesAcked) * float64(c.mss) / float64(c.cwnd))
 	}
@@ -945,8 +978,18 @@ func (c *Conn) grow(bytesAcked int) {
 // ---- sending ----
 
 // pump sends what the windows allow: lost packets first, then new data,
-// then the FIN (c.mu held).
+// then the FIN (c.mu held), in one batch when the socket sends batches.
 func (c *Conn) pump(now time.Time) {
+	if c.s.bw == nil {
+		c.pumpPackets(now)
+		return
+	}
+	c.batching = true
+	c.pumpPackets(now)
+	c.flush()
+}
+
+func (c *Conn) pumpPackets(now time.Time) {
 	if c.state != csConnected {
 		return
 	}
@@ -995,7 +1038,8 @@ func (c *Conn) pump(now time.Time) {
 		if blocked(size) {
 			break
 		}
-		p := &outPacket{seq: c.seqNr, typ: stData, size: size, buf: getBuf(headerLen + size)}
+		p := newOutPacket(stData, c.seqNr, headerLen+size)
+		p.size = size
 		copy(p.buf[headerLen:], c.unsent.peek(size))
 		c.unsent.consume(size)
 		c.seqNr++
@@ -1007,7 +1051,7 @@ func (c *Conn) pump(now time.Time) {
 		notify(c.writeNotify)
 	}
 	if c.writeShut && !c.finSent && c.unsent.len() == 0 && len(c.inflight) < maxInflight {
-		p := &outPacket{seq: c.seqNr, typ: stFin, buf: getBuf(headerLen)}
+		p := newOutPacket(stFin, c.seqNr, headerLen)
 		c.seqNr++
 		c.finSent = true
 		c.inflight = append(c.inflight, p)
@@ -1101,8 +1145,25 @@ func (c *Conn) sendReset() {
 	c.write(b[:])
 }
 
+// write sends b, or queues it for flush while a pump batches (c.mu held).
+// UDP: losses are handled by retransmission.
 func (c *Conn) write(b []byte) {
-	_, _ = c.s.pc.WriteTo(b, c.raddr) // UDP: losses are handled by retransmission
+	if c.batching {
+		c.batch = append(c.batch, b)
+		return
+	}
+	c.s.writeTo(b, c.key.addr)
+}
+
+// flush sends the batched datagrams (c.mu held: their buffers stay ours).
+func (c *Conn) flush() {
+	c.batching = false
+	if len(c.batch) == 0 {
+		return
+	}
+	_, _ = c.s.bw.WriteBatch(c.batch, c.key.addr)
+	clear(c.batch)
+	c.batch = c.batch[:0]
 }
 
 // wakeAll wakes blocked readers and writers (the done channel does too;

@@ -201,3 +201,57 @@ func TestInOrderAcksAreCoalesced(t *testing.T) {
 		t.Fatalf("%d acks for %d packets in order, want %d", len(acks), n, want)
 	}
 }
+
+// queueLen is a bufferedReader whose backlog the test sets.
+type queueLen struct{ n int }
+
+func (q *queueLen) Buffered() int { return q.n }
+
+// While the read loop takes in a burst (more datagrams queued), acks wait
+// for its end: one ack for a burst of 40 in-order packets, as libutp
+// acks once per burst read (an ack per 8 packets before); the reader is
+// woken once, at the burst's end, too.
+func TestAcksWaitForTheEndOfABurst(t *testing.T) {
+	s, pc := recordingSocket(t, Config{})
+	s.ackDelay = time.Hour
+	q := &queueLen{}
+	s.br = q
+	from := netip.MustParseAddrPort("127.0.0.1:5000")
+	c, _ := acceptFrom(t, s, pc, from, 0)
+	before := len(pc.datagrams())
+	select {
+	case <-c.readNotify:
+	default:
+	}
+	var b [headerLen + 100]byte
+	const n = 40
+	for i := range n {
+		q.n = n - 1 - i // what is still queued behind this packet
+		h := header{typ: stData, connID: 8, seq: 101 + uint16(i), ack: c.isn - 1, wnd: 1 << 20}
+		putHeader(b[:], &h)
+		s.handle(b[:], from)
+		s.flushAcks()
+		if woken := len(c.readNotify) > 0; woken != (i == n-1) {
+			t.Fatalf("packet %d of %d: reader woken %v, want only at the burst's end", i+1, n, woken)
+		}
+	}
+	acks := pc.datagrams()[before:]
+	if len(acks) != 1 {
+		t.Fatalf("%d acks for a burst of %d packets, want 1", len(acks), n)
+	}
+	if h, _, _ := parseHeader(acks[0]); h.ack != 100+n {
+		t.Fatalf("ack_nr %d, want %d", h.ack, 100+n)
+	}
+	// a burst longer than maxAckBurst is acked at least every maxAckBurst
+	before = len(pc.datagrams())
+	q.n = 1 << 20
+	for i := range 3 * maxAckBurst {
+		h := header{typ: stData, connID: 8, seq: 101 + n + uint16(i), ack: c.isn - 1, wnd: 1 << 20}
+		putHeader(b[:], &h)
+		s.handle(b[:], from)
+		s.flushAcks()
+	}
+	if got := len(pc.datagrams()) - before; got < 2 || got > 4 {
+		t.Fatalf("%d acks for %d packets of an endless burst, want 2–4", got, 3*maxAckBurst)
+	}
+}

@@ -24,17 +24,33 @@
 //     socket of its own (no way to run it on a given net.PacketConn, i.e.
 //     on the swarm's shared socket). Rejected.
 //   - This package: a pure-Go uTP over the PacketConn. Builds with
-//     CGO_ENABLED=0. Measured on loopback (stock rmem 208 KiB, shared
-//     udpmux sockets on both sides, data verified by SHA-256):
-//     64 MiB one way 360–440 MiB/s at 16 KiB packets, 150–175 MiB/s at
-//     1400-byte packets (both ≥ 2× go-libutp's 22 MiB/s, which is ~44);
-//     256 MiB intact in 0.6 s (3.2 s with -race); 2×64 MiB both ways at once
-//     in 0.3 s. A benchmark run on a loaded machine (other test suites
-//     running, load 9) gave 70 MiB/s for uTP and 69–657 MiB/s for TCP
-//     (BenchmarkLoopbackThroughput reports both in the same run, and their
-//     ratio); with 8 DHT pingers busy on the same sockets uTP kept
-//     30 MiB/s and the DHT answered ~2900 pings/s
-//     (BenchmarkUTPWithBusyDHT).
+//     CGO_ENABLED=0. First measured on loopback (stock rmem 208 KiB, shared
+//     udpmux sockets on both sides, data verified by SHA-256): 64 MiB one
+//     way 360–440 MiB/s at 16 KiB packets, 150–175 MiB/s at 1400-byte
+//     packets (both ≥ 2× go-libutp's 22 MiB/s, which is ~44).
+//
+// # Throughput
+//
+// BenchmarkLoopbackThroughput moves 256 MiB over uTP and over TCP on
+// loopback in each iteration and reports both rates and utp/tcp (only the
+// ratio of one run means much on this shared 2-core machine):
+//
+//	go test -run '^$' -bench LoopbackThroughput -benchtime 3x ./plugins/utp/
+//
+// packet=1400 forces 1 400-byte datagrams (what every non-loopback peer
+// gets); src=generated has the sender make each byte with a ChaCha8
+// stream first (≈ 1 GiB/s of CPU charged to both transports, as in the
+// issue's ≈ 0.14× figure), the others write a fixed buffer, so that only
+// the transports are measured. The cost was per datagram: one syscall per
+// datagram each way, a copy and an address allocated per datagram in
+// udpmux, two allocations per packet sent, an ack per 8 packets and
+// retransmissions from overflowing 208 KiB socket buffers. Now: one batch
+// per pump, sent as UDP_SEGMENT (GSO) runs of up to 64 datagrams (udpmux
+// Conn.WriteBatch; one send per datagram off Linux); UDP_GRO reads split
+// back into datagrams; pooled packets and receive buffers (≈ 0.03
+// allocations per packet, from 2); acks, and the reader's wake-up, at the
+// end of a read burst (see Protocol); 4 MiB socket buffers (retransmissions per 256 MiB: ≈ 3, from
+// ≈ 250–480). Figures: see README (Benchmarks).
 //
 // # Protocol
 //
@@ -81,19 +97,34 @@
 //     counts 7 with a 2 s idle timeout, 198 before the change). Acks are
 //     coalesced: one per 8 data packets, in order or not (a selective ack
 //     while packets are missing), else after 1 ms; at once for the packet
-//     that fills a hole, a duplicate or a FIN. libutp acks once per burst
-//     read (65–243 acks for 12 490 packets); we acked every second packet
-//     and every out-of-order one with a full selective ack (7 168), now
-//     1 750–1 870 for 16 MiB (≈12 170 packets) from libutp on loopback.
-//   - Congestion control: LEDBAT (RFC 6817) with a 100 ms target over the
-//     one-way delays the peer echoes (base delay = minimum over two
-//     1-minute buckets, current = minimum of the last three samples); slow
-//     start while the queuing delay stays under half the target; a loss
-//     halves the window once per window; bursts are capped at 128 KiB per
-//     send opportunity so that an opening window does not overflow the
-//     peer's socket buffer. Flow control: the receive window (4 MiB) is
-//     advertised in wnd_size; a closed window is probed on a timer and
-//     reopened by a window update.
+//     that fills a hole, a duplicate or a FIN; and while the socket has
+//     more datagrams queued (a burst being read), the ack due waits for
+//     the burst's end (at most 64 datagrams), as libutp acks once per
+//     burst read (65–243 acks for 12 490 packets); we acked every second
+//     packet and every out-of-order one with a full selective ack (7 168),
+//     then 1 750–1 870 for 16 MiB (≈12 170 packets) from libutp on
+//     loopback.
+//   - Congestion control: LEDBAT (RFC 6817) with a 60 ms target
+//     (LEDBAT++'s, draft-irtf-iccrg-ledbat-plus-plus; RFC 6817 allows up
+//     to 100 ms, libutp uses 100, and a flow with a lower target yields to
+//     one with a higher) over the one-way delays the peer echoes (base
+//     delay = minimum over two 1-minute buckets, current = minimum of the
+//     last three samples). Slow start while the queuing delay stays under
+//     half the target; below the target the window grows by at most one
+//     packet per RTT, and only when it limited the sending; above the
+//     target it shrinks by (delay/target − 1) of itself per RTT, at most
+//     half (LEDBAT++'s multiplicative decrease), whether or not it limited
+//     the sending, and once the queue is gone slow start may take it back
+//     to where it was before that decrease (a delay spike, e.g. a peer
+//     starved of CPU, costs a few RTTs, not a linear climb from two
+//     packets); TestLEDBATResponse holds these on a fake timeline; a
+//     loss halves the window once per window; bursts are capped at 128 KiB
+//     per send opportunity so that an opening window does not overflow
+//     the peer's socket buffer. With a 100 ms target and RFC 6817's
+//     decrease of at most one packet per RTT, a libutp flow kept 18 % of a
+//     shared link. Flow control: the receive window (4 MiB) is advertised
+//     in wnd_size; a closed window is probed on a timer and reopened by a
+//     window update. See "LEDBAT on a shared link" below for the figures.
 //   - Packet size: 1400-byte datagrams (header included; PacketSize) to
 //     every peer unless it announced it reads larger ones: other BEP 29
 //     implementations read less than 64 KiB (anacrolix/utp reads 8 KiB
@@ -131,6 +162,23 @@
 // writable event for SYN_RECV → CONNECTED); the test writes after that
 // packet was acked.
 //
-// Not done: path-MTU discovery, pacing beyond the burst cap; LEDBAT
-// against a competing libutp flow and a real queue (issue 16).
+// # LEDBAT on a shared link
+//
+// BenchmarkLEDBATSharedLink (interop module) sends bulk flows through a
+// user-space relay whose flows all leave through one internal/impair
+// socket: one 20 Mbit/s rate cap, one 500 kB tail-drop queue (200 ms), 10
+// ms one way; acks return unimpaired. Over 8 s after 3 s of warm-up it
+// reports the queueing delay each data packet met entering the queue
+// (impair's QueueDelay; median and 95th percentile), the link's delivered
+// rate, and libutp's share of it when a libutp flow competes:
+//
+//	(cd plugins/utp/interop && go test -run '^$' -bench LEDBAT -benchtime 1x .)
+//
+// Figures: see README (uTP). The latecomer case stays LEDBAT's known
+// weakness: a flow that starts while another keeps a standing queue takes
+// that queue for its base delay.
+//
+// Not done: path-MTU discovery, pacing beyond the burst cap, LEDBAT++'s
+// periodic slowdowns (they re-measure the base delay only against flows
+// that slow down too).
 package utp

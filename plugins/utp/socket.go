@@ -51,12 +51,137 @@ type socket struct {
 	timeouts    atomic.Uint64 // retransmission timeouts
 
 	ackDelay time.Duration // 0: delayedAck (tests set it)
+
+	apc addrPortConn // pc, when it has the AddrPort methods
+	bw  batchWriter  // pc, when it sends batches
+	br  bufferedReader
+
+	// connections whose ack or reader wake-up waits for the end of the
+	// burst being read (read loop only)
+	ackq     []*Conn
+	ackqRead int // datagrams read since the first was queued
+}
+
+// maxAckBurst bounds the datagrams read while an ack waits for the end
+// of a burst.
+const maxAckBurst = 64
+
+// deferWake queues the wake-up of c's reader for the end of the burst
+// being read, when more datagrams are queued (one wake-up per burst, not
+// per packet); it reports whether it did (c.mu held, read loop only).
+func (s *socket) deferWake(c *Conn) bool {
+	if c.wakeQueued {
+		return true
+	}
+	if !s.burstGoesOn() {
+		return false
+	}
+	c.wakeQueued = true
+	if !c.ackQueued {
+		s.ackq = append(s.ackq, c)
+	}
+	return true
+}
+
+// burstGoesOn reports whether more datagrams are queued and the burst
+// has not reached maxAckBurst.
+func (s *socket) burstGoesOn() bool {
+	return s.br != nil && s.ackqRead < maxAckBurst && s.br.Buffered() > 0
+}
+
+// deferAck queues c's ack for the end of the burst of datagrams the read
+// loop is taking in (libutp acks once per burst read), when more are
+// queued; it reports whether it did (c.mu held, read loop only).
+func (s *socket) deferAck(c *Conn) bool {
+	if c.ackQueued {
+		return true
+	}
+	if !s.burstGoesOn() {
+		return false
+	}
+	c.ackQueued = true
+	if !c.wakeQueued {
+		s.ackq = append(s.ackq, c)
+	}
+	return true
+}
+
+// flushAcks sends the acks deferred to the end of a burst, once nothing
+// more is queued or maxAckBurst datagrams have been read (read loop).
+func (s *socket) flushAcks() {
+	if len(s.ackq) == 0 {
+		return
+	}
+	if s.ackqRead++; s.ackqRead < maxAckBurst && s.br.Buffered() > 0 {
+		return
+	}
+	for i, c := range s.ackq {
+		c.mu.Lock()
+		if c.ackQueued && c.state == csConnected && c.unacked > 0 {
+			c.sendState()
+		}
+		if c.wakeQueued {
+			notify(c.readNotify)
+		}
+		c.ackQueued, c.wakeQueued = false, false
+		c.mu.Unlock()
+		s.ackq[i] = nil
+	}
+	s.ackq, s.ackqRead = s.ackq[:0], 0
+}
+
+// addrPortConn is a PacketConn that reads and writes without allocating
+// addresses (*net.UDPConn and *udpmux.Conn are).
+type addrPortConn interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error)
+}
+
+// bufferedReader tells how many datagrams are queued for reading
+// (*udpmux.Conn).
+type bufferedReader interface {
+	Buffered() int
+}
+
+// batchWriter sends several datagrams to one address at once
+// (*udpmux.Conn: GSO on Linux).
+type batchWriter interface {
+	WriteBatch(msgs [][]byte, to netip.AddrPort) (int, error)
 }
 
 func newSocket(pc net.PacketConn, cfg *Config) *socket {
 	s := &socket{pc: pc, cfg: cfg, conns: make(map[connKey]*Conn), done: make(chan struct{})}
+	s.apc, _ = pc.(addrPortConn)
+	s.bw, _ = pc.(batchWriter)
+	s.br, _ = pc.(bufferedReader)
 	go s.readLoop()
 	return s
+}
+
+// readFrom reads one datagram and its sender.
+func (s *socket) readFrom(buf []byte) (int, netip.AddrPort, bool, error) {
+	if s.apc != nil {
+		n, ap, err := s.apc.ReadFromUDPAddrPort(buf)
+		return n, ap, true, err
+	}
+	n, addr, err := s.pc.ReadFrom(buf)
+	if err != nil {
+		return 0, netip.AddrPort{}, false, err
+	}
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return n, netip.AddrPort{}, false, nil
+	}
+	return n, ua.AddrPort(), true, nil
+}
+
+// writeTo sends one datagram.
+func (s *socket) writeTo(b []byte, to netip.AddrPort) {
+	if s.apc != nil {
+		_, _ = s.apc.WriteToUDPAddrPort(b, to)
+		return
+	}
+	_, _ = s.pc.WriteTo(b, net.UDPAddrFromAddrPort(to))
 }
 
 func (s *socket) readLoop() {
@@ -64,8 +189,9 @@ func (s *socket) readLoop() {
 	var err error
 	for {
 		var n int
-		var addr net.Addr
-		n, addr, err = s.pc.ReadFrom(buf)
+		var ap netip.AddrPort
+		var ok bool
+		n, ap, ok, err = s.readFrom(buf)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -78,14 +204,13 @@ func (s *socket) readLoop() {
 			}
 			break
 		}
-		ua, ok := addr.(*net.UDPAddr)
 		if !ok {
 			s.ignored.Add(1)
 			continue
 		}
-		ap := ua.AddrPort()
 		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		s.handle(buf[:n], ap)
+		s.flushAcks()
 	}
 	s.shutdown(err)
 }
@@ -251,7 +376,7 @@ func (s *socket) reset(to netip.AddrPort, id, seq uint16) {
 	var b [headerLen]byte
 	h := header{typ: stReset, connID: id, ts: microNow(), ack: seq, seq: uint16(randUint32())}
 	putHeader(b[:], &h)
-	_, _ = s.pc.WriteTo(b[:], net.UDPAddrFromAddrPort(to))
+	s.writeTo(b[:], to)
 }
 
 // newClientConn registers a connection we are dialling.
@@ -291,8 +416,9 @@ func randUint32() uint32 {
 	return binary.LittleEndian.Uint32(b[:])
 }
 
-// packet buffers, pooled by power-of-two size class (64 B … 64 KiB)
-var bufPools [11]sync.Pool
+// outgoing packets and their buffers, pooled by the buffer's
+// power-of-two size class (64 B … 64 KiB)
+var outPools [11]sync.Pool
 
 func sizeClass(n int) int {
 	if n <= 64 {
@@ -301,19 +427,21 @@ func sizeClass(n int) int {
 	return bits.Len(uint(n-1)) - 6
 }
 
-func getBuf(n int) []byte {
+// newOutPacket returns a packet with an n-byte buffer (header + payload).
+func newOutPacket(typ uint8, seq uint16, n int) *outPacket {
 	k := sizeClass(n)
-	if p, ok := bufPools[k].Get().(*[]byte); ok {
-		return (*p)[:n]
+	if p, ok := outPools[k].Get().(*outPacket); ok {
+		*p = outPacket{seq: seq, typ: typ, buf: p.buf[:n]}
+		return p
 	}
-	return make([]byte, n, 64<<k)
+	return &outPacket{seq: seq, typ: typ, buf: make([]byte, n, 64<<k)}
 }
 
-func putBuf(b []byte) {
-	if cap(b) < 64 || cap(b) > maxPacket || cap(b)&(cap(b)-1) != 0 {
+// free returns p to its pool; p must not be used afterwards.
+func (p *outPacket) free() {
+	c := cap(p.buf)
+	if c < 64 || c > maxPacket || c&(c-1) != 0 {
 		return
 	}
-	k := sizeClass(cap(b))
-	b = b[:0]
-	bufPools[k].Put(&b)
+	outPools[sizeClass(c)].Put(p)
 }

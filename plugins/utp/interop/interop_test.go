@@ -126,7 +126,7 @@ type ours struct {
 	ln net.Listener
 }
 
-func openOurs(t *testing.T, cfg utp.Config) *ours {
+func openOurs(t testing.TB, cfg utp.Config) *ours {
 	t.Helper()
 	raw, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
