@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +15,15 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/internal/impair"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
+
+// cpuTime is the process's user + system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // heapAndStacks is the live heap plus goroutine stacks after a GC.
 func heapAndStacks() uint64 {
@@ -77,7 +87,8 @@ const hopRTT = 20 * time.Millisecond
 
 // BenchmarkTestnetScale starts in-memory testnets (Options.Memory) of 1k,
 // 2k, 5k and 10k nodes in one run and reports, per size: the start-up time
-// (s-start), the slope of log(start-up) over log(N) against the smallest
+// (s-start) and the process CPU time it took (cpu-s-start: what a loaded
+// machine distorts least), the slope of log(start-up) over log(N) against the smallest
 // size (1 = linear), the Go memory per node (live heap + goroutine stacks
 // after GC, divided by N; no socket buffers exist in memory mode), and the
 // cost of a lookup by a warm read-only node of a topic one node announced:
@@ -113,12 +124,13 @@ func scaleRun(b *testing.B, n int) time.Duration {
 	base := heapAndStacks()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	tn, err := Start(ctx, n, Options{Memory: true})
-	el := time.Since(start)
+	el, cpu := time.Since(start), cpuTime()-cpu0
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.ReportMetric(cpu.Seconds(), "cpu-s-start")
 	defer tn.Close()
 	b.ReportMetric(float64(heapAndStacks()-base)/float64(n)/1024, "KiB/node")
 
