@@ -39,11 +39,14 @@ type Options struct {
 	// that run longer than 15 minutes (nodes stay "good" only while they
 	// keep talking). Off by default: tests are short.
 	Maintain bool
-	// QueryTimeout of every node (default 1 s).
+	// QueryTimeout of every node (default 1 s; 5 s with Memory).
 	QueryTimeout time.Duration
 	// QueryTries of every node (default 4: loopback loses nothing, but a
 	// busy CPU can make a reply later than QueryTimeout; resends are cheap
-	// and a late reply to any send still counts).
+	// and a late reply to any send still counts). With Memory the default
+	// is 1: the in-memory network loses nothing either, and with thousands
+	// of nodes on a starved CPU every resend of a late query is one more
+	// reply to compute, which makes the next ones later still.
 	QueryTries int
 	// PerBucket is how many nodes each node pings per routing-table bucket
 	// when the tables are filled (default 8, the bucket size).
@@ -102,9 +105,15 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 	}
 	if opts.QueryTimeout <= 0 {
 		opts.QueryTimeout = time.Second
+		if opts.Memory {
+			opts.QueryTimeout = 5 * time.Second
+		}
 	}
 	if opts.QueryTries <= 0 {
 		opts.QueryTries = 4
+		if opts.Memory {
+			opts.QueryTries = 1
+		}
 	}
 	if opts.PerBucket <= 0 {
 		opts.PerBucket = 8
