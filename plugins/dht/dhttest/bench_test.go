@@ -88,39 +88,44 @@ const hopRTT = 20 * time.Millisecond
 // BenchmarkTestnetScale starts in-memory testnets (Options.Memory) of 1k,
 // 2k, 5k and 10k nodes in one run and reports, per size: the start-up time
 // (s-start) and the process CPU time it took (cpu-s-start: what a loaded
-// machine distorts least), the slope of log(start-up) over log(N) against the smallest
-// size (1 = linear), the Go memory per node (live heap + goroutine stacks
+// machine distorts least), the slopes of log(start-up) and of log(CPU
+// time) over log(N) against the smallest size (slope, cpu-slope; 1 =
+// linear), the Go memory per node (live heap + goroutine stacks
 // after GC, divided by N; no socket buffers exist in memory mode), and the
 // cost of a lookup by a warm read-only node of a topic one node announced:
 // get_peers queries sent, time to the first peer, and hops (round trips on
 // the critical path: the lookup time of a second looker whose path has an
 // RTT of hopRTT, divided by hopRTT). Each size runs once per b.N; run it
-// with -benchtime 1x (≈ 4 minutes on a 2-core machine, ≈ 3 GiB).
+// with -benchtime 1x (4–8 minutes on a 2-core machine, ≈ 3 GiB).
 func BenchmarkTestnetScale(b *testing.B) {
 	sizes := []int{1000, 2000, 5000, 10000}
 	var first struct {
-		n int
-		t time.Duration
+		n      int
+		t, cpu time.Duration
 	}
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			var total time.Duration
+			var total, totalCPU time.Duration
 			for range b.N {
-				el := scaleRun(b, n)
+				el, cpu := scaleRun(b, n)
 				total += el
+				totalCPU += cpu
 			}
-			avg := total / time.Duration(b.N)
+			avg, cpu := total/time.Duration(b.N), totalCPU/time.Duration(b.N)
 			b.ReportMetric(avg.Seconds(), "s-start")
+			b.ReportMetric(cpu.Seconds(), "cpu-s-start")
 			if first.n == 0 {
-				first.n, first.t = n, avg
+				first.n, first.t, first.cpu = n, avg, cpu
 			} else {
-				b.ReportMetric(math.Log(avg.Seconds()/first.t.Seconds())/math.Log(float64(n)/float64(first.n)), "slope")
+				logN := math.Log(float64(n) / float64(first.n))
+				b.ReportMetric(math.Log(avg.Seconds()/first.t.Seconds())/logN, "slope")
+				b.ReportMetric(math.Log(cpu.Seconds()/first.cpu.Seconds())/logN, "cpu-slope")
 			}
 		})
 	}
 }
 
-func scaleRun(b *testing.B, n int) time.Duration {
+func scaleRun(b *testing.B, n int) (time.Duration, time.Duration) {
 	base := heapAndStacks()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -208,5 +213,5 @@ func scaleRun(b *testing.B, n int) time.Duration {
 	b.ReportMetric(float64(queries)/float64(len(topics)), "queries/lookup")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50-to-peer")
 	b.ReportMetric(float64(hops[len(hops)/2])/float64(hopRTT), "hops-p50")
-	return el
+	return el, cpu
 }
