@@ -358,13 +358,8 @@ func (d *Node) runJoin(j *join) {
 	failures := 0
 	relookup := false // the next round is the re-lookup after the first announce
 	announced := false
-	first := true
 	for {
-		alpha := traversalAlpha
-		if first || relookup {
-			alpha = joinAlpha
-		}
-		gen, err := d.round(j, j.req.Announce && !relookup, alpha)
+		gen, err := d.round(j, j.req.Announce && !relookup)
 		if j.ctx.Err() != nil {
 			return
 		}
@@ -374,7 +369,6 @@ func (d *Node) runJoin(j *join) {
 			continue // the server was replaced mid-round (adaptive switch): redo
 		}
 		d.rounds.Add(1)
-		first = first && err != nil // until a round reached a node
 		j.deliver(func() {
 			if !j.flushed {
 				j.flushed = true

@@ -19,13 +19,6 @@ import (
 const (
 	traversalAlpha = 3 // parallel queries
 	traversalK     = 8 // closest nodes kept, and announced to
-	// joinAlpha is the parallelism of a join's first round and of the
-	// re-lookup after its first announce: the rounds a join waits for. A
-	// dead node or a lost packet holds a slot for a whole timeout (and
-	// the first queries wait for the initial 1 s timeout, before any RTT is
-	// measured); twice the slots let the live nodes' answers through
-	// meanwhile. Later rounds, in the background, use traversalAlpha.
-	joinAlpha = 2 * traversalAlpha
 )
 
 var errNoResponse = errors.New("dht: no node answered")
@@ -34,9 +27,9 @@ var errNoResponse = errors.New("dht: no node answered")
 // iterative get_peers traversal towards the topic's infohash (every "values"
 // entry is reported as it arrives, with the answering node as referrer),
 // then, when announce is set, announce_peer with the swarm's port to the K
-// closest nodes that gave a token. alpha queries are in flight at most. It
-// returns the generation of the server it ran on.
-func (d *Node) round(j *join, announce bool, alpha int) (uint64, error) {
+// closest nodes that gave a token. It returns the generation of the server
+// it ran on.
+func (d *Node) round(j *join, announce bool) (uint64, error) {
 	srv := d.current()
 	if srv == nil {
 		return 0, errClosed()
@@ -73,7 +66,7 @@ func (d *Node) round(j *join, announce bool, alpha int) (uint64, error) {
 
 	op := traversal.Start(traversal.OperationInput{
 		Target: j.ih,
-		Alpha:  alpha,
+		Alpha:  traversalAlpha,
 		K:      traversalK,
 		DoQuery: func(qctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
 			if !lk.admitQuery() {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
-	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
 )
 
 // TestSimultaneousJoins: 50 pairs of peers join at the same moment, and each
@@ -167,53 +166,6 @@ func TestSimultaneousJoinsWithoutTimers(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("pair %d: neither side found the other before waiting for a timer", i)
-		}
-	}
-}
-
-// TestJoinFirstRoundAlpha: a join's first round keeps six queries in flight
-// (twice the background rounds' three), so that dead nodes, which hold a
-// slot for a whole timeout, do not stall it: with eight bootstrap nodes
-// that never answer and a 10-minute query timeout, six of them are queried
-// before any timeout.
-func TestJoinFirstRoundAlpha(t *testing.T) {
-	const holes = 8
-	got := make(chan int, 64)
-	var boot []string
-	for i := range holes {
-		c, err := dhttest.ListenLoopback(0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		boot = append(boot, c.LocalAddr().String())
-		go func() {
-			buf := make([]byte, 2048)
-			for {
-				if _, _, err := c.ReadFrom(buf); err != nil {
-					return
-				}
-				got <- i
-			}
-		}()
-	}
-	d, err := dht.ListenNode(dht.Config{
-		ListenAddr: "127.0.0.1:0", Bootstrap: boot, Ephemeral: dht.Bool(true), SendRate: -1,
-		QueryTimeout: 10 * time.Minute, QueryTries: 2, FastRelookups: []time.Duration{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	join(t, d, framework.JoinRequest{Topic: topic(t.Name()), Lookup: true})
-	seen := make(map[int]bool)
-	deadline := time.After(time.Minute) // only bounds a failure: the sends are immediate
-	for len(seen) < 6 {
-		select {
-		case i := <-got:
-			seen[i] = true
-		case <-deadline:
-			t.Fatalf("%d bootstrap nodes queried in parallel, want 6", len(seen))
 		}
 	}
 }
