@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -299,5 +300,23 @@ func TestAdaptiveSwitch(t *testing.T) {
 			continue
 		}
 		break
+	}
+}
+
+// TestAdaptiveNodeNoWaitingGoroutine: the adaptive switch is a timer, not a
+// goroutine waiting for AdaptiveAfter: an adaptive node runs as many
+// goroutines as a read-only one (memory per swarm).
+func TestAdaptiveNodeNoWaitingGoroutine(t *testing.T) {
+	tn := testnet(t)
+	clk := clockwork.NewFakeClock()
+	count := func(cfg dht.Config) int {
+		cfg.Clock, cfg.NoMaintenance = clk, true
+		g0 := runtime.NumGoroutine()
+		newDisc(t, tn, cfg)
+		return runtime.NumGoroutine() - g0
+	}
+	ro := count(dht.Config{Ephemeral: dht.Bool(true)})
+	if ad := count(dht.Config{}); ad != ro {
+		t.Fatalf("adaptive node: %d goroutines, read-only node: %d", ad, ro)
 	}
 }

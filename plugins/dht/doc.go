@@ -35,8 +35,8 @@
 // Round. One discovery round of a joined topic is:
 //
 //  1. an iterative get_peers traversal towards the infohash (alpha 3,
-//     K 8), starting from the routing table, or from the bootstrap nodes when
-//     the table is empty. Every "values" entry of every reply is reported at
+//     K 8), starting from the routing table, or from the bootstrap nodes
+//     when the table is empty. Every "values" entry of every reply is reported at
 //     once as a peer (host, port) with its referrer: the address and node id
 //     of the node that returned it;
 //  2. when announcing, announce_peer (port = the swarm's TCP/uTP listening

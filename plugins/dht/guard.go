@@ -30,16 +30,28 @@ import (
 // maxBencodeDepth bounds nesting; KRPC messages nest three levels at most.
 const maxBencodeDepth = 8
 
-// bvalue is a decoded bencode value: exactly one of the fields is set
-// (str for strings, isInt for integers, list, dict).
+// bvalue is a decoded bencode value: exactly one of isStr (str), isInt,
+// isList (list) and isDictV (dict) is set.
 type bvalue struct {
-	str    []byte
-	isStr  bool
-	isInt  bool
-	list   []bvalue
-	isList bool
-	dict   map[string]bvalue
+	str     []byte
+	isStr   bool
+	isInt   bool
+	list    []bvalue
+	isList  bool
+	dict    []bentry // in packet order; keys distinct
+	isDictV bool
 }
+
+// bentry is a dictionary entry.
+type bentry struct {
+	key []byte
+	val bvalue
+}
+
+// dictIndexAt is the size from which a dictionary's duplicate-key check
+// uses a map: KRPC dictionaries have a handful of keys, scanned linearly
+// without allocating; a hostile one with thousands stays O(n).
+const dictIndexAt = 16
 
 // parseBencode decodes one bencode value from b and returns it with the
 // number of bytes used. It is strict: integers are -?[0-9]+ without leading
@@ -104,7 +116,9 @@ func parseBencode(b []byte, depth int) (v bvalue, n int, ok bool) {
 		}
 	case c == 'd':
 		i := 1
-		v.dict = make(map[string]bvalue)
+		v.isDictV = true
+		v.dict = make([]bentry, 0, 4)
+		var index map[string]struct{} // from dictIndexAt keys on
 		for {
 			if i >= len(b) {
 				return v, 0, false
@@ -122,17 +136,38 @@ func parseBencode(b []byte, depth int) (v bvalue, n int, ok bool) {
 				return v, 0, false
 			}
 			i += m
-			if _, dup := v.dict[string(k.str)]; dup {
+			if index != nil {
+				if _, dup := index[string(k.str)]; dup {
+					return v, 0, false
+				}
+				index[string(k.str)] = struct{}{}
+			} else if _, dup := v.get(string(k.str)); dup {
 				return v, 0, false
 			}
-			v.dict[string(k.str)] = e
+			v.dict = append(v.dict, bentry{k.str, e})
+			if len(v.dict) == dictIndexAt {
+				index = make(map[string]struct{}, 2*dictIndexAt)
+				for _, e := range v.dict {
+					index[string(e.key)] = struct{}{}
+				}
+			}
 		}
 	default:
 		return v, 0, false
 	}
 }
 
-func (v bvalue) isDict() bool { return v.dict != nil }
+func (v bvalue) isDict() bool { return v.isDictV }
+
+// get returns the value of key k of a dictionary.
+func (v bvalue) get(k string) (bvalue, bool) {
+	for _, e := range v.dict {
+		if string(e.key) == k {
+			return e.val, true
+		}
+	}
+	return bvalue{}, false
+}
 
 // compactAddr reports whether v is a compact IPv4 (6 bytes) or IPv6 (18
 // bytes) address.
@@ -159,38 +194,38 @@ func validKRPC(b []byte) bool {
 	if !ok || !m.isDict() {
 		return false
 	}
-	if t, ok := m.dict["t"]; !ok || !t.isStr {
+	if t, ok := m.get("t"); !ok || !t.isStr {
 		return false
 	}
-	y, ok := m.dict["y"]
+	y, ok := m.get("y")
 	if !ok || !y.isStr || len(y.str) != 1 {
 		return false
 	}
-	if ip, ok := m.dict["ip"]; ok && !compactAddr(ip) {
+	if ip, ok := m.get("ip"); ok && !compactAddr(ip) {
 		return false
 	}
 	switch y.str[0] {
 	case 'q':
-		q, ok := m.dict["q"]
+		q, ok := m.get("q")
 		if !ok || !q.isStr {
 			return false
 		}
-		a, ok := m.dict["a"]
+		a, ok := m.get("a")
 		if !ok || !a.isDict() {
 			return false
 		}
-		if id, ok := a.dict["id"]; !ok || !id.isStr || len(id.str) != 20 {
+		if id, ok := a.get("id"); !ok || !id.isStr || len(id.str) != 20 {
 			return false
 		}
 	case 'r':
-		r, ok := m.dict["r"]
+		r, ok := m.get("r")
 		if !ok || !r.isDict() {
 			return false
 		}
-		if id, ok := r.dict["id"]; !ok || !id.isStr || len(id.str) != 20 {
+		if id, ok := r.get("id"); !ok || !id.isStr || len(id.str) != 20 {
 			return false
 		}
-		if vals, ok := r.dict["values"]; ok {
+		if vals, ok := r.get("values"); ok {
 			if !vals.isList {
 				return false
 			}
@@ -200,11 +235,13 @@ func validKRPC(b []byte) bool {
 				}
 			}
 		}
-		if !compactList(r.dict["nodes"], 26) || !compactList(r.dict["nodes6"], 38) {
+		nodes, _ := r.get("nodes")
+		nodes6, _ := r.get("nodes6")
+		if !compactList(nodes, 26) || !compactList(nodes6, 38) {
 			return false
 		}
 	case 'e':
-		e, ok := m.dict["e"]
+		e, ok := m.get("e")
 		if !ok || !(e.isStr || (e.isList && len(e.list) == 2 && e.list[0].isInt && e.list[1].isStr)) {
 			return false
 		}

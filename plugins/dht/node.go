@@ -45,6 +45,8 @@ type Node struct {
 	rounds    atomic.Uint64
 	queries   atomic.Uint64
 
+	adapt clockwork.Timer // the adaptive switch (Ephemeral nil); nil otherwise
+
 	srvMu       sync.Mutex
 	srv         *server
 	srvClosed   bool
@@ -121,15 +123,19 @@ func ListenNode(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("dht: %w", err)
 	}
 	if cfg.Ephemeral == nil {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			select {
-			case <-d.clock.After(cfg.AdaptiveAfter):
-				d.becomeFull()
-			case <-d.closing:
+		// A timer, not a goroutine waiting for 30 minutes: one goroutine
+		// (and its stack) fewer per swarm.
+		d.adapt = d.clock.AfterFunc(cfg.AdaptiveAfter, func() {
+			d.mu.Lock()
+			if d.closed {
+				d.mu.Unlock()
+				return
 			}
-		}()
+			d.wg.Add(1)
+			d.mu.Unlock()
+			defer d.wg.Done()
+			d.becomeFull()
+		})
 	}
 	return d, nil
 }
@@ -268,6 +274,9 @@ func (d *Node) Close() error {
 	}
 	d.closed = true
 	close(d.closing)
+	if d.adapt != nil {
+		d.adapt.Stop()
+	}
 	joins := d.joins
 	d.joins = nil
 	d.mu.Unlock()

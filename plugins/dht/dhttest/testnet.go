@@ -2,9 +2,20 @@
 // loopback, with filled routing tables, for tests, benchmarks and the
 // `swarmhost testnet` command. Every socket it opens can only send to
 // loopback addresses.
+//
+// A testnet is a simulation: its routing tables are filled by pinging a
+// Kademlia-shaped selection of nodes chosen in process (every node knows
+// up to PerBucket nodes at every distance at once, as a long-running
+// network's nodes would), not by each node bootstrapping and traversing.
+// With Options.Memory the nodes talk over an in-memory network
+// ([MemNetwork]) instead of UDP sockets, which scales to 10 000 nodes in
+// one process; the default, sockets on 127.0.0.1, is what swarms and
+// other processes can reach.
 package dhttest
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,10 +23,9 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sort"
 	"sync"
 	"time"
-
-	"github.com/anacrolix/dht/v2/int160"
 
 	"github.com/dwebswarm/dwebswarm-go/internal/impair"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
@@ -29,11 +39,14 @@ type Options struct {
 	// that run longer than 15 minutes (nodes stay "good" only while they
 	// keep talking). Off by default: tests are short.
 	Maintain bool
-	// QueryTimeout of every node (default 1 s).
+	// QueryTimeout of every node (default 1 s; 5 s with Memory).
 	QueryTimeout time.Duration
 	// QueryTries of every node (default 4: loopback loses nothing, but a
 	// busy CPU can make a reply later than QueryTimeout; resends are cheap
-	// and a late reply to any send still counts).
+	// and a late reply to any send still counts). With Memory the default
+	// is 1: the in-memory network loses nothing either, and with thousands
+	// of nodes on a starved CPU every resend of a late query is one more
+	// reply to compute, which makes the next ones later still.
 	QueryTries int
 	// PerBucket is how many nodes each node pings per routing-table bucket
 	// when the tables are filled (default 8, the bucket size).
@@ -49,22 +62,35 @@ type Options struct {
 	// filled: they stay in every routing table and never answer (they send
 	// nothing), like nodes that left.
 	Dead float64
-	// Seed makes the impairment's random decisions and the choice of dead
-	// nodes reproducible.
+	// Seed makes the impairment's random decisions, the choice of dead
+	// nodes and of the nodes each node pings reproducible.
 	Seed uint64
+	// Memory runs the testnet on an in-memory network (a [MemNetwork]:
+	// no sockets, one address per node in 127.77.0.0/16) instead of UDP
+	// sockets on 127.0.0.1. Only nodes made by ListenNode (and conns made
+	// by ListenPacket) reach it: a swarm's own socket cannot. For large
+	// simulations; the socket mode is the realistic one.
+	Memory bool
+}
+
+// packetConn is a testnet node's conn: a *LoopbackConn or a *MemConn.
+type packetConn interface {
+	net.PacketConn
+	Sent() uint64
 }
 
 // Testnet is a set of full DHT nodes on 127.0.0.1.
 type Testnet struct {
 	Nodes []*dht.Node
-	conns []*LoopbackConn
+	conns []packetConn
+	mem   *MemNetwork    // Options.Memory
 	imps  []*impair.Conn // conns[i] wrapped; nil entries without Impair/Dead
 	dead  []bool
 	opts  Options
 
 	mu     sync.Mutex
 	extra  []*dht.Node
-	xconns []*LoopbackConn
+	xconns []packetConn
 	closed bool
 }
 
@@ -79,9 +105,15 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 	}
 	if opts.QueryTimeout <= 0 {
 		opts.QueryTimeout = time.Second
+		if opts.Memory {
+			opts.QueryTimeout = 5 * time.Second
+		}
 	}
 	if opts.QueryTries <= 0 {
 		opts.QueryTries = 4
+		if opts.Memory {
+			opts.QueryTries = 1
+		}
 	}
 	if opts.PerBucket <= 0 {
 		opts.PerBucket = 8
@@ -90,12 +122,15 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 		return nil, errors.New("dhttest: Dead must be in [0, 1)")
 	}
 	t := &Testnet{opts: opts}
+	if opts.Memory {
+		t.mem = NewMemNetwork()
+	}
 	for i := range n {
 		port := 0
 		if i == 0 {
 			port = opts.Port
 		}
-		c, err := ListenLoopback(port)
+		c, err := t.listen(port)
 		if err != nil {
 			t.Close()
 			return nil, fmt.Errorf("dhttest: node %d: %w", i, err)
@@ -126,7 +161,8 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 			QueryTimeout:  opts.QueryTimeout,
 			QueryTries:    opts.QueryTries,
 			NoMaintenance: true,
-			// Every node is on 127.0.0.1: no per-IP share among them.
+			// Every socket node is on 127.0.0.1: no per-IP share among
+			// them (in memory, each node has an IP of its own).
 			Limits: dht.Limits{Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},
 		})
 		if err != nil {
@@ -150,6 +186,20 @@ func Start(ctx context.Context, n int, opts Options) (*Testnet, error) {
 	}
 	return t, nil
 }
+
+// listen opens a node's conn: on the in-memory network, or a loopback
+// socket on port (0: any).
+func (t *Testnet) listen(port int) (packetConn, error) {
+	if t.mem != nil {
+		return t.mem.Listen()
+	}
+	return ListenLoopback(port)
+}
+
+// ListenPacket opens a conn on the testnet's network (a loopback socket,
+// or an address of the in-memory network with Options.Memory), for a
+// Config.PacketConn of one's own. The caller closes it.
+func (t *Testnet) ListenPacket() (net.PacketConn, error) { return t.listen(0) }
 
 // impair applies Options.Impair and Options.Dead.
 func (t *Testnet) impair() error {
@@ -186,33 +236,25 @@ type ping struct {
 	to   netip.AddrPort
 }
 
-// fill makes every node ping a Kademlia-shaped selection of the others.
+// fill makes every node ping a Kademlia-shaped selection of the others:
+// for each bucket of its table (the nodes sharing exactly b leading id
+// bits with it), up to PerBucket nodes of that bucket at random. The nodes
+// are sorted by id once, so that a bucket is a range of that order found
+// by binary search: O(N log N) to choose, O(N · PerBucket · log N) pings.
 func (t *Testnet) fill(ctx context.Context) error {
 	n := len(t.Nodes)
-	ids := make([]int160.T, n)
+	ids := make([][20]byte, n)
 	addrs := make([]netip.AddrPort, n)
 	for i, d := range t.Nodes {
-		ids[i] = int160.FromByteArray(d.ID())
+		ids[i] = d.ID()
 		addrs[i] = d.Addr().(*net.UDPAddr).AddrPort()
 	}
+	rng := rand.New(rand.NewPCG(t.opts.Seed, 0xf111))
 	var pings []ping
-	for i := range n {
-		perBucket := make(map[int]int)
-		for _, j := range rand.Perm(n) {
-			if j == i {
-				continue
-			}
-			var x int160.T
-			x.Xor(&ids[i], &ids[j])
-			b := 160 - x.BitLen()
-			if perBucket[b] >= t.opts.PerBucket {
-				continue
-			}
-			perBucket[b]++
-			pings = append(pings, ping{t.Nodes[i], addrs[j]})
-		}
+	for _, e := range choosePings(ids, t.opts.PerBucket, rng) {
+		pings = append(pings, ping{t.Nodes[e[0]], addrs[e[1]]})
 	}
-	rand.Shuffle(len(pings), func(a, b int) { pings[a], pings[b] = pings[b], pings[a] })
+	rng.Shuffle(len(pings), func(a, b int) { pings[a], pings[b] = pings[b], pings[a] })
 	work := make(chan ping)
 	var wg sync.WaitGroup
 	var errMu sync.Mutex
@@ -253,6 +295,77 @@ func (t *Testnet) fill(ctx context.Context) error {
 	return nil
 }
 
+// choosePings returns the pings of fill as (from, to) indices into ids:
+// for every node i and every bucket b of i's table (the nodes sharing
+// exactly b leading bits with i), min(perBucket, size of the bucket)
+// distinct nodes of that bucket at random.
+func choosePings(ids [][20]byte, perBucket int, rng *rand.Rand) [][2]int {
+	n := len(ids)
+	order := make([]int, n) // node indices by id
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(ids[a][:], ids[b][:]) })
+	sorted := make([][20]byte, n)
+	for k, i := range order {
+		sorted[k] = ids[i]
+	}
+	var ret [][2]int
+	for i := range n {
+		lo, hi := 0, n // the nodes sharing ≥ b leading bits with i
+		for b := 0; b < 160 && hi-lo > 1; b++ {
+			nlo, nhi := prefixRange(sorted, ids[i], b+1, lo, hi)
+			// bucket b: [lo, nlo) ∪ [nhi, hi), one of them empty
+			for _, k := range pick(rng, nlo-lo+hi-nhi, perBucket) {
+				if k < nlo-lo {
+					k += lo
+				} else {
+					k += nhi - (nlo - lo)
+				}
+				ret = append(ret, [2]int{i, order[k]})
+			}
+			lo, hi = nlo, nhi
+		}
+	}
+	return ret
+}
+
+// prefixRange narrows [lo, hi) of sorted (ids in order) to the ids that
+// share their first bits bits with x.
+func prefixRange(sorted [][20]byte, x [20]byte, bits, lo, hi int) (int, int) {
+	nlo := lo + sort.Search(hi-lo, func(k int) bool { return cmpPrefix(sorted[lo+k], x, bits) >= 0 })
+	nhi := nlo + sort.Search(hi-nlo, func(k int) bool { return cmpPrefix(sorted[nlo+k], x, bits) > 0 })
+	return nlo, nhi
+}
+
+// cmpPrefix compares the first bits bits of a and x.
+func cmpPrefix(a, x [20]byte, bits int) int {
+	full := bits / 8
+	if c := bytes.Compare(a[:full], x[:full]); c != 0 || bits%8 == 0 {
+		return c
+	}
+	mask := byte(0xff) << (8 - bits%8)
+	return cmp.Compare(a[full]&mask, x[full]&mask)
+}
+
+// pick returns min(k, n) distinct numbers in [0, n) at random.
+func pick(rng *rand.Rand, n, k int) []int {
+	if n <= k {
+		ret := make([]int, n)
+		for i := range ret {
+			ret[i] = i
+		}
+		return ret
+	}
+	ret := make([]int, 0, k)
+	for len(ret) < k {
+		if x := rng.IntN(n); !slices.Contains(ret, x) {
+			ret = append(ret, x)
+		}
+	}
+	return ret
+}
+
 // Bootstrap returns host:port of up to three nodes, for Config.Bootstrap.
 func (t *Testnet) Bootstrap() []string {
 	var ret []string
@@ -287,7 +400,7 @@ func (t *Testnet) Config(cfg dht.Config) dht.Config {
 // ListenNode starts a Node on a new loopback-only socket, configured
 // by Config(cfg). Testnet.Close closes it (closing it earlier is fine).
 func (t *Testnet) ListenNode(cfg dht.Config) (*dht.Node, error) {
-	c, err := ListenLoopback(0)
+	c, err := t.listen(0)
 	if err != nil {
 		return nil, err
 	}

@@ -15,9 +15,14 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestStartFillsTables(t *testing.T) {
+	t.Run("sockets", func(t *testing.T) { testStartFillsTables(t, false) })
+	t.Run("memory", func(t *testing.T) { testStartFillsTables(t, true) })
+}
+
+func testStartFillsTables(t *testing.T, memory bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tn, err := Start(ctx, 30, Options{})
+	tn, err := Start(ctx, 30, Options{Memory: memory})
 	if err != nil {
 		t.Fatal(err)
 	}

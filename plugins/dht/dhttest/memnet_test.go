@@ -1,0 +1,137 @@
+package dhttest
+
+import (
+	"errors"
+	"math/bits"
+	"math/rand/v2"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestMemNetwork(t *testing.T) {
+	mn := NewMemNetwork()
+	a, err := mn.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := mn.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if a.LocalAddr().String() == b.LocalAddr().String() || !IsLoopback(a.LocalAddr()) {
+		t.Fatalf("addresses %v %v", a.LocalAddr(), b.LocalAddr())
+	}
+	if _, err := a.WriteTo([]byte("hello"), b.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, from, err := b.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "hello" || from.String() != a.LocalAddr().String() {
+		t.Fatalf("read %q from %v: %v", buf[:n], from, err)
+	}
+	// To nobody: dropped, counted, no error (like UDP).
+	if _, err := a.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 1}); err != nil || mn.Dropped() != 1 {
+		t.Fatalf("write to nobody: %v, %d dropped", err, mn.Dropped())
+	}
+	// Not loopback: refused.
+	before := Violations()
+	if _, err := a.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1}); err == nil {
+		t.Fatal("sent to a non-loopback address")
+	}
+	violations.Add(before - Violations())
+	// A full queue drops.
+	for range memQueueCap + 5 {
+		a.WriteTo([]byte("y"), b.LocalAddr())
+	}
+	if mn.Dropped() != 6 {
+		t.Fatalf("%d dropped, want 6", mn.Dropped())
+	}
+	for range memQueueCap {
+		if _, _, err := b.ReadFrom(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A deadline in the past unblocks a blocked reader (guardConn.Close).
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := b.ReadFrom(buf)
+		done <- err
+	}()
+	b.SetReadDeadline(time.Unix(1, 0))
+	if err := <-done; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read after deadline: %v", err)
+	}
+	var ne net.Error
+	b.SetReadDeadline(time.Time{})
+	_, _, err = (func() (int, net.Addr, error) { b.SetReadDeadline(time.Unix(1, 0)); return b.ReadFrom(buf) })()
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("deadline error %v is not a net.Error timeout", err)
+	}
+	b.SetReadDeadline(time.Time{})
+	// Close unblocks a reader and frees the address.
+	go func() {
+		_, _, err := b.ReadFrom(buf)
+		done <- err
+	}()
+	b.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+	a.WriteTo([]byte("z"), b.LocalAddr())
+	if mn.Dropped() != 7 {
+		t.Fatalf("%d dropped after close, want 7", mn.Dropped())
+	}
+}
+
+// TestChoosePings: for every node and bucket, the fill pings
+// min(perBucket, bucket size) distinct nodes of that bucket (checked
+// against a brute-force bucketing).
+func TestChoosePings(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n, per = 300, 4
+	ids := make([][20]byte, n)
+	for i := range ids {
+		for k := range ids[i] {
+			ids[i][k] = byte(rng.UintN(256))
+		}
+	}
+	// two ids sharing a long prefix
+	ids[1] = ids[0]
+	ids[1][19] ^= 1
+	bucket := func(a, b [20]byte) int {
+		for k := range a {
+			if x := a[k] ^ b[k]; x != 0 {
+				return 8*k + bits.LeadingZeros8(x)
+			}
+		}
+		return 160
+	}
+	got := make(map[[2]int]int) // (from, bucket) → pings
+	seen := make(map[[2]int]bool)
+	for _, e := range choosePings(ids, per, rng) {
+		if e[0] == e[1] || seen[e] {
+			t.Fatalf("ping %v: self or duplicate", e)
+		}
+		seen[e] = true
+		got[[2]int{e[0], bucket(ids[e[0]], ids[e[1]])}]++
+	}
+	for i := range n {
+		size := make(map[int]int)
+		for j := range n {
+			if j != i {
+				size[bucket(ids[i], ids[j])]++
+			}
+		}
+		for b, sz := range size {
+			if want := min(per, sz); got[[2]int{i, b}] != want {
+				t.Fatalf("node %d bucket %d (size %d): %d pings, want %d", i, b, sz, got[[2]int{i, b}], want)
+			}
+		}
+	}
+	if got[[2]int{0, 159}] != 1 {
+		t.Fatal("the deep bucket was not pinged")
+	}
+}
