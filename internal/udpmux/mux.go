@@ -164,9 +164,14 @@ func (m *Mux) Close() error {
 	return m.closeErr
 }
 
+// readBufLen is the read loop's buffer size: a variable, so that the
+// buffer is allocated on the heap (64 KiB), not on the goroutine's stack,
+// which would grow to 128 KiB for it.
+var readBufLen = maxPacket
+
 func (m *Mux) readLoop() {
 	defer close(m.done)
-	buf := make([]byte, maxPacket)
+	buf := make([]byte, readBufLen)
 	oob := make([]byte, oobLen)
 	for {
 		var n, seg int
