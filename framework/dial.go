@@ -174,6 +174,21 @@ func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
 		c.admitLocked(d.w, d.hs)
 		return
 	}
+	s.connectedLocked(c)
+	s.registerLocked(c)
+	s.mu.Unlock()
+	s.handle(c)
+}
+
+// connectedLocked marks the entry c was dialled for connected, with c as
+// its connection and proven (its retries start again), unless the entry
+// was forgotten or banned while dialling: then c stays, without the
+// entry. Caller holds s.mu.
+func (s *Swarm) connectedLocked(c *Conn) {
+	e := c.entry
+	if e == nil {
+		return
+	}
 	if s.peers[e.key] == e && e.state == stDialing {
 		s.setState(e, stConnected)
 		e.retries = 0
@@ -182,11 +197,8 @@ func (s *Swarm) dialed(e *entry, d dialResult, typ string, err error) {
 		s.account(e, true)
 		e.conn = c
 	} else {
-		c.entry = nil // forgotten or banned while dialling: keep the conn, not the entry
+		c.entry = nil
 	}
-	s.registerLocked(c)
-	s.mu.Unlock()
-	s.handle(c)
 }
 
 // Connect dials peer by hand, outside the queue (seed: swarm.connect). The

@@ -559,18 +559,7 @@ func (c *Conn) admitLocked(w *watcher, hs *hsState) *Conn {
 		}
 		return other
 	}
-	if e := c.entry; e != nil {
-		if s.peers[e.key] == e && e.state == stDialing {
-			s.setState(e, stConnected)
-			e.retries = 0
-			s.account(e, false)
-			e.proven = true
-			s.account(e, true)
-			e.conn = c
-		} else {
-			c.entry = nil // forgotten or banned while dialling: keep the conn, not the entry
-		}
-	}
+	s.connectedLocked(c)
 	if s.byKey[key] == nil {
 		s.byKey[key] = c
 	}
