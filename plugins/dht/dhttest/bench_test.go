@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,15 +14,6 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/internal/impair"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 )
-
-// cpuTime is the process's user + system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // heapAndStacks is the live heap plus goroutine stacks after a GC.
 func heapAndStacks() uint64 {
