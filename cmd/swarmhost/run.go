@@ -31,7 +31,7 @@ Runs the daemon the config describes: its plugins, its topics and its
 services (TCP port forwarding over topics). SIGINT/SIGTERM shut it down
 gracefully (un-announce, close connections, stop plugins) within 10 s;
 SIGHUP reloads the config (not on Windows, which has no SIGHUP: restart
-instead): topics and services added or removed, others untouched. Sections that need a restart (node, plugins, log, metrics) are
+instead): topics and services added or removed, others untouched. Sections that need a restart (node, plugins, log, metrics, relay) are
 reported, not applied.
 
 The swarm's identity is the key file node.key (default: node.key beside the
