@@ -84,6 +84,7 @@ func TestRelayErrors(t *testing.T) {
 		{"zero bytes", "relay:\n  enabled: true\n  maxBytesPerClient: 0\n", 3, 22, "relay.maxBytesPerClient: 0", "-1 means no limit", framework.ErrInvalidOption},
 		{"bare duration", "relay:\n  enabled: true\n  maxSessionDuration: 60\n", 3, 23, "60 has no unit", "", nil},
 		{"bad listen", "relay:\n  enabled: true\n  listen: 127.0.0.1\n", 3, 11, `bad address "127.0.0.1"`, "HOST:PORT", framework.ErrInvalidPeer},
+		{"listen on node.port", "node: {host: 127.0.0.1, port: 7000}\nrelay:\n  enabled: true\n  listen: 127.0.0.1:7000\n", 4, 11, "relay.listen: port 7000 is node.port", "another port", framework.ErrInvalidOption},
 		{"listen while off", "relay:\n  listen: 127.0.0.1:7000\n", 2, 11, "relay.listen: the relay is not enabled", "enabled: true", framework.ErrInvalidOption},
 		{"relays not a list", "relays: 127.0.0.1:7000\n", 1, 9, "want a list", "KEY@", nil},
 		{"relay bad key", "relays:\n  - nokey@127.0.0.1:7000\n", 2, 5, "relays[0]: ", "public key", secure.ErrBadKey},

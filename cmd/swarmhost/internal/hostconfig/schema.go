@@ -6,9 +6,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -577,6 +579,12 @@ func (d *decoder) crossChecks(c *Config, seen *seenKeys) {
 	}
 	if seen.relayWhen != nil && len(c.Relays) == 0 && seen.relays == nil {
 		d.add(seen.relayWhen, framework.ErrInvalidOption, "list the relays to reserve at: relays: [KEY@HOST:PORT]", "relayWhen: no relays")
+	}
+	if seen.relayListen != nil && c.Relay.Listen != "" && n.Port != 0 {
+		host, port, _ := net.SplitHostPort(c.Relay.Listen)
+		if port == strconv.Itoa(n.Port) && (host == "" || n.Host == "" || host == n.Host) {
+			d.add(seen.relayListen, framework.ErrInvalidOption, "the tcp transport listens on node.port: give the relay another port", "relay.listen: port %s is node.port", port)
+		}
 	}
 	if seen.relayListen != nil && !c.Relay.Enabled {
 		d.add(seen.relayListen, framework.ErrInvalidOption, "add enabled: true to run the relay, or remove the relay section", "relay.listen: the relay is not enabled")
