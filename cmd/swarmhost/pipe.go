@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -156,7 +157,11 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, id pipeIdentity, 
 	}
 	topic := target.joinTopic(id.kp.Public)
 	var sw *framework.Swarm
-	rc, err := relayClient(log, id.kp, nf.relays, nf.relayWhen, func() framework.Connectivity { return sw.Connectivity() })
+	var relays []string
+	if nf.relays != "" {
+		relays = strings.Split(nf.relays, ",")
+	}
+	rc, err := relayClient(log, id.kp, relays, nf.relayWhen, nil, func() framework.Connectivity { return sw.Connectivity() })
 	if err != nil {
 		plugins.Close()
 		return err

@@ -119,10 +119,6 @@ func runRelay(ctx context.Context, args []string, s stdio) int {
 // startRelay starts the relay's DHT node (when bootstrap is given) and the
 // relay server announcing on it.
 func startRelay(log *slog.Logger, kp secure.KeyPair, listen, dhtListen string, bootstrap []string, lim relay.Limits) (*relay.Server, *dht.Node, error) {
-	cfg := relay.ServerConfig{KeyPair: kp, Listen: listen, Limits: lim, Logger: log,
-		OnLimit: func(kind string, client secure.PublicKey) {
-			log.Info("relay limit", "limit", kind, "client", client.Short())
-		}}
 	var node *dht.Node
 	if len(bootstrap) > 0 {
 		if dhtListen == "" {
@@ -133,12 +129,8 @@ func startRelay(log *slog.Logger, kp secure.KeyPair, listen, dhtListen string, b
 		if err != nil {
 			return nil, nil, fmt.Errorf("relay dht: %w", err)
 		}
-		cfg.Announcer = relay.DHTAnnouncer(node)
-		cfg.OnAnnounced = func(ih [20]byte, port int) {
-			log.Debug("relay announced", "infohash", fmt.Sprintf("%x", ih), "port", port)
-		}
 	}
-	srv, err := relay.NewServer(cfg)
+	srv, err := newRelayServer(log, kp, listen, lim, node)
 	if err != nil {
 		if node != nil {
 			node.Close()
@@ -148,14 +140,33 @@ func startRelay(log *slog.Logger, kp secure.KeyPair, listen, dhtListen string, b
 	return srv, node, nil
 }
 
+// newRelayServer starts a relay server on listen with the limits lim,
+// logging the limits it hits; it announces on node when node is not nil
+// (swarmhost relay's own node, or a daemon's DHT discovery's).
+func newRelayServer(log *slog.Logger, kp secure.KeyPair, listen string, lim relay.Limits, node *dht.Node) (*relay.Server, error) {
+	cfg := relay.ServerConfig{KeyPair: kp, Listen: listen, Limits: lim, Logger: log,
+		OnLimit: func(kind string, client secure.PublicKey) {
+			log.Info("relay limit", "limit", kind, "client", client.Short())
+		}}
+	if node != nil {
+		cfg.Announcer = relay.DHTAnnouncer(node)
+		cfg.OnAnnounced = func(ih [20]byte, port int) {
+			log.Debug("relay announced", "infohash", fmt.Sprintf("%x", ih), "port", port)
+		}
+	}
+	return relay.NewServer(cfg)
+}
+
 // relayClient builds the relay client of a swarm from --relay and
-// --relay-when: nil when --relay is empty. connectivity is asked, for
-// "unpunchable", whether the swarm needs a relay.
-func relayClient(log *slog.Logger, kp secure.KeyPair, relays, when string, connectivity func() framework.Connectivity) (*relay.Client, error) {
-	if relays == "" {
+// --relay-when (or a daemon's relays and relayWhen): nil when relays is
+// empty. find, when not nil, finds more relays, tried after relays (see
+// relay.DHTFinder). connectivity is asked, for "unpunchable", whether the
+// swarm needs a relay.
+func relayClient(log *slog.Logger, kp secure.KeyPair, relays []string, when string, find func(context.Context) ([]string, error), connectivity func() framework.Connectivity) (*relay.Client, error) {
+	if len(relays) == 0 {
 		return nil, nil
 	}
-	cfg := relay.ClientConfig{KeyPair: kp, Relays: strings.Split(relays, ","), Logger: log}
+	cfg := relay.ClientConfig{KeyPair: kp, Relays: relays, Find: find, Logger: log}
 	switch when {
 	case "", "always":
 	case "unpunchable":

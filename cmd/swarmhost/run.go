@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
+	"github.com/dwebswarm/dwebswarm-go/plugins/relay"
 	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
@@ -29,7 +31,7 @@ Runs the daemon the config describes: its plugins, its topics and its
 services (TCP port forwarding over topics). SIGINT/SIGTERM shut it down
 gracefully (un-announce, close connections, stop plugins) within 10 s;
 SIGHUP reloads the config (not on Windows, which has no SIGHUP: restart
-instead): topics and services added or removed, others untouched. Sections that need a restart (node, plugins, log, metrics) are
+instead): topics and services added or removed, others untouched. Sections that need a restart (node, plugins, log, metrics, relay) are
 reported, not applied.
 
 The swarm's identity is the key file node.key (default: node.key beside the
@@ -97,6 +99,10 @@ type daemon struct {
 	plugins *hostconfig.Plugins
 	// publicKey is the swarm's identity, loaded from node.key at start
 	publicKey secure.PublicKey
+	// relay is the relay server (config relay.enabled), nil when off
+	relay *relay.Server
+	// relayClient reserves at the config's relays, nil when none
+	relayClient *relay.Client
 }
 
 // startDaemon loads the config, starts the swarm, the observer (when a
@@ -126,7 +132,26 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 	opts = append(opts, identityOptions(kp, cfg.Node.Plaintext)...)
 	// services make the connections: the queue never dials on its own
 	opts = append(opts, framework.WithMaxClientSockets(-1))
-	sw, err := framework.New(opts...)
+	var dhtPlugin *dht.Plugin
+	for _, p := range plugins.Discoveries {
+		if dp, ok := p.(*dht.Plugin); ok {
+			dhtPlugin = dp
+		}
+	}
+	var sw *framework.Swarm
+	var findRelays func(context.Context) ([]string, error)
+	if dhtPlugin != nil {
+		findRelays = relay.DHTFinder(dhtPlugin.Node)
+	}
+	rc, err := relayClient(log, kp, cfg.Relays, cfg.RelayWhen, findRelays, func() framework.Connectivity { return sw.Connectivity() })
+	if err != nil {
+		plugins.Close()
+		return nil, err
+	}
+	if rc != nil {
+		opts = append(opts, rc.Options()...)
+	}
+	sw, err = framework.New(opts...)
 	if err != nil {
 		plugins.Close()
 		return nil, err
@@ -138,17 +163,19 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		refusals.Close()
 		return nil, err
 	}
-	d := &daemon{path: path, log: log, cfg: cfg, sw: sw, plugins: plugins, refusals: refusals, publicKey: kp.Public}
+	d := &daemon{path: path, log: log, cfg: cfg, sw: sw, plugins: plugins, refusals: refusals, publicKey: kp.Public, relayClient: rc}
 	d.fwd = forward.New(sw, forward.Options{Logger: log})
-	var dhtPlugin *dht.Plugin
+	if cfg.Relay.Enabled {
+		if d.relay, err = startDaemonRelay(log, kp, cfg, dhtPlugin); err != nil {
+			d.shutdown()
+			return nil, err
+		}
+	}
 	var mdnsDisc *mdns.Discovery
 	for _, p := range plugins.Discoveries {
 		tracker.Add("discovery", p.Name(), "")
-		switch dp := p.(type) {
-		case *dht.Plugin:
-			dhtPlugin = dp
-		case *mdns.Discovery:
-			mdnsDisc = dp
+		if md, ok := p.(*mdns.Discovery); ok {
+			mdnsDisc = md
 		}
 	}
 	var utpTransport *utp.Transport
@@ -195,6 +222,26 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 	}
 	log.Info("running", "config", path, "public_key", kp.Public.String(), "mode", mode(cfg.Node.Plaintext), "port", sw.Port(), "topics", len(cfg.Topics()), "services", len(cfg.Services()), "metrics", metricsAddr)
 	return d, nil
+}
+
+// startDaemonRelay starts the relay of the config's relay section: on
+// relay.listen (default node.host, a random port), announcing on the dht
+// discovery's node when there is one.
+func startDaemonRelay(log *slog.Logger, kp secure.KeyPair, cfg *hostconfig.Config, dhtPlugin *dht.Plugin) (*relay.Server, error) {
+	listen := cfg.Relay.Listen
+	if listen == "" {
+		listen = net.JoinHostPort(cfg.Node.Host, "0")
+	}
+	var node *dht.Node
+	if dhtPlugin != nil {
+		node = dhtPlugin.Node()
+	}
+	srv, err := newRelayServer(log, kp, listen, cfg.Relay.Limits, node)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	log.Info("relay listening", "addr", srv.Addr().String(), "relay", kp.Public.String()+"@"+srv.Addr().String(), "dht", node != nil)
+	return srv, nil
 }
 
 // serve runs until ctx ends, reloading the config on every signal of hup.
@@ -384,6 +431,9 @@ func (d *daemon) shutdown() error {
 		d.fwd.Close()
 		if d.obs != nil {
 			errs = append(errs, d.obs.Shutdown(ctx))
+		}
+		if d.relay != nil {
+			d.relay.Close()
 		}
 		if err := d.sw.Close(); err != nil && !errors.Is(err, framework.ErrClosed) {
 			errs = append(errs, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/relay"
 )
 
 // Config is a parsed and validated daemon configuration. Every field holds
@@ -35,6 +36,15 @@ type Config struct {
 	Validators  []Plugin
 	Log         Log
 	Metrics     Metrics
+	// Relay is the "relay" section: this daemon relays for others.
+	Relay Relay
+	// Relays are the relays this daemon reserves at ("relays", each
+	// "KEY@HOST:PORT" or "HOST:PORT"), tried in order before relays found
+	// on the DHT; empty: the daemon reserves at none.
+	Relays []string
+	// RelayWhen is "always" (default) or "unpunchable": reserve only while
+	// the DHT reports this daemon not hole-punchable.
+	RelayWhen string
 
 	topics   []Topic
 	services []Service
@@ -98,6 +108,19 @@ type Log struct {
 // Metrics holds the "metrics" section.
 type Metrics struct {
 	Listen string // HOST:PORT; "" = no metrics listener
+}
+
+// Relay holds the "relay" section: a blind relay (plugins/relay) run
+// beside the swarm, as swarmhost relay runs one.
+type Relay struct {
+	// Enabled turns the relay on (false).
+	Enabled bool
+	// Listen is the HOST:PORT clients reserve at (TCP); "": node.host
+	// with a random port. Allocations are bound on the same host.
+	Listen string
+	// Limits are the relay's limits, relay.DefaultLimits() where not set
+	// (BytesPerClient -1: no limit).
+	Limits relay.Limits
 }
 
 // Pos is a position in the config file.
@@ -189,6 +212,8 @@ func Default() *Config {
 		},
 		Transports: []Plugin{defaultTransport()},
 		Log:        Log{Level: slog.LevelInfo, Format: "text"},
+		Relay:      Relay{Limits: relay.DefaultLimits()},
+		RelayWhen:  "always",
 	}
 }
 

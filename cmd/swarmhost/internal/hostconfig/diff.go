@@ -2,6 +2,7 @@ package hostconfig
 
 import (
 	"reflect"
+	"slices"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/framework/secure"
@@ -23,7 +24,7 @@ type Changes struct {
 	AccessChanged []Service
 	// Restart names the sections that differ but only take effect on a
 	// restart: "node", "discoveries", "transports", "validators", "log",
-	// "metrics". A daemon logs them on reload.
+	// "metrics", "relay" (the relay, relays and relayWhen keys). A daemon logs them on reload.
 	Restart []string
 }
 
@@ -108,6 +109,9 @@ func Diff(old, new *Config) Changes {
 	}
 	if old.Metrics != new.Metrics {
 		ch.Restart = append(ch.Restart, "metrics")
+	}
+	if old.Relay != new.Relay || !slices.Equal(old.Relays, new.Relays) || old.RelayWhen != new.RelayWhen {
+		ch.Restart = append(ch.Restart, "relay")
 	}
 	return ch
 }

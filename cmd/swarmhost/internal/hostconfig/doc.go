@@ -25,7 +25,7 @@
 // non-executable plugin binaries, key files that are not key files or
 // that others may read, sha256 pins that are not 64 hex
 // characters or do not match the binary, missing ban-list directories and
-// unknown mDNS interfaces. YAML syntax errors carry the parser's line
+// unknown mDNS interfaces, relay keys, addresses and limits. YAML syntax errors carry the parser's line
 // (column 1). Anchors and aliases work (merge keys "<<" do not); at most
 // 1000 alias references are followed. Each *Error wraps a sentinel
 // (framework.ErrInvalidOption, ErrInvalidTopic, ErrInvalidPeer,
@@ -157,6 +157,32 @@
 // log: level (debug | info | warn | error; info), format (text | json; text).
 //
 // metrics: listen (addr; omitted: no metrics listener).
+//
+// relay — a blind relay (plugins/relay) beside the swarm, as swarmhost
+// relay runs one; it proves node.key and announces itself on the dht
+// discovery's node when one is listed:
+//
+//	relay:
+//	  enabled                 bool (false)
+//	  listen                  addr clients reserve at, TCP (node.host, a
+//	                          random port); only with enabled: true
+//	  maxClients              int ≥ 1 (256): reservations held at once
+//	  maxSessions             int ≥ 1 (1024): relayed connections, all clients
+//	  maxSessionsPerClient    int ≥ 1 (32)
+//	  maxBytesPerClient       int ≥ 1 or -1, no limit (1 GiB): bytes relayed
+//	                          for one reservation
+//	  maxSessionDuration      duration (1h): a relayed connection is cut after it
+//	  maxInfohashesPerClient  int ≥ 1 (32)
+//
+// The defaults are relay.DefaultLimits(), those of swarmhost relay's
+// --max-* flags.
+//
+// relays: list of KEY@HOST:PORT (KEY: the relay's public key, as swarmhost
+// relay prints it) or HOST:PORT, each once: the relays this daemon reserves
+// at, in order, then (with a dht discovery) relays found on the DHT;
+// omitted: none. relayWhen: always (default) | unpunchable (reserve only
+// while the DHT reports the daemon not hole-punchable); only with relays.
+// Changing relay, relays or relayWhen takes a restart.
 //
 // # Building
 //

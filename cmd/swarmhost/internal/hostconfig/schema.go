@@ -6,9 +6,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -23,6 +25,9 @@ type seenKeys struct {
 	bootstrap, ephemeral, adaptiveAfter, port, preferredPort *yaml.Node
 	// key is the value of node.key (nil: the default path)
 	key *yaml.Node
+	// relays and relayWhen are the keys of the top-level relays and
+	// relayWhen; relayListen is relay.listen's
+	relays, relayWhen, relayListen *yaml.Node
 }
 
 func (d *decoder) root(n *yaml.Node, c *Config) {
@@ -47,6 +52,23 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		"topics":     func(_, v *yaml.Node) { c.topics = d.topics(v) },
 		"services":   func(_, v *yaml.Node) { c.services = d.services(v) },
 		"log":        func(_, v *yaml.Node) { d.log(v, &c.Log) },
+		"relay":      func(_, v *yaml.Node) { d.relay(v, &c.Relay, &seen) },
+		"relays": func(k, v *yaml.Node) {
+			seen.relays = k
+			c.Relays = d.relays(v)
+		},
+		"relayWhen": func(k, v *yaml.Node) {
+			seen.relayWhen = k
+			s, ok := d.str(v, "relayWhen")
+			if !ok {
+				return
+			}
+			if s != "always" && s != "unpunchable" {
+				d.add(v, framework.ErrInvalidOption, didYouMean(s, []string{"always", "unpunchable"}, "values")+"; always reserves at a relay from the start, unpunchable only while the DHT reports this daemon not hole-punchable", "relayWhen: unknown value %q", clip(s))
+				return
+			}
+			c.RelayWhen = s
+		},
 		"metrics": func(_, v *yaml.Node) {
 			d.mapping(v, "metrics", fields{
 				"listen": func(_, v *yaml.Node) {
@@ -57,23 +79,25 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			}, nil)
 		},
 	}, map[string]string{
-		"bootstrap": "bootstrap belongs under node:",
-		"ephemeral": "ephemeral belongs under node:",
-		"port":      "port belongs under node:",
-		"host":      "host belongs under node:",
-		"maxPeers":  "maxPeers belongs under node:",
-		"queue":     "queue belongs under node:",
-		"discovery": `did you mean "discoveries"?`,
-		"transport": `did you mean "transports"?`,
-		"validator": `did you mean "validators"?`,
-		"topic":     `did you mean "topics"?`,
-		"service":   `did you mean "services"?`,
-		"plugins":   "list plugins under discoveries:, transports: or validators:",
-		"listen":    "the metrics address is metrics.listen",
-		"multiplex": "multiplex belongs under node.queue:",
-		"requeue":   "requeue belongs under node.queue:",
-		"key":       "key belongs under node:",
-		"plaintext": "plaintext belongs under node:",
+		"bootstrap":  "bootstrap belongs under node:",
+		"ephemeral":  "ephemeral belongs under node:",
+		"port":       "port belongs under node:",
+		"host":       "host belongs under node:",
+		"maxPeers":   "maxPeers belongs under node:",
+		"queue":      "queue belongs under node:",
+		"discovery":  `did you mean "discoveries"?`,
+		"transport":  `did you mean "transports"?`,
+		"validator":  `did you mean "validators"?`,
+		"topic":      `did you mean "topics"?`,
+		"service":    `did you mean "services"?`,
+		"plugins":    "list plugins under discoveries:, transports: or validators:",
+		"listen":     "the metrics address is metrics.listen",
+		"multiplex":  "multiplex belongs under node.queue:",
+		"requeue":    "requeue belongs under node.queue:",
+		"key":        "key belongs under node:",
+		"plaintext":  "plaintext belongs under node:",
+		"relay_when": `did you mean "relayWhen"?`,
+		"relayAt":    `the relays this daemon reserves at are relays: [KEY@HOST:PORT, ...]`,
 	})
 	d.crossChecks(c, &seen)
 	d.keyFile(c.Node.Key, seen.key)
@@ -184,6 +208,100 @@ func (d *decoder) node(v *yaml.Node, n *Node, seen *seenKeys) {
 		"transports":  "transports is a top-level section",
 		"discoveries": "discoveries is a top-level section",
 	})
+}
+
+// relay decodes the "relay" section: the limits are those of swarmhost
+// relay's --max-* flags.
+func (d *decoder) relay(v *yaml.Node, r *Relay, seen *seenKeys) {
+	count := func(path string, dst *int) func(_, v *yaml.Node) {
+		return func(_, v *yaml.Node) {
+			if x, ok := d.integer(v, path, 1, math.MaxInt32, "must be at least 1; omit for the default"); ok {
+				*dst = x
+			}
+		}
+	}
+	l := &r.Limits
+	d.mapping(v, "relay", fields{
+		"enabled": func(_, v *yaml.Node) {
+			if b, ok := d.boolean(v, "relay.enabled"); ok {
+				r.Enabled = b
+			}
+		},
+		"listen": func(_, v *yaml.Node) {
+			seen.relayListen = v
+			if s, ok := d.addr(v, "relay.listen", hostOptional); ok {
+				r.Listen = s
+			}
+		},
+		"maxClients":             count("relay.maxClients", &l.Clients),
+		"maxSessions":            count("relay.maxSessions", &l.Sessions),
+		"maxSessionsPerClient":   count("relay.maxSessionsPerClient", &l.SessionsPerClient),
+		"maxInfohashesPerClient": count("relay.maxInfohashesPerClient", &l.InfohashesPerClient),
+		"maxBytesPerClient": func(_, v *yaml.Node) {
+			x, ok := d.integer(v, "relay.maxBytesPerClient", -1, math.MaxInt64, "-1 means no limit, else at least 1; omit for the default (1 GiB)")
+			if ok && x == 0 {
+				d.add(v, framework.ErrInvalidOption, "-1 means no limit, else at least 1; omit for the default (1 GiB)", "relay.maxBytesPerClient: 0")
+				return
+			}
+			if ok {
+				l.BytesPerClient = int64(x)
+			}
+		},
+		"maxSessionDuration": func(_, v *yaml.Node) {
+			if x, ok := d.duration(v, "relay.maxSessionDuration", positive, false); ok {
+				l.SessionDuration = x
+			}
+		},
+	}, map[string]string{
+		"enable":      `did you mean "enabled"?`,
+		"relays":      "relays is a top-level key: the relays this daemon reserves at",
+		"relayWhen":   "relayWhen is a top-level key",
+		"max_clients": `did you mean "maxClients"?`,
+		"key":         "the relay proves the daemon's key, node.key",
+	})
+}
+
+// relays decodes the top-level relays list: KEY@HOST:PORT or HOST:PORT.
+func (d *decoder) relays(v *yaml.Node) []string {
+	items, ok := d.list(v, "relays", "[KEY@203.0.113.7:7000, 203.0.113.8:7000]")
+	if !ok {
+		return nil
+	}
+	out := []string{}
+	seen := map[string]*yaml.Node{}
+	for i, it := range items {
+		path := fmt.Sprintf("relays[%d]", i)
+		s, ok := d.str(it, path)
+		if !ok {
+			continue
+		}
+		addrN := it
+		if key, addr, found := strings.Cut(s, "@"); found {
+			if _, err := secure.ParsePublicKey(key); err != nil {
+				d.add(it, secure.ErrBadKey, "KEY@HOST:PORT takes the relay's public key as swarmhost relay prints it (52 z-base-32 characters or 64 hex), or write HOST:PORT alone", "%s: %s", path, keyErrMsg(err))
+				continue
+			}
+			// the address's own position, for its errors
+			at := *it
+			at.Value = addr
+			at.Column += len(key) + 1
+			if it.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+				at.Column++
+			}
+			addrN = &at
+		}
+		a, ok := d.addr(addrN, path, hostRequired)
+		if !ok {
+			continue
+		}
+		if first, dup := seen[a]; dup {
+			d.add(it, framework.ErrInvalidPeer, fmt.Sprintf("the first is at line %d; a relay is listed once", first.Line), "%s: duplicate relay %q", path, clip(a))
+			continue
+		}
+		seen[a] = it
+		out = append(out, s)
+	}
+	return out
 }
 
 func (d *decoder) queue(v *yaml.Node, q *Queue) {
@@ -458,6 +576,18 @@ func (d *decoder) crossChecks(c *Config, seen *seenKeys) {
 			d.errf(p.node, "", "discoveries[%d] dht: %v", p.index, err)
 		}
 		p.Options = cfg
+	}
+	if seen.relayWhen != nil && len(c.Relays) == 0 && seen.relays == nil {
+		d.add(seen.relayWhen, framework.ErrInvalidOption, "list the relays to reserve at: relays: [KEY@HOST:PORT]", "relayWhen: no relays")
+	}
+	if seen.relayListen != nil && c.Relay.Listen != "" && n.Port != 0 {
+		host, port, _ := net.SplitHostPort(c.Relay.Listen)
+		if port == strconv.Itoa(n.Port) && (host == "" || n.Host == "" || host == n.Host) {
+			d.add(seen.relayListen, framework.ErrInvalidOption, "the tcp transport listens on node.port: give the relay another port", "relay.listen: port %s is node.port", port)
+		}
+	}
+	if seen.relayListen != nil && !c.Relay.Enabled {
+		d.add(seen.relayListen, framework.ErrInvalidOption, "add enabled: true to run the relay, or remove the relay section", "relay.listen: the relay is not enabled")
 	}
 	if !hasDHT {
 		for _, k := range []*yaml.Node{seen.bootstrap, seen.ephemeral, seen.adaptiveAfter} {
