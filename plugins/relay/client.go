@@ -241,16 +241,25 @@ func (c *Client) run() {
 // round tries every candidate until one reservation is made, serves it
 // until it ends, and reports whether it served one.
 func (c *Client) round() bool {
-	cands := append([]string(nil), c.cfg.Relays...)
-	if c.cfg.Find != nil {
-		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-		found, err := c.cfg.Find(ctx)
-		cancel()
-		if err != nil {
-			c.log.Debug("relay find", "err", err)
-		}
-		cands = append(cands, found...)
+	// the listed relays first, without waiting for a search
+	if c.tryRelays(c.cfg.Relays) {
+		return true
 	}
+	if c.cfg.Find == nil || c.ctx.Err() != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	found, err := c.cfg.Find(ctx)
+	cancel()
+	if err != nil {
+		c.log.Debug("relay find", "err", err)
+	}
+	return c.tryRelays(found)
+}
+
+// tryRelays reserves at the first of cands that grants a reservation and
+// serves it; it reports whether one did.
+func (c *Client) tryRelays(cands []string) bool {
 	for _, cand := range cands {
 		if c.ctx.Err() != nil {
 			return false
@@ -284,6 +293,10 @@ func (c *Client) reserve(addr string, pin secure.PublicKey) (*clientSession, Res
 		Timeout:   c.cfg.Timeout,
 		Clock:     c.clock,
 		Accept: func(remote secure.PublicKey, _ [32]byte) error {
+			if remote == c.cfg.KeyPair.Public {
+				// our own relay (a daemon that relays and reserves), found on the DHT
+				return fmt.Errorf("%w: the relay is ourselves", secure.ErrRefused)
+			}
 			if !pin.IsZero() && remote != pin {
 				return fmt.Errorf("%w: relay key %s is not the pinned %s", secure.ErrRefused, remote.Short(), pin.Short())
 			}
