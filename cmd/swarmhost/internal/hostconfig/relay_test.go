@@ -1,9 +1,7 @@
 package hostconfig
 
 import (
-	"errors"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -99,22 +97,7 @@ func TestRelayErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("c.yaml", []byte(tc.yaml))
-			if err == nil {
-				t.Fatalf("no error for:\n%s", tc.yaml)
-			}
-			for _, e := range Errors(err) {
-				if e.Line == tc.line && e.Column == tc.col && strings.Contains(e.Msg, tc.msg) {
-					if !strings.Contains(e.Hint, tc.hint) {
-						t.Errorf("hint %q lacks %q", e.Hint, tc.hint)
-					}
-					if tc.sentinel != nil && !errors.Is(e, tc.sentinel) {
-						t.Errorf("%v does not wrap %v", e, tc.sentinel)
-					}
-					return
-				}
-			}
-			t.Fatalf("want %d:%d %q, got:\n%v", tc.line, tc.col, tc.msg, err)
+			wantErrorAt(t, tc.yaml, tc.line, tc.col, tc.msg, tc.hint, tc.sentinel)
 		})
 	}
 }
