@@ -3,8 +3,11 @@ package dht_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
-	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -306,17 +309,46 @@ func TestAdaptiveSwitch(t *testing.T) {
 // TestAdaptiveNodeNoWaitingGoroutine: the adaptive switch is a timer, not a
 // goroutine waiting for AdaptiveAfter: an adaptive node runs as many
 // goroutines as a read-only one (memory per swarm).
+//
+// Each node is built under its own pprof label, which the goroutines it
+// starts inherit, so the count is of that node's goroutines only: the
+// testnet's and other tests' goroutines, which come and go meanwhile, are
+// not counted.
 func TestAdaptiveNodeNoWaitingGoroutine(t *testing.T) {
 	tn := testnet(t)
 	clk := clockwork.NewFakeClock()
-	count := func(cfg dht.Config) int {
+	start := func(label string, cfg dht.Config) {
 		cfg.Clock, cfg.NoMaintenance = clk, true
-		g0 := runtime.NumGoroutine()
-		newDisc(t, tn, cfg)
-		return runtime.NumGoroutine() - g0
+		pprof.Do(context.Background(), pprof.Labels("node", label), func(context.Context) {
+			newDisc(t, tn, cfg)
+		})
 	}
-	ro := count(dht.Config{Ephemeral: dht.Bool(true)})
-	if ad := count(dht.Config{}); ad != ro {
-		t.Fatalf("adaptive node: %d goroutines, read-only node: %d", ad, ro)
+	start("read-only", dht.Config{Ephemeral: dht.Bool(true)})
+	start("adaptive", dht.Config{})
+	var ro, ad int
+	for range 500 { // start-up goroutines may still be ending: await, bounded
+		ro, ad = labelledGoroutines("read-only"), labelledGoroutines("adaptive")
+		if ro > 0 && ad == ro {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
+	t.Fatalf("adaptive node: %d goroutines, read-only node: %d", ad, ro)
+}
+
+// labelledGoroutines counts the goroutines whose pprof label "node" is v.
+func labelledGoroutines(v string) int {
+	var b bytes.Buffer
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+	want := fmt.Sprintf("# labels: {%q:%q}", "node", v)
+	n, count := 0, 0
+	for line := range strings.SplitSeq(b.String(), "\n") {
+		if strings.Contains(line, " @ 0x") {
+			count, _ = strconv.Atoi(strings.Fields(line)[0])
+		}
+		if strings.TrimSpace(line) == want {
+			n += count
+		}
+	}
+	return n
 }
