@@ -204,6 +204,12 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		if utpTransport != nil {
 			oc.UTP = utpTransport.Stats
 		}
+		if d.relay != nil {
+			oc.Collectors = append(oc.Collectors, observe.RelayServerCollector(d.relay.Stats))
+		}
+		if rc != nil {
+			oc.Collectors = append(oc.Collectors, observe.RelayClientCollector(rc.Stats))
+		}
 		obs, err := observe.New(sw, oc)
 		if err == nil {
 			err = obs.Start(metricsAddr)

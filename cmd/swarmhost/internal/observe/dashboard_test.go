@@ -17,6 +17,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
+	"github.com/dwebswarm/dwebswarm-go/plugins/relay"
 	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
@@ -37,6 +38,10 @@ func registryNames(t *testing.T) map[string]bool {
 		DHTLimits: func() (dht.LimitStats, bool) { return dht.LimitStats{}, true },
 		MDNSStats: func() mdns.Stats { return mdns.Stats{} },
 		UTP:       func() utp.Stats { return utp.Stats{} },
+		Collectors: []prometheus.Collector{
+			observe.RelayServerCollector(func() relay.Stats { return relay.Stats{} }),
+			observe.RelayClientCollector(func() relay.ClientStats { return relay.ClientStats{} }),
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
