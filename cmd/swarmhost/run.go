@@ -205,7 +205,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 			oc.UTP = utpTransport.Stats
 		}
 		if d.relay != nil {
-			oc.Collectors = append(oc.Collectors, observe.RelayServerCollector(d.relay.Stats))
+			oc.Relay = d.relay.Stats
 		}
 		if rc != nil {
 			oc.Collectors = append(oc.Collectors, observe.RelayClientCollector(rc.Stats))

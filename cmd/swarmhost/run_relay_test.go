@@ -15,6 +15,7 @@ import (
 	dwebswarm "github.com/dwebswarm/dwebswarm-go"
 	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/internal/jsonschema"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
 )
 
@@ -131,6 +132,34 @@ topics:
 	// bytes count when a splice chunk ends: at the latest when the
 	// session closes
 	conn.Close()
+
+	// the relay's status document has its counters, the client's none
+	for i := 0; ; i++ {
+		st, raw, err := observe.Fetch(ctx, r.obs.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Relay != nil && st.Relay.SessionsTotal == 1 && st.Relay.Clients == 1 && st.Relay.BytesRelayed > 0 {
+			if err := jsonschema.Validate(observe.StatusSchema, raw); err != nil {
+				t.Fatalf("relay's status document: %v\n%s", err, raw)
+			}
+			var out strings.Builder
+			if err := observe.Render(&out, st); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), "RELAY") {
+				t.Fatalf("swarmhost status has no relay section:\n%s", out.String())
+			}
+			break
+		}
+		if i == 500 || ctx.Err() != nil {
+			t.Fatalf("relay status %+v", st.Relay)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st, _, err := observe.Fetch(ctx, c.obs.Addr()); err != nil || st.Relay != nil {
+		t.Fatalf("client daemon's status: relay %+v, %v", st.Relay, err)
+	}
 
 	relayWant := map[string]bool{"dwebswarm_relay_sessions_total": true, "dwebswarm_relay_bytes_total": true, "dwebswarm_relay_clients": true}
 	clientWant := map[string]bool{"dwebswarm_relay_client_reserved": true, "dwebswarm_relay_client_reservations_total": true, "dwebswarm_relay_client_connections_total": true}

@@ -34,14 +34,12 @@ func registryNames(t *testing.T) map[string]bool {
 	}
 	t.Cleanup(func() { sw.Close() })
 	o, err := observe.New(sw, observe.Config{
-		DHTNodes:  func() int { return 1 },
-		DHTLimits: func() (dht.LimitStats, bool) { return dht.LimitStats{}, true },
-		MDNSStats: func() mdns.Stats { return mdns.Stats{} },
-		UTP:       func() utp.Stats { return utp.Stats{} },
-		Collectors: []prometheus.Collector{
-			observe.RelayServerCollector(func() relay.Stats { return relay.Stats{} }),
-			observe.RelayClientCollector(func() relay.ClientStats { return relay.ClientStats{} }),
-		},
+		DHTNodes:   func() int { return 1 },
+		DHTLimits:  func() (dht.LimitStats, bool) { return dht.LimitStats{}, true },
+		MDNSStats:  func() mdns.Stats { return mdns.Stats{} },
+		UTP:        func() utp.Stats { return utp.Stats{} },
+		Relay:      func() relay.Stats { return relay.Stats{} },
+		Collectors: []prometheus.Collector{observe.RelayClientCollector(func() relay.ClientStats { return relay.ClientStats{} })},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
+	"github.com/dwebswarm/dwebswarm-go/plugins/relay"
 	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
@@ -91,9 +92,13 @@ type Config struct {
 	// dwebswarm_service_refused_total{service, reason} and in /status.
 	// nil: not exported.
 	ServiceRefusals func() []ServiceRefusal
+	// Relay returns the counters of the daemon's relay server (pass
+	// (*relay.Server).Stats): exported as the dwebswarm_relay_* metrics
+	// ([RelayServerCollector]) and in /status as relay. nil: neither.
+	Relay func() relay.Stats
 	// Collectors are registered beside the server's own metrics and served
 	// on /metrics: the daemon's components that keep their own counters
-	// (see [RelayServerCollector], [RelayClientCollector]). A collector
+	// (see [RelayClientCollector]). A collector
 	// whose metrics clash with another's makes [New] fail.
 	Collectors []prometheus.Collector
 	// NoRuntimeMetrics leaves out the Go runtime (go_*) and process
@@ -193,6 +198,9 @@ func New(sw *framework.Swarm, cfg Config) (*Server, error) {
 	cs := []prometheus.Collector{s.m, &snapshotCollector{s: s}}
 	if cfg.MDNSStats != nil {
 		cs = append(cs, &mdnsCollector{stats: cfg.MDNSStats})
+	}
+	if cfg.Relay != nil {
+		cs = append(cs, RelayServerCollector(cfg.Relay))
 	}
 	for _, c := range cfg.Collectors {
 		if c != nil {
