@@ -215,9 +215,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 			err = obs.Start(metricsAddr)
 		}
 		if err != nil {
-			d.fwd.Close()
-			sw.Close()
-			d.refusals.Close()
+			d.shutdown() // the relay too
 			return nil, fmt.Errorf("metrics on %s: %w", metricsAddr, err)
 		}
 		d.obs = obs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -219,4 +220,31 @@ func grepLines(m, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// A daemon that cannot open its metrics listener stops everything it
+// started, its relay included (the relay's port is free again).
+func TestDaemonMetricsFailureClosesTheRelay(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	relayPort := freePort(t)
+	path := filepath.Join(t.TempDir(), "swarmhost.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(`
+node: {host: 127.0.0.1, port: %d}
+relay: {enabled: true, listen: 127.0.0.1:%d}
+`, freePort(t), relayPort)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var errOut syncBuffer
+	if _, err := startDaemon(context.Background(), path, busy.Addr().String(), stdio{in: strings.NewReader(""), out: io.Discard, err: &errOut}); err == nil {
+		t.Fatal("started with its metrics address taken")
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", relayPort))
+	if err != nil {
+		t.Fatalf("the relay's port is still taken after the failed start: %v", err)
+	}
+	ln.Close()
 }
