@@ -204,14 +204,18 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		if utpTransport != nil {
 			oc.UTP = utpTransport.Stats
 		}
+		if d.relay != nil {
+			oc.Relay = d.relay.Stats
+		}
+		if rc != nil {
+			oc.Collectors = append(oc.Collectors, observe.RelayClientCollector(rc.Stats))
+		}
 		obs, err := observe.New(sw, oc)
 		if err == nil {
 			err = obs.Start(metricsAddr)
 		}
 		if err != nil {
-			d.fwd.Close()
-			sw.Close()
-			d.refusals.Close()
+			d.shutdown() // the relay too
 			return nil, fmt.Errorf("metrics on %s: %w", metricsAddr, err)
 		}
 		d.obs = obs

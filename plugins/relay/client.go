@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -100,6 +101,31 @@ type Client struct {
 	attempts int
 	ln       *listener
 	sinks    map[framework.Topic]framework.DiscoverySink
+
+	relayed, backFailed atomic.Uint64
+}
+
+// ClientStats are a relay client's counters.
+type ClientStats struct {
+	Reserved     bool   // a reservation is held now
+	Reservations uint64 // reservations made since start (at any relay)
+	// Relayed counts the connections a relay forwarded that the client
+	// connected back for and handed to the swarm.
+	Relayed uint64
+	// ConnectBackFailed counts forwarded connections lost before the swarm
+	// got them (the connect-back's dial or write failed, or the listener
+	// was closed or full).
+	ConnectBackFailed uint64
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() ClientStats {
+	c.mu.Lock()
+	st := ClientStats{Reserved: c.cur != nil, Reservations: uint64(c.attempts)}
+	c.mu.Unlock()
+	st.Relayed = c.relayed.Load()
+	st.ConnectBackFailed = c.backFailed.Load()
+	return st
 }
 
 type clientSession struct {
@@ -401,10 +427,12 @@ func (c *Client) connectBack(cs *clientSession, r Reservation, tok [tokenSize]by
 	defer cancel()
 	nc, err := c.cfg.Dial(ctx, cs.addr)
 	if err != nil {
+		c.backFailed.Add(1)
 		c.log.Debug("relay connect-back", "relay", cs.addr, "err", err)
 		return
 	}
 	if _, err := nc.Write(append(connectBackMagic[:], tok[:]...)); err != nil {
+		c.backFailed.Add(1)
 		nc.Close()
 		return
 	}
@@ -417,8 +445,11 @@ func (c *Client) connectBack(cs *clientSession, r Reservation, tok [tokenSize]by
 	ln := c.ln
 	c.mu.Unlock()
 	if ln == nil || !ln.push(rc) {
+		c.backFailed.Add(1)
 		nc.Close()
+		return
 	}
+	c.relayed.Add(1)
 }
 
 // Conn is a connection forwarded by a relay: the swarm wraps it in its

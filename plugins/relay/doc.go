@@ -93,6 +93,20 @@
 // and calls ServerConfig.OnLimit; swarmhost exports them as
 // dwebswarm_relay_limit_hits_total{limit}.
 //
+// # Metrics
+//
+// [Server.Stats] and [Client.Stats] are the counters; swarmhost (`swarmhost
+// relay --metrics`, and a daemon's /metrics when it relays or reserves)
+// exports them as dwebswarm_relay_clients, dwebswarm_relay_sessions,
+// dwebswarm_relay_sessions_total, dwebswarm_relay_bytes_total,
+// dwebswarm_relay_announced_infohashes, dwebswarm_relay_limit_hits_total{limit}
+// (the server's) and dwebswarm_relay_client_reserved,
+// dwebswarm_relay_client_reservations_total,
+// dwebswarm_relay_client_connections_total,
+// dwebswarm_relay_client_connect_backs_lost_total (the client's). Bytes are
+// counted per splice chunk (up to 1 MiB) and at the end of a direction, so
+// a quiet session's bytes show when it ends.
+//
 // # Failure and upgrade
 //
 // The reservation session has the secure package's keep-alive (5 s) and
