@@ -184,12 +184,7 @@ func relayClient(log *slog.Logger, kp secure.KeyPair, relays []string, when stri
 	switch when {
 	case "always":
 	case "", "unpunchable":
-		cfg.Need = func() bool {
-			// two reporters at least: one alone cannot tell a symmetric
-			// NAT from a cone (Consistent needs two)
-			c := connectivity()
-			return c.Bootstrapped && c.Reporters >= 2 && !c.Holepunchable
-		}
+		cfg.Need = relay.Unpunchable(connectivity)
 	default:
 		return nil, fmt.Errorf("%w: --relay-when %q: want always or unpunchable", framework.ErrInvalidOption, when)
 	}

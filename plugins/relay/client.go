@@ -232,6 +232,21 @@ func (c *Client) setLocked(cs *clientSession, r Reservation) {
 	c.changed = make(chan struct{})
 }
 
+// Unpunchable returns a ClientConfig.Need that is true while the
+// connectivity report (a swarm's Connectivity) says the swarm is not
+// hole-punchable: bootstrapped, two reporters at least (one alone cannot
+// tell a symmetric NAT from a cone), and they saw it at different ports.
+// With [Client.Demand] wired to the DHT's relay requests
+// (dht.Plugin.SetOnRelayRequest), this is the policy that connects every
+// pair of NAT classes and lets a relay carry only what nothing else can:
+// swarmhost's default (--relay-when unpunchable).
+func Unpunchable(connectivity func() framework.Connectivity) func() bool {
+	return func() bool {
+		c := connectivity()
+		return c.Bootstrapped && c.Reporters >= 2 && !c.Holepunchable
+	}
+}
+
 // Demand makes the client reserve for ClientConfig.DemandWindow from now,
 // whatever Need says: a dialler that cannot hole punch to this swarm asked
 // to reach it through a relay (the DHT's relay request: give Demand to
