@@ -252,8 +252,10 @@ func TestNATMatrix(t *testing.T) {
 						t.Fatalf("%s × %s: A not flushed: %s", ca.name, cb.name, lastLines(pa.stderr(), 10))
 					}
 				}
+				start := time.Now()
 				pb := l.pipe(ctx, t, hosts[cb.name][1], msgB, "--port", fmt.Sprint(port+1), "--timeout", "25s", topic)
 				errB := pb.wait(t, 30*time.Second)
+				took := time.Since(start)
 				errA := pa.wait(t, 10*time.Second)
 				cancel()
 				if errA != nil || errB != nil || pa.out.String() != msgB || pb.out.String() != msgA {
@@ -267,7 +269,7 @@ func TestNATMatrix(t *testing.T) {
 				if !symmetric(ca) && !symmetric(cb) && strings.Contains(pa.stderr(), `msg="relay reserved"`) {
 					t.Fatalf("%s × %s trial %d: A reserved at the relay although no dialler needed it: %s", ca.name, cb.name, i, lastLines(pa.stderr(), 8))
 				}
-				t.Logf("%-9s × %-9s trial %d: %s", ca.name, cb.name, i, want)
+				t.Logf("%-9s × %-9s trial %d: %s, dialler done in %v", ca.name, cb.name, i, want, took.Round(10*time.Millisecond))
 			}
 		}
 	}
