@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -122,5 +123,40 @@ func TestRelayRequestsRateLimitedAtTheAnnouncer(t *testing.T) {
 	}
 	if st := b.LimitStats(); int(st.RelayRequestsAccepted) != len(accepted) {
 		t.Fatalf("stats %+v, handler called %d times", st, len(accepted))
+	}
+}
+
+// TestUnpunchableDiallerAsksForARelayBesideItsHolePunch: a dialler whose
+// DHT nodes see it at different ports (a NAT that maps per destination)
+// sends a relay request beside its hole punch, which the announcer's
+// handler gets.
+func TestUnpunchableDiallerAsksForARelayBesideItsHolePunch(t *testing.T) {
+	a, b, p, _ := relayReqPair(t)
+	got := make(chan [20]byte, 4)
+	b.SetOnRelayRequest(func(ih [20]byte) { got <- ih })
+	a.ObserveMapping("192.0.2.1:6881", netip.MustParseAddrPort("198.51.100.1:1000"))
+	a.ObserveMapping("192.0.2.2:6881", netip.MustParseAddrPort("198.51.100.1:1001"))
+	if c := a.Connectivity(); c.Holepunchable || c.Reporters < 2 {
+		t.Fatalf("connectivity %+v, want not hole-punchable", c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.HolePunch(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ih := <-got:
+		if ih != dht.Infohash(p.Topic) {
+			t.Fatalf("handler got %x", ih)
+		}
+	case <-ctx.Done():
+		t.Fatal("no relay request reached the announcer")
+	}
+	for a.LimitStats().RelayRequestsSent == 0 { // counted once the referrer's answer is in
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the accepted request was not counted: %+v", a.LimitStats())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
