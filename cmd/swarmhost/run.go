@@ -151,6 +151,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 	if rc != nil {
 		opts = append(opts, rc.Options()...)
 	}
+	relayOnDemand(rc, plugins.Discoveries)
 	sw, err = framework.New(opts...)
 	if err != nil {
 		plugins.Close()

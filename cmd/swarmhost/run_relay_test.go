@@ -55,6 +55,7 @@ relay: {enabled: true, maxClients: 4}
 node: {host: 127.0.0.1, port: %d, key: client.key, bootstrap: %s}
 discoveries: [{name: dht}]
 relays: [127.0.0.1:%d]
+relayWhen: always   # loopback is hole-punchable: the default would not reserve
 `, freePort(t), bootstrap, freePort(t))))
 	if c.relay != nil || c.relayClient == nil {
 		t.Fatalf("client daemon: relay %v, relay client %v", c.relay, c.relayClient)

@@ -27,18 +27,19 @@ const Name = "dht"
 // Node directly: its discovery is the [Plugin] made by [New], which starts a
 // Node on the swarm's shared socket when the swarm starts.
 type Node struct {
-	cfg     Config
-	pc      net.PacketConn
-	ownsPC  bool
-	id      krpc.ID
-	limiter *rate.Limiter
-	store   *PeerStore
-	self    *selfFilter
-	punch   *puncher
-	mapping mappingLog
-	clock   clockwork.Clock
-	rtt     rttEstimator
-	private bool // every bootstrap node is non-global: peers are marked PrivateNet
+	cfg      Config
+	pc       net.PacketConn
+	ownsPC   bool
+	id       krpc.ID
+	limiter  *rate.Limiter
+	store    *PeerStore
+	self     *selfFilter
+	punch    *puncher
+	relayReq *relayRequests
+	mapping  mappingLog
+	clock    clockwork.Clock
+	rtt      rttEstimator
+	private  bool // every bootstrap node is non-global: peers are marked PrivateNet
 
 	connStats connStats
 	limits    limitCounters
@@ -81,6 +82,7 @@ func ListenNode(cfg Config) (*Node, error) {
 		store:       NewPeerStore(cfg.PeerStore),
 		self:        newSelfFilter(cfg.PublicIP),
 		punch:       newPuncher(),
+		relayReq:    newRelayRequests(),
 		clock:       cfg.Clock,
 		rtt:         rttEstimator{min: cfg.MinQueryTimeout, max: cfg.QueryTimeout},
 		maintain:    !cfg.NoMaintenance,
