@@ -24,14 +24,32 @@ func goMemory() (heap, stacks uint64, goroutines int) {
 	return ms.HeapAlloc, ms.StackInuse, runtime.NumGoroutine()
 }
 
+// settle waits, at most 30 s, until the number of goroutines has not
+// changed for a second: the swarms' DHTs are at rest (the re-lookup and
+// the fast re-lookups of each join, 1 s and 4 s after it, and the table
+// maintainer's first bootstrap have ended), so that the figure is the
+// memory a swarm keeps, not that of lookups in flight, which a loaded
+// machine makes last longer.
+func settle() {
+	deadline := time.Now().Add(30 * time.Second)
+	last, since := runtime.NumGoroutine(), time.Now()
+	for time.Now().Before(deadline) && time.Since(since) < time.Second {
+		time.Sleep(100 * time.Millisecond)
+		if g := runtime.NumGoroutine(); g != last {
+			last, since = g, time.Now()
+		}
+	}
+}
+
 // memorySwarms is how many swarms BenchmarkSwarmMemory starts.
 const memorySwarms = 100
 
 // BenchmarkSwarmMemory: memorySwarms swarms (TCP transport, the DHT plugin
 // with its defaults: adaptive mode, on the swarm's UDP socket) on a
 // 64-node loopback testnet each join a topic of their own (announce and
-// lookup) and wait for its first round; then the live heap plus goroutine
-// stacks after GC, and the goroutines, per swarm: KiB/swarm (with the DHT)
+// lookup) and wait for its first round, then until their DHTs are at rest
+// (see settle); then the live heap plus goroutine stacks after GC, and the
+// goroutines, per swarm: KiB/swarm (with the DHT)
 // against KiB/swarm-nodht (the same swarms with no discovery; they join
 // nothing). Kernel socket buffers are not counted (not Go memory). Run
 // with -benchtime 1x.
@@ -80,6 +98,7 @@ func BenchmarkSwarmMemory(b *testing.B) {
 				}
 			}
 		}
+		settle()
 		h, s, g := goMemory()
 		return perSwarm{
 			heap:       (float64(h) - float64(h0)) / memorySwarms / 1024,
