@@ -82,8 +82,9 @@ type Mux struct {
 	done      chan struct{}
 	readerErr atomic.Value // error that stopped the read loop
 
-	gro   bool        // the socket delivers coalesced datagrams (UDP_GRO)
-	noGSO atomic.Bool // a segmented send failed: send one datagram per call
+	gro     bool        // the socket delivers coalesced datagrams (UDP_GRO)
+	readBuf int         // the socket's receive buffer (SO_RCVBUF)
+	noGSO   atomic.Bool // a segmented send failed: send one datagram per call
 }
 
 // Options tune a Mux. The zero value is valid.
@@ -105,6 +106,7 @@ func New(conn *net.UDPConn, opts Options) *Mux {
 	// kernel caps the size (net.core.rmem_max); a failure keeps the default.
 	_ = conn.SetReadBuffer(SocketBuffer)
 	_ = conn.SetWriteBuffer(SocketBuffer)
+	m.readBuf = readBuffer(conn)
 	m.gro = enableGRO(conn)
 	m.krpc = newConn(m, opts.QueueLen)
 	m.other = newConn(m, opts.QueueLen)
@@ -296,6 +298,12 @@ func (c *Conn) deliver(p packet) {
 
 // Buffered returns how many packets are queued for reading.
 func (c *Conn) Buffered() int { return len(c.queue) }
+
+// ReadBufferSize returns the shared socket's kernel receive buffer in
+// bytes, as the kernel accounts it (SO_RCVBUF: on Linux twice what was
+// asked for, up to net.core.rmem_max; 0: unknown). uTP bounds the receive
+// window it advertises by it.
+func (c *Conn) ReadBufferSize() int { return c.m.readBuf }
 
 // Dropped counts packets discarded because the queue was full.
 func (c *Conn) Dropped() uint64 { return c.dropped.Load() }
