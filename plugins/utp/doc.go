@@ -131,15 +131,17 @@
 //     decrease of at most one packet per RTT, a libutp flow kept 18 % of a
 //     shared link. Flow control: the receive window (ReadBuffer, 4 MiB,
 //     and at most a quarter of the UDP socket's receive buffer: 52 KiB
-//     on Linux's default 208 KiB, 2 MiB on the swarm's 8 MiB socket) is
-//     advertised in wnd_size. libutp puts a whole window in flight in
+//     on Linux's default 208 KiB; the swarm's socket asks for 4 MiB, and
+//     Linux reports twice what it grants: 2 MiB when net.core.rmem_max
+//     allows 4 MiB) is advertised in wnd_size. libutp puts a whole window in flight in
 //     bursts; with 4 MiB on a 208 KiB socket the kernel dropped 45–257 of
 //     its datagrams per 16 MiB, and a libutp dialler whose initial seq_nr
 //     is in the upper half of the sequence space never fast-retransmits
 //     (its fast_resend_seq_nr starts at 1, before the random seq_nr is
 //     drawn, and its wrapping comparison never advances it), so each loss
-//     cost it a 1–1.5 s timeout (issue 16). A closed window is probed on a timer and reopened by a
-//     window update. See "LEDBAT on a shared link" below for the figures.
+//     cost it a 1–1.5 s timeout (issue 16). A closed window is probed on
+//     a timer and reopened by a window update. See "LEDBAT on a shared
+//     link" below for the figures.
 //   - Packet size: 1400-byte datagrams (header included; PacketSize) to
 //     every peer unless it announced it reads larger ones: other BEP 29
 //     implementations read less than 64 KiB (anacrolix/utp reads 8 KiB
