@@ -854,7 +854,7 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 			c.sampleRTT(rtt)
 		}
 		if !repaired.IsZero() {
-			c.lostBefore(repaired)
+			c.lostBefore(repaired, now)
 		}
 		c.rtoAt = now.Add(c.rto)
 		c.ptoCount = 0
@@ -924,16 +924,18 @@ func (c *Conn) onSack(h *header) int {
 }
 
 // lostBefore declares lost every packet still in the network that was
-// sent before a resent packet the peer has now acked (c.mu held): the
-// resend overtook them, so they are gone (the resend went out a probe or
-// retransmission timeout after them, far longer than any reordering).
-// Without it a window lost at the head (libutp's socket buffer overflowed:
-// its acks then carry an empty selective ack, which no loss rule counts)
-// was repaired one packet per probe timeout, each probe's ack resetting
-// the probe back-off and the retransmission timer.
-func (c *Conn) lostBefore(t time.Time) {
+// sent before t, the send of a resent packet the peer has now acked, and
+// more than a round trip (plus a quarter for reordering) before now
+// (c.mu held): the resend overtook them, so they are gone (RFC 8985's
+// rule, for the resends of probes and timeouts). Without it a window
+// lost at its head (libutp's socket buffer overflowed: its acks then
+// carry an empty selective ack, which no loss rule counts) was repaired
+// one packet per probe timeout, each probe's ack resetting the probe
+// back-off and the retransmission timer.
+func (c *Conn) lostBefore(t, now time.Time) {
+	wait := c.srtt + c.srtt/4
 	for _, p := range c.inflight {
-		if !p.sacked && p.inNet && p.sentAt.Before(t) {
+		if !p.sacked && p.inNet && p.sentAt.Before(t) && now.Sub(p.sentAt) > wait {
 			c.markLost(p)
 		}
 	}
