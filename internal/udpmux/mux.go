@@ -299,11 +299,17 @@ func (c *Conn) deliver(p packet) {
 // Buffered returns how many packets are queued for reading.
 func (c *Conn) Buffered() int { return len(c.queue) }
 
-// ReadBufferSize returns the shared socket's kernel receive buffer in
-// bytes, as the kernel accounts it (SO_RCVBUF: on Linux twice what was
-// asked for, up to net.core.rmem_max; 0: unknown). uTP bounds the receive
-// window it advertises by it.
-func (c *Conn) ReadBufferSize() int { return c.m.readBuf }
+// ReadBufferSize returns how many bytes of datagrams can wait for c's
+// reader, in the kernel's accounting: the shared socket's receive buffer
+// (SO_RCVBUF: on Linux twice what was granted, at most net.core.rmem_max)
+// plus c's queue, its datagrams counted at queuedDatagramCost each (what
+// Linux charges for a 1 400-byte one). uTP bounds the receive window it
+// advertises by it.
+func (c *Conn) ReadBufferSize() int { return c.m.readBuf + cap(c.queue)*queuedDatagramCost }
+
+// queuedDatagramCost is what a queued datagram counts for in
+// ReadBufferSize.
+const queuedDatagramCost = 2 << 10
 
 // Dropped counts packets discarded because the queue was full.
 func (c *Conn) Dropped() uint64 { return c.dropped.Load() }

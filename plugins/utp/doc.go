@@ -131,9 +131,10 @@
 //     decrease of at most one packet per RTT, a libutp flow kept 18 % of a
 //     shared link. Flow control: the receive window (ReadBuffer, 4 MiB,
 //     and at most a quarter of the UDP socket's receive buffer: 52 KiB
-//     on Linux's default 208 KiB; the swarm's socket asks for 4 MiB, and
-//     Linux reports twice what it grants: 2 MiB when net.core.rmem_max
-//     allows 4 MiB) is advertised in wnd_size. libutp puts a whole window in flight in
+//     on Linux's default 208 KiB; the swarm's socket, which asks for
+//     4 MiB (Linux reports twice what it grants) and queues 512 datagrams
+//     in udpmux, gives ≈ 2.3 MiB when net.core.rmem_max allows 4 MiB and
+//     ≈ 360 KiB at the default rmem_max) is advertised in wnd_size. libutp puts a whole window in flight in
 //     bursts; with 4 MiB on a 208 KiB socket the kernel dropped 45–257 of
 //     its datagrams per 16 MiB, and a libutp dialler whose initial seq_nr
 //     is in the upper half of the sequence space never fast-retransmits
