@@ -157,25 +157,34 @@ func newRelayServer(log *slog.Logger, kp secure.KeyPair, listen string, lim rela
 	return relay.NewServer(cfg)
 }
 
+// relayOnDemand makes rc reserve when a dialler that cannot hole punch asks
+// for a relay through the DHT (a dht plugin among discoveries; see
+// dht.RelayRequestMethod). rc may be nil.
+func relayOnDemand(rc *relay.Client, discoveries []framework.Discovery) {
+	if rc == nil {
+		return
+	}
+	for _, d := range discoveries {
+		if dp, ok := d.(*dht.Plugin); ok {
+			dp.SetOnRelayRequest(func([20]byte) { rc.Demand() })
+		}
+	}
+}
+
 // relayClient builds the relay client of a swarm from --relay and
 // --relay-when (or a daemon's relays and relayWhen): nil when relays is
 // empty. find, when not nil, finds more relays, tried after relays (see
 // relay.DHTFinder). connectivity is asked, for "unpunchable", whether the
-// swarm needs a relay.
+// swarm needs a relay (relayOnDemand adds the diallers' requests).
 func relayClient(log *slog.Logger, kp secure.KeyPair, relays []string, when string, find func(context.Context) ([]string, error), connectivity func() framework.Connectivity) (*relay.Client, error) {
 	if len(relays) == 0 {
 		return nil, nil
 	}
 	cfg := relay.ClientConfig{KeyPair: kp, Relays: relays, Find: find, Logger: log}
 	switch when {
-	case "", "always":
-	case "unpunchable":
-		cfg.Need = func() bool {
-			// two reporters at least: one alone cannot tell a symmetric
-			// NAT from a cone (Consistent needs two)
-			c := connectivity()
-			return c.Bootstrapped && c.Reporters >= 2 && !c.Holepunchable
-		}
+	case "always":
+	case "", "unpunchable":
+		cfg.Need = relay.Unpunchable(connectivity)
 	default:
 		return nil, fmt.Errorf("%w: --relay-when %q: want always or unpunchable", framework.ErrInvalidOption, when)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/plugins/relay"
 )
@@ -22,7 +23,7 @@ func TestRelayMetrics(t *testing.T) {
 	}
 	defer srv.Close()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newRelayCollector(srv))
+	reg.MustRegister(observe.RelayServerCollector(srv.Stats))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

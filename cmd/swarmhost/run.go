@@ -151,6 +151,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 	if rc != nil {
 		opts = append(opts, rc.Options()...)
 	}
+	relayOnDemand(rc, plugins.Discoveries)
 	sw, err = framework.New(opts...)
 	if err != nil {
 		plugins.Close()
@@ -204,14 +205,18 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 		if utpTransport != nil {
 			oc.UTP = utpTransport.Stats
 		}
+		if d.relay != nil {
+			oc.Relay = d.relay.Stats
+		}
+		if rc != nil {
+			oc.Collectors = append(oc.Collectors, observe.RelayClientCollector(rc.Stats))
+		}
 		obs, err := observe.New(sw, oc)
 		if err == nil {
 			err = obs.Start(metricsAddr)
 		}
 		if err != nil {
-			d.fwd.Close()
-			sw.Close()
-			d.refusals.Close()
+			d.shutdown() // the relay too
 			return nil, fmt.Errorf("metrics on %s: %w", metricsAddr, err)
 		}
 		d.obs = obs

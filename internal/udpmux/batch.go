@@ -97,21 +97,19 @@ func recvClass(n int) int {
 	return bits.Len(uint(n-1)) - 11
 }
 
-// newPacket copies b into a pooled buffer.
-func newPacket(b []byte, from netip.AddrPort) packet {
+// newPacket copies b into a pooled packet.
+func newPacket(b []byte, from netip.AddrPort) *packet {
 	k := recvClass(len(b))
-	bp, _ := recvPools[k].Get().(*[]byte)
-	if bp == nil {
-		buf := make([]byte, 0, minPooled<<k)
-		bp = &buf
+	p, _ := recvPools[k].Get().(*packet)
+	if p == nil {
+		p = &packet{data: make([]byte, 0, minPooled<<k)}
 	}
-	*bp = append((*bp)[:0], b...)
-	return packet{data: *bp, pooled: bp, from: from}
+	p.data = append(p.data[:0], b...)
+	p.from = from
+	return p
 }
 
-// free returns p's buffer to its pool.
-func (p packet) free() {
-	if p.pooled != nil {
-		recvPools[recvClass(cap(*p.pooled))].Put(p.pooled)
-	}
+// free returns p to its pool.
+func (p *packet) free() {
+	recvPools[recvClass(cap(p.data))].Put(p)
 }

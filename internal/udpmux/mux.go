@@ -22,7 +22,11 @@
 // with UDP_GRO, so one read may return many same-size datagrams of one
 // sender, which the Mux splits back into datagrams before classifying them
 // (each packet is still delivered on its own, DHT or not); received
-// packets are copied into pooled buffers; [Conn.ReadFromUDPAddrPort] and
+// packets are copied into pooled buffers; on Linux the read loop waits
+// for the socket with no read buffer taken and borrows one of the 64 KiB
+// buffers shared by the process's Muxes only while datagrams are waiting,
+// so an idle Mux costs ≈ 15 KiB of Go memory, not ≈ 130 KiB;
+// [Conn.ReadFromUDPAddrPort] and
 // [Conn.WriteToUDPAddrPort] read and write without allocating an address;
 // and [Conn.WriteBatch] sends a run of datagrams to one address in one
 // UDP_SEGMENT (GSO) send on Linux, falling back to one send per datagram
@@ -164,44 +168,72 @@ func (m *Mux) Close() error {
 	return m.closeErr
 }
 
-// readBufLen is the read loop's buffer size: a variable, so that the
-// buffer is allocated on the heap (64 KiB), not on the goroutine's stack,
-// which would grow to 128 KiB for it.
-var readBufLen = maxPacket
+// readBufLen is the size of a read buffer: a whole UDP payload, or one
+// UDP_GRO run of coalesced datagrams.
+const readBufLen = maxPacket
+
+// reader reads the socket for the read loop: a datagram, or a run of
+// coalesced same-size datagrams of one sender (seg > 0 is their size).
+// b is valid until the next read. After a fatal error the read loop
+// calls close.
+type reader interface {
+	read() (b []byte, seg int, from netip.AddrPort, err error)
+	close()
+}
+
+// fixedReader reads into a buffer of its own: 64 KiB that an idle Mux
+// keeps (the fallback where pooledReader is not available).
+type fixedReader struct {
+	conn *net.UDPConn
+	gro  bool
+	buf  []byte
+	oob  []byte
+}
+
+func newFixedReader(conn *net.UDPConn, gro bool) *fixedReader {
+	// on the heap, not on the read loop's stack, which would grow to
+	// 128 KiB for it
+	return &fixedReader{conn: conn, gro: gro, buf: make([]byte, readBufLen), oob: make([]byte, oobLen)}
+}
+
+func (r *fixedReader) read() ([]byte, int, netip.AddrPort, error) {
+	if r.gro {
+		n, oobn, _, ap, err := r.conn.ReadMsgUDPAddrPort(r.buf, r.oob)
+		if err != nil {
+			return nil, 0, ap, err
+		}
+		return r.buf[:n], groSize(r.oob[:oobn]), ap, nil
+	}
+	n, ap, err := r.conn.ReadFromUDPAddrPort(r.buf)
+	return r.buf[:n], 0, ap, err
+}
+
+func (r *fixedReader) close() {}
 
 func (m *Mux) readLoop() {
 	defer close(m.done)
-	buf := make([]byte, readBufLen)
-	oob := make([]byte, oobLen)
+	r := newReader(m.conn, m.gro)
 	for {
-		var n, seg int
-		var ap netip.AddrPort
-		var err error
-		if m.gro {
-			var oobn int
-			n, oobn, _, ap, err = m.conn.ReadMsgUDPAddrPort(buf, oob)
-			seg = groSize(oob[:oobn])
-		} else {
-			n, ap, err = m.conn.ReadFromUDPAddrPort(buf)
-		}
+		b, seg, ap, err := r.read()
 		if err != nil {
 			if isTemporary(err) {
 				continue
 			}
+			r.close()
 			m.readerErr.Store(err)
 			m.krpc.Close()
 			m.other.Close()
 			return
 		}
-		if seg <= 0 || seg >= n {
-			m.dispatch(buf[:n], ap)
-			continue
-		}
-		// coalesced datagrams of one sender: all seg bytes long but the last
-		for b := buf[:n]; len(b) > 0; {
-			k := min(seg, len(b))
-			m.dispatch(b[:k], ap)
-			b = b[k:]
+		if seg <= 0 || seg >= len(b) {
+			m.dispatch(b, ap)
+		} else {
+			// coalesced datagrams of one sender: all seg bytes long but the last
+			for len(b) > 0 {
+				k := min(seg, len(b))
+				m.dispatch(b[:k], ap)
+				b = b[k:]
+			}
 		}
 	}
 }
@@ -246,17 +278,18 @@ func (m *Mux) writeTo(b []byte, addr net.Addr) (int, error) {
 	}
 }
 
-// packet is one received datagram.
+// packet is one received datagram, in a pooled buffer (see newPacket).
 type packet struct {
-	data   []byte
-	pooled *[]byte // data's pooled buffer, or nil
-	from   netip.AddrPort
+	data []byte
+	from netip.AddrPort
 }
 
 // Conn is a virtual net.PacketConn fed by a Mux.
 type Conn struct {
-	m     *Mux
-	queue chan packet
+	m *Mux
+	// queue holds pointers: 8 bytes a slot, so that the two queues of an
+	// idle Mux take 8 KiB, not the 64 KiB a queue of packet values would.
+	queue chan *packet
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -272,14 +305,14 @@ var _ net.PacketConn = (*Conn)(nil)
 func newConn(m *Mux, qlen int) *Conn {
 	return &Conn{
 		m:       m,
-		queue:   make(chan packet, qlen),
+		queue:   make(chan *packet, qlen),
 		closed:  make(chan struct{}),
 		readDL:  deadline.New(),
 		writeDL: deadline.New(),
 	}
 }
 
-func (c *Conn) deliver(p packet) {
+func (c *Conn) deliver(p *packet) {
 	select {
 	case <-c.closed:
 		p.free()
@@ -327,9 +360,9 @@ func (c *Conn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	}
 	select {
 	case p := <-c.queue:
-		n := copy(b, p.data)
+		n, from := copy(b, p.data), p.from
 		p.free()
-		return n, p.from, nil
+		return n, from, nil
 	case <-c.closed:
 		return 0, netip.AddrPort{}, c.opErr("read", net.ErrClosed)
 	case <-c.readDL.Wait():

@@ -352,3 +352,47 @@ func labelledGoroutines(v string) int {
 	}
 	return n
 }
+
+// TestJoinWaitsWithoutGoroutine: between rounds a joined topic holds no
+// goroutine (8 KiB of stack each, per topic and swarm): a clock timer
+// starts the next round, and so does a Refresh. The join is made under a
+// pprof label, which its goroutines inherit, so only they are counted.
+func TestJoinWaitsWithoutGoroutine(t *testing.T) {
+	tn := testnet(t)
+	clk := clockwork.NewFakeClock()
+	d := newDisc(t, tn, dht.Config{Ephemeral: dht.Bool(true), NoMaintenance: true, Clock: clk,
+		RoundMin: time.Hour, RoundMax: time.Hour, FastRelookups: []time.Duration{}})
+	tp := topic(t.Name())
+	var s *sink
+	pprof.Do(context.Background(), pprof.Labels("node", "join-wait"), func(context.Context) {
+		s = join(t, d, framework.JoinRequest{Topic: tp, Lookup: true})
+	})
+	waitSignal(t, s.updateCh, 30*time.Second, "first round")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a safety net only
+	defer cancel()
+	if err := clk.BlockUntilContext(ctx, 1); err != nil { // the wait for the next round
+		t.Fatal(err)
+	}
+	n := 0
+	for range 500 { // the round's goroutines may still be ending: await, bounded
+		if n = labelledGoroutines("join-wait"); n == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n != 0 {
+		t.Fatalf("%d goroutines of the join while it waits for its next round", n)
+	}
+	if err := d.Refresh(t.Context(), tp); err != nil {
+		t.Fatal(err)
+	}
+	waitSignal(t, s.updateCh, 30*time.Second, "the refreshed round")
+	if err := clk.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	waitSignal(t, s.updateCh, 30*time.Second, "the round an hour later")
+	if err := d.Leave(t.Context(), tp); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -103,6 +103,15 @@
 // infohash to in the last 30 minutes, and probes go to one IP at most once a
 // second (burst 4). Every drop is counted: [Discovery.LimitStats].
 //
+// Relay requests. A dialler that is not hole-punchable (its connectivity
+// report: DHT nodes see it at different ports) also sends, beside its hole
+// punch, a relay request ([RelayRequestMethod], same legs, payload and
+// relaying limits as the hole punch; see relayreq.go) asking the announcer
+// to reserve at a relay ([Node.SetOnRelayRequest], wired to the relay
+// client's Demand); it then looks the topic up again a few times to find
+// the relay's allocation. The announcer accepts one only from a node it
+// announced the infohash to, at most 1 a second (burst 3).
+//
 // Robustness. Every inbound packet passes a strict KRPC check (guard.go)
 // before anacrolix decodes it: anacrolix/dht v2.23.0 panics — crashing the
 // process — on a compact address shorter than 2 bytes ("ip", "values") and

@@ -264,6 +264,9 @@ func (d *Node) onQuery(m *krpc.Msg, src net.Addr) bool {
 	case HolePunchMethod:
 		d.handlePunch(m, src)
 		return false
+	case RelayRequestMethod:
+		d.handleRelayRequest(m, src)
+		return false
 	case UnannounceMethod:
 		d.handleUnannounce(m, src)
 		return false

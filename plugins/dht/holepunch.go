@@ -244,11 +244,12 @@ func (d *Node) handlePunch(m *krpc.Msg, src net.Addr) {
 		d.punchTarget(m, src, srcAP, req)
 		return
 	}
-	d.punchRelay(m, src, srcAP, req)
+	d.forward(m, src, srcAP, req, HolePunchMethod)
 }
 
-// punchRelay: we are R; relay A's request to B if B announced to us.
-func (d *Node) punchRelay(m *krpc.Msg, src net.Addr, srcAP netip.AddrPort, req punchRequest) {
+// forward: we are R; relay A's request (a hole punch or a relay request,
+// method) to B if B announced to us.
+func (d *Node) forward(m *krpc.Msg, src net.Addr, srcAP netip.AddrPort, req punchRequest, method string) {
 	srv := d.current()
 	if srv == nil || srv.passive {
 		d.reply(m, src, codeGeneric, "not a relay")
@@ -274,7 +275,7 @@ func (d *Node) punchRelay(m *krpc.Msg, src net.Addr, srcAP netip.AddrPort, req p
 			case <-ctx.Done():
 			}
 		}()
-		res := srv.s.Query(ctx, anacrolix.NewAddr(net.UDPAddrFromAddrPort(req.addr)), HolePunchMethod, anacrolix.QueryInput{
+		res := srv.s.Query(ctx, anacrolix.NewAddr(net.UDPAddrFromAddrPort(req.addr)), method, anacrolix.QueryInput{
 			MsgArgs:  krpc.MsgArgs{InfoHash: req.ih, Token: string(encodeCompact(srcAP)), ImpliedPort: true},
 			NumTries: 2,
 		})
@@ -327,22 +328,18 @@ func (d *Node) sendProbes(addr netip.AddrPort) {
 // doc), sends probes to p itself, and returns once the referrer confirmed
 // that p was told. It implements framework.HolePuncher.
 func (d *Node) HolePunch(ctx context.Context, p framework.Peer) error {
-	if p.Referrer == nil {
-		return fmt.Errorf("%w: %s has no referrer", ErrHolePunch, p.Addr())
-	}
-	target, err := netip.ParseAddr(p.Host)
-	if err != nil || p.Port < 1 || p.Port > 65535 {
-		return fmt.Errorf("%w: %s is not an IP address and port", ErrHolePunch, p.Addr())
-	}
-	ref, err := netip.ParseAddr(p.Referrer.Host)
-	if err != nil || p.Referrer.Port < 1 || p.Referrer.Port > 65535 {
-		return fmt.Errorf("%w: bad referrer %s:%d", ErrHolePunch, p.Referrer.Host, p.Referrer.Port)
+	tap, ref, err := punchAddrs(p)
+	if err != nil {
+		return err
 	}
 	srv := d.current()
 	if srv == nil {
 		return errClosed()
 	}
-	tap := netip.AddrPortFrom(target.Unmap(), uint16(p.Port))
+	// a dialler that cannot be hole-punched asks for a relay beside
+	// (see relayreq.go)
+	d.punch.wg.Add(1)
+	go d.relayIfUnpunchable(p)
 	// Our own probes follow the same limits as a target's (the relay's
 	// notice still goes out: it is addressed to the referrer).
 	if d.punch.allowProbe(tap, d.clock.Now(), &d.cfg.Limits) {
@@ -350,12 +347,12 @@ func (d *Node) HolePunch(ctx context.Context, p framework.Peer) error {
 	} else {
 		d.limits.probesLimited.Add(1)
 	}
-	res := srv.s.Query(ctx, anacrolix.NewAddr(net.UDPAddrFromAddrPort(netip.AddrPortFrom(ref.Unmap(), uint16(p.Referrer.Port)))), HolePunchMethod, anacrolix.QueryInput{
+	res := srv.s.Query(ctx, anacrolix.NewAddr(net.UDPAddrFromAddrPort(ref)), HolePunchMethod, anacrolix.QueryInput{
 		MsgArgs:  krpc.MsgArgs{InfoHash: Infohash(p.Topic), Token: string(encodeCompact(tap))},
 		NumTries: 2,
 	})
 	if err := res.ToError(); err != nil {
-		return fmt.Errorf("%w: via %s:%d: %v", ErrHolePunch, p.Referrer.Host, p.Referrer.Port, err)
+		return fmt.Errorf("%w: via %s: %v", ErrHolePunch, ref, err)
 	}
 	return nil
 }

@@ -154,18 +154,22 @@ func exempt(prefixes []netip.Prefix, ip netip.Addr) bool {
 // LimitStats counts what the bounds of [Limits] and [PeerStoreConfig]
 // dropped or refused, since the Discovery started.
 type LimitStats struct {
-	ValuesPerReply     uint64 // values beyond ValuesPerReply in a reply
-	ValuesPerLookup    uint64 // distinct values beyond ValuesPerLookup
-	ValuesPerSourceIP  uint64 // values beyond one source IP's share
-	NodesPerReply      uint64 // nodes beyond NodesPerReply in a reply
-	LookupsCapped      uint64 // lookups ended by LookupQueries
-	LookupNodes        uint64 // candidate nodes beyond LookupNodes
-	NodePortsPerIP     uint64 // candidate nodes beyond NodePortsPerIP
-	PunchNotAnnounced  uint64 // hole-punch target legs from nodes we did not announce to
-	ProbesSent         uint64 // hole punches that sent probes (PunchProbes packets each)
-	ProbesLimited      uint64 // hole punches whose probes the rate limits refused
-	StorePerIPEvicted  uint64 // peer-store entries evicted by the per-IP share
-	StoreLimitsEvicted uint64 // peer-store entries evicted by MaxPerInfohash or MaxTotal
+	ValuesPerReply        uint64 // values beyond ValuesPerReply in a reply
+	ValuesPerLookup       uint64 // distinct values beyond ValuesPerLookup
+	ValuesPerSourceIP     uint64 // values beyond one source IP's share
+	NodesPerReply         uint64 // nodes beyond NodesPerReply in a reply
+	LookupsCapped         uint64 // lookups ended by LookupQueries
+	LookupNodes           uint64 // candidate nodes beyond LookupNodes
+	NodePortsPerIP        uint64 // candidate nodes beyond NodePortsPerIP
+	PunchNotAnnounced     uint64 // hole-punch target legs from nodes we did not announce to
+	ProbesSent            uint64 // hole punches that sent probes (PunchProbes packets each)
+	ProbesLimited         uint64 // hole punches whose probes the rate limits refused
+	RelayRequestsSent     uint64 // relay requests we sent that the target accepted
+	RelayRequestsFailed   uint64 // relay requests we sent that failed or were refused
+	RelayRequestsAccepted uint64 // relay requests we accepted as the target
+	RelayRequestsRefused  uint64 // relay requests we refused as the target (not announced, no relay, rate limited)
+	StorePerIPEvicted     uint64 // peer-store entries evicted by the per-IP share
+	StoreLimitsEvicted    uint64 // peer-store entries evicted by MaxPerInfohash or MaxTotal
 }
 
 // limitCounters are the atomic counters behind LimitStats (zero value ready).
@@ -173,6 +177,7 @@ type limitCounters struct {
 	valuesPerReply, valuesPerLookup, valuesPerSourceIP, nodesPerReply atomic.Uint64
 	lookupsCapped, lookupNodes, nodePortsPerIP                        atomic.Uint64
 	punchNotAnnounced, probesSent, probesLimited                      atomic.Uint64
+	relayReqSent, relayReqFailed, relayReqAccepted, relayReqRefused   atomic.Uint64
 }
 
 // LimitStats returns what the hostile-node bounds dropped so far.
@@ -180,18 +185,22 @@ func (d *Node) LimitStats() LimitStats {
 	c := &d.limits
 	perIP, caps := d.store.Evictions()
 	return LimitStats{
-		ValuesPerReply:     c.valuesPerReply.Load(),
-		ValuesPerLookup:    c.valuesPerLookup.Load(),
-		ValuesPerSourceIP:  c.valuesPerSourceIP.Load(),
-		NodesPerReply:      c.nodesPerReply.Load(),
-		LookupsCapped:      c.lookupsCapped.Load(),
-		LookupNodes:        c.lookupNodes.Load(),
-		NodePortsPerIP:     c.nodePortsPerIP.Load(),
-		PunchNotAnnounced:  c.punchNotAnnounced.Load(),
-		ProbesSent:         c.probesSent.Load(),
-		ProbesLimited:      c.probesLimited.Load(),
-		StorePerIPEvicted:  perIP,
-		StoreLimitsEvicted: caps,
+		ValuesPerReply:        c.valuesPerReply.Load(),
+		ValuesPerLookup:       c.valuesPerLookup.Load(),
+		ValuesPerSourceIP:     c.valuesPerSourceIP.Load(),
+		NodesPerReply:         c.nodesPerReply.Load(),
+		LookupsCapped:         c.lookupsCapped.Load(),
+		LookupNodes:           c.lookupNodes.Load(),
+		NodePortsPerIP:        c.nodePortsPerIP.Load(),
+		PunchNotAnnounced:     c.punchNotAnnounced.Load(),
+		ProbesSent:            c.probesSent.Load(),
+		ProbesLimited:         c.probesLimited.Load(),
+		RelayRequestsSent:     c.relayReqSent.Load(),
+		RelayRequestsFailed:   c.relayReqFailed.Load(),
+		RelayRequestsAccepted: c.relayReqAccepted.Load(),
+		RelayRequestsRefused:  c.relayReqRefused.Load(),
+		StorePerIPEvicted:     perIP,
+		StoreLimitsEvicted:    caps,
 	}
 }
 

@@ -24,16 +24,37 @@ func goMemory() (heap, stacks uint64, goroutines int) {
 	return ms.HeapAlloc, ms.StackInuse, runtime.NumGoroutine()
 }
 
+// settle waits, at most 30 s, until the number of goroutines has not
+// changed for a second: the swarms' DHTs are at rest (the re-lookup and
+// the fast re-lookups of each join, 1 s and 4 s after it, and the table
+// maintainer's first bootstrap have ended), so that the figure is the
+// memory a swarm keeps, not that of lookups in flight, which a loaded
+// machine makes last longer.
+func settle() {
+	deadline := time.Now().Add(30 * time.Second)
+	last, since := runtime.NumGoroutine(), time.Now()
+	for time.Now().Before(deadline) && time.Since(since) < time.Second {
+		time.Sleep(100 * time.Millisecond)
+		if g := runtime.NumGoroutine(); g != last {
+			last, since = g, time.Now()
+		}
+	}
+}
+
 // memorySwarms is how many swarms BenchmarkSwarmMemory starts.
 const memorySwarms = 100
 
 // BenchmarkSwarmMemory: memorySwarms swarms (TCP transport, the DHT plugin
 // with its defaults: adaptive mode, on the swarm's UDP socket) on a
 // 64-node loopback testnet each join a topic of their own (announce and
-// lookup) and wait for its first round; then the live heap plus goroutine
-// stacks after GC, and the goroutines, per swarm: KiB/swarm (with the DHT)
+// lookup) and wait for its first round, then until their DHTs are at rest
+// (see settle); then the live heap plus goroutine stacks after GC, and the
+// goroutines, per swarm: KiB/swarm (with the DHT)
 // against KiB/swarm-nodht (the same swarms with no discovery; they join
-// nothing). Kernel socket buffers are not counted (not Go memory). Run
+// nothing). KiB-left/swarm is what stays once the swarms are closed (the
+// testnet's share: the peers they announced, stored by its nodes, minus
+// what their Leave un-announced; process-wide caches), and KiB/swarm-own
+// is KiB/swarm less that: what the swarm itself holds. Kernel socket buffers are not counted (not Go memory). Run
 // with -benchtime 1x.
 func BenchmarkSwarmMemory(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -43,13 +64,16 @@ func BenchmarkSwarmMemory(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer tn.Close()
-	type perSwarm struct{ heap, stacks, goroutines float64 }
+	type perSwarm struct{ heap, stacks, goroutines, left float64 }
 	measure := func(withDHT bool) perSwarm {
 		h0, s0, g0 := goMemory()
 		var swarms []*framework.Swarm
+		closed := false
 		defer func() {
-			for _, sw := range swarms {
-				sw.Close()
+			if !closed {
+				for _, sw := range swarms {
+					sw.Close()
+				}
 			}
 		}()
 		for i := range memorySwarms {
@@ -80,17 +104,31 @@ func BenchmarkSwarmMemory(b *testing.B) {
 				}
 			}
 		}
+		settle()
 		h, s, g := goMemory()
+		// what the swarms leave behind once closed: the testnet's share
+		// (the peers they announced, stored by the testnet's nodes) and
+		// process-wide caches
+		closed = true
+		for _, sw := range swarms {
+			sw.Close()
+		}
+		swarms = nil // or they stay reachable
+		settle()
+		hc, sc, _ := goMemory()
 		return perSwarm{
 			heap:       (float64(h) - float64(h0)) / memorySwarms / 1024,
 			stacks:     (float64(s) - float64(s0)) / memorySwarms / 1024,
 			goroutines: float64(g-g0) / memorySwarms,
+			left:       (float64(hc+sc) - float64(h0+s0)) / memorySwarms / 1024,
 		}
 	}
 	for range b.N {
 		m := measure(true)
 		m0 := measure(false)
 		b.ReportMetric(m.heap+m.stacks, "KiB/swarm")
+		b.ReportMetric(m.heap+m.stacks-m.left, "KiB/swarm-own")
+		b.ReportMetric(m.left, "KiB-left/swarm")
 		b.ReportMetric(m.stacks, "KiB-stacks/swarm")
 		b.ReportMetric(m.goroutines, "goroutines/swarm")
 		b.ReportMetric(m0.heap+m0.stacks, "KiB/swarm-nodht")

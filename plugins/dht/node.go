@@ -27,18 +27,19 @@ const Name = "dht"
 // Node directly: its discovery is the [Plugin] made by [New], which starts a
 // Node on the swarm's shared socket when the swarm starts.
 type Node struct {
-	cfg     Config
-	pc      net.PacketConn
-	ownsPC  bool
-	id      krpc.ID
-	limiter *rate.Limiter
-	store   *PeerStore
-	self    *selfFilter
-	punch   *puncher
-	mapping mappingLog
-	clock   clockwork.Clock
-	rtt     rttEstimator
-	private bool // every bootstrap node is non-global: peers are marked PrivateNet
+	cfg      Config
+	pc       net.PacketConn
+	ownsPC   bool
+	id       krpc.ID
+	limiter  *rate.Limiter
+	store    *PeerStore
+	self     *selfFilter
+	punch    *puncher
+	relayReq *relayRequests
+	mapping  mappingLog
+	clock    clockwork.Clock
+	rtt      rttEstimator
+	private  bool // every bootstrap node is non-global: peers are marked PrivateNet
 
 	connStats connStats
 	limits    limitCounters
@@ -81,6 +82,7 @@ func ListenNode(cfg Config) (*Node, error) {
 		store:       NewPeerStore(cfg.PeerStore),
 		self:        newSelfFilter(cfg.PublicIP),
 		punch:       newPuncher(),
+		relayReq:    newRelayRequests(),
 		clock:       cfg.Clock,
 		rtt:         rttEstimator{min: cfg.MinQueryTimeout, max: cfg.QueryTimeout},
 		maintain:    !cfg.NoMaintenance,
@@ -304,10 +306,20 @@ type join struct {
 	sink   framework.DiscoverySink
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
-	// refresh asks runJoin for a round now (Refresh); one pending request
-	// at most
-	refresh chan struct{}
+	done   chan struct{} // closed once stopped and no round runs
+
+	// Between rounds a join holds no goroutine (8 KiB of stack each): a
+	// clock timer starts the next round. Under sched:
+	sched      sync.Mutex
+	running    bool            // a goroutine (runJoin) runs the rounds
+	ended      bool            // stopped: no round follows
+	doneClosed bool            // done is closed
+	timer      clockwork.Timer // the wait for the next round, while not running
+	pending    bool            // a Refresh came while running: next round at once
+	// touched only by the running runJoin
+	fast                []time.Duration // the fast re-lookups still to come
+	failures            int
+	relookup, announced bool
 
 	mu      sync.Mutex // serialises sink calls with stop
 	stopped bool
@@ -319,7 +331,8 @@ type join struct {
 
 func newJoin(d *Node, req framework.JoinRequest, sink framework.DiscoverySink) *join {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &join{d: d, req: req, ih: Infohash(req.Topic), sink: sink, ctx: ctx, cancel: cancel, done: make(chan struct{}), refresh: make(chan struct{}, 1)}
+	// running: the caller starts runJoin at once
+	return &join{d: d, req: req, ih: Infohash(req.Topic), sink: sink, ctx: ctx, cancel: cancel, done: make(chan struct{}), running: true, fast: d.cfg.FastRelookups}
 }
 
 // deliver calls f (a sink call) unless the join was stopped. After stop
@@ -332,18 +345,108 @@ func (j *join) deliver(f func()) {
 	}
 }
 
+// stop ends the join: no sink call after it returns, the round in
+// progress aborts, and no round follows. done is closed at once when no
+// round runs, else when the round has returned.
 func (j *join) stop() {
 	j.mu.Lock()
 	j.stopped = true
 	j.mu.Unlock()
 	j.cancel()
+	j.sched.Lock()
+	defer j.sched.Unlock()
+	j.ended = true
+	if !j.running {
+		if j.timer != nil {
+			j.timer.Stop()
+			j.timer = nil
+		}
+		j.closeDoneLocked()
+	}
+}
+
+// closeDoneLocked closes done once. j.sched is held.
+func (j *join) closeDoneLocked() {
+	if !j.doneClosed {
+		j.doneClosed = true
+		close(j.done)
+	}
+}
+
+// end is runJoin's exit when the join was stopped or the Node closed.
+func (j *join) end() {
+	j.sched.Lock()
+	defer j.sched.Unlock()
+	j.ended, j.running = true, false
+	j.closeDoneLocked()
+}
+
+// wait ends the running runJoin with the next round scheduled after wait,
+// unless a Refresh is pending: then it reports true (run it now).
+func (j *join) wait(wait time.Duration) bool {
+	j.sched.Lock()
+	defer j.sched.Unlock()
+	switch {
+	case j.ended:
+		j.running = false
+		j.closeDoneLocked()
+		return false
+	case j.pending:
+		j.pending = false
+		return true
+	}
+	j.running = false
+	j.timer = j.d.clock.AfterFunc(wait, j.wake)
+	return false
+}
+
+// wake starts the next round (the timer of wait fired).
+func (j *join) wake() {
+	d := j.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return // Close stops the join
+	}
+	j.sched.Lock()
+	defer j.sched.Unlock()
+	if j.ended || j.running {
+		return
+	}
+	j.startLocked()
+}
+
+// startLocked starts runJoin. d.mu and j.sched are held, d is not closed
+// and no round runs.
+func (j *join) startLocked() {
+	j.timer, j.running = nil, true
+	j.d.wg.Add(1)
+	go j.d.runJoin(j)
+}
+
+// refreshLocked asks for the next round now (Refresh). d.mu is held and d
+// is not closed.
+func (j *join) refreshLocked() {
+	j.sched.Lock()
+	defer j.sched.Unlock()
+	switch {
+	case j.ended:
+	case j.running:
+		j.pending = true // one pending request at most
+	case j.timer != nil && j.timer.Stop():
+		j.startLocked()
+	default:
+		// the timer has fired: its wake starts the round
+	}
 }
 
 // runJoin runs the rounds of one topic: the first at once, then
 // Config.FastRelookups, then every RoundMin–RoundMax at random. A round that
 // fails (no node answered) still counts as completed for Flushed/Updated,
 // and the next one follows after a backoff of 1 s, 2 s, 4 s … capped at
-// RoundMin. A Refresh cuts the wait short.
+// RoundMin. A Refresh cuts the wait short. Between rounds no goroutine
+// waits: runJoin returns with a clock timer set (join.wait), whose expiry,
+// or a Refresh, starts runJoin again.
 //
 // When the topic is both announced and looked up, the first announce is
 // followed at once by a lookup-only round (the re-lookup): two peers that
@@ -353,17 +456,14 @@ func (j *join) stop() {
 // about two lookups rather than after the first fast re-lookup's timer.
 func (d *Node) runJoin(j *join) {
 	defer d.wg.Done()
-	defer close(j.done)
-	fast := d.cfg.FastRelookups
-	failures := 0
-	relookup := false // the next round is the re-lookup after the first announce
-	announced := false
 	for {
-		gen, err := d.round(j, j.req.Announce && !relookup)
+		gen, err := d.round(j, j.req.Announce && !j.relookup)
 		if j.ctx.Err() != nil {
+			j.end()
 			return
 		}
 		if srv := d.current(); srv == nil {
+			j.end()
 			return
 		} else if srv.gen != gen {
 			continue // the server was replaced mid-round (adaptive switch): redo
@@ -376,32 +476,29 @@ func (d *Node) runJoin(j *join) {
 			}
 			j.sink.Updated()
 		})
-		if relookup {
-			relookup = false
-		} else if err == nil && j.req.Announce && j.req.Lookup && !announced {
-			announced, relookup = true, true
+		if j.relookup {
+			j.relookup = false
+		} else if err == nil && j.req.Announce && j.req.Lookup && !j.announced {
+			j.announced, j.relookup = true, true
 			continue
 		}
 		var wait time.Duration
 		switch {
 		case err != nil:
-			failures++
-			wait = min(time.Second<<min(failures-1, 20), d.cfg.RoundMin)
-		case len(fast) > 0:
-			failures = 0
-			wait, fast = fast[0], fast[1:]
+			j.failures++
+			wait = min(time.Second<<min(j.failures-1, 20), d.cfg.RoundMin)
+		case len(j.fast) > 0:
+			j.failures = 0
+			wait, j.fast = j.fast[0], j.fast[1:]
 		default:
-			failures = 0
+			j.failures = 0
 			wait = d.cfg.RoundMin
 			if spread := d.cfg.RoundMax - d.cfg.RoundMin; spread > 0 {
 				wait += rand.N(spread)
 			}
 		}
-		select {
-		case <-j.ctx.Done():
+		if !j.wait(wait) {
 			return
-		case <-d.clock.After(wait):
-		case <-j.refresh:
 		}
 	}
 }
@@ -415,10 +512,7 @@ func (d *Node) Refresh(_ context.Context, topic framework.Topic) error {
 		return errClosed()
 	}
 	if j := d.joins[topic]; j != nil {
-		select {
-		case j.refresh <- struct{}{}:
-		default: // a request is pending already
-		}
+		j.refreshLocked()
 	}
 	return nil
 }

@@ -23,9 +23,21 @@ var (
 type Plugin struct {
 	cfg Config
 
-	mu     sync.Mutex
-	d      *Node
-	closed bool
+	mu      sync.Mutex
+	d       *Node
+	closed  bool
+	onRelay func(infohash [20]byte)
+}
+
+// SetOnRelayRequest installs the handler of accepted relay requests (see
+// [Node.SetOnRelayRequest]) on the node, now or when the swarm starts it.
+func (p *Plugin) SetOnRelayRequest(f func(infohash [20]byte)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.onRelay = f
+	if p.d != nil {
+		p.d.SetOnRelayRequest(f)
+	}
 }
 
 // New returns the DHT discovery of a swarm: it checks cfg and opens
@@ -62,6 +74,9 @@ func (p *Plugin) UsePacketConn(pc net.PacketConn) error {
 	d, err := ListenNode(cfg)
 	if err != nil {
 		return err
+	}
+	if p.onRelay != nil {
+		d.SetOnRelayRequest(p.onRelay)
 	}
 	p.d = d
 	return nil

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -44,8 +45,14 @@ type ClientConfig struct {
 	Find func(ctx context.Context) ([]string, error)
 	// Need, when set, is asked before each reservation: the client
 	// reserves only while it returns true (for instance "the connectivity
-	// report says we are not hole-punchable"). Nil: always reserve.
+	// report says we are not hole-punchable") or while a dialler's demand
+	// lasts ([Client.Demand]), and gives up a reservation that is no
+	// longer needed once no relayed connection crosses it (checked every
+	// Retry). Nil: always reserve.
 	Need func() bool
+	// DemandWindow is how long a [Client.Demand] keeps the client
+	// reserving (default 2 min). Only meaningful with Need.
+	DemandWindow time.Duration
 	// Dial connects to a relay (default: a TCP dial).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// Retry is the wait between rounds of attempts when no relay could be
@@ -100,6 +107,34 @@ type Client struct {
 	attempts int
 	ln       *listener
 	sinks    map[framework.Topic]framework.DiscoverySink
+	demand   time.Time     // a dialler's demand lasts until then
+	wake     chan struct{} // a new demand (one pending at most)
+	open     int           // relayed connections handed to the swarm and not closed
+
+	relayed, backFailed atomic.Uint64
+}
+
+// ClientStats are a relay client's counters.
+type ClientStats struct {
+	Reserved     bool   // a reservation is held now
+	Reservations uint64 // reservations made since start (at any relay)
+	// Relayed counts the connections a relay forwarded that the client
+	// connected back for and handed to the swarm.
+	Relayed uint64
+	// ConnectBackFailed counts forwarded connections lost before the swarm
+	// got them (the connect-back's dial or write failed, or the listener
+	// was closed or full).
+	ConnectBackFailed uint64
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() ClientStats {
+	c.mu.Lock()
+	st := ClientStats{Reserved: c.cur != nil, Reservations: uint64(c.attempts)}
+	c.mu.Unlock()
+	st.Relayed = c.relayed.Load()
+	st.ConnectBackFailed = c.backFailed.Load()
+	return st
 }
 
 type clientSession struct {
@@ -127,6 +162,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Retry <= 0 {
 		cfg.Retry = time.Second
 	}
+	if cfg.DemandWindow <= 0 {
+		cfg.DemandWindow = 2 * time.Minute
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
 	}
@@ -141,7 +179,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, ctx: ctx, cancel: cancel,
-		ihs: map[framework.Topic][20]byte{}, changed: make(chan struct{}),
+		ihs: map[framework.Topic][20]byte{}, changed: make(chan struct{}), wake: make(chan struct{}, 1),
 		sinks: map[framework.Topic]framework.DiscoverySink{}}, nil
 }
 
@@ -220,11 +258,50 @@ func (c *Client) setLocked(cs *clientSession, r Reservation) {
 	c.changed = make(chan struct{})
 }
 
+// Unpunchable returns a ClientConfig.Need that is true while the
+// connectivity report (a swarm's Connectivity) says the swarm is not
+// hole-punchable: bootstrapped, two reporters at least (one alone cannot
+// tell a symmetric NAT from a cone), and they saw it at different ports.
+// With [Client.Demand] wired to the DHT's relay requests
+// (dht.Plugin.SetOnRelayRequest), this is the policy that connects every
+// pair of NAT classes and lets a relay carry only what nothing else can:
+// swarmhost's default (--relay-when unpunchable).
+func Unpunchable(connectivity func() framework.Connectivity) func() bool {
+	return func() bool {
+		c := connectivity()
+		return c.Bootstrapped && c.Reporters >= 2 && !c.Holepunchable
+	}
+}
+
+// Demand makes the client reserve for ClientConfig.DemandWindow from now,
+// whatever Need says: a dialler that cannot hole punch to this swarm asked
+// to reach it through a relay (the DHT's relay request: give Demand to
+// dht.Plugin.SetOnRelayRequest). It never blocks.
+func (c *Client) Demand() {
+	c.mu.Lock()
+	c.demand = c.clock.Now().Add(c.cfg.DemandWindow)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// needed reports whether the client should hold a reservation.
+func (c *Client) needed() bool {
+	if c.cfg.Need == nil || c.cfg.Need() {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clock.Now().Before(c.demand)
+}
+
 // run keeps one reservation: explicit relays first, then found ones.
 func (c *Client) run() {
 	defer c.wg.Done()
 	for c.ctx.Err() == nil {
-		if c.cfg.Need == nil || c.cfg.Need() {
+		if c.needed() {
 			start := c.clock.Now()
 			if c.round() && c.clock.Since(start) >= c.cfg.Retry {
 				continue // a reservation that lasted ended: replace it at once
@@ -234,6 +311,7 @@ func (c *Client) run() {
 		case <-c.ctx.Done():
 			return
 		case <-c.clock.After(c.cfg.Retry):
+		case <-c.wake:
 		}
 	}
 }
@@ -355,6 +433,32 @@ func (c *Client) serve(cs *clientSession, r Reservation) {
 		_ = cs.send(msgAnnounce, ih[:])
 	}
 	var wg sync.WaitGroup
+	done := make(chan struct{})
+	if c.cfg.Need != nil {
+		// give the reservation up once neither Need nor a demand wants it
+		// and no relayed connection crosses it
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				case <-c.ctx.Done():
+					return
+				case <-c.clock.After(c.cfg.Retry):
+				}
+				c.mu.Lock()
+				idle := c.open == 0
+				c.mu.Unlock()
+				if idle && !c.needed() {
+					c.log.Info("relay reservation no longer needed", "relay", r.Relay)
+					cs.ctrl.Close()
+					return
+				}
+			}
+		}()
+	}
 	for {
 		typ, body, err := readMsg(cs.ctrl)
 		if err != nil {
@@ -385,6 +489,7 @@ func (c *Client) serve(cs *clientSession, r Reservation) {
 		}
 	}
 	cs.ctrl.Close()
+	close(done)
 	wg.Wait()
 	c.mu.Lock()
 	if c.cur == cs {
@@ -401,10 +506,12 @@ func (c *Client) connectBack(cs *clientSession, r Reservation, tok [tokenSize]by
 	defer cancel()
 	nc, err := c.cfg.Dial(ctx, cs.addr)
 	if err != nil {
+		c.backFailed.Add(1)
 		c.log.Debug("relay connect-back", "relay", cs.addr, "err", err)
 		return
 	}
 	if _, err := nc.Write(append(connectBackMagic[:], tok[:]...)); err != nil {
+		c.backFailed.Add(1)
 		nc.Close()
 		return
 	}
@@ -412,21 +519,42 @@ func (c *Client) connectBack(cs *clientSession, r Reservation, tok [tokenSize]by
 	if ap, err := net.ResolveTCPAddr("tcp", from); err == nil {
 		remote = ap
 	}
-	rc := &Conn{Conn: nc, remote: remote, relay: r}
+	rc := &Conn{Conn: nc, remote: remote, relay: r, onClose: func() {
+		c.mu.Lock()
+		c.open--
+		c.mu.Unlock()
+	}}
 	c.mu.Lock()
 	ln := c.ln
+	c.open++
 	c.mu.Unlock()
 	if ln == nil || !ln.push(rc) {
-		nc.Close()
+		c.backFailed.Add(1)
+		rc.Close()
+		return
 	}
+	c.relayed.Add(1)
 }
 
 // Conn is a connection forwarded by a relay: the swarm wraps it in its
 // Noise session. RemoteAddr is the dialler's address as the relay saw it.
 type Conn struct {
 	net.Conn
-	remote net.Addr
-	relay  Reservation
+	remote  net.Addr
+	relay   Reservation
+	once    sync.Once
+	onClose func()
+}
+
+// Close closes the connection.
+func (rc *Conn) Close() error {
+	err := rc.Conn.Close()
+	rc.once.Do(func() {
+		if rc.onClose != nil {
+			rc.onClose()
+		}
+	})
+	return err
 }
 
 // RemoteAddr returns the dialler's address as the relay saw it.

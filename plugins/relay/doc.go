@@ -8,8 +8,41 @@
 // A relay ([Server], `swarmhost relay`) is off unless someone runs one. A
 // client ([Client]) is the plugin of a swarm that wants to be reachable
 // through a relay; give it to the swarm as transport and discovery
-// ([Client.Options]). A dialler needs nothing: it finds the relay's
-// allocation on the DHT like any peer and dials it with TCP.
+// ([Client.Options]). A dialler needs no relay plugin: it finds the relay's
+// allocation on the DHT like any peer and dials it with TCP (its DHT
+// plugin asks for one when it cannot hole punch, below).
+//
+// # When a client reserves
+//
+// ClientConfig.Need nil: always. With [Unpunchable] (swarmhost's default,
+// --relay-when unpunchable) it reserves while the swarm's connectivity
+// report says it is not hole-punchable (its NAT maps per destination), and
+// while a dialler's demand lasts ([Client.Demand], ClientConfig.DemandWindow,
+// 2 min): a dialler that is itself not hole-punchable cannot punch to an
+// announcer behind an endpoint-independent NAT that filters by address and
+// port, so its DHT plugin sends a relay request (dht.RelayRequestMethod)
+// through the referrer that told it about the announcer, the same path and
+// limits as a hole punch; the announcer's DHT plugin hands it to Demand
+// (dht.Plugin.SetOnRelayRequest), the client reserves and the relay
+// announces the allocation, and the dialler finds it in the re-lookups
+// that follow its request (1 s, 2 s, 4 s, 8 s later). A reservation no
+// longer needed is given up once no relayed connection crosses it. So a
+// relay carries only pairs that nothing else connects, and never races a
+// punch the classes allow: the NAT lab's TestNATMatrix (cmd/swarmhost)
+// connects every pair of {public, EIM, APDM} × {public, EIM, APDM} over
+// its expected path with this default. Wire it so:
+//
+//	c, _ := relay.NewClient(relay.ClientConfig{KeyPair: kp, Relays: relays,
+//		Need: relay.Unpunchable(func() framework.Connectivity { return sw.Connectivity() })})
+//	dhtPlugin.SetOnRelayRequest(func([20]byte) { c.Demand() })
+//
+// A relay request is hostile input like a hole punch: it is parsed by the
+// hole punch's parser (fuzzed), the referrer forwards it only to a peer
+// that announced the infohash to it (within its hole-punch rate limits),
+// and the announcer accepts it only from a node it announced the infohash
+// to, at most one a second (burst 3). All it can do is keep the announcer
+// reserved at one of its own relays; the relayed session is the swarm's
+// Noise session, end to end, with the remote key the handshake proves.
 //
 // # How a connection is made (TURN-like allocations)
 //
@@ -93,6 +126,20 @@
 // and calls ServerConfig.OnLimit; swarmhost exports them as
 // dwebswarm_relay_limit_hits_total{limit}.
 //
+// # Metrics
+//
+// [Server.Stats] and [Client.Stats] are the counters; swarmhost (`swarmhost
+// relay --metrics`, and a daemon's /metrics when it relays or reserves)
+// exports them as dwebswarm_relay_clients, dwebswarm_relay_sessions,
+// dwebswarm_relay_sessions_total, dwebswarm_relay_bytes_total,
+// dwebswarm_relay_announced_infohashes, dwebswarm_relay_limit_hits_total{limit}
+// (the server's) and dwebswarm_relay_client_reserved,
+// dwebswarm_relay_client_reservations_total,
+// dwebswarm_relay_client_connections_total,
+// dwebswarm_relay_client_connect_backs_lost_total (the client's). Bytes are
+// counted per splice chunk (up to 1 MiB) and at the end of a direction, so
+// a quiet session's bytes show when it ends.
+//
 // # Failure and upgrade
 //
 // The reservation session has the secure package's keep-alive (5 s) and
@@ -103,7 +150,10 @@
 //
 // Direct paths are preferred by construction: B keeps announcing its own
 // address, and the dialler dials every address it finds (TCP first, the
-// hole punch beside it); the engine keeps one session per remote key.
+// hole punch beside it); the engine keeps one session per remote key. With
+// Need = [Unpunchable] a hole-punchable B has no allocation to race with
+// unless a dialler that cannot punch asked for one in the last
+// DemandWindow (or a relayed connection is still open).
 // When a relayed session is open first, the engine's rule is that the
 // open session stays: a swarm does not dial a key it has a session with,
 // and a later connection to the same key is a duplicate; the session is

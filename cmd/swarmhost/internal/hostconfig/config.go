@@ -42,8 +42,9 @@ type Config struct {
 	// "KEY@HOST:PORT" or "HOST:PORT"), tried in order before relays found
 	// on the DHT; empty: the daemon reserves at none.
 	Relays []string
-	// RelayWhen is "always" (default) or "unpunchable": reserve only while
-	// the DHT reports this daemon not hole-punchable.
+	// RelayWhen is "unpunchable" (default: reserve only while the DHT
+	// reports this daemon not hole-punchable, or while a dialler that
+	// cannot hole punch asked for a relay) or "always".
 	RelayWhen string
 
 	topics   []Topic
@@ -213,7 +214,7 @@ func Default() *Config {
 		Transports: []Plugin{defaultTransport()},
 		Log:        Log{Level: slog.LevelInfo, Format: "text"},
 		Relay:      Relay{Limits: relay.DefaultLimits()},
-		RelayWhen:  "always",
+		RelayWhen:  "unpunchable",
 	}
 }
 

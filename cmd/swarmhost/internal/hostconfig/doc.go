@@ -180,8 +180,10 @@
 // relays: list of KEY@HOST:PORT (KEY: the relay's public key, as swarmhost
 // relay prints it) or HOST:PORT, each once: the relays this daemon reserves
 // at, in order, then (with a dht discovery) relays found on the DHT;
-// omitted: none. relayWhen: always (default) | unpunchable (reserve only
-// while the DHT reports the daemon not hole-punchable); only with relays.
+// omitted: none. relayWhen: unpunchable (default: reserve only while the
+// DHT reports the daemon not hole-punchable, or for two minutes after a
+// dialler that cannot hole punch asked for a relay through the DHT) |
+// always; only with relays.
 // Changing relay, relays or relayWhen takes a restart.
 //
 // # Building

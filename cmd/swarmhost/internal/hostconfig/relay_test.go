@@ -17,7 +17,7 @@ func TestRelayValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Relay.Enabled || c.Relay.Limits != relay.DefaultLimits() || len(c.Relays) != 0 || c.RelayWhen != "always" {
+	if c.Relay.Enabled || c.Relay.Limits != relay.DefaultLimits() || len(c.Relays) != 0 || c.RelayWhen != "unpunchable" {
 		t.Fatalf("defaults: %+v %v %q", c.Relay, c.Relays, c.RelayWhen)
 	}
 	kp, err := secure.GenerateKeyPair()
@@ -36,7 +36,7 @@ relay:
   maxSessionDuration: 10m
   maxInfohashesPerClient: 3
 relays: [`+key+`@127.0.0.1:7001, "127.0.0.1:7002"]
-relayWhen: unpunchable
+relayWhen: always
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ relayWhen: unpunchable
 	if c.Relay != want {
 		t.Errorf("relay %+v, want %+v", c.Relay, want)
 	}
-	if !reflect.DeepEqual(c.Relays, []string{key + "@127.0.0.1:7001", "127.0.0.1:7002"}) || c.RelayWhen != "unpunchable" {
+	if !reflect.DeepEqual(c.Relays, []string{key + "@127.0.0.1:7001", "127.0.0.1:7002"}) || c.RelayWhen != "always" {
 		t.Errorf("relays %v when %q", c.Relays, c.RelayWhen)
 	}
 	// limits left out keep their defaults
@@ -117,13 +117,13 @@ func TestDiffRelayNeedsRestart(t *testing.T) {
 		"relay: {enabled: false}\nrelays: [127.0.0.1:7000]\n",
 		"relay: {enabled: true, maxSessions: 3}\nrelays: [127.0.0.1:7000]\n",
 		"relay: {enabled: true}\nrelays: [127.0.0.1:7001]\n",
-		"relay: {enabled: true}\nrelays: [127.0.0.1:7000]\nrelayWhen: unpunchable\n",
+		"relay: {enabled: true}\nrelays: [127.0.0.1:7000]\nrelayWhen: always\n",
 	} {
 		if ch := Diff(base, parse(s)); !reflect.DeepEqual(ch.Restart, []string{"relay"}) {
 			t.Errorf("%q: restart %v, want [relay]", s, ch.Restart)
 		}
 	}
-	if ch := Diff(base, parse("relay: {enabled: true}\nrelays: [127.0.0.1:7000]\nrelayWhen: always\n")); !ch.Empty() {
+	if ch := Diff(base, parse("relay: {enabled: true}\nrelays: [127.0.0.1:7000]\nrelayWhen: unpunchable\n")); !ch.Empty() {
 		t.Errorf("default relayWhen spelled out: %+v", ch)
 	}
 }

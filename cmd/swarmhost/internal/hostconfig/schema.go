@@ -64,7 +64,7 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 				return
 			}
 			if s != "always" && s != "unpunchable" {
-				d.add(v, framework.ErrInvalidOption, didYouMean(s, []string{"always", "unpunchable"}, "values")+"; always reserves at a relay from the start, unpunchable only while the DHT reports this daemon not hole-punchable", "relayWhen: unknown value %q", clip(s))
+				d.add(v, framework.ErrInvalidOption, didYouMean(s, []string{"always", "unpunchable"}, "values")+"; unpunchable (default) reserves only while the DHT reports this daemon not hole-punchable or a dialler that cannot hole punch asks, always from the start", "relayWhen: unknown value %q", clip(s))
 				return
 			}
 			c.RelayWhen = s

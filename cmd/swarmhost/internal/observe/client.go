@@ -154,6 +154,14 @@ func Render(w io.Writer, st *Status) error {
 	}
 	p("  %s\t%s\t%s\t%s\t%d\t%s\t%s\n", yesNo(c.Bound), yesNo(c.Bootstrapped), yesNo(c.Holepunchable), yesNo(c.Consistent), c.Reporters, dash(strings.Join(c.PublicAddrs, ",")), dhtNodes)
 
+	if r := st.Relay; r != nil {
+		h := r.LimitHits
+		p("\nRELAY (relaying for others)\n")
+		p("  CLIENTS\tSESSIONS\tSESSIONS TOTAL\tBYTES RELAYED\tANNOUNCED\tLIMITS HIT\n")
+		p("  %d\t%d\t%d\t%d\t%d\t%d\n", r.Clients, r.Sessions, r.SessionsTotal, r.BytesRelayed, r.Announced,
+			h.Clients+h.Sessions+h.SessionsPerClient+h.Bytes+h.Duration+h.Infohashes)
+	}
+
 	p("\nPLUGINS (%d)\n", len(st.Plugins))
 	if len(st.Plugins) == 0 {
 		p("  (none reported)\n")

@@ -17,6 +17,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
+	"github.com/dwebswarm/dwebswarm-go/plugins/relay"
 	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
@@ -33,10 +34,12 @@ func registryNames(t *testing.T) map[string]bool {
 	}
 	t.Cleanup(func() { sw.Close() })
 	o, err := observe.New(sw, observe.Config{
-		DHTNodes:  func() int { return 1 },
-		DHTLimits: func() (dht.LimitStats, bool) { return dht.LimitStats{}, true },
-		MDNSStats: func() mdns.Stats { return mdns.Stats{} },
-		UTP:       func() utp.Stats { return utp.Stats{} },
+		DHTNodes:   func() int { return 1 },
+		DHTLimits:  func() (dht.LimitStats, bool) { return dht.LimitStats{}, true },
+		MDNSStats:  func() mdns.Stats { return mdns.Stats{} },
+		UTP:        func() utp.Stats { return utp.Stats{} },
+		Relay:      func() relay.Stats { return relay.Stats{} },
+		Collectors: []prometheus.Collector{observe.RelayClientCollector(func() relay.ClientStats { return relay.ClientStats{} })},
 	})
 	if err != nil {
 		t.Fatal(err)

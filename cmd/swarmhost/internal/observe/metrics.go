@@ -34,6 +34,7 @@ const (
 	MetricBytesOut          = "dwebswarm_bytes_out_total"            // counter {name}
 	MetricDHTRoutingTable   = "dwebswarm_dht_routing_table_nodes"    // gauge
 	MetricDHTLimited        = "dwebswarm_dht_limited_total"          // counter {limit}
+	MetricDHTRelayRequests  = "dwebswarm_dht_relay_requests_total"   // counter {result}
 	MetricPluginUp          = "dwebswarm_plugin_up"                  // gauge {kind, plugin}
 	MetricPluginRestarts    = "dwebswarm_plugin_restarts_total"      // counter {kind, plugin}
 	MetricPluginEvents      = "dwebswarm_plugin_events_total"        // counter {kind, plugin, event}
@@ -210,6 +211,7 @@ var (
 	descBytesOut       = prometheus.NewDesc(MetricBytesOut, "Bytes sent to the swarm by a forwarder (service), by name.", []string{labelName}, nil)
 	descDHTNodes       = prometheus.NewDesc(MetricDHTRoutingTable, "Nodes in the DHT routing table.", nil, nil)
 	descDHTLimited     = prometheus.NewDesc(MetricDHTLimited, "What the DHT's bounds against hostile nodes dropped or refused, by limit (values_per_reply, values_per_lookup, values_per_source_ip, nodes_per_reply, nodes_per_lookup, node_ports_per_ip: lookup results dropped; lookups_capped: lookups ended by the query cap; punch_not_announced: hole-punch notices from nodes we did not announce to; probes_limited: hole punches whose probes the rate limits refused; store_per_ip: peer-store entries evicted by the per-IP share; store_caps: by the per-infohash or total cap).", []string{"limit"}, nil)
+	descDHTRelayReqs   = prometheus.NewDesc(MetricDHTRelayRequests, "Relay requests through the DHT (dws_relayreq), by result: sent and failed (ours, as a dialler that cannot hole punch: accepted by the announcer, or failed or refused), accepted and refused (others', as the announcer: we reserved at a relay, or refused: not announced to them, no relay client, rate limited).", []string{"result"}, nil)
 	descPluginUp       = prometheus.NewDesc(MetricPluginUp, "1 while a plugin runs (an out-of-process one has a live instance).", []string{labelKind, labelPlugin}, nil)
 	descPluginRestarts = prometheus.NewDesc(MetricPluginRestarts, "Restarts of an out-of-process plugin after a crash.", []string{labelKind, labelPlugin}, nil)
 	descPluginEvents   = prometheus.NewDesc(MetricPluginEvents, "Lifecycle events of out-of-process plugins (started, crashed, restarted, restart-failed, gave-up, hung).", []string{labelKind, labelPlugin, labelEvent}, nil)
@@ -234,7 +236,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descDHTLimited, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo, descUnproven, descUnprovenClosed, descDisplaced, descDialReserve, descHSInProgress, descHandshakes, descUTPHalfOpen, descUTPSynsDropped, descUTPHalfOpenEnd,
+	for _, d := range []*prometheus.Desc{descConnsOpen, descDialsInFlight, descPeersBanned, descPeersKnown, descUnresponsive, descQueueLength, descTopicsJoined, descSubscriptions, descBound, descBootstrapped, descHolepunchable, descBytesIn, descBytesOut, descDHTNodes, descDHTLimited, descDHTRelayReqs, descPluginUp, descPluginRestarts, descPluginEvents, descBuildInfo, descUnproven, descUnprovenClosed, descDisplaced, descDialReserve, descHSInProgress, descHandshakes, descUTPHalfOpen, descUTPSynsDropped, descUTPHalfOpenEnd,
 		descServiceRefused, descDiscDropped, descEvicted, descPrivate, descDialsHeld, descNeverConnected} {
 		ch <- d
 	}
@@ -377,6 +379,10 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 			} {
 				counter(ch, descDHTLimited, float64(c.n), c.limit)
 			}
+			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsSent), "sent")
+			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsFailed), "failed")
+			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsAccepted), "accepted")
+			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsRefused), "refused")
 		}
 	}
 	for _, p := range s.plugins.snapshot() {

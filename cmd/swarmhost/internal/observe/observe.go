@@ -9,7 +9,8 @@
 // Connectivity) at scrape time. What the swarm cannot tell is fed in by the
 // daemon: plugin lifecycle events ([PluginTracker.OnEvent], to be set as
 // remote.Config.OnEvent), forwarded bytes ([Server.AddByteCounter]) and the
-// DHT routing-table size ([Config.DHTNodes], see [DHTNodes]).
+// DHT routing-table size ([Config.DHTNodes], see [DHTNodes]); components
+// with counters of their own add collectors ([Config.Collectors]).
 //
 // Metrics go to a private prometheus.Registry ([Server.Registry]), never to
 // the global one.
@@ -33,6 +34,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
+	"github.com/dwebswarm/dwebswarm-go/plugins/relay"
 	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
@@ -90,6 +92,15 @@ type Config struct {
 	// dwebswarm_service_refused_total{service, reason} and in /status.
 	// nil: not exported.
 	ServiceRefusals func() []ServiceRefusal
+	// Relay returns the counters of the daemon's relay server (pass
+	// (*relay.Server).Stats): exported as the dwebswarm_relay_* metrics
+	// ([RelayServerCollector]) and in /status as relay. nil: neither.
+	Relay func() relay.Stats
+	// Collectors are registered beside the server's own metrics and served
+	// on /metrics: the daemon's components that keep their own counters
+	// (see [RelayClientCollector]). A collector
+	// whose metrics clash with another's makes [New] fail.
+	Collectors []prometheus.Collector
 	// NoRuntimeMetrics leaves out the Go runtime (go_*) and process
 	// (process_*) collectors.
 	NoRuntimeMetrics bool
@@ -187,6 +198,14 @@ func New(sw *framework.Swarm, cfg Config) (*Server, error) {
 	cs := []prometheus.Collector{s.m, &snapshotCollector{s: s}}
 	if cfg.MDNSStats != nil {
 		cs = append(cs, &mdnsCollector{stats: cfg.MDNSStats})
+	}
+	if cfg.Relay != nil {
+		cs = append(cs, RelayServerCollector(cfg.Relay))
+	}
+	for _, c := range cfg.Collectors {
+		if c != nil {
+			cs = append(cs, c)
+		}
 	}
 	if !cfg.NoRuntimeMetrics {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -25,6 +26,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/framework/remote"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
 	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
+	"github.com/dwebswarm/dwebswarm-go/plugins/relay"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -85,7 +87,9 @@ func newPair(t *testing.T) *pair {
 	}
 	t.Cleanup(func() { p.client.Close() })
 	p.clientObs = startObserver(t, p.client, observe.Config{Version: "client-test", Plugins: p.tracker, DHTNodes: func() int { return 7 },
-		DHTLimits: func() (dht.LimitStats, bool) { return dht.LimitStats{ValuesPerReply: 5, PunchNotAnnounced: 2}, true }})
+		DHTLimits: func() (dht.LimitStats, bool) {
+			return dht.LimitStats{ValuesPerReply: 5, PunchNotAnnounced: 2, RelayRequestsSent: 3, RelayRequestsRefused: 1}, true
+		}})
 	p.clientObs.NameTopic(p.topic, "observe test topic")
 	if err := p.client.Join(ctx, p.topic); err != nil {
 		t.Fatal(err)
@@ -236,6 +240,9 @@ func TestMetricsCountConnectionsOnALoopbackPair(t *testing.T) {
 		{observe.MetricDHTLimited, 5, []string{"limit=values_per_reply"}},
 		{observe.MetricDHTLimited, 2, []string{"limit=punch_not_announced"}},
 		{observe.MetricDHTLimited, 0, []string{"limit=store_per_ip"}},
+		{observe.MetricDHTRelayRequests, 3, []string{"result=sent"}},
+		{observe.MetricDHTRelayRequests, 1, []string{"result=refused"}},
+		{observe.MetricDHTRelayRequests, 0, []string{"result=accepted"}},
 		{observe.MetricBuildInfo, 1, []string{"version=client-test"}},
 		{observe.MetricDiscoveryDropped, 0, []string{"limit=cycle"}},
 		{observe.MetricDiscoveryDropped, 0, []string{"limit=ports"}},
@@ -626,5 +633,44 @@ func TestMDNSMetricsFromTheHook(t *testing.T) {
 	o2 := startObserver(t, sw, observe.Config{NoRuntimeMetrics: true})
 	if _, ok := scrape(t, o2)[observe.MetricMDNSCachedInstances]; ok {
 		t.Error("mDNS metrics exported without a hook")
+	}
+}
+
+// Config.Collectors are served on /metrics beside the server's own; one
+// that clashes with them makes New fail.
+func TestExtraCollectors(t *testing.T) {
+	sw, err := dwebswarm.New(context.Background(), framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sw.Close() })
+	o := startObserver(t, sw, observe.Config{NoRuntimeMetrics: true, Collectors: []prometheus.Collector{
+		observe.RelayServerCollector(func() relay.Stats { return relay.Stats{SessionsTotal: 3, BytesRelayed: 4096, LimitBytes: 2} }),
+		observe.RelayClientCollector(func() relay.ClientStats { return relay.ClientStats{Reserved: true, Reservations: 1, Relayed: 5} }),
+		nil, // skipped
+	}})
+	fams := scrape(t, o)
+	for _, c := range []struct {
+		name   string
+		want   float64
+		labels []string
+	}{
+		{observe.MetricRelaySessionsTotal, 3, nil},
+		{observe.MetricRelayBytes, 4096, nil},
+		{observe.MetricRelayLimitHits, 2, []string{"limit=bytes"}},
+		{observe.MetricRelayLimitHits, 0, []string{"limit=clients"}},
+		{observe.MetricRelayReserved, 1, nil},
+		{observe.MetricRelayReservations, 1, nil},
+		{observe.MetricRelayClientRelayed, 5, nil},
+		{observe.MetricRelayConnectBackLost, 0, nil},
+		{observe.MetricQueueLength, 0, nil},
+	} {
+		if v, ok := value(fams, c.name, c.labels...); !ok || v != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want)
+		}
+	}
+	clash := prometheus.NewGauge(prometheus.GaugeOpts{Name: observe.MetricQueueLength, Help: "clash"})
+	if _, err := observe.New(sw, observe.Config{NoRuntimeMetrics: true, Collectors: []prometheus.Collector{clash}}); err == nil {
+		t.Fatal("a collector clashing with the server's metrics was accepted")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/plugins/relay"
 )
 
 // Status is the JSON document served on /status (schema version 1). Lists
@@ -37,6 +38,36 @@ type Status struct {
 	// Refusals are the forwarded services' refusals by key, by service
 	// and reason (from Config.ServiceRefusals; only non-zero counts).
 	Refusals []ServiceRefusal `json:"refusals"`
+	// Relay is the daemon's relay server (from Config.Relay; absent when
+	// the daemon does not relay for others).
+	Relay *RelayStatus `json:"relay,omitempty"`
+}
+
+// RelayStatus is what a relay server reports (relay.Stats).
+type RelayStatus struct {
+	Clients       int            `json:"clients"`        // reservations held now
+	Sessions      int            `json:"sessions"`       // relayed connections open now
+	SessionsTotal uint64         `json:"sessions_total"` // relayed connections opened
+	BytesRelayed  uint64         `json:"bytes_relayed"`  // ciphertext, both directions (per splice chunk)
+	Announced     int            `json:"announced"`      // client infohashes announced now
+	LimitHits     RelayLimitHits `json:"limit_hits"`
+}
+
+// RelayLimitHits counts the times each relay limit refused or cut
+// something (relay.Limits).
+type RelayLimitHits struct {
+	Clients           uint64 `json:"clients"`
+	Sessions          uint64 `json:"sessions"`
+	SessionsPerClient uint64 `json:"sessions_per_client"`
+	Bytes             uint64 `json:"bytes"`
+	Duration          uint64 `json:"duration"`
+	Infohashes        uint64 `json:"infohashes"`
+}
+
+func relayStatus(st relay.Stats) *RelayStatus {
+	return &RelayStatus{Clients: st.Clients, Sessions: st.Sessions, SessionsTotal: st.SessionsTotal, BytesRelayed: st.BytesRelayed, Announced: st.Announced,
+		LimitHits: RelayLimitHits{Clients: st.LimitClients, Sessions: st.LimitSessions, SessionsPerClient: st.LimitSessionsPerClient,
+			Bytes: st.LimitBytes, Duration: st.LimitDuration, Infohashes: st.LimitInfohashes}}
 }
 
 // ServiceRefusal is how many connections a forwarded service refused for
@@ -242,6 +273,9 @@ func (s *Server) Status(ctx context.Context) *Status {
 			n = -1
 		}
 		st.DHT = &DHTStatus{Nodes: n}
+	}
+	if f := s.cfg.Relay; f != nil {
+		st.Relay = relayStatus(f())
 	}
 
 	s.mu.Lock()

@@ -2,6 +2,7 @@ package observe_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/internal/jsonschema"
+	"github.com/dwebswarm/dwebswarm-go/plugins/relay"
 )
 
 // The page and its assets come from the binary with a strict CSP; nothing
@@ -79,6 +81,31 @@ func TestStatusMatchesSchema(t *testing.T) {
 		if !strings.Contains(string(body), `"connections": [`+"\n") {
 			t.Errorf("no connection in the document checked:\n%s", body)
 		}
+	}
+	// a relaying daemon's document (Config.Relay) too; without the hook
+	// there is no relay object
+	sw, err := dwebswarm.New(context.Background(), framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sw.Close() })
+	ro := startObserver(t, sw, observe.Config{NoRuntimeMetrics: true, Relay: func() relay.Stats {
+		return relay.Stats{Clients: 2, Sessions: 1, SessionsTotal: 7, BytesRelayed: 1 << 20, Announced: 3, LimitSessionsPerClient: 4}
+	}})
+	_, body := get(t, "http://"+ro.Addr()+observe.StatusPath)
+	if err := jsonschema.Validate(observe.StatusSchema, body); err != nil {
+		t.Errorf("relay document: %v\n%s", err, body)
+	}
+	var doc observe.Status
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if r := doc.Relay; r == nil || r.SessionsTotal != 7 || r.BytesRelayed != 1<<20 || r.LimitHits.SessionsPerClient != 4 {
+		t.Errorf("relay status %+v", r)
+	}
+	_, body = get(t, "http://"+p.serverObs.Addr()+observe.StatusPath)
+	if strings.Contains(string(body), `"relay"`) {
+		t.Errorf("relay object without the hook:\n%s", body)
 	}
 	bad := `{"schema":1,"time":"2026-01-01T00:00:00Z","uptime_seconds":1,"port":1,"plaintext":false,"topics":[],"connections":[],` +
 		`"queue":{"topics":0,"known":0,"queued":0,"dialing":0,"clients":0,"servers":0,"banned":0,"unresponsive":0,"subscriptions":0},` +
