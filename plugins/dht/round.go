@@ -72,8 +72,9 @@ func (d *Node) round(j *join, announce bool) (uint64, error) {
 	defer bgCancel()
 	var (
 		late        = softLate{max: traversalAlpha}
-		lateMu      sync.Mutex
+		lateMu      sync.Mutex // guards lateClosest and stopping
 		lateClosest = k_nearest_nodes.New(int160.FromByteArray(j.ih), traversalK)
+		stopping    bool // the traversal is stopping: late nodes are not added
 	)
 	soft := d.softSource()
 	var op *traversal.Operation
@@ -102,11 +103,14 @@ func (d *Node) round(j *join, announce bool) (uint64, error) {
 	// A late reply counts as an early one would have: its nodes join the
 	// traversal and, with a token, it may be among the nodes announced to.
 	onLate := func(tr traversal.QueryResult) {
-		op.AddNodes(types.AddrMaybeIdSliceFromNodeInfoSlice(tr.Nodes))
-		op.AddNodes(types.AddrMaybeIdSliceFromNodeInfoSlice(tr.Nodes6))
-		if tr.ResponseFrom == nil {
+		d.lateReplies.Add(1)
+		lateMu.Lock()
+		defer lateMu.Unlock()
+		if stopping {
 			return
 		}
+		op.AddNodes(types.AddrMaybeIdSliceFromNodeInfoSlice(tr.Nodes))
+		op.AddNodes(types.AddrMaybeIdSliceFromNodeInfoSlice(tr.Nodes6))
 		if _, ok := tr.ClosestData.(string); !ok {
 			return
 		}
@@ -115,9 +119,7 @@ func (d *Node) round(j *join, announce bool) (uint64, error) {
 		if !srv.s.TraversalNodeFilter(n) {
 			return
 		}
-		lateMu.Lock()
 		lateClosest = lateClosest.Push(k_nearest_nodes.Elem{Key: tr.ResponseFrom.ToNodeInfoAddrPort(), Data: tr.ClosestData})
-		lateMu.Unlock()
 	}
 	op = traversal.Start(traversal.OperationInput{
 		Target: j.ih,
@@ -169,10 +171,14 @@ wait:
 			break wait
 		}
 	}
+	lateMu.Lock()
+	stopping = true
+	lateMu.Unlock()
 	op.Stop()
 	<-op.Stopped()
 	bgCancel()
 	late.wait()
+	d.queriesLate.Add(uint64(late.late()))
 	if err := ctx.Err(); err != nil {
 		return srv.gen, err
 	}

@@ -17,12 +17,20 @@ import (
 // QueryTries × RTO — 2 s per dead node in a fresh swarm's first round,
 // whose RTO is still the initial 1 s.
 //
-// Bound: at most maxLate queries of a round run late at once (past that,
-// a slow query keeps its slot, as before), so a round has at most alpha +
-// maxLate queries in flight — on a CPU-starved machine, where every reply
+// Bound: at most alpha queries of a round run late at the same time (past
+// that, a slow query keeps its slot, as before), so a round has at most
+// 2·alpha queries in flight — on a CPU-starved machine, where every reply
 // is late, soft timeouts must not turn into a flood of queries. A round
-// has at most Limits.LookupQueries queries in all, each runs for at most
-// QueryTries × RTO, and the round cancels what is left when it ends.
+// has at most Limits.LookupQueries queries in all (late or not), each runs
+// for at most QueryTries × RTO, and the round cancels what is left when it
+// ends; a reply after that is dropped. Stats.QueriesLate and
+// Stats.LateReplies count them.
+//
+// Two approximations, both on the side of more queries, never fewer: a late
+// responder is not among the traversal's closest nodes (anacrolix offers no
+// way to add it), so the traversal may query a farther node it would have
+// skipped; and the soft timer starts when the query is handed to anacrolix,
+// before its send limiter lets the first packet out.
 
 // rtoSource is what a soft timeout is measured with: the current RTO and,
 // while the RTO is still the initial one, a channel closed at the first
@@ -53,12 +61,13 @@ func (d *Node) softSource() rtoSource {
 
 // softLate is one round's set of queries that outlived their slot.
 type softLate struct {
-	max int // at most this many late at once; 0: no limit
-	mu  sync.Mutex
-	n   int           // running late
-	ans int           // late queries that got a reply
-	ch  chan struct{} // a value whenever a late query ended (capacity 1)
-	wg  sync.WaitGroup
+	max   int // at most this many late at once; 0: no limit
+	mu    sync.Mutex
+	n     int           // running late
+	total int           // queries that went late
+	ans   int           // late queries that got a reply
+	ch    chan struct{} // a value whenever a late query ended (capacity 1)
+	wg    sync.WaitGroup
 }
 
 // query runs do and returns its result — unless src's soft timeout passes
@@ -77,7 +86,8 @@ func (l *softLate) query(qctx, bg context.Context, src rtoSource,
 	l.mu.Unlock()
 	var (
 		mu        sync.Mutex
-		abandoned bool
+		abandoned bool // past the soft timeout: the result goes to onLate
+		dropped   bool // the traversal stopped first: the result is dropped
 		res       = make(chan traversal.QueryResult, 1)
 	)
 	l.wg.Add(1)
@@ -90,13 +100,18 @@ func (l *softLate) query(qctx, bg context.Context, src rtoSource,
 			mu.Unlock()
 			return
 		}
+		drop := dropped
 		mu.Unlock()
-		if tr.ResponseFrom != nil && bg.Err() == nil {
+		if drop {
+			return
+		}
+		answered := tr.ResponseFrom != nil && bg.Err() == nil
+		if answered {
 			onLate(tr)
 		}
 		l.mu.Lock()
 		l.n--
-		if tr.ResponseFrom != nil {
+		if answered {
 			l.ans++
 		}
 		l.mu.Unlock()
@@ -120,6 +135,12 @@ func (l *softLate) query(qctx, bg context.Context, src rtoSource,
 			continue
 		case <-t.C:
 		case <-qctx.Done():
+			// The traversal stopped (the round ends): nobody waits for
+			// this query any more, late or not.
+			mu.Lock()
+			abandoned, dropped = true, true
+			mu.Unlock()
+			return traversal.QueryResult{}
 		}
 		mu.Lock()
 		select {
@@ -129,7 +150,7 @@ func (l *softLate) query(qctx, bg context.Context, src rtoSource,
 		default:
 		}
 		l.mu.Lock()
-		if l.max > 0 && l.n >= l.max && qctx.Err() == nil {
+		if l.max > 0 && l.n >= l.max {
 			// Enough late queries: this one keeps its slot.
 			l.mu.Unlock()
 			mu.Unlock()
@@ -137,18 +158,15 @@ func (l *softLate) query(qctx, bg context.Context, src rtoSource,
 			case tr := <-res:
 				return tr
 			case <-qctx.Done():
-			}
-			mu.Lock()
-			select {
-			case tr := <-res:
+				mu.Lock()
+				abandoned, dropped = true, true
 				mu.Unlock()
-				return tr
-			default:
+				return traversal.QueryResult{}
 			}
-			l.mu.Lock()
 		}
 		abandoned = true
 		l.n++
+		l.total++
 		l.mu.Unlock()
 		mu.Unlock()
 		return traversal.QueryResult{}
@@ -160,6 +178,13 @@ func (l *softLate) pending() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.n
+}
+
+// late is the number of queries that went late.
+func (l *softLate) late() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
 }
 
 // answered is the number of late queries that got a reply.
