@@ -56,7 +56,7 @@ func runPipe(ctx context.Context, args []string, s stdio) int {
 		return err
 	})
 	fs.StringVar(&nf.relays, "relay", "", "comma-separated relays to reserve at (`KEY@HOST:PORT` or HOST:PORT, see swarmhost relay): the swarm is then also reachable through one")
-	fs.StringVar(&nf.relayWhen, "relay-when", "unpunchable", "reserve at a relay only while the DHT reports this swarm not hole-punchable or a dialler that cannot hole punch asks for one (unpunchable), or always")
+	fs.StringVar(&nf.relayWhen, "relay-when", "unpunchable", "reserve at a relay only while the DHT reports this swarm not hole-punchable or a dialler that cannot hole punch asks for one (unpunchable; without --discovery dht: always), or always")
 	var idf identityFlags
 	addIdentityFlags(fs, &idf)
 	var timeout time.Duration
@@ -161,7 +161,7 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, id pipeIdentity, 
 	if nf.relays != "" {
 		relays = strings.Split(nf.relays, ",")
 	}
-	rc, err := relayClient(log, id.kp, relays, nf.relayWhen, nil, func() framework.Connectivity { return sw.Connectivity() })
+	rc, err := relayClient(log, id.kp, relays, nf.relayWhen, nil, func() framework.Connectivity { return sw.Connectivity() }, plugins.Discoveries)
 	if err != nil {
 		plugins.Close()
 		return err
@@ -169,7 +169,6 @@ func pipe(ctx context.Context, log *slog.Logger, nf nodeFlags, id pipeIdentity, 
 	if rc != nil {
 		opts = append(opts, rc.Options()...)
 	}
-	relayOnDemand(rc, plugins.Discoveries)
 	sw, err = framework.New(opts...)
 	if err != nil {
 		plugins.Close()

@@ -159,34 +159,58 @@ func newRelayServer(log *slog.Logger, kp secure.KeyPair, listen string, lim rela
 
 // relayOnDemand makes rc reserve when a dialler that cannot hole punch asks
 // for a relay through the DHT (a dht plugin among discoveries; see
-// dht.RelayRequestMethod). rc may be nil.
-func relayOnDemand(rc *relay.Client, discoveries []framework.Discovery) {
-	if rc == nil {
-		return
-	}
+// dht.RelayRequestMethod), and reports whether there was one to ask. rc
+// may be nil.
+func relayOnDemand(rc *relay.Client, discoveries []framework.Discovery) bool {
+	found := false
 	for _, d := range discoveries {
 		if dp, ok := d.(*dht.Plugin); ok {
-			dp.SetOnRelayRequest(func([20]byte) { rc.Demand() })
+			found = true
+			if rc != nil {
+				dp.SetOnRelayRequest(func([20]byte) { rc.Demand() })
+			}
 		}
 	}
+	return found
 }
 
 // relayClient builds the relay client of a swarm from --relay and
 // --relay-when (or a daemon's relays and relayWhen): nil when relays is
 // empty. find, when not nil, finds more relays, tried after relays (see
 // relay.DHTFinder). connectivity is asked, for "unpunchable", whether the
-// swarm needs a relay (relayOnDemand adds the diallers' requests).
-func relayClient(log *slog.Logger, kp secure.KeyPair, relays []string, when string, find func(context.Context) ([]string, error), connectivity func() framework.Connectivity) (*relay.Client, error) {
+// swarm needs a relay, and the diallers' relay requests reach the client
+// through the in-process DHT plugin among discoveries (relayOnDemand).
+// With no such plugin (no DHT, or one out of process) nothing could ask,
+// and no connectivity report would say "not hole-punchable": the policy in
+// effect is then "always". It is logged at info.
+func relayClient(log *slog.Logger, kp secure.KeyPair, relays []string, when string, find func(context.Context) ([]string, error), connectivity func() framework.Connectivity, discoveries []framework.Discovery) (*relay.Client, error) {
 	if len(relays) == 0 {
 		return nil, nil
 	}
 	cfg := relay.ClientConfig{KeyPair: kp, Relays: relays, Find: find, Logger: log}
+	hasDHT := relayOnDemand(nil, discoveries)
+	effective := when
 	switch when {
 	case "always":
 	case "", "unpunchable":
+		effective = "unpunchable"
+		if !hasDHT {
+			effective = "always"
+			break
+		}
 		cfg.Need = relay.Unpunchable(connectivity)
 	default:
 		return nil, fmt.Errorf("%w: --relay-when %q: want always or unpunchable", framework.ErrInvalidOption, when)
 	}
-	return relay.NewClient(cfg)
+	rc, err := relay.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if effective == "always" && when != "always" {
+		log.Info("relay policy", "relay_when", effective, "configured", "unpunchable", "reason", "no in-process DHT plugin: no connectivity report nor relay requests")
+	} else {
+		log.Info("relay policy", "relay_when", effective)
+	}
+	relayOnDemand(rc, discoveries)
+	return rc, nil
 }

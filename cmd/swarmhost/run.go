@@ -143,7 +143,7 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 	if dhtPlugin != nil {
 		findRelays = relay.DHTFinder(dhtPlugin.Node)
 	}
-	rc, err := relayClient(log, kp, cfg.Relays, cfg.RelayWhen, findRelays, func() framework.Connectivity { return sw.Connectivity() })
+	rc, err := relayClient(log, kp, cfg.Relays, cfg.RelayWhen, findRelays, func() framework.Connectivity { return sw.Connectivity() }, plugins.Discoveries)
 	if err != nil {
 		plugins.Close()
 		return nil, err
@@ -151,7 +151,6 @@ func startDaemon(ctx context.Context, path, metricsAddr string, s stdio) (*daemo
 	if rc != nil {
 		opts = append(opts, rc.Options()...)
 	}
-	relayOnDemand(rc, plugins.Discoveries)
 	sw, err = framework.New(opts...)
 	if err != nil {
 		plugins.Close()

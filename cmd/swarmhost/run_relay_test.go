@@ -16,8 +16,10 @@ import (
 	dwebswarm "github.com/dwebswarm/dwebswarm-go"
 	"github.com/dwebswarm/dwebswarm-go/cmd/swarmhost/internal/observe"
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/framework/secure"
 	"github.com/dwebswarm/dwebswarm-go/internal/jsonschema"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht/dhttest"
+	"github.com/dwebswarm/dwebswarm-go/plugins/relay"
 )
 
 // A daemon with relay: {enabled: true} relays for others and announces
@@ -248,4 +250,43 @@ relay: {enabled: true, listen: 127.0.0.1:%d}
 		t.Fatalf("the relay's port is still taken after the failed start: %v", err)
 	}
 	ln.Close()
+}
+
+// A daemon with relays: but no DHT discovery (nothing could report it not
+// hole-punchable, nor carry a dialler's relay request) reserves with the
+// default relayWhen, as "always" (logged at start), instead of never.
+func TestDaemonWithoutDHTReservesWithTheDefaultPolicy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kp, err := secure.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := relay.NewServer(relay.ServerConfig{KeyPair: kp, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "client.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(`
+node: {host: 127.0.0.1, port: %d, key: client.key}
+relays: [%s@%s]
+`, freePort(t), kp.Public, srv.Addr())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var errOut syncBuffer
+	d, err := startDaemon(ctx, path, "", stdio{in: strings.NewReader(""), out: io.Discard, err: &errOut})
+	if err != nil {
+		t.Fatalf("start: %v\n%s", err, errOut.String())
+	}
+	defer d.shutdown()
+	if d.relayClient == nil {
+		t.Fatal("no relay client")
+	}
+	if _, err := d.relayClient.WaitReservation(ctx, 0); err != nil {
+		t.Fatalf("no reservation without a DHT: %v\n%s", err, errOut.String())
+	}
+	if log := errOut.String(); !strings.Contains(log, "relay policy") || !strings.Contains(log, "relay_when=always") {
+		t.Fatalf("the policy in effect was not logged:\n%s", log)
+	}
 }

@@ -86,8 +86,9 @@ type Mux struct {
 	done      chan struct{}
 	readerErr atomic.Value // error that stopped the read loop
 
-	gro   bool        // the socket delivers coalesced datagrams (UDP_GRO)
-	noGSO atomic.Bool // a segmented send failed: send one datagram per call
+	gro     bool        // the socket delivers coalesced datagrams (UDP_GRO)
+	readBuf int         // the socket's receive buffer (SO_RCVBUF)
+	noGSO   atomic.Bool // a segmented send failed: send one datagram per call
 }
 
 // Options tune a Mux. The zero value is valid.
@@ -109,6 +110,7 @@ func New(conn *net.UDPConn, opts Options) *Mux {
 	// kernel caps the size (net.core.rmem_max); a failure keeps the default.
 	_ = conn.SetReadBuffer(SocketBuffer)
 	_ = conn.SetWriteBuffer(SocketBuffer)
+	m.readBuf = readBuffer(conn)
 	m.gro = enableGRO(conn)
 	m.krpc = newConn(m, opts.QueueLen)
 	m.other = newConn(m, opts.QueueLen)
@@ -329,6 +331,18 @@ func (c *Conn) deliver(p *packet) {
 
 // Buffered returns how many packets are queued for reading.
 func (c *Conn) Buffered() int { return len(c.queue) }
+
+// ReadBufferSize returns how many bytes of datagrams can wait for c's
+// reader, in the kernel's accounting: the shared socket's receive buffer
+// (SO_RCVBUF: on Linux twice what was granted, at most net.core.rmem_max)
+// plus c's queue, its datagrams counted at queuedDatagramCost each (what
+// Linux charges for a 1 400-byte one). uTP bounds the receive window it
+// advertises by it.
+func (c *Conn) ReadBufferSize() int { return c.m.readBuf + cap(c.queue)*queuedDatagramCost }
+
+// queuedDatagramCost is what a queued datagram counts for in
+// ReadBufferSize.
+const queuedDatagramCost = 2 << 10
 
 // Dropped counts packets discarded because the queue was full.
 func (c *Conn) Dropped() uint64 { return c.dropped.Load() }

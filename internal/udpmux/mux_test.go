@@ -382,3 +382,16 @@ func TestReadFromUDPAddrPortDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%.1f allocations per datagram", allocs)
 	}
 }
+
+// ReadBufferSize tells what the kernel granted (uTP bounds its receive
+// window by it): at least the default buffer, since New asks for more.
+func TestReadBufferSize(t *testing.T) {
+	m := listen(t)
+	got := m.Other().(*Conn).ReadBufferSize()
+	if got < 100<<10 {
+		t.Fatalf("ReadBufferSize = %d", got)
+	}
+	if k := m.KRPC().(*Conn).ReadBufferSize(); k != got {
+		t.Fatalf("the virtual conns disagree: %d, %d", got, k)
+	}
+}

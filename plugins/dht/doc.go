@@ -108,9 +108,17 @@
 // punch, a relay request ([RelayRequestMethod], same legs, payload and
 // relaying limits as the hole punch; see relayreq.go) asking the announcer
 // to reserve at a relay ([Node.SetOnRelayRequest], wired to the relay
-// client's Demand); it then looks the topic up again a few times to find
-// the relay's allocation. The announcer accepts one only from a node it
-// announced the infohash to, at most 1 a second (burst 3).
+// client's Demand); it then looks the topic up again a few times
+// (lookup-only; one such schedule per topic per 30 s) to find the relay's
+// allocation. Unknown connectivity (fewer than two reporters within 5 s)
+// counts as hole-punchable: no request. No request is sent once the hole
+// punch's context is done (the dial ended), nor more than one per target
+// address, or per referrer IP and topic, per 30 s (RelayRequestGap;
+// suppressed ones are counted). The announcer accepts one only from a node
+// it announced the infohash to, at most 1 every 10 s from one IP (burst 2)
+// and 1 a second in all (burst 3), and calls its handler at most once per
+// infohash per 30 s (later requests are answered OK). Refusals are counted
+// by reason (not announced, rate limited, no relay).
 //
 // Robustness. Every inbound packet passes a strict KRPC check (guard.go)
 // before anacrolix decodes it: anacrolix/dht v2.23.0 panics — crashing the

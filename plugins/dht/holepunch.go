@@ -310,9 +310,7 @@ func (d *Node) sendProbes(addr netip.AddrPort) {
 	d.limits.probesSent.Add(1)
 	to := net.UDPAddrFromAddrPort(addr)
 	_, _ = d.pc.WriteTo(PunchProbe, to)
-	d.punch.wg.Add(1)
-	go func() {
-		defer d.punch.wg.Done()
+	d.goPunch(func() {
 		for _, gap := range []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}[:PunchProbes-1] {
 			select {
 			case <-d.clock.After(gap):
@@ -321,7 +319,7 @@ func (d *Node) sendProbes(addr netip.AddrPort) {
 			}
 			_, _ = d.pc.WriteTo(PunchProbe, to)
 		}
-	}()
+	})
 }
 
 // HolePunch asks p's referrer to relay a hole punch to p (see the package
@@ -338,8 +336,7 @@ func (d *Node) HolePunch(ctx context.Context, p framework.Peer) error {
 	}
 	// a dialler that cannot be hole-punched asks for a relay beside
 	// (see relayreq.go)
-	d.punch.wg.Add(1)
-	go d.relayIfUnpunchable(p)
+	d.goPunch(func() { d.relayIfUnpunchable(ctx, p) })
 	// Our own probes follow the same limits as a target's (the relay's
 	// notice still goes out: it is addressed to the referrer).
 	if d.punch.allowProbe(tap, d.clock.Now(), &d.cfg.Limits) {

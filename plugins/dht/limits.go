@@ -167,9 +167,16 @@ type LimitStats struct {
 	RelayRequestsSent     uint64 // relay requests we sent that the target accepted
 	RelayRequestsFailed   uint64 // relay requests we sent that failed or were refused
 	RelayRequestsAccepted uint64 // relay requests we accepted as the target
-	RelayRequestsRefused  uint64 // relay requests we refused as the target (not announced, no relay, rate limited)
-	StorePerIPEvicted     uint64 // peer-store entries evicted by the per-IP share
-	StoreLimitsEvicted    uint64 // peer-store entries evicted by MaxPerInfohash or MaxTotal
+	RelayRequestsActive   uint64 // relay requests we answered OK as the target without a new demand (one runs for the infohash)
+	// relay requests we refused as the target: from a node we did not
+	// announce the infohash to, beyond the rate limits, with no relay client
+	RelayRequestsNotAnnounced uint64
+	RelayRequestsRateLimited  uint64
+	RelayRequestsNoRelay      uint64
+	RelayRefreshSchedules     uint64 // lookup schedules (RelayRefreshes) started after accepted relay requests
+	RelayRequestsSuppressed   uint64 // relay requests we did not send (RelayRequestGap, to one target or via one referrer IP and topic)
+	StorePerIPEvicted         uint64 // peer-store entries evicted by the per-IP share
+	StoreLimitsEvicted        uint64 // peer-store entries evicted by MaxPerInfohash or MaxTotal
 }
 
 // limitCounters are the atomic counters behind LimitStats (zero value ready).
@@ -177,7 +184,9 @@ type limitCounters struct {
 	valuesPerReply, valuesPerLookup, valuesPerSourceIP, nodesPerReply atomic.Uint64
 	lookupsCapped, lookupNodes, nodePortsPerIP                        atomic.Uint64
 	punchNotAnnounced, probesSent, probesLimited                      atomic.Uint64
-	relayReqSent, relayReqFailed, relayReqAccepted, relayReqRefused   atomic.Uint64
+	relayReqSent, relayReqFailed, relayReqAccepted, relayReqActive    atomic.Uint64
+	relayReqNotAnnounced, relayReqRateLimited, relayReqNoRelay        atomic.Uint64
+	relayReqSuppressed, relayRefreshSchedules                         atomic.Uint64
 }
 
 // LimitStats returns what the hostile-node bounds dropped so far.
@@ -185,22 +194,27 @@ func (d *Node) LimitStats() LimitStats {
 	c := &d.limits
 	perIP, caps := d.store.Evictions()
 	return LimitStats{
-		ValuesPerReply:        c.valuesPerReply.Load(),
-		ValuesPerLookup:       c.valuesPerLookup.Load(),
-		ValuesPerSourceIP:     c.valuesPerSourceIP.Load(),
-		NodesPerReply:         c.nodesPerReply.Load(),
-		LookupsCapped:         c.lookupsCapped.Load(),
-		LookupNodes:           c.lookupNodes.Load(),
-		NodePortsPerIP:        c.nodePortsPerIP.Load(),
-		PunchNotAnnounced:     c.punchNotAnnounced.Load(),
-		ProbesSent:            c.probesSent.Load(),
-		ProbesLimited:         c.probesLimited.Load(),
-		RelayRequestsSent:     c.relayReqSent.Load(),
-		RelayRequestsFailed:   c.relayReqFailed.Load(),
-		RelayRequestsAccepted: c.relayReqAccepted.Load(),
-		RelayRequestsRefused:  c.relayReqRefused.Load(),
-		StorePerIPEvicted:     perIP,
-		StoreLimitsEvicted:    caps,
+		ValuesPerReply:            c.valuesPerReply.Load(),
+		ValuesPerLookup:           c.valuesPerLookup.Load(),
+		ValuesPerSourceIP:         c.valuesPerSourceIP.Load(),
+		NodesPerReply:             c.nodesPerReply.Load(),
+		LookupsCapped:             c.lookupsCapped.Load(),
+		LookupNodes:               c.lookupNodes.Load(),
+		NodePortsPerIP:            c.nodePortsPerIP.Load(),
+		PunchNotAnnounced:         c.punchNotAnnounced.Load(),
+		ProbesSent:                c.probesSent.Load(),
+		ProbesLimited:             c.probesLimited.Load(),
+		RelayRequestsSent:         c.relayReqSent.Load(),
+		RelayRequestsFailed:       c.relayReqFailed.Load(),
+		RelayRequestsAccepted:     c.relayReqAccepted.Load(),
+		RelayRequestsActive:       c.relayReqActive.Load(),
+		RelayRequestsNotAnnounced: c.relayReqNotAnnounced.Load(),
+		RelayRequestsRateLimited:  c.relayReqRateLimited.Load(),
+		RelayRequestsNoRelay:      c.relayReqNoRelay.Load(),
+		RelayRefreshSchedules:     c.relayRefreshSchedules.Load(),
+		RelayRequestsSuppressed:   c.relayReqSuppressed.Load(),
+		StorePerIPEvicted:         perIP,
+		StoreLimitsEvicted:        caps,
 	}
 }
 

@@ -325,6 +325,8 @@ type join struct {
 	doneClosed bool            // done is closed
 	timer      clockwork.Timer // the wait for the next round, while not running
 	pending    bool            // a Refresh came while running: next round at once
+	lookupOnly bool            // the next round started by a refresh is lookup-only (refreshLookup)
+	due        time.Time       // when the next regular round is due (set by wait)
 	// touched only by the running runJoin
 	fast                []time.Duration // the fast re-lookups still to come
 	failures            int
@@ -395,6 +397,7 @@ func (j *join) end() {
 func (j *join) wait(wait time.Duration) bool {
 	j.sched.Lock()
 	defer j.sched.Unlock()
+	j.due = j.d.clock.Now().Add(wait)
 	switch {
 	case j.ended:
 		j.running = false
@@ -422,6 +425,7 @@ func (j *join) wake() {
 	if j.ended || j.running {
 		return
 	}
+	j.lookupOnly = false // the regular round
 	j.startLocked()
 }
 
@@ -433,20 +437,35 @@ func (j *join) startLocked() {
 	go j.d.runJoin(j)
 }
 
-// refreshLocked asks for the next round now (Refresh). d.mu is held and d
-// is not closed.
-func (j *join) refreshLocked() {
+// refreshLocked asks for the next round now (Refresh), lookup-only if
+// lookupOnly (and every other pending request is). d.mu is held and d is
+// not closed.
+func (j *join) refreshLocked(lookupOnly bool) {
 	j.sched.Lock()
 	defer j.sched.Unlock()
 	switch {
 	case j.ended:
 	case j.running:
-		j.pending = true // one pending request at most
+		if j.pending {
+			lookupOnly = lookupOnly && j.lookupOnly
+		}
+		j.pending, j.lookupOnly = true, lookupOnly // one pending request at most
 	case j.timer != nil && j.timer.Stop():
+		j.lookupOnly = lookupOnly
 		j.startLocked()
 	default:
 		// the timer has fired: its wake starts the round
 	}
+}
+
+// takeLookupOnly reports (and clears) whether the round about to run was
+// asked by refreshLookup alone.
+func (j *join) takeLookupOnly() (bool, time.Time) {
+	j.sched.Lock()
+	defer j.sched.Unlock()
+	lo := j.lookupOnly
+	j.lookupOnly = false
+	return lo, j.due
 }
 
 // runJoin runs the rounds of one topic: the first at once, then
@@ -466,7 +485,8 @@ func (j *join) refreshLocked() {
 func (d *Node) runJoin(j *join) {
 	defer d.wg.Done()
 	for {
-		gen, err := d.round(j, j.req.Announce && !j.relookup)
+		lookupOnly, due := j.takeLookupOnly()
+		gen, err := d.round(j, j.req.Announce && !j.relookup && !lookupOnly)
 		if j.ctx.Err() != nil {
 			j.end()
 			return
@@ -485,6 +505,13 @@ func (d *Node) runJoin(j *join) {
 			}
 			j.sink.Updated()
 		})
+		if lookupOnly && !due.IsZero() {
+			// a relay request's lookup: the regular schedule stands
+			if !j.wait(max(due.Sub(d.clock.Now()), 0)) {
+				return
+			}
+			continue
+		}
 		if j.relookup {
 			j.relookup = false
 		} else if err == nil && j.req.Announce && j.req.Lookup && !j.announced {
@@ -521,7 +548,21 @@ func (d *Node) Refresh(_ context.Context, topic framework.Topic) error {
 		return errClosed()
 	}
 	if j := d.joins[topic]; j != nil {
-		j.refreshLocked()
+		j.refreshLocked(false)
 	}
 	return nil
+}
+
+// refreshLookup is Refresh with a lookup-only round (no announce_peer)
+// that leaves the topic's regular schedule as it was: the lookups after a
+// relay request.
+func (d *Node) refreshLookup(topic framework.Topic) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	if j := d.joins[topic]; j != nil {
+		j.refreshLocked(true)
+	}
 }

@@ -54,10 +54,10 @@ func TestRelayRequestReachesTheAnnouncerThroughTheReferrer(t *testing.T) {
 		t.Fatalf("announcer stats %+v", st)
 	}
 	// a second request to the same address within RelayRequestGap is not sent
-	if err := a.RequestRelay(ctx, p); err != nil {
-		t.Fatal(err)
+	if err := a.RequestRelay(ctx, p); !errors.Is(err, dht.ErrRelayRequestSuppressed) {
+		t.Fatalf("second request: err = %v, want ErrRelayRequestSuppressed", err)
 	}
-	if st := a.LimitStats(); st.RelayRequestsSent != 1 {
+	if st := a.LimitStats(); st.RelayRequestsSent != 1 || st.RelayRequestsSuppressed != 1 {
 		t.Fatalf("a second request went out within the gap: %+v", st)
 	}
 }
@@ -72,12 +72,13 @@ func TestRelayRequestRefused(t *testing.T) {
 	if err := a.RequestRelay(ctx, p); !errors.Is(err, dht.ErrHolePunch) {
 		t.Fatalf("no handler: err = %v, want ErrHolePunch", err)
 	}
-	if st := b.LimitStats(); st.RelayRequestsRefused != 1 || st.RelayRequestsAccepted != 0 {
+	if st := b.LimitStats(); st.RelayRequestsNoRelay != 1 || st.RelayRequestsAccepted != 0 {
 		t.Fatalf("announcer stats %+v", st)
 	}
 	b.SetOnRelayRequest(func([20]byte) { t.Error("handler called for a refused request") })
 	other := p
 	other.Port = 9
+	other.Topic = topic(t.Name() + "/other") // not the gap of p's referrer and topic
 	if err := a.RequestRelay(ctx, other); !errors.Is(err, dht.ErrHolePunch) {
 		t.Fatalf("unknown peer: err = %v, want ErrHolePunch", err)
 	}
@@ -92,6 +93,9 @@ func TestRelayRequestRefused(t *testing.T) {
 	if ans.E == nil || ans.E.Msg != "not announced to you" {
 		t.Fatalf("stranger's relayed leg: %+v", ans)
 	}
+	if st := b.LimitStats(); st.RelayRequestsNotAnnounced != 1 {
+		t.Fatalf("announcer stats %+v", st)
+	}
 	// malformed
 	ans = query(t, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: bPort}, krpc.Msg{T: "rs", Y: "q", Q: dht.RelayRequestMethod,
 		A: &krpc.MsgArgs{ID: id, InfoHash: dht.Infohash(p.Topic), Token: "short"}})
@@ -101,8 +105,10 @@ func TestRelayRequestRefused(t *testing.T) {
 }
 
 // TestRelayRequestsRateLimitedAtTheAnnouncer: however many relay requests
-// the referrer forwards, the announcer accepts RelayRequestBurst, then
-// RelayRequestRate a second.
+// one referrer forwards for one topic, the announcer starts one demand
+// (later requests are answered OK while it runs) and accepts at most
+// RelayRequestSourceBurst, then RelayRequestPerSource a second, from the
+// referrer's IP; the rest are refused as rate limited.
 func TestRelayRequestsRateLimitedAtTheAnnouncer(t *testing.T) {
 	_, b, p, bPort := relayReqPair(t)
 	accepted := make(chan struct{}, 64)
@@ -117,12 +123,15 @@ func TestRelayRequestsRateLimitedAtTheAnnouncer(t *testing.T) {
 		query(t, ref, krpc.Msg{T: "rq", Y: "q", Q: dht.RelayRequestMethod, A: &krpc.MsgArgs{ID: id, InfoHash: dht.Infohash(p.Topic), Token: token}})
 	}
 	elapsed := time.Since(start)
-	limit := dht.RelayRequestBurst + int(elapsed.Seconds()*dht.RelayRequestRate) + 1
-	if got := len(accepted); got > limit {
-		t.Fatalf("announcer accepted %d of %d relay requests in %v, want at most %d", got, n, elapsed, limit)
+	if got := len(accepted); got != 1 {
+		t.Fatalf("announcer's handler called %d times for %d requests of one topic, want once", got, n)
 	}
-	if st := b.LimitStats(); int(st.RelayRequestsAccepted) != len(accepted) {
-		t.Fatalf("stats %+v, handler called %d times", st, len(accepted))
+	st := b.LimitStats()
+	okLimit := uint64(dht.RelayRequestSourceBurst + int(elapsed.Seconds()*dht.RelayRequestPerSource) + 1)
+	// (the referrer's own limits forward only some)
+	if st.RelayRequestsAccepted != 1 || st.RelayRequestsAccepted+st.RelayRequestsActive > okLimit ||
+		st.RelayRequestsAccepted+st.RelayRequestsActive+st.RelayRequestsRateLimited > n {
+		t.Fatalf("stats %+v after %d requests in %v, want 1 accepted and at most %d answered OK", st, n, elapsed, okLimit)
 	}
 }
 

@@ -48,10 +48,13 @@ type ClientConfig struct {
 	// report says we are not hole-punchable") or while a dialler's demand
 	// lasts ([Client.Demand]), and gives up a reservation that is no
 	// longer needed once no relayed connection crosses it (checked every
-	// Retry). Nil: always reserve.
+	// Retry). A true from Need counts as a demand: a reservation is given
+	// up only after a full DemandWindow without need or demand. Nil:
+	// always reserve.
 	Need func() bool
-	// DemandWindow is how long a [Client.Demand] keeps the client
-	// reserving (default 2 min). Only meaningful with Need.
+	// DemandWindow is how long a [Client.Demand], or Need's last true,
+	// keeps the client reserving (default 2 min). Only meaningful with
+	// Need.
 	DemandWindow time.Duration
 	// Dial connects to a relay (default: a TCP dial).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
@@ -107,8 +110,9 @@ type Client struct {
 	attempts int
 	ln       *listener
 	sinks    map[framework.Topic]framework.DiscoverySink
-	demand   time.Time     // a dialler's demand lasts until then
+	demand   time.Time     // a dialler's demand (or Need's, see needed) lasts until then
 	wake     chan struct{} // a new demand (one pending at most)
+	lastTry  time.Time     // when run last started a round of attempts
 	open     int           // relayed connections handed to the swarm and not closed
 
 	relayed, backFailed atomic.Uint64
@@ -262,7 +266,8 @@ func (c *Client) setLocked(cs *clientSession, r Reservation) {
 // connectivity report (a swarm's Connectivity) says the swarm is not
 // hole-punchable: bootstrapped, two reporters at least (one alone cannot
 // tell a symmetric NAT from a cone), and they saw it at different ports.
-// With [Client.Demand] wired to the DHT's relay requests
+// Unknown connectivity counts as hole-punchable, as on the dialler's side
+// (dht: no relay request then). With [Client.Demand] wired to the DHT's relay requests
 // (dht.Plugin.SetOnRelayRequest), this is the policy that connects every
 // pair of NAT classes and lets a relay carry only what nothing else can:
 // swarmhost's default (--relay-when unpunchable).
@@ -276,25 +281,44 @@ func Unpunchable(connectivity func() framework.Connectivity) func() bool {
 // Demand makes the client reserve for ClientConfig.DemandWindow from now,
 // whatever Need says: a dialler that cannot hole punch to this swarm asked
 // to reach it through a relay (the DHT's relay request: give Demand to
-// dht.Plugin.SetOnRelayRequest). It never blocks.
+// dht.Plugin.SetOnRelayRequest). It never blocks. It starts a round of
+// attempts at once only when no reservation is held and the last round
+// started at least ClientConfig.Retry ago (else the next one follows
+// within Retry, as always).
 func (c *Client) Demand() {
+	now := c.clock.Now()
 	c.mu.Lock()
-	c.demand = c.clock.Now().Add(c.cfg.DemandWindow)
+	c.demand = now.Add(c.cfg.DemandWindow)
+	wake := c.cur == nil && now.Sub(c.lastTry) >= c.cfg.Retry
 	c.mu.Unlock()
+	if !wake {
+		return
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
 }
 
-// needed reports whether the client should hold a reservation.
+// needed reports whether the client should hold a reservation. Need's
+// true counts as a demand (hysteresis): a reservation is given up only
+// after a full DemandWindow in which neither Need nor a dialler wanted it,
+// so a connectivity report that flips cannot make it churn.
 func (c *Client) needed() bool {
-	if c.cfg.Need == nil || c.cfg.Need() {
+	if c.cfg.Need == nil {
 		return true
 	}
+	need := c.cfg.Need()
+	now := c.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.clock.Now().Before(c.demand)
+	if need {
+		if until := now.Add(c.cfg.DemandWindow); until.After(c.demand) {
+			c.demand = until
+		}
+		return true
+	}
+	return now.Before(c.demand)
 }
 
 // run keeps one reservation: explicit relays first, then found ones.
@@ -303,6 +327,13 @@ func (c *Client) run() {
 	for c.ctx.Err() == nil {
 		if c.needed() {
 			start := c.clock.Now()
+			c.mu.Lock()
+			c.lastTry = start
+			c.mu.Unlock()
+			select {
+			case <-c.wake: // a demand that came before: this round serves it
+			default:
+			}
 			if c.round() && c.clock.Since(start) >= c.cfg.Retry {
 				continue // a reservation that lasted ended: replace it at once
 			}

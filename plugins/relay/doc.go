@@ -25,8 +25,17 @@
 // limits as a hole punch; the announcer's DHT plugin hands it to Demand
 // (dht.Plugin.SetOnRelayRequest), the client reserves and the relay
 // announces the allocation, and the dialler finds it in the re-lookups
-// that follow its request (1 s, 2 s, 4 s, 8 s later). A reservation no
-// longer needed is given up once no relayed connection crosses it. So a
+// that follow its request (1 s, 2 s, 4 s, 8 s later). Need's true counts
+// as a demand too (hysteresis): a reservation is given up only after a
+// full DemandWindow in which neither Need nor a dialler wanted it, and
+// once no relayed connection crosses it, so a connectivity report that a
+// hostile reporter flips on every reply cannot make it churn. A demand
+// starts a round of attempts at once only when none is held and the last
+// round is at least Retry old. Unknown connectivity (fewer than two
+// reporters, or not bootstrapped) counts as hole-punchable, on this side
+// as on the dialler's (which then sends no relay request). A swarm with a
+// relay client but no in-process DHT plugin (none, or out of process)
+// cannot get requests: swarmhost then reserves always. So a
 // relay carries only pairs that nothing else connects, and never races a
 // punch the classes allow: the NAT lab's TestNATMatrix (cmd/swarmhost)
 // connects every pair of {public, EIM, APDM} × {public, EIM, APDM} over
@@ -40,7 +49,9 @@
 // hole punch's parser (fuzzed), the referrer forwards it only to a peer
 // that announced the infohash to it (within its hole-punch rate limits),
 // and the announcer accepts it only from a node it announced the infohash
-// to, at most one a second (burst 3). All it can do is keep the announcer
+// to, at most one every 10 s from one IP (burst 2) and one a second in all
+// (burst 3), and starts a demand for one infohash at most once per 30 s
+// (later requests renew nothing). All it can do is keep the announcer
 // reserved at one of its own relays; the relayed session is the swarm's
 // Noise session, end to end, with the remote key the handshake proves.
 //

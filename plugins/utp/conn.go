@@ -203,7 +203,7 @@ func newConn(s *socket, key connKey, sendID uint16, client bool) *Conn {
 	}
 	c.cwnd = 4 * c.mss
 	c.isn = c.seqNr
-	c.lastWnd = s.cfg.ReadBuffer
+	c.lastWnd = c.maxWindow()
 	c.timer = time.AfterFunc(time.Hour, c.onTimer)
 	c.timer.Stop()
 	c.ackTimer = time.AfterFunc(time.Hour, c.onAckTimer)
@@ -760,9 +760,25 @@ func (c *Conn) deliverOutOfOrder() {
 	}
 }
 
-// window is the receive window we advertise.
+// window is the receive window we advertise: the free part of
+// ReadBuffer, at most what the socket's receive buffer holds (wndCap). A
+// larger window lets a sender put more in flight than the kernel buffers
+// while our read loop is busy: libutp does, in bursts, and the datagrams
+// beyond the buffer are dropped. A libutp dialler whose initial seq_nr is
+// in the upper half of the sequence space never fast-retransmits (its
+// fast_resend_seq_nr starts at 1 and the wrapping comparison never
+// advances it), so each such loss cost a retransmission timeout of 1–1.5 s
+// and a restart from a one-packet window.
 func (c *Conn) window() int {
-	return max(c.s.cfg.ReadBuffer-c.rbuf.len()-c.oooBytes, 0)
+	return max(min(c.s.cfg.ReadBuffer-c.rbuf.len()-c.oooBytes, c.maxWindow()), 0)
+}
+
+// maxWindow is the window we advertise with nothing buffered.
+func (c *Conn) maxWindow() int {
+	if c.s.wndCap <= 0 { // not known (a socket built by a test)
+		return c.s.cfg.ReadBuffer
+	}
+	return min(c.s.cfg.ReadBuffer, c.s.wndCap)
 }
 
 // maybeWindowUpdate tells the peer the window reopened after a read
@@ -771,7 +787,7 @@ func (c *Conn) maybeWindowUpdate() {
 	if c.state != csConnected {
 		return
 	}
-	full := c.s.cfg.ReadBuffer
+	full := c.maxWindow()
 	if c.lastWnd < full/4 && c.window() >= full/2 {
 		c.sendState()
 	}
@@ -792,6 +808,8 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 	}
 	bytesAcked := 0
 	var rtt time.Duration
+	var repaired time.Time // latest send of a resent packet acked here
+	resentAcked := false
 	for _, p := range c.inflight[:acked] {
 		if p.inNet {
 			c.flightBytes -= p.size
@@ -802,8 +820,18 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 		if !p.sacked {
 			bytesAcked += p.size
 		}
-		if p.sends == 1 {
+		switch {
+		case p.sends == 1:
 			rtt = now.Sub(p.sentAt)
+		case now.Sub(p.sentAt) < c.srtt/4:
+			// acked sooner than a round trip after the resend: the
+			// original's ack, late (RFC 8985's test)
+			resentAcked = true
+		default:
+			resentAcked = true
+			if p.sentAt.After(repaired) {
+				repaired = p.sentAt
+			}
 		}
 		if p.typ == stFin {
 			c.finAcked = true
@@ -817,8 +845,16 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 			c.inflight = nil
 		}
 		c.dupAcks = 0
-		if rtt > 0 {
+		// Karn: an ack that covers a resent packet gives no sample. The
+		// packets after it it acks too may have waited at the peer,
+		// out of order, since they were sent: a libutp peer that lost
+		// a window's head acked them seconds later, and the sample made
+		// the SRTT 1.3 s (a probe every 2.6 s)
+		if rtt > 0 && !resentAcked {
 			c.sampleRTT(rtt)
+		}
+		if !repaired.IsZero() {
+			c.lostBefore(repaired, now)
 		}
 		c.rtoAt = now.Add(c.rto)
 		c.ptoCount = 0
@@ -885,6 +921,24 @@ func (c *Conn) onSack(h *header) int {
 		}
 	}
 	return bytes
+}
+
+// lostBefore declares lost every packet still in the network that was
+// sent before t, the send of a resent packet the peer has now acked, and
+// more than a round trip (plus a quarter for reordering) before now
+// (c.mu held): the resend overtook them, so they are gone (RFC 8985's
+// rule, for the resends of probes and timeouts). Without it a window
+// lost at its head (libutp's socket buffer overflowed: its acks then
+// carry an empty selective ack, which no loss rule counts) was repaired
+// one packet per probe timeout, each probe's ack resetting the probe
+// back-off and the retransmission timer.
+func (c *Conn) lostBefore(t, now time.Time) {
+	wait := c.srtt + c.srtt/4
+	for _, p := range c.inflight {
+		if !p.sacked && p.inNet && p.sentAt.Before(t) && now.Sub(p.sentAt) > wait {
+			c.markLost(p)
+		}
+	}
 }
 
 // markLost takes p out of the network and queues it for resending; the

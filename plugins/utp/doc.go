@@ -84,7 +84,14 @@
 //     100 per second.
 //   - Reliability: cumulative ack_nr plus selective acks (up to 256
 //     packets beyond ack_nr); a packet is lost when three packets sent
-//     after it are selectively acked, or after three duplicate acks; a
+//     after it are selectively acked, or after three duplicate acks, or
+//     when the ack of a resent packet shows that the resend overtook it
+//     (it was sent before the resend and is not acked: a window lost at
+//     its head is resent at once, not one packet per probe; libutp's acks
+//     then carry an empty selective ack, which the other rules do not
+//     count); an ack that covers a resent packet gives no RTT sample
+//     (Karn: the packets after it may have waited at the peer since they
+//     were sent; one such sample made the SRTT 1.3 s); a
 //     tail-loss probe resends the oldest packet after max(2·SRTT, 5 ms)
 //     without acks, twice at most, the second after twice the first
 //     timeout; then only the retransmission timeout sends: SRTT+4·RTTVAR
@@ -122,9 +129,20 @@
 //     per send opportunity so that an opening window does not overflow
 //     the peer's socket buffer. With a 100 ms target and RFC 6817's
 //     decrease of at most one packet per RTT, a libutp flow kept 18 % of a
-//     shared link. Flow control: the receive window (4 MiB) is advertised
-//     in wnd_size; a closed window is probed on a timer and reopened by a
-//     window update. See "LEDBAT on a shared link" below for the figures.
+//     shared link. Flow control: the receive window (ReadBuffer, 4 MiB,
+//     and at most a quarter of the UDP socket's receive buffer: 52 KiB
+//     on Linux's default 208 KiB; the swarm's socket, which asks for
+//     4 MiB (Linux reports twice what it grants) and queues 512 datagrams
+//     in udpmux, gives ≈ 2.3 MiB when net.core.rmem_max allows 4 MiB and
+//     ≈ 360 KiB at the default rmem_max) is advertised in wnd_size. libutp puts a whole window in flight in
+//     bursts; with 4 MiB on a 208 KiB socket the kernel dropped 45–257 of
+//     its datagrams per 16 MiB, and a libutp dialler whose initial seq_nr
+//     is in the upper half of the sequence space never fast-retransmits
+//     (its fast_resend_seq_nr starts at 1, before the random seq_nr is
+//     drawn, and its wrapping comparison never advances it), so each loss
+//     cost it a 1–1.5 s timeout (issue 16). A closed window is probed on
+//     a timer and reopened by a window update. See "LEDBAT on a shared
+//     link" below for the figures.
 //   - Packet size: 1400-byte datagrams (header included; PacketSize) to
 //     every peer unless it announced it reads larger ones: other BEP 29
 //     implementations read less than 64 KiB (anacrolix/utp reads 8 KiB

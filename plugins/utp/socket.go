@@ -52,6 +52,10 @@ type socket struct {
 
 	ackDelay time.Duration // 0: delayedAck (tests set it)
 
+	// wndCap bounds the receive window a connection advertises: what
+	// the socket's receive buffer holds (windowCap)
+	wndCap int
+
 	apc addrPortConn // pc, when it has the AddrPort methods
 	bw  batchWriter  // pc, when it sends batches
 	br  bufferedReader
@@ -154,6 +158,7 @@ func newSocket(pc net.PacketConn, cfg *Config) *socket {
 	s.apc, _ = pc.(addrPortConn)
 	s.bw, _ = pc.(batchWriter)
 	s.br, _ = pc.(bufferedReader)
+	s.wndCap = windowCap(socketReadBuffer(pc), cfg)
 	go s.readLoop()
 	return s
 }

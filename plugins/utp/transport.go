@@ -56,7 +56,11 @@ type Config struct {
 	// Linger bounds how long a closed connection keeps delivering the data
 	// written before Close.
 	Linger time.Duration
-	// ReadBuffer is the receive window per connection, in bytes.
+	// ReadBuffer is the receive buffer per connection, in bytes. The
+	// window advertised is at most ReadBuffer and at most a quarter of the
+	// UDP socket's receive buffer (SO_RCVBUF; 208 KiB assumed for a
+	// PacketConn that does not tell): a larger window lets a peer send
+	// more in a burst than the kernel holds.
 	ReadBuffer int
 	// WriteBuffer is how many bytes Write queues beyond those in flight.
 	WriteBuffer int

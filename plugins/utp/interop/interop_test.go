@@ -20,6 +20,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,18 +127,41 @@ type ours struct {
 	ln net.Listener
 }
 
-func openOurs(t testing.TB, cfg utp.Config) *ours {
+// openOurs is our transport on a plain UDP socket (the kernel's default
+// buffer, which a watchPC does not tell: uTP assumes 208 KiB).
+func openOurs(t testing.TB, cfg utp.Config) *ours { return openOursOn(t, cfg, 0) }
+
+// bufferedPC is a watchPC that tells its socket's receive buffer, as the
+// swarm's udpmux socket does (uTP bounds its receive window by it).
+type bufferedPC struct {
+	*watchPC
+	size int
+}
+
+func (p bufferedPC) ReadBufferSize() int { return p.size }
+
+// openOursOn is openOurs on a socket asking for a socketBuffer-byte
+// receive buffer, when not 0 (the swarm's socket asks for 4 MiB), and
+// telling uTP what it got.
+func openOursOn(t testing.TB, cfg utp.Config, socketBuffer int) *ours {
 	t.Helper()
 	raw, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pc := &watchPC{PacketConn: raw, firstSeq: -1, acked: make(chan struct{})}
+	var upc net.PacketConn = pc
+	if socketBuffer > 0 {
+		if err := raw.(*net.UDPConn).SetReadBuffer(socketBuffer); err != nil {
+			t.Fatal(err)
+		}
+		upc = bufferedPC{pc, rcvBuf(t, raw.(*net.UDPConn))}
+	}
 	tr, err := utp.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.UsePacketConn(pc); err != nil {
+	if err := tr.UsePacketConn(upc); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := tr.Listen(context.Background(), "127.0.0.1", pc.LocalAddr().(*net.UDPAddr).Port)
@@ -455,4 +479,19 @@ func awaitBuffered(ctx context.Context, c net.Conn) error {
 		return errors.New("no data arrived")
 	}
 	return nil
+}
+
+// rcvBuf returns SO_RCVBUF of c.
+func rcvBuf(t testing.TB, c *net.UDPConn) int {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if cerr := rc.Control(func(fd uintptr) {
+		n, err = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	}); cerr != nil || err != nil {
+		t.Fatal(cerr, err)
+	}
+	return n
 }

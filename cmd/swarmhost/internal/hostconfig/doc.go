@@ -182,8 +182,9 @@
 // at, in order, then (with a dht discovery) relays found on the DHT;
 // omitted: none. relayWhen: unpunchable (default: reserve only while the
 // DHT reports the daemon not hole-punchable, or for two minutes after a
-// dialler that cannot hole punch asked for a relay through the DHT) |
-// always; only with relays.
+// dialler that cannot hole punch asked for a relay through the DHT; with no
+// in-process dht discovery it acts as always, and the policy in effect is
+// logged at start) | always; only with relays.
 // Changing relay, relays or relayWhen takes a restart.
 //
 // # Building

@@ -211,7 +211,7 @@ var (
 	descBytesOut       = prometheus.NewDesc(MetricBytesOut, "Bytes sent to the swarm by a forwarder (service), by name.", []string{labelName}, nil)
 	descDHTNodes       = prometheus.NewDesc(MetricDHTRoutingTable, "Nodes in the DHT routing table.", nil, nil)
 	descDHTLimited     = prometheus.NewDesc(MetricDHTLimited, "What the DHT's bounds against hostile nodes dropped or refused, by limit (values_per_reply, values_per_lookup, values_per_source_ip, nodes_per_reply, nodes_per_lookup, node_ports_per_ip: lookup results dropped; lookups_capped: lookups ended by the query cap; punch_not_announced: hole-punch notices from nodes we did not announce to; probes_limited: hole punches whose probes the rate limits refused; store_per_ip: peer-store entries evicted by the per-IP share; store_caps: by the per-infohash or total cap).", []string{"limit"}, nil)
-	descDHTRelayReqs   = prometheus.NewDesc(MetricDHTRelayRequests, "Relay requests through the DHT (dws_relayreq), by result: sent and failed (ours, as a dialler that cannot hole punch: accepted by the announcer, or failed or refused), accepted and refused (others', as the announcer: we reserved at a relay, or refused: not announced to them, no relay client, rate limited).", []string{"result"}, nil)
+	descDHTRelayReqs   = prometheus.NewDesc(MetricDHTRelayRequests, "Relay requests through the DHT (dws_relayreq), by result: sent, failed and suppressed (ours, as a dialler that cannot hole punch: accepted by the announcer, failed or refused, or not sent within the gap to one target or via one referrer IP for one topic), accepted, active, not_announced, rate_limited and no_relay (others', as the announcer: we reserved at a relay, answered OK while a demand for the infohash ran, or refused: not announced to them, beyond the per-source or global rate, no relay client).", []string{"result"}, nil)
 	descPluginUp       = prometheus.NewDesc(MetricPluginUp, "1 while a plugin runs (an out-of-process one has a live instance).", []string{labelKind, labelPlugin}, nil)
 	descPluginRestarts = prometheus.NewDesc(MetricPluginRestarts, "Restarts of an out-of-process plugin after a crash.", []string{labelKind, labelPlugin}, nil)
 	descPluginEvents   = prometheus.NewDesc(MetricPluginEvents, "Lifecycle events of out-of-process plugins (started, crashed, restarted, restart-failed, gave-up, hung).", []string{labelKind, labelPlugin, labelEvent}, nil)
@@ -382,7 +382,11 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsSent), "sent")
 			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsFailed), "failed")
 			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsAccepted), "accepted")
-			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsRefused), "refused")
+			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsActive), "active")
+			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsNotAnnounced), "not_announced")
+			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsRateLimited), "rate_limited")
+			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsNoRelay), "no_relay")
+			counter(ch, descDHTRelayReqs, float64(ls.RelayRequestsSuppressed), "suppressed")
 		}
 	}
 	for _, p := range s.plugins.snapshot() {

@@ -88,7 +88,7 @@ func newPair(t *testing.T) *pair {
 	t.Cleanup(func() { p.client.Close() })
 	p.clientObs = startObserver(t, p.client, observe.Config{Version: "client-test", Plugins: p.tracker, DHTNodes: func() int { return 7 },
 		DHTLimits: func() (dht.LimitStats, bool) {
-			return dht.LimitStats{ValuesPerReply: 5, PunchNotAnnounced: 2, RelayRequestsSent: 3, RelayRequestsRefused: 1}, true
+			return dht.LimitStats{ValuesPerReply: 5, PunchNotAnnounced: 2, RelayRequestsSent: 3, RelayRequestsRateLimited: 1, RelayRequestsNotAnnounced: 2, RelayRequestsSuppressed: 4}, true
 		}})
 	p.clientObs.NameTopic(p.topic, "observe test topic")
 	if err := p.client.Join(ctx, p.topic); err != nil {
@@ -241,7 +241,10 @@ func TestMetricsCountConnectionsOnALoopbackPair(t *testing.T) {
 		{observe.MetricDHTLimited, 2, []string{"limit=punch_not_announced"}},
 		{observe.MetricDHTLimited, 0, []string{"limit=store_per_ip"}},
 		{observe.MetricDHTRelayRequests, 3, []string{"result=sent"}},
-		{observe.MetricDHTRelayRequests, 1, []string{"result=refused"}},
+		{observe.MetricDHTRelayRequests, 1, []string{"result=rate_limited"}},
+		{observe.MetricDHTRelayRequests, 2, []string{"result=not_announced"}},
+		{observe.MetricDHTRelayRequests, 0, []string{"result=no_relay"}},
+		{observe.MetricDHTRelayRequests, 4, []string{"result=suppressed"}},
 		{observe.MetricDHTRelayRequests, 0, []string{"result=accepted"}},
 		{observe.MetricBuildInfo, 1, []string{"version=client-test"}},
 		{observe.MetricDiscoveryDropped, 0, []string{"limit=cycle"}},

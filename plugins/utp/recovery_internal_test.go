@@ -1,0 +1,142 @@
+package utp
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// A connection advertises at most a quarter of its UDP socket's receive
+// buffer (issue 16): libutp puts a whole window in flight in bursts, and
+// with our 4 MiB window on a 208 KiB socket the kernel dropped its
+// datagrams whenever our read loop fell behind; a libutp dialler whose
+// seq_nr is in the upper half never fast-retransmits, so each loss cost
+// it 1–1.5 s.
+func TestWindowBoundedBySocketBuffer(t *testing.T) {
+	cfg := Config{}
+	if err := cfg.setDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := raw.SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	rcv := sysReadBuffer(raw)
+	if rcv <= 0 || rcv >= cfg.ReadBuffer {
+		t.Fatalf("SO_RCVBUF %d", rcv)
+	}
+	for _, tc := range []struct {
+		name string
+		pc   net.PacketConn
+		buf  int
+	}{
+		{"UDP socket", raw, rcv},
+		{"PacketConn without SyscallConn", &recordingPC{}, defaultSocketBuffer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := socketReadBuffer(tc.pc); got != tc.buf {
+				t.Fatalf("socketReadBuffer = %d, want %d", got, tc.buf)
+			}
+			s := &socket{pc: tc.pc, cfg: &cfg, conns: make(map[connKey]*Conn), done: make(chan struct{})}
+			s.wndCap = windowCap(socketReadBuffer(tc.pc), &cfg)
+			c := newConn(s, connKey{netip.MustParseAddrPort("127.0.0.1:9"), 1}, 2, true)
+			c.mu.Lock()
+			h := c.header(stState, c.seqNr)
+			c.mu.Unlock()
+			if limit := max(tc.buf/4, 2*cfg.LoopbackPacketSize); int(h.wnd) > limit {
+				t.Fatalf("advertised window %d on a socket buffering %d bytes (limit %d)", h.wnd, tc.buf, limit)
+			}
+		})
+	}
+}
+
+// lossSetup returns an accepted connection with n full packets in flight
+// that the peer never received, an SRTT of srtt and a wide-open window.
+func lossSetup(t *testing.T, n int, srtt time.Duration) (*Conn, *recordingPC, time.Time) {
+	t.Helper()
+	s, pc := recordingSocket(t, Config{})
+	from := netip.MustParseAddrPort("127.0.0.1:7000")
+	c, _ := acceptFrom(t, s, pc, from, 0)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.srtt, c.rttvar, c.rttSet = srtt, srtt/2, true
+	c.rto = minRTO
+	c.cwnd, c.ssthresh, c.peerWnd = 1<<20, 1<<20, 1<<20
+	now := time.Now()
+	c.unsent.push(make([]byte, n*c.mss))
+	for len(c.inflight) < n {
+		before := len(c.inflight)
+		c.pump(now)
+		if len(c.inflight) == before {
+			t.Fatalf("only %d packets went out", before)
+		}
+	}
+	return c, pc, now
+}
+
+// peerAck is the peer's ack of ack, with libutp's empty selective ack
+// (it attaches one, all zeroes, while it holds data out of order).
+func peerAck(c *Conn, ack uint16, now time.Time) {
+	h := header{typ: stState, connID: c.key.id, seq: c.ackNr + 1, ack: ack, wnd: 1 << 20, sack: make([]byte, 4)}
+	c.receive(&h, nil, now)
+}
+
+// After a window lost at its head (libutp's socket buffer overflowed; its
+// acks carry an empty selective ack, which no loss rule counts), the ack
+// of the probe shows that every packet sent before the probe is gone: they
+// are all resent at once, not one per probe timeout (a stall of minutes
+// once the SRTT was inflated, issue 16).
+func TestProbeAckResendsWhatItOvertook(t *testing.T) {
+	const n = 60
+	srtt := 10 * time.Millisecond
+	c, pc, sent := lossSetup(t, n, srtt)
+	c.mu.Lock()
+	first := c.inflight[0].seq
+	probeAt := sent.Add(3 * srtt)
+	c.onPTO(probeAt)
+	c.mu.Unlock()
+	mark := len(pc.datagrams())
+	peerAck(c, first, probeAt.Add(srtt))
+
+	resent := map[uint16]bool{}
+	for _, d := range pc.datagrams()[mark:] {
+		h, _, err := parseHeader(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.typ == stData && seqLess(h.seq, first+n) {
+			resent[h.seq] = true
+		}
+	}
+	if len(resent) != n-1 {
+		t.Fatalf("the probe's ack made %d of the %d packets it overtook go out again", len(resent), n-1)
+	}
+}
+
+// Karn's rule: an ack covering a resent packet gives no RTT sample. The
+// packets after it that it acks as well waited at the peer, out of order,
+// since they were first sent; sampling them made the SRTT 1.3 s (issue 16).
+func TestNoRTTSampleFromARepairAck(t *testing.T) {
+	const n = 20
+	srtt := 10 * time.Millisecond
+	c, _, sent := lossSetup(t, n, srtt)
+	c.mu.Lock()
+	first := c.inflight[0].seq
+	probeAt := sent.Add(5 * time.Second) // the peer sat on the rest for 5 s
+	c.onPTO(probeAt)
+	c.mu.Unlock()
+	peerAck(c, first+n-1, probeAt.Add(srtt)) // the repair completes the window
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.inflight) != 0 {
+		t.Fatalf("%d packets still in flight", len(c.inflight))
+	}
+	if c.srtt > 2*srtt {
+		t.Fatalf("SRTT %v after a repair ack (was %v)", c.srtt, srtt)
+	}
+}
