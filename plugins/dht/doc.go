@@ -36,7 +36,12 @@
 //
 //  1. an iterative get_peers traversal towards the infohash (alpha 3,
 //     K 8), starting from the routing table, or from the bootstrap nodes
-//     when the table is empty. Every "values" entry of every reply is reported at
+//     when the table is empty. A query unanswered one RTO after it was
+//     handed out gives its slot to the next closest node and goes on
+//     through its remaining tries in the background (a soft timeout, like
+//     libtorrent's; at most alpha such late queries at a time, so at most
+//     2·alpha in flight); a late reply still counts — its values, its nodes,
+//     its token — and the round waits for late queries before it ends. Every "values" entry of every reply is reported at
 //     once as a peer (host, port) with its referrer: the address and node id
 //     of the node that returned it;
 //  2. when announcing, announce_peer (port = the swarm's TCP/uTP listening

@@ -45,6 +45,8 @@ type Node struct {
 	limits    limitCounters
 	rounds    atomic.Uint64
 	queries   atomic.Uint64
+	// queriesLate and lateReplies count soft timeouts (softquery.go).
+	queriesLate, lateReplies atomic.Uint64
 
 	adapt clockwork.Timer // the adaptive switch (Ephemeral nil); nil otherwise
 
@@ -180,15 +182,20 @@ func (d *Node) PeerStore() *PeerStore { return d.store }
 
 // Stats are counters of a Node.
 type Stats struct {
-	ReadOnly        bool
-	Nodes           int    // routing table size
-	GoodNodes       int    // nodes that answered recently
-	Rounds          uint64 // completed discovery rounds, all topics
-	Queries         uint64 // get_peers and announce_peer queries sent by rounds
-	PacketsSent     uint64 // every packet sent (queries, replies, maintenance)
-	PacketsReceived uint64 // valid KRPC packets received
-	InvalidPackets  uint64 // packets dropped by the KRPC guard
-	StoredPeers     int    // entries in the peer store
+	ReadOnly  bool
+	Nodes     int    // routing table size
+	GoodNodes int    // nodes that answered recently
+	Rounds    uint64 // completed discovery rounds, all topics
+	Queries   uint64 // get_peers and announce_peer queries sent by rounds
+	// QueriesLate counts get_peers queries that passed their soft timeout
+	// (one RTO unanswered) and gave their traversal slot to the next node;
+	// LateReplies the replies such queries got afterwards, which still
+	// counted.
+	QueriesLate, LateReplies uint64
+	PacketsSent              uint64 // every packet sent (queries, replies, maintenance)
+	PacketsReceived          uint64 // valid KRPC packets received
+	InvalidPackets           uint64 // packets dropped by the KRPC guard
+	StoredPeers              int    // entries in the peer store
 }
 
 // Stats returns the current counters.
@@ -196,6 +203,8 @@ func (d *Node) Stats() Stats {
 	st := Stats{
 		Rounds:          d.rounds.Load(),
 		Queries:         d.queries.Load(),
+		QueriesLate:     d.queriesLate.Load(),
+		LateReplies:     d.lateReplies.Load(),
 		PacketsSent:     d.connStats.sent.Load(),
 		PacketsReceived: d.connStats.received.Load(),
 		InvalidPackets:  d.connStats.dropped.Load(),

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	anacrolix "github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/int160"
 	k_nearest_nodes "github.com/anacrolix/dht/v2/k-nearest-nodes"
 	"github.com/anacrolix/dht/v2/krpc"
 	"github.com/anacrolix/dht/v2/traversal"
@@ -64,7 +65,63 @@ func (d *Node) round(j *join, announce bool) (uint64, error) {
 		j.deliver(func() { j.sink.Peer(p) })
 	}
 
-	op := traversal.Start(traversal.OperationInput{
+	// Queries of this round that outlived their traversal slot (see
+	// softQuery) run on in the background under bg, cancelled when the
+	// round ends; their late replies feed the traversal and lateClosest.
+	bg, bgCancel := context.WithCancel(ctx)
+	defer bgCancel()
+	var (
+		late        = softLate{max: traversalAlpha}
+		lateMu      sync.Mutex // guards lateClosest and stopping
+		lateClosest = k_nearest_nodes.New(int160.FromByteArray(j.ih), traversalK)
+		stopping    bool // the traversal is stopping: late nodes are not added
+	)
+	soft := d.softSource()
+	var op *traversal.Operation
+	get := func(qctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
+		d.queries.Add(1)
+		// get_peers as anacrolix's GetPeers sends it, with our tries.
+		res := d.query(qctx, srv, anacrolix.NewAddr(addr.UDP()), "get_peers", anacrolix.QueryInput{
+			MsgArgs:  krpc.MsgArgs{InfoHash: j.ih, Want: []krpc.Want{krpc.WantNodes, krpc.WantNodes6}},
+			NumTries: d.cfg.QueryTries,
+		})
+		if r := res.Reply.R; r != nil {
+			if ip, ok := netip.AddrFromSlice(res.Reply.IP.IP); ok {
+				d.self.observed(ip)
+				d.mapping.observed(addr.String(), netip.AddrPortFrom(ip.Unmap(), uint16(res.Reply.IP.Port)))
+			}
+			if j.req.Lookup {
+				for _, v := range lk.replyValues(r.Values) {
+					report(v, addr, r.ID)
+				}
+			}
+		}
+		tr := res.TraversalQueryResult(addr)
+		tr.Nodes, tr.Nodes6 = lk.replyNodes(tr.Nodes), lk.replyNodes(tr.Nodes6)
+		return tr
+	}
+	// A late reply counts as an early one would have: its nodes join the
+	// traversal and, with a token, it may be among the nodes announced to.
+	onLate := func(tr traversal.QueryResult) {
+		d.lateReplies.Add(1)
+		lateMu.Lock()
+		defer lateMu.Unlock()
+		if stopping {
+			return
+		}
+		op.AddNodes(types.AddrMaybeIdSliceFromNodeInfoSlice(tr.Nodes))
+		op.AddNodes(types.AddrMaybeIdSliceFromNodeInfoSlice(tr.Nodes6))
+		if _, ok := tr.ClosestData.(string); !ok {
+			return
+		}
+		var n types.AddrMaybeId
+		n.FromNodeInfo(*tr.ResponseFrom)
+		if !srv.s.TraversalNodeFilter(n) {
+			return
+		}
+		lateClosest = lateClosest.Push(k_nearest_nodes.Elem{Key: tr.ResponseFrom.ToNodeInfoAddrPort(), Data: tr.ClosestData})
+	}
+	op = traversal.Start(traversal.OperationInput{
 		Target: j.ih,
 		Alpha:  traversalAlpha,
 		K:      traversalK,
@@ -72,26 +129,9 @@ func (d *Node) round(j *join, announce bool) (uint64, error) {
 			if !lk.admitQuery() {
 				return traversal.QueryResult{}
 			}
-			d.queries.Add(1)
-			// get_peers as anacrolix's GetPeers sends it, with our tries.
-			res := d.query(qctx, srv, anacrolix.NewAddr(addr.UDP()), "get_peers", anacrolix.QueryInput{
-				MsgArgs:  krpc.MsgArgs{InfoHash: j.ih, Want: []krpc.Want{krpc.WantNodes, krpc.WantNodes6}},
-				NumTries: d.cfg.QueryTries,
-			})
-			if r := res.Reply.R; r != nil {
-				if ip, ok := netip.AddrFromSlice(res.Reply.IP.IP); ok {
-					d.self.observed(ip)
-					d.mapping.observed(addr.String(), netip.AddrPortFrom(ip.Unmap(), uint16(res.Reply.IP.Port)))
-				}
-				if j.req.Lookup {
-					for _, v := range lk.replyValues(r.Values) {
-						report(v, addr, r.ID)
-					}
-				}
-			}
-			tr := res.TraversalQueryResult(addr)
-			tr.Nodes, tr.Nodes6 = lk.replyNodes(tr.Nodes), lk.replyNodes(tr.Nodes6)
-			return tr
+			return late.query(qctx, bg, soft, func(qctx context.Context) traversal.QueryResult {
+				return get(qctx, addr)
+			}, onLate)
 		},
 		NodeFilter: func(n types.AddrMaybeId) bool {
 			return srv.s.TraversalNodeFilter(n) && lk.admitNode(n)
@@ -109,22 +149,48 @@ func (d *Node) round(j *join, announce bool) (uint64, error) {
 		return srv.gen, err
 	}
 	op.AddNodes(nodes)
-	select {
-	case <-op.Stalled():
-	case <-lk.capped: // LookupQueries sent: take what answered so far
-	case <-ctx.Done():
+	// The traversal is over when it stalled with no late query left: a
+	// late reply may bring closer nodes, which the traversal then queries.
+wait:
+	for {
+		select {
+		case <-op.Stalled():
+			if late.pending() == 0 {
+				break wait
+			}
+			select {
+			case <-late.changed():
+			case <-lk.capped:
+				break wait
+			case <-ctx.Done():
+				break wait
+			}
+		case <-lk.capped: // LookupQueries sent: take what answered so far
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
 	}
+	lateMu.Lock()
+	stopping = true
+	lateMu.Unlock()
 	op.Stop()
 	<-op.Stopped()
+	bgCancel()
+	late.wait()
+	d.queriesLate.Add(uint64(late.late()))
 	if err := ctx.Err(); err != nil {
 		return srv.gen, err
 	}
-	if op.Stats().NumResponses == 0 {
+	if op.Stats().NumResponses == 0 && late.answered() == 0 {
 		return srv.gen, errNoResponse
 	}
+	closest := k_nearest_nodes.New(int160.FromByteArray(j.ih), traversalK)
+	op.Closest().Range(func(e k_nearest_nodes.Elem) { closest = closest.Push(e) })
+	lateClosest.Range(func(e k_nearest_nodes.Elem) { closest = closest.Push(e) })
 	if announce {
 		var wg sync.WaitGroup
-		op.Closest().Range(func(e k_nearest_nodes.Elem) {
+		closest.Range(func(e k_nearest_nodes.Elem) {
 			token, _ := e.Data.(string)
 			j.rememberAnnounce(e.Addr.ToNodeAddr())
 			wg.Add(1)

@@ -23,6 +23,21 @@ type rttEstimator struct {
 	mu           sync.Mutex
 	srtt, rttvar time.Duration
 	samples      int
+	first        chan struct{} // closed at the first sample; made on demand
+}
+
+// sampled returns a channel closed once the estimator has a sample: until
+// then rto is the initial guess.
+func (e *rttEstimator) sampled() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.first == nil {
+		e.first = make(chan struct{})
+		if e.samples > 0 {
+			close(e.first)
+		}
+	}
+	return e.first
 }
 
 // initialRTO is the RTO before the first sample (RFC 6298's 1 s).
@@ -44,6 +59,9 @@ func (e *rttEstimator) sample(rtt time.Duration) {
 	defer e.mu.Unlock()
 	if e.samples == 0 {
 		e.srtt, e.rttvar = rtt, rtt/2
+		if e.first != nil {
+			close(e.first)
+		}
 	} else {
 		dev := e.srtt - rtt
 		if dev < 0 {
