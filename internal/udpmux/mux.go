@@ -110,7 +110,10 @@ func New(conn *net.UDPConn, opts Options) *Mux {
 	// kernel caps the size (net.core.rmem_max); a failure keeps the default.
 	_ = conn.SetReadBuffer(SocketBuffer)
 	_ = conn.SetWriteBuffer(SocketBuffer)
-	m.readBuf = readBuffer(conn)
+	m.readBuf = KernelReadBuffer(conn)
+	if m.readBuf <= 0 { // unknown here: the size asked for
+		m.readBuf = SocketBuffer
+	}
 	m.gro = enableGRO(conn)
 	m.krpc = newConn(m, opts.QueueLen)
 	m.other = newConn(m, opts.QueueLen)

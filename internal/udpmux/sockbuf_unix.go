@@ -3,15 +3,15 @@
 package udpmux
 
 import (
-	"net"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// readBuffer returns the receive buffer the kernel granted conn
-// (SO_RCVBUF; 0: unknown).
-func readBuffer(conn *net.UDPConn) int {
-	rc, err := conn.SyscallConn()
+// KernelReadBuffer returns the receive buffer the kernel granted the
+// socket behind sc (SO_RCVBUF; 0: unknown).
+func KernelReadBuffer(sc syscall.Conn) int {
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return 0
 	}

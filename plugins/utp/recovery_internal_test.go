@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/internal/udpmux"
 )
 
 // A connection advertises at most a quarter of its UDP socket's receive
@@ -26,7 +28,7 @@ func TestWindowBoundedBySocketBuffer(t *testing.T) {
 	if err := raw.SetReadBuffer(64 << 10); err != nil {
 		t.Fatal(err)
 	}
-	rcv := sysReadBuffer(raw)
+	rcv := udpmux.KernelReadBuffer(raw)
 	if rcv <= 0 || rcv >= cfg.ReadBuffer {
 		t.Fatalf("SO_RCVBUF %d", rcv)
 	}

@@ -3,6 +3,8 @@ package utp
 import (
 	"net"
 	"syscall"
+
+	"github.com/dwebswarm/dwebswarm-go/internal/udpmux"
 )
 
 // defaultSocketBuffer is the receive buffer assumed for a socket that does
@@ -25,7 +27,7 @@ func socketReadBuffer(pc net.PacketConn) int {
 		}
 	}
 	if sc, ok := pc.(syscall.Conn); ok {
-		if n := sysReadBuffer(sc); n > 0 {
+		if n := udpmux.KernelReadBuffer(sc); n > 0 {
 			return n
 		}
 	}
