@@ -250,9 +250,11 @@ func (c *MemConn) SetReadDeadline(t time.Time) error {
 	}
 	if d := time.Until(t); !t.IsZero() && d > 0 && !c.isClosed {
 		c.timer = time.AfterFunc(d, func() {
+			// Under the lock: a reader between its deadline check and
+			// cond.Wait must not miss this.
 			c.mu.Lock()
-			c.mu.Unlock()
 			c.cond.Broadcast()
+			c.mu.Unlock()
 		})
 	}
 	c.mu.Unlock()
