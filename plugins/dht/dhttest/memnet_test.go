@@ -222,3 +222,23 @@ func TestMemConnReaders(t *testing.T) {
 		}
 	}
 }
+
+// TestMemConnFutureDeadline: a reader blocked before its deadline wakes
+// when the deadline passes, and a datagram that arrives earlier wins.
+func TestMemConnFutureDeadline(t *testing.T) {
+	mn := NewMemNetwork()
+	a, _ := mn.Listen()
+	b, _ := mn.Listen()
+	defer a.Close()
+	defer b.Close()
+	buf := make([]byte, 16)
+	b.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, _, err := b.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read: %v", err)
+	}
+	b.SetReadDeadline(time.Now().Add(time.Hour))
+	a.WriteTo([]byte("early"), b.LocalAddr())
+	if n, _, err := b.ReadFrom(buf); err != nil || string(buf[:n]) != "early" {
+		t.Fatalf("read %q: %v", buf[:n], err)
+	}
+}
