@@ -242,3 +242,33 @@ func TestMemConnFutureDeadline(t *testing.T) {
 		t.Fatalf("read %q: %v", buf[:n], err)
 	}
 }
+
+// BenchmarkMemConnPingPong: one request and its reply between two conns,
+// each read by its own goroutine as a DHT server's would be (run with
+// -benchmem).
+func BenchmarkMemConnPingPong(b *testing.B) {
+	mn := NewMemNetwork()
+	a, _ := mn.Listen()
+	s, _ := mn.Listen()
+	defer a.Close()
+	defer s.Close()
+	go func() { // echo
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := s.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			s.WriteTo(buf[:n], from)
+		}
+	}()
+	msg := []byte("d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe")
+	buf := make([]byte, 2048)
+	b.ReportAllocs()
+	for b.Loop() {
+		a.WriteTo(msg, s.LocalAddr())
+		if _, _, err := a.ReadFrom(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
