@@ -22,13 +22,16 @@ type guardConn struct {
 	net.PacketConn
 	stats *connStats
 
-	mu      sync.Mutex
-	closed  bool
-	readers int
+	// state is guardClosed once closed, plus the number of goroutines
+	// inside ReadFrom: atomic, so that a packet costs no lock.
+	state   atomic.Int64
 	done    chan struct{} // closed by Close
 	drained chan struct{} // closed once no reader is left after Close
-
+	drain   sync.Once     // closes drained
 }
+
+// guardClosed is guardConn.state's closed bit.
+const guardClosed = 1 << 62
 
 // connStats counts packets over every guardConn of one Node.
 type connStats struct {
@@ -41,27 +44,27 @@ func newGuardConn(pc net.PacketConn, stats *connStats) *guardConn {
 	return &guardConn{PacketConn: pc, stats: stats, done: make(chan struct{}), drained: make(chan struct{})}
 }
 
+// leave records that a reader left ReadFrom and reports whether the conn
+// is closed.
+func (c *guardConn) leave() (closed bool) {
+	s := c.state.Add(-1)
+	if s == guardClosed {
+		c.signalDrained()
+	}
+	return s&guardClosed != 0
+}
+
 func (c *guardConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	backoff := time.Millisecond
 	for {
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
+		if c.state.Add(1)&guardClosed != 0 {
+			c.leave()
 			return 0, nil, net.ErrClosed
 		}
-		c.readers++
-		c.mu.Unlock()
 
 		n, addr, err := c.PacketConn.ReadFrom(b)
 
-		c.mu.Lock()
-		c.readers--
-		closed := c.closed
-		if closed && c.readers == 0 {
-			c.signalDrainedLocked()
-		}
-		c.mu.Unlock()
-		if closed {
+		if c.leave() {
 			return 0, nil, net.ErrClosed
 		}
 		if err != nil {
@@ -87,40 +90,27 @@ func (c *guardConn) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 func (c *guardConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	select {
-	case <-c.done:
+	if c.state.Load()&guardClosed != 0 {
 		return 0, net.ErrClosed
-	default:
 	}
 	c.stats.sent.Add(1)
 	return c.PacketConn.WriteTo(b, addr)
 }
 
-func (c *guardConn) signalDrainedLocked() {
-	select {
-	case <-c.drained:
-	default:
-		close(c.drained)
-	}
-}
+func (c *guardConn) signalDrained() { c.drain.Do(func() { close(c.drained) }) }
 
 // Close stops reading. It waits until no goroutine is inside ReadFrom, so
 // that a following reader of the same socket gets every later packet. Safe
 // to call more than once and concurrently.
 func (c *guardConn) Close() error {
-	c.mu.Lock()
-	first := !c.closed
-	if first {
-		c.closed = true
-		close(c.done)
-		if c.readers == 0 {
-			c.signalDrainedLocked()
-		}
-	}
-	c.mu.Unlock()
-	if !first {
+	old := c.state.Or(guardClosed)
+	if old&guardClosed != 0 {
 		<-c.drained
 		return nil
+	}
+	close(c.done)
+	if old == 0 {
+		c.signalDrained()
 	}
 	// Unblock a reader without closing the shared socket, then restore the
 	// deadline for the next reader.

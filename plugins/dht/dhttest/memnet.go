@@ -19,9 +19,9 @@ import (
 // the network has is dropped, and nothing ever reaches the kernel. Like
 // UDP, a conn whose receive queue is full drops what arrives.
 type MemNetwork struct {
-	mu    sync.RWMutex
-	conns map[netip.AddrPort]*MemConn
-	next  uint32 // host number of the next conn
+	mu    sync.Mutex                        // Listen
+	next  uint32                            // host number of the next conn
+	conns *[1 << 16]atomic.Pointer[MemConn] // by host number: sends look up without a lock
 	drops atomic.Uint64
 }
 
@@ -34,7 +34,7 @@ const memPort = 6881
 
 // NewMemNetwork returns an empty in-memory network.
 func NewMemNetwork() *MemNetwork {
-	return &MemNetwork{conns: make(map[netip.AddrPort]*MemConn)}
+	return &MemNetwork{conns: new([1 << 16]atomic.Pointer[MemConn])}
 }
 
 // errNetworkFull: the network has used its 65 534 addresses.
@@ -50,14 +50,27 @@ func (n *MemNetwork) Listen() (*MemConn, error) {
 	}
 	ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 77, byte(n.next >> 8), byte(n.next)}), memPort)
 	c := &MemConn{
-		net:    n,
-		ap:     ap,
-		addr:   net.UDPAddrFromAddrPort(ap),
-		wake:   make(chan struct{}, 1),
-		closed: make(chan struct{}),
+		net:  n,
+		host: uint16(n.next),
+		addr: net.UDPAddrFromAddrPort(ap),
+		from: net.UDPAddrFromAddrPort(ap),
 	}
-	n.conns[ap] = c
+	c.cond.L = &c.mu
+	n.conns[c.host].Store(c)
 	return c, nil
+}
+
+// lookup returns the open conn at ap, or nil.
+func (n *MemNetwork) lookup(ap netip.AddrPort) *MemConn {
+	a := ap.Addr().Unmap()
+	if !a.Is4() || ap.Port() != memPort {
+		return nil
+	}
+	b := a.As4()
+	if b[0] != 127 || b[1] != 77 {
+		return nil
+	}
+	return n.conns[uint16(b[2])<<8|uint16(b[3])].Load()
 }
 
 // Dropped counts datagrams dropped: to an unknown address or into a full
@@ -66,24 +79,39 @@ func (n *MemNetwork) Dropped() uint64 { return n.drops.Load() }
 
 // MemConn is one endpoint of a MemNetwork; it implements net.PacketConn.
 // Like LoopbackConn it refuses to send to a non-loopback address.
+//
+// The address ReadFrom returns is shared by every datagram from the same
+// sender (a conn's datagrams cost no address allocation at each
+// receiver): callers must not modify it.
 type MemConn struct {
-	net  *MemNetwork
-	ap   netip.AddrPort
-	addr *net.UDPAddr
-	sent atomic.Uint64
+	net    *MemNetwork
+	host   uint16       // index in net.conns
+	addr   *net.UDPAddr // LocalAddr
+	from   *net.UDPAddr // this conn's address as its receivers see it
+	sent   atomic.Uint64
+	closed atomic.Bool // isClosed, for WriteTo without the lock
 
 	mu       sync.Mutex
+	cond     sync.Cond   // on mu: a datagram arrived, the deadline changed or passed, or the conn closed
 	queue    []memPacket // queue[head:] is pending
 	head     int
 	deadline time.Time
+	timer    *time.Timer // wakes readers at deadline
 	isClosed bool
-	wake     chan struct{} // a datagram arrived or the deadline changed
-	closed   chan struct{}
+
+	// A reader blocked with nothing queued lends its buffer (hand):
+	// deliver copies the next datagram straight into it rather than
+	// into a pooled buffer that the reader then copies from.
+	hand      []byte
+	handN     int
+	handFrom  *net.UDPAddr
+	handLent  bool // hand is a blocked reader's buffer
+	handReady bool // and holds a datagram of handN bytes from handFrom
 }
 
 type memPacket struct {
 	b    *[]byte
-	from netip.AddrPort
+	from *net.UDPAddr
 }
 
 var memBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
@@ -99,8 +127,8 @@ func (errMemTimeout) Unwrap() error   { return os.ErrDeadlineExceeded }
 
 // ReadFrom implements net.PacketConn.
 func (c *MemConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.mu.Lock()
 	for {
-		c.mu.Lock()
 		if c.head < len(c.queue) {
 			p := c.queue[c.head]
 			c.queue[c.head] = memPacket{}
@@ -111,31 +139,28 @@ func (c *MemConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			c.mu.Unlock()
 			n := copy(b, *p.b)
 			memBufs.Put(p.b)
-			return n, net.UDPAddrFromAddrPort(p.from), nil
+			return n, p.from, nil
 		}
 		if c.isClosed {
 			c.mu.Unlock()
 			return 0, nil, net.ErrClosed
 		}
-		var t *time.Timer
-		var timer <-chan time.Time
-		if !c.deadline.IsZero() {
-			d := time.Until(c.deadline)
-			if d <= 0 {
+		if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+			c.mu.Unlock()
+			return 0, nil, errMemTimeout{}
+		}
+		lent := !c.handLent
+		if lent {
+			c.hand, c.handLent = b, true
+		}
+		c.cond.Wait()
+		if lent {
+			ready, n, from := c.handReady, c.handN, c.handFrom
+			c.hand, c.handFrom, c.handLent, c.handReady = nil, nil, false, false
+			if ready {
 				c.mu.Unlock()
-				return 0, nil, errMemTimeout{}
+				return n, from, nil
 			}
-			t = time.NewTimer(d)
-			timer = t.C
-		}
-		c.mu.Unlock()
-		select {
-		case <-c.wake:
-		case <-timer:
-		case <-c.closed:
-		}
-		if t != nil {
-			t.Stop()
 		}
 	}
 }
@@ -143,46 +168,44 @@ func (c *MemConn) ReadFrom(b []byte) (int, net.Addr, error) {
 // WriteTo implements net.PacketConn: it queues a copy of b at the conn
 // with address addr, or drops it.
 func (c *MemConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if !IsLoopback(addr) {
+	var ap netip.AddrPort
+	if u, ok := addr.(*net.UDPAddr); ok {
+		ap = u.AddrPort() // IsLoopback, without parsing it twice
+	}
+	if !ap.Addr().Unmap().IsLoopback() && !IsLoopback(addr) {
 		violations.Add(1)
 		return 0, fmt.Errorf("dhttest: refusing to send to non-loopback address %v", addr)
 	}
-	select {
-	case <-c.closed:
+	if c.closed.Load() {
 		return 0, net.ErrClosed
-	default:
 	}
-	var ap netip.AddrPort
-	if u, ok := addr.(*net.UDPAddr); ok {
-		ap = u.AddrPort()
-	} else {
+	if _, ok := addr.(*net.UDPAddr); !ok {
 		ap, _ = netip.ParseAddrPort(addr.String())
 	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	c.sent.Add(1)
-	c.net.mu.RLock()
-	dst := c.net.conns[ap]
-	c.net.mu.RUnlock()
-	if dst == nil || !dst.deliver(b, c.ap) {
+	if dst := c.net.lookup(ap); dst == nil || !dst.deliver(b, c.from) {
 		c.net.drops.Add(1)
 	}
 	return len(b), nil
 }
 
-func (c *MemConn) deliver(b []byte, from netip.AddrPort) bool {
+func (c *MemConn) deliver(b []byte, from *net.UDPAddr) bool {
 	c.mu.Lock()
 	if c.isClosed || len(c.queue)-c.head >= memQueueCap {
 		c.mu.Unlock()
 		return false
 	}
-	buf := memBufs.Get().(*[]byte)
-	*buf = append((*buf)[:0], b...)
-	c.queue = append(c.queue, memPacket{buf, from})
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if c.handLent && !c.handReady && c.head == len(c.queue) {
+		c.handN, c.handFrom, c.handReady = copy(c.hand, b), from, true
+	} else {
+		buf := memBufs.Get().(*[]byte)
+		*buf = append((*buf)[:0], b...)
+		c.queue = append(c.queue, memPacket{buf, from})
 	}
+	c.mu.Unlock()
+	// Broadcast, not Signal: with several readers blocked, the one that
+	// lent its buffer must wake.
+	c.cond.Broadcast()
 	return true
 }
 
@@ -195,15 +218,18 @@ func (c *MemConn) Close() error {
 		return nil
 	}
 	c.isClosed = true
+	c.closed.Store(true)
 	for _, p := range c.queue[c.head:] {
 		memBufs.Put(p.b)
 	}
 	c.queue, c.head = nil, 0
-	close(c.closed)
+	c.handReady = false // dropped with the queue
+	if c.timer != nil {
+		c.timer.Stop()
+	}
 	c.mu.Unlock()
-	c.net.mu.Lock()
-	delete(c.net.conns, c.ap)
-	c.net.mu.Unlock()
+	c.cond.Broadcast()
+	c.net.conns[c.host].CompareAndSwap(c, nil)
 	return nil
 }
 
@@ -218,11 +244,21 @@ func (c *MemConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
 func (c *MemConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	c.deadline = t
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
 	}
+	if d := time.Until(t); !t.IsZero() && d > 0 && !c.isClosed {
+		c.timer = time.AfterFunc(d, func() {
+			// Under the lock: a reader between its deadline check and
+			// cond.Wait must not miss this.
+			c.mu.Lock()
+			c.cond.Broadcast()
+			c.mu.Unlock()
+		})
+	}
+	c.mu.Unlock()
+	c.cond.Broadcast()
 	return nil
 }
 

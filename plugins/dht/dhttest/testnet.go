@@ -19,12 +19,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dwebswarm/dwebswarm-go/internal/impair"
@@ -250,20 +252,27 @@ func (t *Testnet) fill(ctx context.Context) error {
 		addrs[i] = d.Addr().(*net.UDPAddr).AddrPort()
 	}
 	rng := rand.New(rand.NewPCG(t.opts.Seed, 0xf111))
-	var pings []ping
-	for _, e := range choosePings(ids, t.opts.PerBucket, rng) {
-		pings = append(pings, ping{t.Nodes[e[0]], addrs[e[1]]})
+	edges := choosePings(ids, t.opts.PerBucket, rng)
+	pings := make([]ping, len(edges))
+	for k, e := range edges {
+		pings[k] = ping{t.Nodes[e[0]], addrs[e[1]]}
 	}
 	rng.Shuffle(len(pings), func(a, b int) { pings[a], pings[b] = pings[b], pings[a] })
-	work := make(chan ping)
+	// The workers take the pings in order by an atomic index: no channel
+	// hand-off (and goroutine switch) per ping.
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	var errMu sync.Mutex
-	failed := 0
+	var failed atomic.Int64
 	for range min(64, len(pings)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for p := range work {
+			for ctx.Err() == nil {
+				k := next.Add(1) - 1
+				if k >= int64(len(pings)) {
+					return
+				}
+				p := pings[k]
 				var err error
 				for range 3 { // loopback loses almost nothing; retry anyway
 					if err = p.from.Ping(ctx, p.to); err == nil || ctx.Err() != nil {
@@ -271,26 +280,17 @@ func (t *Testnet) fill(ctx context.Context) error {
 					}
 				}
 				if err != nil {
-					errMu.Lock()
-					failed++
-					errMu.Unlock()
+					failed.Add(1)
 				}
 			}
 		}()
 	}
-	for _, p := range pings {
-		select {
-		case work <- p:
-		case <-ctx.Done():
-		}
-	}
-	close(work)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("dhttest: filling routing tables: %w", err)
 	}
-	if failed*20 > len(pings) {
-		return fmt.Errorf("dhttest: %d of %d pings failed", failed, len(pings))
+	if n := int(failed.Load()); n*20 > len(pings) {
+		return fmt.Errorf("dhttest: %d of %d pings failed", n, len(pings))
 	}
 	return nil
 }
@@ -310,7 +310,9 @@ func choosePings(ids [][20]byte, perBucket int, rng *rand.Rand) [][2]int {
 	for k, i := range order {
 		sorted[k] = ids[i]
 	}
-	var ret [][2]int
+	// perBucket pings for each of the ≈ log2(n/perBucket) buckets that
+	// are full, and fewer than 2·perBucket in the deeper ones
+	ret := make([][2]int, 0, n*perBucket*(bits.Len(uint(n/max(perBucket, 1)))+2))
 	for i := range n {
 		lo, hi := 0, n // the nodes sharing ≥ b leading bits with i
 		for b := 0; b < 160 && hi-lo > 1; b++ {
