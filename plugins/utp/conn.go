@@ -83,6 +83,7 @@ type outPacket struct {
 	buf    []byte // header + payload
 	size   int    // payload bytes
 	sentAt time.Time
+	ts     uint32 // the timestamp of its last send (header ts, µs)
 	sends  int
 	sacked bool // selectively acked
 	lost   bool // declared lost, waiting to be sent again
@@ -147,17 +148,22 @@ type Conn struct {
 	rttSet      bool
 	inRecovery  bool
 	recoverySeq uint16
-	dupAcks     int
-	rtoAt       time.Time
-	ptoAt       time.Time // tail-loss probe due (zero: disarmed)
-	ptoCount    int       // probes (or an RTO: maxProbes) since the last ack
-	persistAt   time.Time // zero-window probe due (nothing in flight)
-	probe       bool      // the persist timer allows one packet
-	lastSend    time.Time
-	synAt       time.Time // when the first SYN / SYN-ACK went out
-	synCount    int       // SYNs / SYN-ACKs sent
-	delays      delayFilter
-	overTarget  bool // the queuing delay is above the target (grow)
+	// the loss that began the recovery, and the windows before it, to
+	// undo the reduction when that loss proves spurious (undoOK)
+	lossCause              uint16
+	undoCwnd, undoSsthresh int
+	undoOK                 bool
+	dupAcks                int
+	rtoAt                  time.Time
+	ptoAt                  time.Time // tail-loss probe due (zero: disarmed)
+	ptoCount               int       // probes (or an RTO: maxProbes) since the last ack
+	persistAt              time.Time // zero-window probe due (nothing in flight)
+	probe                  bool      // the persist timer allows one packet
+	lastSend               time.Time
+	synAt                  time.Time // when the first SYN / SYN-ACK went out
+	synCount               int       // SYNs / SYN-ACKs sent
+	delays                 delayFilter
+	overTarget             bool // the queuing delay is above the target (grow)
 
 	batching bool     // pump: write queues into batch
 	batch    [][]byte // datagrams to flush
@@ -534,7 +540,7 @@ func (c *Conn) onRTO(now time.Time) {
 	c.rto = min(2*c.rto, maxRTO)
 	c.ssthresh = max(c.cwnd/2, 2*c.mss)
 	c.cwnd = c.mss
-	c.inRecovery = true
+	c.inRecovery, c.undoOK = true, false
 	c.recoverySeq = c.seqNr - 1
 	for _, p := range c.inflight {
 		if !p.sacked && !p.lost {
@@ -810,6 +816,15 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 	var rtt time.Duration
 	var repaired time.Time // latest send of a resent packet acked here
 	resentAcked := false
+	spurious := false // the resend that began the recovery was not needed
+	// the timestamp of the last packet the peer had received when it
+	// sent this ack: its clock when it sent the ack, less its clock's
+	// lead over ours then (tsDiff), plus the wait between that packet
+	// and the ack, which only makes echo later. An ack sent before the
+	// peer got a resend echoes an earlier timestamp than the resend's:
+	// it acks the original (RFC 3522's Eifel detection, with uTP's
+	// timestamps)
+	echo, haveEcho := h.ts-h.tsDiff, h.tsDiff != 0
 	for _, p := range c.inflight[:acked] {
 		if p.inNet {
 			c.flightBytes -= p.size
@@ -823,10 +838,15 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 		switch {
 		case p.sends == 1:
 			rtt = now.Sub(p.sentAt)
-		case now.Sub(p.sentAt) < c.srtt/4:
-			// acked sooner than a round trip after the resend: the
-			// original's ack, late (RFC 8985's test)
+		case haveEcho && int32(echo-p.ts) < 0, now.Sub(p.sentAt) < c.srtt/4:
+			// sent before the peer had the resend, or acked sooner than
+			// a round trip after it (RFC 8985's test): the original's
+			// ack, late. The resend was not needed: nothing sent before
+			// it is presumed lost, and a recovery it began is undone.
 			resentAcked = true
+			if c.inRecovery && c.undoOK && p.seq == c.lossCause {
+				spurious = true
+			}
 		default:
 			resentAcked = true
 			if p.sentAt.After(repaired) {
@@ -837,6 +857,12 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 			c.finAcked = true
 		}
 		p.free()
+	}
+	if spurious {
+		c.s.spurious.Add(1)
+		c.cwnd = max(c.cwnd, c.undoCwnd)
+		c.ssthresh = max(c.ssthresh, c.undoSsthresh)
+		c.inRecovery, c.undoOK = false, false
 	}
 	if acked > 0 {
 		clear(c.inflight[:acked])
@@ -953,6 +979,8 @@ func (c *Conn) markLost(p *outPacket) {
 	if !c.inRecovery {
 		c.inRecovery = true
 		c.recoverySeq = c.seqNr - 1
+		c.lossCause, c.undoOK = p.seq, true
+		c.undoCwnd, c.undoSsthresh = c.cwnd, c.ssthresh
 		c.ssthresh = max(c.cwnd/2, 2*c.mss)
 		c.cwnd = c.ssthresh
 	}
@@ -1094,8 +1122,7 @@ func (c *Conn) pumpPackets(now time.Time) {
 		}
 		p := newOutPacket(stData, c.seqNr, headerLen+size)
 		p.size = size
-		copy(p.buf[headerLen:], c.unsent.peek(size))
-		c.unsent.consume(size)
+		c.unsent.read(p.buf[headerLen : headerLen+size])
 		c.seqNr++
 		c.inflight = append(c.inflight, p)
 		c.transmit(p, now)
@@ -1132,6 +1159,7 @@ func (c *Conn) transmit(p *outPacket, now time.Time) {
 	p.inNet = true
 	c.flightBytes += p.size
 	h := c.header(p.typ, p.seq)
+	p.ts = h.ts
 	putHeader(p.buf, &h)
 	c.write(p.buf)
 	c.lastSend = now

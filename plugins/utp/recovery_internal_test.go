@@ -142,3 +142,87 @@ func TestNoRTTSampleFromARepairAck(t *testing.T) {
 		t.Fatalf("SRTT %v after a repair ack (was %v)", c.srtt, srtt)
 	}
 }
+
+// echoAck is the peer's ack of ack sent when the last packet it had was
+// the one stamped echo: uTP's timestamps give echo = ts - tsDiff.
+func echoAck(c *Conn, ack uint16, echo uint32, now time.Time) {
+	const lead = 123456 // the peer's clock minus ours, µs
+	h := header{typ: stState, connID: c.key.id, seq: c.ackNr + 1, ack: ack, wnd: 1 << 20, ts: echo + lead, tsDiff: lead}
+	c.receive(&h, nil, now)
+}
+
+// resentBelow counts the data packets below end sent since mark.
+func resentBelow(t *testing.T, pc *recordingPC, mark int, end uint16) int {
+	t.Helper()
+	n := 0
+	for _, d := range pc.datagrams()[mark:] {
+		h, _, err := parseHeader(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.typ == stData && seqLess(h.seq, end) {
+			n++
+		}
+	}
+	return n
+}
+
+// A probe sent while the peer was only slow to ack (a receiver starved
+// of CPU for longer than the probe timeout: on a loaded 2-core machine,
+// hundreds of times per 256 MiB) is spurious: the peer's ack, stamped
+// before the probe reached it, acks the original. Nothing sent before the
+// probe may then be presumed lost, and the window halved for it comes
+// back (issue 16: every such probe used to resend the rest of the window
+// and halve it, 400–1 100 needless resends per 256 MiB on loopback).
+func TestSpuriousProbeIsUndone(t *testing.T) {
+	const n = 60
+	srtt := 200 * time.Microsecond
+	c, pc, sent := lossSetup(t, n, srtt)
+	c.mu.Lock()
+	first := c.inflight[0].seq
+	lastOriginal := c.inflight[n-1].ts - 1 // before the probe, even in the same µs
+	cwnd := c.cwnd
+	probeAt := sent.Add(50 * srtt)
+	c.onPTO(probeAt)
+	if c.cwnd >= cwnd {
+		t.Fatalf("the probe did not reduce the window: %d", c.cwnd)
+	}
+	c.mu.Unlock()
+	mark := len(pc.datagrams())
+	// the peer acks half the window, from before the probe reached it
+	echoAck(c, first+n/2-1, lastOriginal, probeAt.Add(srtt))
+	if k := resentBelow(t, pc, mark, first+n); k != 0 {
+		t.Fatalf("the original's ack made %d packets go out again", k)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cwnd < cwnd || c.inRecovery {
+		t.Fatalf("window %d (was %d), in recovery %v: the spurious probe's reduction stayed", c.cwnd, cwnd, c.inRecovery)
+	}
+	if got := c.s.spurious.Load(); got != 1 {
+		t.Fatalf("%d spurious recoveries counted, want 1", got)
+	}
+}
+
+// The same ack stamped after the probe reached the peer is a repair: what
+// the probe overtook is resent (the rule of TestProbeAckResendsWhatItOvertook,
+// with timestamps).
+func TestProbeAckWithLaterEchoRepairs(t *testing.T) {
+	const n = 60
+	srtt := 10 * time.Millisecond
+	c, pc, sent := lossSetup(t, n, srtt)
+	c.mu.Lock()
+	first := c.inflight[0].seq
+	probeAt := sent.Add(3 * srtt)
+	c.onPTO(probeAt)
+	probeTS := c.inflight[0].ts
+	c.mu.Unlock()
+	mark := len(pc.datagrams())
+	echoAck(c, first, probeTS, probeAt.Add(srtt))
+	if k := resentBelow(t, pc, mark, first+n); k != n-1 {
+		t.Fatalf("the probe's ack made %d of the %d packets it overtook go out again", k, n-1)
+	}
+	if got := c.s.spurious.Load(); got != 0 {
+		t.Fatalf("%d spurious recoveries counted, want 0", got)
+	}
+}
