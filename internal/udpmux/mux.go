@@ -31,6 +31,16 @@
 // and [Conn.WriteBatch] sends a run of datagrams to one address in one
 // UDP_SEGMENT (GSO) send on Linux, falling back to one send per datagram
 // elsewhere or when the kernel refuses segmentation.
+//
+// A virtual conn's reader may instead take its datagrams in the Mux's
+// read loop ([Conn.SetHandler]; uTP does): each datagram is handed over
+// straight from the read buffer, with no copy, queue or goroutine
+// hand-off, and [Handler.Drained] ends each burst, once the socket has
+// nothing more waiting (on Linux: the read that finds the socket empty
+// returns at once instead of waiting; elsewhere after every read) or
+// after 64 datagrams. The handler then runs on the read loop, and the
+// DHT's datagrams wait while it does: it must not block. KRPC datagrams
+// are always queued.
 package udpmux
 
 import (

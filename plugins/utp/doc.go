@@ -49,8 +49,20 @@
 // Conn.WriteBatch; one send per datagram off Linux); UDP_GRO reads split
 // back into datagrams; pooled packets and receive buffers (≈ 0.03
 // allocations per packet, from 2); acks, and the reader's wake-up, at the
-// end of a read burst (see Protocol); 4 MiB socket buffers (retransmissions per 256 MiB: ≈ 3, from
-// ≈ 250–480). Figures: see README (Benchmarks).
+// end of a read burst (see Protocol); 4 MiB socket buffers. On a
+// *udpmux.Conn the transport takes its datagrams in the Mux's read loop
+// (udpmux Conn.SetHandler): no copy into a pooled packet, no queue and no
+// hand-off to a read goroutine of its own per datagram, and the burst ends
+// when the socket has nothing more waiting (the Mux tells it: Drained),
+// as libutp acks once per socket drain; on any other PacketConn it runs
+// a read loop of its own. The receive and send buffers are rings (a slice
+// compacted to its front moved up to a whole window on every push: a
+// third of the CPU of a bulk transfer). Resends that prove unneeded are
+// undone (see Protocol): on a loaded 2-core machine a receiver starved of
+// CPU for more than 5 ms made the tail-loss probe fire hundreds of times
+// per 256 MiB, and each such probe's ack used to declare the rest of the
+// window lost (400–1 700 needless resends per 256 MiB, each episode
+// halving the window; now 2–8). Figures: see README (Benchmarks).
 //
 // # Protocol
 //
@@ -91,7 +103,17 @@
 //     then carry an empty selective ack, which the other rules do not
 //     count); an ack that covers a resent packet gives no RTT sample
 //     (Karn: the packets after it may have waited at the peer since they
-//     were sent; one such sample made the SRTT 1.3 s); a
+//     were sent; one such sample made the SRTT 1.3 s); an ack that the
+//     peer sent before a resend reached it acks the original: its
+//     timestamps tell (ts − timestamp_difference is the timestamp of the
+//     last packet the peer had received, later only by the peer's delay in
+//     acking, so an original is never taken for a resend), and then
+//     nothing sent before the resend is presumed lost, and the window
+//     reduction of the recovery that resend began is undone (RFC 3522's
+//     Eifel detection, with uTP's timestamps; Stats.SpuriousRecoveries).
+//     A peer that lies in its timestamps can only restore the window it
+//     had before a loss, once per loss, as a peer that acks what it never
+//     received already could; a
 //     tail-loss probe resends the oldest packet after max(2·SRTT, 5 ms)
 //     without acks, twice at most, the second after twice the first
 //     timeout; then only the retransmission timeout sends: SRTT+4·RTTVAR
