@@ -221,3 +221,51 @@ func TestHandlerClosed(t *testing.T) {
 		}
 	})
 }
+
+// WriteBatch's segmented send (its iovecs point at the datagrams) reaches
+// IPv4 and IPv6 peers from IPv4, IPv6 and dual-stack sockets, in order.
+func TestWriteBatchFamilies(t *testing.T) {
+	for _, tc := range []struct{ name, network, from, to string }{
+		{"v4 to v4", "udp4", "127.0.0.1:0", "udp4"},
+		{"v6 to v6", "udp6", "[::1]:0", "udp6"},
+		{"dual-stack to v4", "udp", "[::]:0", "udp4"},
+		{"dual-stack to v6", "udp", "[::]:0", "udp6"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, err := Listen(tc.network, tc.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			addr := "127.0.0.1:0"
+			if tc.to == "udp6" {
+				addr = "[::1]:0"
+			}
+			dst, err := Listen(tc.to, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dst.Close()
+			to := netip.MustParseAddrPort(dst.LocalAddr().String())
+			var msgs [][]byte
+			for i := range 100 {
+				m := bytes.Repeat([]byte{byte(i)}, 1400)
+				m[0] = 0x41
+				msgs = append(msgs, m)
+			}
+			msgs = append(msgs, []byte("\x41short"))
+			if n, err := src.Other().(*Conn).WriteBatch(msgs, to); err != nil || n != len(msgs) {
+				t.Fatalf("WriteBatch: %d, %v", n, err)
+			}
+			for i, want := range msgs {
+				got, _ := read(t, dst.Other())
+				if !bytes.Equal(got, want) {
+					t.Fatalf("datagram %d: %d bytes, want %d", i, len(got), len(want))
+				}
+			}
+			if src.noGSO.Load() {
+				t.Fatal("segmentation was switched off")
+			}
+		})
+	}
+}

@@ -99,6 +99,7 @@ type Mux struct {
 	gro     bool        // the socket delivers coalesced datagrams (UDP_GRO)
 	readBuf int         // the socket's receive buffer (SO_RCVBUF)
 	noGSO   atomic.Bool // a segmented send failed: send one datagram per call
+	seg     *segSender  // segmented sends without a copy (Linux), or nil
 }
 
 // Options tune a Mux. The zero value is valid.
@@ -125,6 +126,7 @@ func New(conn *net.UDPConn, opts Options) *Mux {
 		m.readBuf = SocketBuffer
 	}
 	m.gro = enableGRO(conn)
+	m.seg = newSegSender(conn)
 	m.krpc = newConn(m, opts.QueueLen)
 	m.other = newConn(m, opts.QueueLen)
 	go m.readLoop()
