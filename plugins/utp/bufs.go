@@ -6,9 +6,10 @@ package utp
 // bytes still queued, up to a whole receive window, every time the
 // tail reached the end: a third of the CPU of a bulk transfer.)
 type byteQueue struct {
-	buf  []byte // the ring: its length is a power of two, or 0
-	head int    // index of the first byte queued
-	n    int    // bytes queued
+	buf   []byte // the ring
+	head  int    // index of the first byte queued
+	n     int    // bytes queued
+	limit int    // what the queue may hold at most (0: unknown): the ring grows no larger
 }
 
 // minQueueRing is the smallest ring a queue allocates.
@@ -21,20 +22,23 @@ func (q *byteQueue) push(b []byte) {
 	if q.n+len(b) > len(q.buf) {
 		q.grow(q.n + len(b))
 	}
-	tail := (q.head + q.n) & (len(q.buf) - 1)
+	tail := q.head + q.n
+	if tail >= len(q.buf) {
+		tail -= len(q.buf)
+	}
 	k := copy(q.buf[tail:], b)
 	copy(q.buf, b[k:])
 	q.n += len(b)
 }
 
-// grow replaces the ring with one of at least need bytes, the queued
-// bytes first.
+// grow replaces the ring with one of at least need bytes (twice the
+// last, within limit), the queued bytes first.
 func (q *byteQueue) grow(need int) {
 	size := max(len(q.buf)*2, minQueueRing)
-	for size < need {
-		size *= 2
+	if q.limit > 0 {
+		size = min(size, q.limit)
 	}
-	ring := make([]byte, size)
+	ring := make([]byte, max(size, need))
 	q.copyOut(ring, q.n)
 	q.buf, q.head = ring, 0
 }
@@ -62,7 +66,9 @@ func (q *byteQueue) consume(n int) {
 		q.head = 0
 		return
 	}
-	q.head = (q.head + n) & (len(q.buf) - 1)
+	if q.head += n; q.head >= len(q.buf) {
+		q.head -= len(q.buf)
+	}
 }
 
 // release drops the ring (after the connection ended).

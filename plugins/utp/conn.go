@@ -208,6 +208,8 @@ func newConn(s *socket, key connKey, sendID uint16, client bool) *Conn {
 		seqNr:       uint16(randUint32()),
 	}
 	c.cwnd = 4 * c.mss
+	c.rbuf.limit = s.cfg.ReadBuffer + 2*maxPacket // onData's bound
+	c.unsent.limit = s.cfg.WriteBuffer
 	c.isn = c.seqNr
 	c.lastWnd = c.maxWindow()
 	c.timer = time.AfterFunc(time.Hour, c.onTimer)
