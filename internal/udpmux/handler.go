@@ -40,14 +40,15 @@ var ErrHandlerSet = errors.New("udpmux: the conn already has a handler")
 type handlerSlot struct {
 	mu      sync.Mutex
 	h       Handler
-	pending int  // datagrams handed over since the last Drained
+	pending int  // datagrams read since the first handed over after the last Drained
 	ended   bool // Closed was called: no handler may be set again
 }
 
 // SetHandler makes h take c's datagrams in the Mux's read loop from now
-// on, instead of c's queue (what was queued before stays readable with
-// ReadFrom); SetHandler(nil) removes the handler (datagrams are queued
-// again) and returns once no call of it is in progress. A conn has one
+// on, instead of c's queue: the datagrams already queued are handed to h
+// first, in this call (then Drained). SetHandler(nil) removes the
+// handler (datagrams are queued again) and returns once no call of it is
+// in progress. A conn has one
 // handler at a time: setting a second returns ErrHandlerSet. On a closed
 // conn SetHandler(h) calls h.Closed(net.ErrClosed) at once.
 func (c *Conn) SetHandler(h Handler) error {
@@ -66,6 +67,21 @@ func (c *Conn) SetHandler(h Handler) error {
 		return nil
 	}
 	s.h = h
+	queued := 0
+	for {
+		select {
+		case p := <-c.queue:
+			h.HandlePacket(p.data, p.from)
+			p.free()
+			queued++
+			continue
+		default:
+		}
+		break
+	}
+	if queued > 0 {
+		h.Drained()
+	}
 	return nil
 }
 

@@ -269,3 +269,45 @@ func TestWriteBatchFamilies(t *testing.T) {
 		})
 	}
 }
+
+// Datagrams queued before the handler was set go to it first, in order,
+// when it is set (uTP's socket arrives after the swarm's first packets
+// may have), and the queue is left empty.
+func TestSetHandlerTakesWhatWasQueued(t *testing.T) {
+	m := listen(t)
+	s := sender(t)
+	other := m.Other().(*Conn)
+	for _, p := range []string{"\x41one", "\x41two"} {
+		if _, err := s.WriteTo([]byte(p), m.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for other.Buffered() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d queued", other.Buffered())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	h := newRecHandler()
+	if err := other.SetHandler(h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteTo([]byte("\x41three"), m.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	h.await(t, "three datagrams", func() bool { return len(h.packets) == 3 })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, want := range []string{"\x41one", "\x41two", "\x41three"} {
+		if string(h.packets[i]) != want {
+			t.Fatalf("datagram %d: %q, want %q", i, h.packets[i], want)
+		}
+	}
+	if len(h.drained) == 0 || h.drained[0] != 2 {
+		t.Fatalf("Drained after %v datagrams, want the queued 2 first", h.drained)
+	}
+	if other.Buffered() != 0 {
+		t.Fatalf("%d left queued", other.Buffered())
+	}
+}

@@ -292,12 +292,21 @@ func (m *Mux) dispatchRead(b []byte, seg int, from netip.AddrPort) bool {
 // dispatchTo gives one datagram to the other conn's handler (hs.mu
 // held), or copies it into its virtual conn's queue.
 func (m *Mux) dispatchTo(hs *handlerSlot, b []byte, from netip.AddrPort) {
-	if hs.h == nil || Classify(b) == KindKRPC {
+	if hs.h == nil {
 		m.dispatch(b, from)
 		return
 	}
-	hs.h.HandlePacket(b, from)
-	if hs.pending++; hs.pending >= maxBurstPackets {
+	if Classify(b) == KindKRPC {
+		m.dispatch(b, from)
+		if hs.pending == 0 {
+			return
+		}
+		hs.pending++ // DHT traffic does not hold a burst's end back
+	} else {
+		hs.h.HandlePacket(b, from)
+		hs.pending++
+	}
+	if hs.pending >= maxBurstPackets {
 		hs.h.Drained()
 		hs.pending = 0
 	}

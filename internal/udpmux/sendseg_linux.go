@@ -84,7 +84,7 @@ var errNoSegSend = errors.New("udpmux: not a segmented send")
 // sendSegments sends msgs (a gsoRun: datagrams of len(msgs[0]) bytes,
 // the last possibly shorter) to one address in one UDP_SEGMENT sendmsg.
 func (s *segSender) sendSegments(msgs [][]byte, to netip.AddrPort) error {
-	if len(msgs) > maxGSOSegments || to.Addr().Zone() != "" {
+	if len(msgs) > maxGSOSegments || !to.IsValid() || to.Addr().Zone() != "" {
 		return errNoSegSend
 	}
 	m := segMsgs.Get().(*segMsg)

@@ -83,11 +83,18 @@ type outPacket struct {
 	buf    []byte // header + payload
 	size   int    // payload bytes
 	sentAt time.Time
-	ts     uint32 // the timestamp of its last send (header ts, µs)
 	sends  int
-	sacked bool // selectively acked
-	lost   bool // declared lost, waiting to be sent again
-	inNet  bool // counted in flightBytes
+	// the header timestamp (µs) of its first resend, the recovery episode
+	// of its resends, and what the peer's ack showed of them (judged:
+	// original, the ack was sent before the first resend reached the
+	// peer; see judgeResend)
+	firstResend uint32
+	episode     uint32
+	judged      bool
+	original    bool
+	sacked      bool // selectively acked
+	lost        bool // declared lost, waiting to be sent again
+	inNet       bool // counted in flightBytes
 }
 
 // Conn is a uTP connection. It implements [net.Conn] and CloseWrite
@@ -148,11 +155,13 @@ type Conn struct {
 	rttSet      bool
 	inRecovery  bool
 	recoverySeq uint16
-	// the loss that began the recovery, and the windows before it, to
-	// undo the reduction when that loss proves spurious (undoOK)
-	lossCause              uint16
+	// undoing a recovery whose resends all prove unneeded: the windows
+	// before it, the resends made in it not yet judged unneeded, whether
+	// every one judged so far was (undoOK), and the episode's number
 	undoCwnd, undoSsthresh int
+	undoRetrans            int
 	undoOK                 bool
+	episode                uint32
 	dupAcks                int
 	rtoAt                  time.Time
 	ptoAt                  time.Time // tail-loss probe due (zero: disarmed)
@@ -543,6 +552,7 @@ func (c *Conn) onRTO(now time.Time) {
 	c.ssthresh = max(c.cwnd/2, 2*c.mss)
 	c.cwnd = c.mss
 	c.inRecovery, c.undoOK = true, false
+	c.episode++
 	c.recoverySeq = c.seqNr - 1
 	for _, p := range c.inflight {
 		if !p.sacked && !p.lost {
@@ -818,15 +828,7 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 	var rtt time.Duration
 	var repaired time.Time // latest send of a resent packet acked here
 	resentAcked := false
-	spurious := false // the resend that began the recovery was not needed
-	// the timestamp of the last packet the peer had received when it
-	// sent this ack: its clock when it sent the ack, less its clock's
-	// lead over ours then (tsDiff), plus the wait between that packet
-	// and the ack, which only makes echo later. An ack sent before the
-	// peer got a resend echoes an earlier timestamp than the resend's:
-	// it acks the original (RFC 3522's Eifel detection, with uTP's
-	// timestamps)
-	echo, haveEcho := h.ts-h.tsDiff, h.tsDiff != 0
+	echo, haveEcho := ackEcho(h)
 	for _, p := range c.inflight[:acked] {
 		if p.inNet {
 			c.flightBytes -= p.size
@@ -837,21 +839,19 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 		if !p.sacked {
 			bytesAcked += p.size
 		}
-		switch {
-		case p.sends == 1:
+		if p.sends == 1 {
 			rtt = now.Sub(p.sentAt)
-		case haveEcho && int32(echo-p.ts) < 0, now.Sub(p.sentAt) < c.srtt/4:
-			// sent before the peer had the resend, or acked sooner than
-			// a round trip after it (RFC 8985's test): the original's
-			// ack, late. The resend was not needed: nothing sent before
-			// it is presumed lost, and a recovery it began is undone.
+		} else {
 			resentAcked = true
-			if c.inRecovery && c.undoOK && p.seq == c.lossCause {
-				spurious = true
+			// the original's ack, late, when the timestamps say so, or
+			// without them when it came sooner than a round trip after
+			// the resend (RFC 8985's test): nothing sent before the
+			// resend is then presumed lost
+			original := now.Sub(p.sentAt) < c.srtt/4
+			if c.judgeResend(p, echo, haveEcho); haveEcho {
+				original = p.original
 			}
-		default:
-			resentAcked = true
-			if p.sentAt.After(repaired) {
+			if !original && p.sentAt.After(repaired) {
 				repaired = p.sentAt
 			}
 		}
@@ -859,12 +859,6 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 			c.finAcked = true
 		}
 		p.free()
-	}
-	if spurious {
-		c.s.spurious.Add(1)
-		c.cwnd = max(c.cwnd, c.undoCwnd)
-		c.ssthresh = max(c.ssthresh, c.undoSsthresh)
-		c.inRecovery, c.undoOK = false, false
 	}
 	if acked > 0 {
 		clear(c.inflight[:acked])
@@ -888,7 +882,15 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 		c.ptoCount = 0
 		c.ptoAt = now.Add(c.pto())
 		if c.inRecovery && !seqLess(h.ack, c.recoverySeq) {
-			c.inRecovery = false
+			if c.undoOK && c.undoRetrans == 0 {
+				// every resend of the episode was unneeded (or none
+				// was made: what was presumed lost arrived): the
+				// losses were not losses, the reduction is undone
+				c.s.spurious.Add(1)
+				c.cwnd = max(c.cwnd, c.undoCwnd)
+				c.ssthresh = max(c.ssthresh, c.undoSsthresh)
+			}
+			c.inRecovery, c.undoOK = false, false
 		}
 		notify(c.writeNotify)
 	} else if h.typ == stState && h.sack == nil && c.flightBytes > 0 && h.ack == una-1 && int(h.wnd) == prevWnd {
@@ -903,10 +905,41 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 	c.grow(bytesAcked)
 }
 
+// ackEcho returns the timestamp of the last packet the peer had received
+// when it sent h: its clock when it sent h less its clock's lead over
+// ours then (timestamp_difference), plus the peer's wait between that
+// packet and h, which only makes it later; ok is false when the peer
+// sends no timestamp_difference. An ack the peer sent before a resend
+// reached it echoes an earlier timestamp than the resend's (RFC 3522's
+// Eifel detection, with uTP's timestamps).
+func ackEcho(h *header) (echo uint32, ok bool) { return h.ts - h.tsDiff, h.tsDiff != 0 }
+
+// judgeResend decides, once, whether the resends of p, which the peer now
+// acks, were needed (c.mu held): not when the ack echoes a timestamp from
+// before the first of them, since the peer had the original then. A
+// needed resend, or one the ack cannot tell (no timestamps), rules out
+// undoing its recovery episode.
+func (c *Conn) judgeResend(p *outPacket, echo uint32, haveEcho bool) {
+	if p.judged || p.sends < 2 {
+		return
+	}
+	p.judged = true
+	p.original = haveEcho && int32(echo-p.firstResend) < 0
+	if p.episode != c.episode || !c.inRecovery {
+		return
+	}
+	if p.original {
+		c.undoRetrans -= p.sends - 1
+	} else {
+		c.undoOK = false
+	}
+}
+
 // onSack applies a selective ack and declares lost every packet sent
 // before three selectively acked ones; it returns the bytes newly acked.
 func (c *Conn) onSack(h *header) int {
 	una := c.inflight[0].seq
+	echo, haveEcho := ackEcho(h)
 	bytes := 0
 	for i := 0; i < len(h.sack)*8; i++ {
 		if h.sack[i/8]&(1<<(i%8)) == 0 {
@@ -921,6 +954,7 @@ func (c *Conn) onSack(h *header) int {
 			continue
 		}
 		p.sacked = true
+		c.judgeResend(p, echo, haveEcho)
 		if p.inNet {
 			p.inNet = false
 			c.flightBytes -= p.size
@@ -981,7 +1015,8 @@ func (c *Conn) markLost(p *outPacket) {
 	if !c.inRecovery {
 		c.inRecovery = true
 		c.recoverySeq = c.seqNr - 1
-		c.lossCause, c.undoOK = p.seq, true
+		c.episode++
+		c.undoOK, c.undoRetrans = true, 0
 		c.undoCwnd, c.undoSsthresh = c.cwnd, c.ssthresh
 		c.ssthresh = max(c.cwnd/2, 2*c.mss)
 		c.cwnd = c.ssthresh
@@ -1155,13 +1190,19 @@ func (c *Conn) transmit(p *outPacket, now time.Time) {
 	c.persistAt = time.Time{}
 	if p.sends > 0 {
 		c.s.retransmits.Add(1)
+		p.episode = c.episode
+		if c.inRecovery {
+			c.undoRetrans++
+		}
 	}
 	p.sends++
 	p.sentAt = now
 	p.inNet = true
 	c.flightBytes += p.size
 	h := c.header(p.typ, p.seq)
-	p.ts = h.ts
+	if p.sends == 2 {
+		p.firstResend = h.ts
+	}
 	putHeader(p.buf, &h)
 	c.write(p.buf)
 	c.lastSend = now

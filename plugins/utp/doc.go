@@ -103,17 +103,21 @@
 //     then carry an empty selective ack, which the other rules do not
 //     count); an ack that covers a resent packet gives no RTT sample
 //     (Karn: the packets after it may have waited at the peer since they
-//     were sent; one such sample made the SRTT 1.3 s); an ack that the
-//     peer sent before a resend reached it acks the original: its
-//     timestamps tell (ts − timestamp_difference is the timestamp of the
-//     last packet the peer had received, later only by the peer's delay in
-//     acking, so an original is never taken for a resend), and then
-//     nothing sent before the resend is presumed lost, and the window
-//     reduction of the recovery that resend began is undone (RFC 3522's
-//     Eifel detection, with uTP's timestamps; Stats.SpuriousRecoveries).
-//     A peer that lies in its timestamps can only restore the window it
-//     had before a loss, once per loss, as a peer that acks what it never
-//     received already could; a
+//     were sent; one such sample made the SRTT 1.3 s); a recovery whose
+//     resends all prove unneeded is undone when it ends (its window
+//     reduction is reversed): a resend is unneeded when the peer's ack
+//     was sent before the first resend reached it, which uTP's timestamps
+//     tell (ts − timestamp_difference is the timestamp of the last packet
+//     the peer had received, later only by the peer's delay in acking, so
+//     a resend that was needed is never taken for an unneeded one; a peer
+//     that sends no timestamp_difference gets no undo), and then nothing
+//     sent before the resend is presumed lost either (RFC 3522's Eifel
+//     detection, with uTP's timestamps, and Linux's rule that every resend
+//     of the episode must be unneeded; Stats.SpuriousRecoveries). A peer
+//     that lies in its timestamps can so keep its window from shrinking on
+//     loss, as a peer that acks data it never received could anyway (uTP
+//     acks prove nothing) and as it steers LEDBAT with the delays it
+//     reports; a
 //     tail-loss probe resends the oldest packet after max(2·SRTT, 5 ms)
 //     without acks, twice at most, the second after twice the first
 //     timeout; then only the retransmission timeout sends: SRTT+4·RTTVAR

@@ -187,15 +187,22 @@ func newSocket(pc net.PacketConn, cfg *Config) *socket {
 	s.bw, _ = pc.(batchWriter)
 	s.br, _ = pc.(bufferedReader)
 	s.wndCap = windowCap(socketReadBuffer(pc), cfg)
-	if hc, ok := pc.(handlerConn); ok {
+	return s
+}
+
+// start begins reading pc: in the Mux's read loop when pc takes a handler
+// (what it queued before is handled first, in this call), else in a read
+// loop of the socket's own. The listener, if any, is attached before, so
+// that SYNs that came early are not refused.
+func (s *socket) start() {
+	if hc, ok := s.pc.(handlerConn); ok {
 		s.hc, s.inline = hc, true
 		if hc.SetHandler((*inlineHandler)(s)) == nil {
-			return s
+			return
 		}
 		s.hc, s.inline = nil, false // taken by another: read it ourselves
 	}
 	go s.readLoop()
-	return s
 }
 
 // inlineHandler is the socket as the udpmux.Handler of its conn.

@@ -171,6 +171,7 @@ func (t *Transport) UsePacketConn(pc net.PacketConn) error {
 		t.pending = nil
 		t.attachLocked(l)
 	}
+	t.sock.start()
 	return nil
 }
 
