@@ -60,6 +60,15 @@ var gsoBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxGSOBytes); ret
 // refuses it, segmentation is switched off for the socket and msgs go one
 // by one.
 func (m *Mux) writeGSO(msgs [][]byte, to netip.AddrPort) error {
+	if m.seg != nil {
+		err := m.seg.sendSegments(msgs, to)
+		if err == nil {
+			return nil
+		}
+		if err != errNoSegSend {
+			return m.writeEach(msgs, to)
+		}
+	}
 	bp := gsoBufs.Get().(*[]byte)
 	buf := (*bp)[:0]
 	for _, b := range msgs {
@@ -73,6 +82,13 @@ func (m *Mux) writeGSO(msgs [][]byte, to netip.AddrPort) error {
 	if err == nil {
 		return nil
 	}
+	return m.writeEach(msgs, to)
+}
+
+// writeEach sends msgs one by one after a segmented send failed; when the
+// first goes, the kernel refuses segmentation, which is switched off for
+// the socket.
+func (m *Mux) writeEach(msgs [][]byte, to netip.AddrPort) error {
 	for i, b := range msgs {
 		if _, err := m.conn.WriteToUDPAddrPort(b, to); err != nil {
 			return err

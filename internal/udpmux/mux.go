@@ -31,6 +31,16 @@
 // and [Conn.WriteBatch] sends a run of datagrams to one address in one
 // UDP_SEGMENT (GSO) send on Linux, falling back to one send per datagram
 // elsewhere or when the kernel refuses segmentation.
+//
+// A virtual conn's reader may instead take its datagrams in the Mux's
+// read loop ([Conn.SetHandler]; uTP does): each datagram is handed over
+// straight from the read buffer, with no copy, queue or goroutine
+// hand-off, and [Handler.Drained] ends each burst, once the socket has
+// nothing more waiting (on Linux: the read that finds the socket empty
+// returns at once instead of waiting; elsewhere after every read) or
+// after 64 datagrams. The handler then runs on the read loop, and the
+// DHT's datagrams wait while it does: it must not block. KRPC datagrams
+// are always queued.
 package udpmux
 
 import (
@@ -89,6 +99,7 @@ type Mux struct {
 	gro     bool        // the socket delivers coalesced datagrams (UDP_GRO)
 	readBuf int         // the socket's receive buffer (SO_RCVBUF)
 	noGSO   atomic.Bool // a segmented send failed: send one datagram per call
+	seg     *segSender  // segmented sends without a copy (Linux), or nil
 }
 
 // Options tune a Mux. The zero value is valid.
@@ -115,6 +126,7 @@ func New(conn *net.UDPConn, opts Options) *Mux {
 		m.readBuf = SocketBuffer
 	}
 	m.gro = enableGRO(conn)
+	m.seg = newSegSender(conn)
 	m.krpc = newConn(m, opts.QueueLen)
 	m.other = newConn(m, opts.QueueLen)
 	go m.readLoop()
@@ -182,9 +194,17 @@ const readBufLen = maxPacket
 // b is valid until the next read. After a fatal error the read loop
 // calls close.
 type reader interface {
-	read() (b []byte, seg int, from netip.AddrPort, err error)
+	// read reads the next datagram or GRO run. With drain, a read that
+	// finds nothing waiting returns errDrained at once instead of waiting
+	// (a reader whose canDrain is false never does).
+	read(drain bool) (b []byte, seg int, from netip.AddrPort, err error)
+	canDrain() bool
 	close()
 }
+
+// errDrained is what reader.read returns, with drain, when nothing is
+// waiting.
+var errDrained = errors.New("udpmux: nothing waiting")
 
 // fixedReader reads into a buffer of its own: 64 KiB that an idle Mux
 // keeps (the fallback where pooledReader is not available).
@@ -201,7 +221,7 @@ func newFixedReader(conn *net.UDPConn, gro bool) *fixedReader {
 	return &fixedReader{conn: conn, gro: gro, buf: make([]byte, readBufLen), oob: make([]byte, oobLen)}
 }
 
-func (r *fixedReader) read() ([]byte, int, netip.AddrPort, error) {
+func (r *fixedReader) read(bool) ([]byte, int, netip.AddrPort, error) {
 	if r.gro {
 		n, oobn, _, ap, err := r.conn.ReadMsgUDPAddrPort(r.buf, r.oob)
 		if err != nil {
@@ -213,33 +233,82 @@ func (r *fixedReader) read() ([]byte, int, netip.AddrPort, error) {
 	return r.buf[:n], 0, ap, err
 }
 
+func (r *fixedReader) canDrain() bool { return false }
+
 func (r *fixedReader) close() {}
 
 func (m *Mux) readLoop() {
 	defer close(m.done)
 	r := newReader(m.conn, m.gro)
+	canDrain := r.canDrain()
+	pending := false // the handler took datagrams since its last Drained
 	for {
-		b, seg, ap, err := r.read()
+		b, seg, ap, err := r.read(pending)
+		if err == errDrained {
+			m.other.drained()
+			pending = false
+			continue
+		}
 		if err != nil {
 			if isTemporary(err) {
 				continue
 			}
 			r.close()
 			m.readerErr.Store(err)
-			m.krpc.Close()
-			m.other.Close()
+			m.krpc.closeWith(err)
+			m.other.closeWith(err)
 			return
 		}
-		if seg <= 0 || seg >= len(b) {
-			m.dispatch(b, ap)
-		} else {
-			// coalesced datagrams of one sender: all seg bytes long but the last
-			for len(b) > 0 {
-				k := min(seg, len(b))
-				m.dispatch(b[:k], ap)
-				b = b[k:]
+		if m.dispatchRead(b, seg, ap) {
+			pending = true
+			if !canDrain {
+				m.other.drained()
+				pending = false
 			}
 		}
+	}
+}
+
+// dispatchRead hands out what one read returned: a datagram, or a run of
+// coalesced datagrams of one sender, all seg bytes long but the last. It
+// reports whether the other conn's handler has datagrams since its last
+// Drained.
+func (m *Mux) dispatchRead(b []byte, seg int, from netip.AddrPort) bool {
+	hs := &m.other.hs
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if seg <= 0 || seg >= len(b) {
+		m.dispatchTo(hs, b, from)
+	} else {
+		for len(b) > 0 {
+			k := min(seg, len(b))
+			m.dispatchTo(hs, b[:k], from)
+			b = b[k:]
+		}
+	}
+	return hs.pending > 0
+}
+
+// dispatchTo gives one datagram to the other conn's handler (hs.mu
+// held), or copies it into its virtual conn's queue.
+func (m *Mux) dispatchTo(hs *handlerSlot, b []byte, from netip.AddrPort) {
+	if hs.h == nil {
+		m.dispatch(b, from)
+		return
+	}
+	if Classify(b) == KindKRPC {
+		m.dispatch(b, from)
+		if hs.pending == 0 {
+			return
+		}
+		hs.pending++ // DHT traffic does not hold a burst's end back
+	} else {
+		hs.h.HandlePacket(b, from)
+		hs.pending++
+	}
+	if hs.pending >= maxBurstPackets {
+		hs.h.Drained()
+		hs.pending = 0
 	}
 }
 
@@ -298,6 +367,9 @@ type Conn struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	cerr      error // why closed: set before closed is closed
+
+	hs handlerSlot // the Handler taking the datagrams, if any
 
 	readDL  deadline.Deadline
 	writeDL deadline.Deadline
@@ -431,8 +503,43 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // Close detaches the virtual conn: blocked reads return net.ErrClosed and
 // its packets are dropped. The socket stays open.
 func (c *Conn) Close() error {
-	c.closeOnce.Do(func() { close(c.closed) })
+	c.closeWith(net.ErrClosed)
 	return nil
+}
+
+// closeWith closes c for reason err (its handler's Closed gets err).
+func (c *Conn) closeWith(err error) {
+	c.closeOnce.Do(func() {
+		c.cerr = err
+		close(c.closed)
+	})
+	c.endHandler(c.closeErr())
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// closeErr is why c was closed (c is closed).
+func (c *Conn) closeErr() error {
+	<-c.closed
+	return c.cerr
+}
+
+// drained ends the handler's burst, if it has one.
+func (c *Conn) drained() {
+	hs := &c.hs
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.h != nil && hs.pending > 0 {
+		hs.h.Drained()
+	}
+	hs.pending = 0
 }
 
 // LocalAddr is the shared socket's address.

@@ -2,7 +2,11 @@
 
 package udpmux
 
-import "net"
+import (
+	"errors"
+	"net"
+	"net/netip"
+)
 
 const maxGSOSegments = 1
 
@@ -17,3 +21,12 @@ func gsoOOB(oob []byte, _ int) []byte { return oob[:0] }
 const haveOffload = false
 
 func newReader(conn *net.UDPConn, gro bool) reader { return newFixedReader(conn, gro) }
+
+// segSender is Linux's; elsewhere there are no segmented sends.
+type segSender struct{}
+
+func newSegSender(*net.UDPConn) *segSender { return nil }
+
+var errNoSegSend = errors.New("udpmux: not a segmented send")
+
+func (*segSender) sendSegments([][]byte, netip.AddrPort) error { return errNoSegSend }

@@ -65,6 +65,9 @@ type pooledReader struct {
 	name unix.RawSockaddrInet6 // room for an IPv4 address too
 	oob  []byte
 
+	drain     bool // read's drain
+	sinceWait int  // datagrams read since the last wait or errDrained
+
 	// results of readFD
 	buf  *[]byte
 	n    int
@@ -86,8 +89,10 @@ func newReader(conn *net.UDPConn, gro bool) reader {
 	return r
 }
 
-func (r *pooledReader) read() ([]byte, int, netip.AddrPort, error) {
-	r.err = nil
+func (r *pooledReader) canDrain() bool { return true }
+
+func (r *pooledReader) read(drain bool) ([]byte, int, netip.AddrPort, error) {
+	r.err, r.drain = nil, drain
 	if err := r.rc.Read(r.fn); err != nil {
 		r.close()
 		return nil, 0, netip.AddrPort{}, err
@@ -135,12 +140,19 @@ func (r *pooledReader) readFD(fd uintptr) bool {
 			continue
 		case unix.EAGAIN:
 			r.close() // wait without a buffer
+			if r.drain && r.sinceWait > 0 {
+				r.sinceWait = 0
+				r.err = errDrained
+				return true
+			}
+			r.sinceWait = 0
 			return false
 		default:
 			r.err = os.NewSyscallError("recvmsg", errno)
 			return true
 		}
 		r.n = int(n)
+		r.sinceWait++
 		r.from = r.sockaddr()
 		r.seg = 0
 		if r.gro {

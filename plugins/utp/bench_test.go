@@ -26,14 +26,14 @@ var benchChunk = func() []byte {
 }()
 
 // oneWay sends n bytes from w to r and returns the elapsed time.
-func oneWay(b *testing.B, w, r net.Conn, n int64) time.Duration {
+func oneWay(b testing.TB, w, r net.Conn, n int64) time.Duration {
 	return oneWayFrom(b, w, r, n, false)
 }
 
 // oneWayFrom is oneWay; with generate, the sender makes every byte with
 // a ChaCha8 stream first (≈1 GiB/s of CPU, charged to both transports),
 // as an application producing data would.
-func oneWayFrom(b *testing.B, w, r net.Conn, n int64, generate bool) time.Duration {
+func oneWayFrom(b testing.TB, w, r net.Conn, n int64, generate bool) time.Duration {
 	b.Helper()
 	start := time.Now()
 	errc := make(chan error, 1)
@@ -68,7 +68,7 @@ func oneWayFrom(b *testing.B, w, r net.Conn, n int64, generate bool) time.Durati
 	return time.Since(start)
 }
 
-func tcpPair(b *testing.B) (net.Conn, net.Conn) {
+func tcpPair(b testing.TB) (net.Conn, net.Conn) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -84,9 +84,17 @@ type outPacket struct {
 	size   int    // payload bytes
 	sentAt time.Time
 	sends  int
-	sacked bool // selectively acked
-	lost   bool // declared lost, waiting to be sent again
-	inNet  bool // counted in flightBytes
+	// the header timestamp (µs) of its first resend, the recovery episode
+	// of its resends, and what the peer's ack showed of them (judged:
+	// original, the ack was sent before the first resend reached the
+	// peer; see judgeResend)
+	firstResend uint32
+	episode     uint32
+	judged      bool
+	original    bool
+	sacked      bool // selectively acked
+	lost        bool // declared lost, waiting to be sent again
+	inNet       bool // counted in flightBytes
 }
 
 // Conn is a uTP connection. It implements [net.Conn] and CloseWrite
@@ -147,17 +155,24 @@ type Conn struct {
 	rttSet      bool
 	inRecovery  bool
 	recoverySeq uint16
-	dupAcks     int
-	rtoAt       time.Time
-	ptoAt       time.Time // tail-loss probe due (zero: disarmed)
-	ptoCount    int       // probes (or an RTO: maxProbes) since the last ack
-	persistAt   time.Time // zero-window probe due (nothing in flight)
-	probe       bool      // the persist timer allows one packet
-	lastSend    time.Time
-	synAt       time.Time // when the first SYN / SYN-ACK went out
-	synCount    int       // SYNs / SYN-ACKs sent
-	delays      delayFilter
-	overTarget  bool // the queuing delay is above the target (grow)
+	// undoing a recovery whose resends all prove unneeded: the windows
+	// before it, the resends made in it not yet judged unneeded, whether
+	// every one judged so far was (undoOK), and the episode's number
+	undoCwnd, undoSsthresh int
+	undoRetrans            int
+	undoOK                 bool
+	episode                uint32
+	dupAcks                int
+	rtoAt                  time.Time
+	ptoAt                  time.Time // tail-loss probe due (zero: disarmed)
+	ptoCount               int       // probes (or an RTO: maxProbes) since the last ack
+	persistAt              time.Time // zero-window probe due (nothing in flight)
+	probe                  bool      // the persist timer allows one packet
+	lastSend               time.Time
+	synAt                  time.Time // when the first SYN / SYN-ACK went out
+	synCount               int       // SYNs / SYN-ACKs sent
+	delays                 delayFilter
+	overTarget             bool // the queuing delay is above the target (grow)
 
 	batching bool     // pump: write queues into batch
 	batch    [][]byte // datagrams to flush
@@ -202,6 +217,8 @@ func newConn(s *socket, key connKey, sendID uint16, client bool) *Conn {
 		seqNr:       uint16(randUint32()),
 	}
 	c.cwnd = 4 * c.mss
+	c.rbuf.limit = s.cfg.ReadBuffer + 2*maxPacket // onData's bound
+	c.unsent.limit = s.cfg.WriteBuffer
 	c.isn = c.seqNr
 	c.lastWnd = c.maxWindow()
 	c.timer = time.AfterFunc(time.Hour, c.onTimer)
@@ -534,7 +551,8 @@ func (c *Conn) onRTO(now time.Time) {
 	c.rto = min(2*c.rto, maxRTO)
 	c.ssthresh = max(c.cwnd/2, 2*c.mss)
 	c.cwnd = c.mss
-	c.inRecovery = true
+	c.inRecovery, c.undoOK = true, false
+	c.episode++
 	c.recoverySeq = c.seqNr - 1
 	for _, p := range c.inflight {
 		if !p.sacked && !p.lost {
@@ -810,6 +828,7 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 	var rtt time.Duration
 	var repaired time.Time // latest send of a resent packet acked here
 	resentAcked := false
+	echo, haveEcho := ackEcho(h)
 	for _, p := range c.inflight[:acked] {
 		if p.inNet {
 			c.flightBytes -= p.size
@@ -820,16 +839,19 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 		if !p.sacked {
 			bytesAcked += p.size
 		}
-		switch {
-		case p.sends == 1:
+		if p.sends == 1 {
 			rtt = now.Sub(p.sentAt)
-		case now.Sub(p.sentAt) < c.srtt/4:
-			// acked sooner than a round trip after the resend: the
-			// original's ack, late (RFC 8985's test)
+		} else {
 			resentAcked = true
-		default:
-			resentAcked = true
-			if p.sentAt.After(repaired) {
+			// the original's ack, late, when the timestamps say so, or
+			// without them when it came sooner than a round trip after
+			// the resend (RFC 8985's test): nothing sent before the
+			// resend is then presumed lost
+			original := now.Sub(p.sentAt) < c.srtt/4
+			if c.judgeResend(p, echo, haveEcho); haveEcho {
+				original = p.original
+			}
+			if !original && p.sentAt.After(repaired) {
 				repaired = p.sentAt
 			}
 		}
@@ -860,7 +882,15 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 		c.ptoCount = 0
 		c.ptoAt = now.Add(c.pto())
 		if c.inRecovery && !seqLess(h.ack, c.recoverySeq) {
-			c.inRecovery = false
+			if c.undoOK && c.undoRetrans == 0 {
+				// every resend of the episode was unneeded (or none
+				// was made: what was presumed lost arrived): the
+				// losses were not losses, the reduction is undone
+				c.s.spurious.Add(1)
+				c.cwnd = max(c.cwnd, c.undoCwnd)
+				c.ssthresh = max(c.ssthresh, c.undoSsthresh)
+			}
+			c.inRecovery, c.undoOK = false, false
 		}
 		notify(c.writeNotify)
 	} else if h.typ == stState && h.sack == nil && c.flightBytes > 0 && h.ack == una-1 && int(h.wnd) == prevWnd {
@@ -875,10 +905,41 @@ func (c *Conn) onAck(h *header, prevWnd int, now time.Time) {
 	c.grow(bytesAcked)
 }
 
+// ackEcho returns the timestamp of the last packet the peer had received
+// when it sent h: its clock when it sent h less its clock's lead over
+// ours then (timestamp_difference), plus the peer's wait between that
+// packet and h, which only makes it later; ok is false when the peer
+// sends no timestamp_difference. An ack the peer sent before a resend
+// reached it echoes an earlier timestamp than the resend's (RFC 3522's
+// Eifel detection, with uTP's timestamps).
+func ackEcho(h *header) (echo uint32, ok bool) { return h.ts - h.tsDiff, h.tsDiff != 0 }
+
+// judgeResend decides, once, whether the resends of p, which the peer now
+// acks, were needed (c.mu held): not when the ack echoes a timestamp from
+// before the first of them, since the peer had the original then. A
+// needed resend, or one the ack cannot tell (no timestamps), rules out
+// undoing its recovery episode.
+func (c *Conn) judgeResend(p *outPacket, echo uint32, haveEcho bool) {
+	if p.judged || p.sends < 2 {
+		return
+	}
+	p.judged = true
+	p.original = haveEcho && int32(echo-p.firstResend) < 0
+	if p.episode != c.episode || !c.inRecovery {
+		return
+	}
+	if p.original {
+		c.undoRetrans -= p.sends - 1
+	} else {
+		c.undoOK = false
+	}
+}
+
 // onSack applies a selective ack and declares lost every packet sent
 // before three selectively acked ones; it returns the bytes newly acked.
 func (c *Conn) onSack(h *header) int {
 	una := c.inflight[0].seq
+	echo, haveEcho := ackEcho(h)
 	bytes := 0
 	for i := 0; i < len(h.sack)*8; i++ {
 		if h.sack[i/8]&(1<<(i%8)) == 0 {
@@ -893,6 +954,7 @@ func (c *Conn) onSack(h *header) int {
 			continue
 		}
 		p.sacked = true
+		c.judgeResend(p, echo, haveEcho)
 		if p.inNet {
 			p.inNet = false
 			c.flightBytes -= p.size
@@ -953,6 +1015,9 @@ func (c *Conn) markLost(p *outPacket) {
 	if !c.inRecovery {
 		c.inRecovery = true
 		c.recoverySeq = c.seqNr - 1
+		c.episode++
+		c.undoOK, c.undoRetrans = true, 0
+		c.undoCwnd, c.undoSsthresh = c.cwnd, c.ssthresh
 		c.ssthresh = max(c.cwnd/2, 2*c.mss)
 		c.cwnd = c.ssthresh
 	}
@@ -1094,8 +1159,7 @@ func (c *Conn) pumpPackets(now time.Time) {
 		}
 		p := newOutPacket(stData, c.seqNr, headerLen+size)
 		p.size = size
-		copy(p.buf[headerLen:], c.unsent.peek(size))
-		c.unsent.consume(size)
+		c.unsent.read(p.buf[headerLen : headerLen+size])
 		c.seqNr++
 		c.inflight = append(c.inflight, p)
 		c.transmit(p, now)
@@ -1126,12 +1190,19 @@ func (c *Conn) transmit(p *outPacket, now time.Time) {
 	c.persistAt = time.Time{}
 	if p.sends > 0 {
 		c.s.retransmits.Add(1)
+		p.episode = c.episode
+		if c.inRecovery {
+			c.undoRetrans++
+		}
 	}
 	p.sends++
 	p.sentAt = now
 	p.inNet = true
 	c.flightBytes += p.size
 	h := c.header(p.typ, p.seq)
+	if p.sends == 2 {
+		p.firstResend = h.ts
+	}
 	putHeader(p.buf, &h)
 	c.write(p.buf)
 	c.lastSend = now

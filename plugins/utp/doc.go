@@ -49,8 +49,20 @@
 // Conn.WriteBatch; one send per datagram off Linux); UDP_GRO reads split
 // back into datagrams; pooled packets and receive buffers (≈ 0.03
 // allocations per packet, from 2); acks, and the reader's wake-up, at the
-// end of a read burst (see Protocol); 4 MiB socket buffers (retransmissions per 256 MiB: ≈ 3, from
-// ≈ 250–480). Figures: see README (Benchmarks).
+// end of a read burst (see Protocol); 4 MiB socket buffers. On a
+// *udpmux.Conn the transport takes its datagrams in the Mux's read loop
+// (udpmux Conn.SetHandler): no copy into a pooled packet, no queue and no
+// hand-off to a read goroutine of its own per datagram, and the burst ends
+// when the socket has nothing more waiting (the Mux tells it: Drained),
+// as libutp acks once per socket drain; on any other PacketConn it runs
+// a read loop of its own. The receive and send buffers are rings (a slice
+// compacted to its front moved up to a whole window on every push: a
+// third of the CPU of a bulk transfer). Resends that prove unneeded are
+// undone (see Protocol): on a loaded 2-core machine a receiver starved of
+// CPU for more than 5 ms made the tail-loss probe fire hundreds of times
+// per 256 MiB, and each such probe's ack used to declare the rest of the
+// window lost (400–1 700 needless resends per 256 MiB, each episode
+// halving the window; now 2–8). Figures: see README (Benchmarks).
 //
 // # Protocol
 //
@@ -91,7 +103,21 @@
 //     then carry an empty selective ack, which the other rules do not
 //     count); an ack that covers a resent packet gives no RTT sample
 //     (Karn: the packets after it may have waited at the peer since they
-//     were sent; one such sample made the SRTT 1.3 s); a
+//     were sent; one such sample made the SRTT 1.3 s); a recovery whose
+//     resends all prove unneeded is undone when it ends (its window
+//     reduction is reversed): a resend is unneeded when the peer's ack
+//     was sent before the first resend reached it, which uTP's timestamps
+//     tell (ts − timestamp_difference is the timestamp of the last packet
+//     the peer had received, later only by the peer's delay in acking, so
+//     a resend that was needed is never taken for an unneeded one; a peer
+//     that sends no timestamp_difference gets no undo), and then nothing
+//     sent before the resend is presumed lost either (RFC 3522's Eifel
+//     detection, with uTP's timestamps, and Linux's rule that every resend
+//     of the episode must be unneeded; Stats.SpuriousRecoveries). A peer
+//     that lies in its timestamps can so keep its window from shrinking on
+//     loss, as a peer that acks data it never received could anyway (uTP
+//     acks prove nothing) and as it steers LEDBAT with the delays it
+//     reports; a
 //     tail-loss probe resends the oldest packet after max(2·SRTT, 5 ms)
 //     without acks, twice at most, the second after twice the first
 //     timeout; then only the retransmission timeout sends: SRTT+4·RTTVAR

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dwebswarm/dwebswarm-go/internal/udpmux"
 )
 
 // maxPacket is the largest UDP payload.
@@ -29,7 +31,8 @@ type socket struct {
 	closing bool
 	err     error // why the read loop stopped
 
-	done chan struct{} // closed when the read loop has stopped
+	done     chan struct{} // closed when the read loop has stopped
+	shutOnce sync.Once
 
 	rstTokens float64
 	rstLast   time.Time
@@ -48,6 +51,7 @@ type socket struct {
 
 	ignored     atomic.Uint64 // packets that are not uTP or belong to nobody
 	retransmits atomic.Uint64 // data/FIN packets sent again
+	spurious    atomic.Uint64 // recoveries undone: their first resend was not needed
 	timeouts    atomic.Uint64 // retransmission timeouts
 
 	ackDelay time.Duration // 0: delayedAck (tests set it)
@@ -59,9 +63,15 @@ type socket struct {
 	apc addrPortConn // pc, when it has the AddrPort methods
 	bw  batchWriter  // pc, when it sends batches
 	br  bufferedReader
+	// hc is pc when it takes a handler (*udpmux.Conn): the socket then
+	// handles datagrams in the Mux's read loop (inline), with no read
+	// loop of its own
+	hc     handlerConn
+	inline bool
 
 	// connections whose ack or reader wake-up waits for the end of the
-	// burst being read (read loop only)
+	// burst being read (read loop only: the socket's, or the Mux's when
+	// inline)
 	ackq     []*Conn
 	ackqRead int // datagrams read since the first was queued
 }
@@ -90,7 +100,13 @@ func (s *socket) deferWake(c *Conn) bool {
 // burstGoesOn reports whether more datagrams are queued and the burst
 // has not reached maxAckBurst.
 func (s *socket) burstGoesOn() bool {
-	return s.br != nil && s.ackqRead < maxAckBurst && s.br.Buffered() > 0
+	if s.ackqRead >= maxAckBurst {
+		return false
+	}
+	if s.inline {
+		return true // Drained ends the burst
+	}
+	return s.br != nil && s.br.Buffered() > 0
 }
 
 // deferAck queues c's ack for the end of the burst of datagrams the read
@@ -116,9 +132,15 @@ func (s *socket) flushAcks() {
 	if len(s.ackq) == 0 {
 		return
 	}
-	if s.ackqRead++; s.ackqRead < maxAckBurst && s.br.Buffered() > 0 {
+	if s.ackqRead++; s.ackqRead < maxAckBurst && (s.inline || s.br.Buffered() > 0) {
 		return
 	}
+	s.sendDeferred()
+}
+
+// sendDeferred sends the deferred acks and wakes the deferred readers
+// (read loop).
+func (s *socket) sendDeferred() {
 	for i, c := range s.ackq {
 		c.mu.Lock()
 		if c.ackQueued && c.state == csConnected && c.unacked > 0 {
@@ -147,6 +169,12 @@ type bufferedReader interface {
 	Buffered() int
 }
 
+// handlerConn is a PacketConn whose datagrams a handler can take in its
+// own read loop (*udpmux.Conn).
+type handlerConn interface {
+	SetHandler(udpmux.Handler) error
+}
+
 // batchWriter sends several datagrams to one address at once
 // (*udpmux.Conn: GSO on Linux).
 type batchWriter interface {
@@ -159,9 +187,39 @@ func newSocket(pc net.PacketConn, cfg *Config) *socket {
 	s.bw, _ = pc.(batchWriter)
 	s.br, _ = pc.(bufferedReader)
 	s.wndCap = windowCap(socketReadBuffer(pc), cfg)
-	go s.readLoop()
 	return s
 }
+
+// start begins reading pc: in the Mux's read loop when pc takes a handler
+// (what it queued before is handled first, in this call), else in a read
+// loop of the socket's own. The listener, if any, is attached before, so
+// that SYNs that came early are not refused.
+func (s *socket) start() {
+	if hc, ok := s.pc.(handlerConn); ok {
+		s.hc, s.inline = hc, true
+		if hc.SetHandler((*inlineHandler)(s)) == nil {
+			return
+		}
+		s.hc, s.inline = nil, false // taken by another: read it ourselves
+	}
+	go s.readLoop()
+}
+
+// inlineHandler is the socket as the udpmux.Handler of its conn.
+type inlineHandler socket
+
+// HandlePacket handles one datagram in the Mux's read loop.
+func (h *inlineHandler) HandlePacket(b []byte, from netip.AddrPort) {
+	s := (*socket)(h)
+	s.handle(b, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+	s.flushAcks()
+}
+
+// Drained ends a burst: the deferred acks and wake-ups go out.
+func (h *inlineHandler) Drained() { (*socket)(h).sendDeferred() }
+
+// Closed ends every connection: the conn is closed or the Mux stopped.
+func (h *inlineHandler) Closed(err error) { (*socket)(h).shutdown(err) }
 
 // readFrom reads one datagram and its sender.
 func (s *socket) readFrom(buf []byte) (int, netip.AddrPort, bool, error) {
@@ -222,6 +280,10 @@ func (s *socket) readLoop() {
 
 // shutdown ends every connection once the socket is unusable.
 func (s *socket) shutdown(err error) {
+	s.shutOnce.Do(func() { s.shutdownOnce(err) })
+}
+
+func (s *socket) shutdownOnce(err error) {
 	s.mu.Lock()
 	if s.err == nil {
 		s.err = err
@@ -264,6 +326,11 @@ func (s *socket) close() {
 			c.fail(net.ErrClosed)
 		}
 		c.mu.Unlock()
+	}
+	if s.inline {
+		_ = s.hc.SetHandler(nil) // returns once no call is in progress
+		s.shutdown(net.ErrClosed)
+		return
 	}
 	_ = s.pc.SetReadDeadline(time.Unix(1, 0))
 	<-s.done

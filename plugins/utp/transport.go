@@ -171,6 +171,7 @@ func (t *Transport) UsePacketConn(pc net.PacketConn) error {
 		t.pending = nil
 		t.attachLocked(l)
 	}
+	t.sock.start()
 	return nil
 }
 
@@ -348,6 +349,11 @@ type Stats struct {
 	// Retransmits counts data and FIN packets sent again; Timeouts counts
 	// retransmission timeouts.
 	Retransmits, Timeouts uint64
+	// SpuriousRecoveries counts loss recoveries undone because the
+	// resend that began them proved unneeded: the peer's ack was sent
+	// before the resend reached it (its timestamps tell), so the
+	// original had arrived and the congestion window is restored.
+	SpuriousRecoveries uint64
 	// HalfOpen is the number of half-open connections (SYN-ACK sent, no
 	// answer yet), included in Conns.
 	HalfOpen int
@@ -375,7 +381,8 @@ func (t *Transport) Stats() Stats {
 	defer s.mu.Unlock()
 	return Stats{Conns: len(s.conns), Ignored: s.ignored.Load(),
 		Retransmits: s.retransmits.Load(), Timeouts: s.timeouts.Load(),
-		HalfOpen: s.half.Len(), SynsAnswered: s.synsAnswered.Load(),
+		SpuriousRecoveries: s.spurious.Load(),
+		HalfOpen:           s.half.Len(), SynsAnswered: s.synsAnswered.Load(),
 		SynsRateLimited: s.synsLimited.Load(), SynsOverCap: s.synsOverCap.Load(),
 		HalfOpenEvicted: s.halfEvicted.Load(), HalfOpenExpired: s.halfExpired.Load(),
 		BacklogFull: s.backlogFull.Load()}

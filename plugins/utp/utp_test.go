@@ -14,6 +14,7 @@ import (
 	"github.com/dwebswarm/dwebswarm-go/conformance"
 	"github.com/dwebswarm/dwebswarm-go/conformance/builtin"
 	"github.com/dwebswarm/dwebswarm-go/framework"
+	"github.com/dwebswarm/dwebswarm-go/internal/udpmux"
 	"github.com/dwebswarm/dwebswarm-go/plugins/utp"
 )
 
@@ -437,4 +438,52 @@ func TestNewTakesOneConfig(t *testing.T) {
 			t.Errorf("New(%+v): %v, want ErrInvalidOption", cfg, err)
 		}
 	}
+}
+
+// A SYN that reached the shared socket before the transport had it (the
+// swarm binds the socket, then hands it over) waits in the socket's queue
+// and is answered once the transport starts, by the listener that was
+// waiting for the socket: not refused.
+func TestSynQueuedBeforeUsePacketConnIsAccepted(t *testing.T) {
+	client := newNode(t, utp.Config{})
+	mux, err := udpmux.Listen("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mux.Close()
+	tr := newUTP(t)
+	defer tr.Close()
+	ln, err := tr.Listen(context.Background(), "127.0.0.1", mux.Port()) // before the socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dialed := make(chan error, 1)
+	go func() {
+		c, err := client.tr.Dial(ctx, framework.Peer{Host: "127.0.0.1", Port: mux.Port()})
+		if err == nil {
+			c.Close()
+		}
+		dialed <- err
+	}()
+	for mux.Other().(*udpmux.Conn).Buffered() == 0 { // the SYN is queued
+		select {
+		case <-ctx.Done():
+			t.Fatal("the SYN never reached the socket")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if err := tr.UsePacketConn(mux.Other()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-dialed; err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
 }
