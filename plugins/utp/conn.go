@@ -627,7 +627,7 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		return
 	}
 	c.lastRecv = now
-	c.replyMicro = microNow() - h.ts
+	c.replyMicro = microAt(now) - h.ts
 	switch h.typ {
 	case stReset:
 		if c.state == csSynSent {
@@ -1199,7 +1199,7 @@ func (c *Conn) transmit(p *outPacket, now time.Time) {
 	p.sentAt = now
 	p.inNet = true
 	c.flightBytes += p.size
-	h := c.header(p.typ, p.seq)
+	h := c.headerAt(p.typ, p.seq, now)
 	if p.sends == 2 {
 		p.firstResend = h.ts
 	}
@@ -1211,13 +1211,19 @@ func (c *Conn) transmit(p *outPacket, now time.Time) {
 // header returns a header for a packet of ours (c.mu held). Every packet
 // acks what we have received, so pending acks are cleared.
 func (c *Conn) header(typ uint8, seq uint16) header {
+	return c.headerAt(typ, seq, time.Now())
+}
+
+// headerAt is header stamped with the time now (a time.Now reading: its
+// monotonic clock makes this arithmetic, not a clock read per packet).
+func (c *Conn) headerAt(typ uint8, seq uint16, now time.Time) header {
 	c.unacked = 0
 	wnd := c.window()
 	c.lastWnd = wnd
 	return header{
 		typ:    typ,
 		connID: c.sendID,
-		ts:     microNow(),
+		ts:     microAt(now),
 		tsDiff: c.replyMicro,
 		wnd:    uint32(wnd),
 		seq:    seq,

@@ -480,7 +480,10 @@ func (s *socket) newClientConn(to netip.AddrPort) (*Conn, error) {
 var epoch = time.Now()
 
 // microNow is our clock in microseconds (wrapping), for timestamps.
-func microNow() uint32 { return uint32(time.Since(epoch).Microseconds()) }
+func microNow() uint32 { return microAt(time.Now()) }
+
+// microAt is t on the µs clock of packet timestamps.
+func microAt(t time.Time) uint32 { return uint32(t.Sub(epoch).Microseconds()) }
 
 func randUint32() uint32 {
 	var b [4]byte
