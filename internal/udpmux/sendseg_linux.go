@@ -49,7 +49,6 @@ type segMsg struct {
 	name4 unix.RawSockaddrInet4
 	name6 unix.RawSockaddrInet6
 	oob   [64]byte
-	n     int
 	err   error
 	fn    func(fd uintptr) bool // send, made once
 }
