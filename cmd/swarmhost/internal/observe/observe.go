@@ -275,7 +275,10 @@ func (s *Server) watchLocked() {
 
 // Start listens on addr (HOST:PORT; port 0 picks a free one, see
 // [Server.Addr]), watches the swarm and serves in the background. It is
-// called once.
+// called once. On a loopback address it answers only requests whose Host
+// header is an IP address or localhost (a guard against DNS rebinding: a
+// web page could otherwise read /status through the operator's browser);
+// [Server.Handler], mounted elsewhere, has no such guard.
 func (s *Server) Start(addr string) error {
 	s.life.Lock()
 	defer s.life.Unlock()
@@ -292,8 +295,12 @@ func (s *Server) Start(addr string) error {
 	s.watchLocked()
 	s.state = stateStarted
 	s.ln = ln
+	handler := s.handler
+	if isLoopbackListener(ln) {
+		handler = localHostsOnly(handler)
+	}
 	s.srv = &http.Server{
-		Handler:           s.handler,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

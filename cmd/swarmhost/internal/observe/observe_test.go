@@ -677,3 +677,49 @@ func TestExtraCollectors(t *testing.T) {
 		t.Fatal("a collector clashing with the server's metrics was accepted")
 	}
 }
+
+// DNS rebinding: a page of attacker.example that resolves its name to
+// 127.0.0.1 sends Host: attacker.example; a loopback listener refuses it,
+// and answers requests for an IP address or localhost.
+func TestLoopbackListenerRefusesForeignHosts(t *testing.T) {
+	ctx := context.Background()
+	sw, err := dwebswarm.New(ctx, framework.WithListenHost("127.0.0.1"), framework.WithPreferredPort(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	o := startObserver(t, sw, observe.Config{NoRuntimeMetrics: true})
+	_, port, _ := net.SplitHostPort(o.Addr())
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	for _, c := range []struct {
+		host string
+		want int
+	}{
+		{"attacker.example:" + port, http.StatusForbidden},
+		{"attacker.example", http.StatusForbidden},
+		{"localhost.attacker.example:" + port, http.StatusForbidden},
+		{"127.0.0.1:" + port, http.StatusOK},
+		{"localhost:" + port, http.StatusOK},
+		{"LocalHost.:" + port, http.StatusOK},
+		{"status.localhost:" + port, http.StatusOK},
+		{"[::1]:" + port, http.StatusOK},
+	} {
+		for _, path := range []string{observe.StatusPath, observe.MetricsPath, "/"} {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+o.Addr()+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = c.host
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("GET %s with Host %q: %s, want %d", path, c.host, resp.Status, c.want)
+			}
+		}
+	}
+}
