@@ -112,6 +112,9 @@
 // instance came from one source, and MaxPeersPerTopic [256] in all (the
 // biggest source's oldest gives way). Every refusal and eviction is
 // counted ([Discovery.Stats]; swarmhost exports them as dwebswarm_mdns_*).
+// swarmhost's YAML sets them under the mdns discovery's options, in
+// limits: {maxInstancesPerSource, maxInstancesPerInterface, maxInstances,
+// maxPeersPerSource, maxPeersPerTopic}.
 //
 // Left as in any mDNS: a host on the link can still overwrite another
 // instance's records (cache-flush) with on-link addresses of its choice.

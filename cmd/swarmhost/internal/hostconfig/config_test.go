@@ -13,6 +13,7 @@ import (
 
 	"github.com/dwebswarm/dwebswarm-go/framework"
 	"github.com/dwebswarm/dwebswarm-go/plugins/dht"
+	"github.com/dwebswarm/dwebswarm-go/plugins/mdns"
 	"github.com/dwebswarm/dwebswarm-go/plugins/static"
 	"github.com/dwebswarm/dwebswarm-go/plugins/validators"
 )
@@ -348,5 +349,29 @@ func TestRelativePathsAndPluginBinary(t *testing.T) {
 	}
 	if p := c.Validators[0].Options.(validators.BanListConfig).Path; p != dir+"/bans.txt" {
 		t.Errorf("ban list path %q", p)
+	}
+}
+
+// The mDNS limits (what a LAN host can make us keep) are set in YAML.
+func TestMDNSLimits(t *testing.T) {
+	c, err := Parse("m.yaml", []byte(`
+discoveries:
+  - name: mdns
+    options:
+      limits: {maxInstancesPerSource: 4, maxInstancesPerInterface: 100, maxInstances: 200, maxPeersPerSource: 2, maxPeersPerTopic: 50}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Discoveries[0].Options.(mdns.Config).Limits
+	want := mdns.Limits{MaxInstancesPerSource: 4, MaxInstancesPerInterface: 100, MaxInstances: 200, MaxPeersPerSource: 2, MaxPeersPerTopic: 50}
+	if got != want {
+		t.Fatalf("limits = %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{"{maxInstances: 0}", "{maxPeersPerTopic: -3}", "{maxInstance: 3}", "[1]"} {
+		_, err := Parse("m.yaml", []byte("discoveries: [{name: mdns, options: {limits: "+bad+"}}]\n"))
+		if err == nil {
+			t.Errorf("limits %s: no error", bad)
+		}
 	}
 }

@@ -93,7 +93,9 @@
 //	  mdns         options: interfaces ([name], must exist on this host),
 //	               includeLoopback (bool), queryBurst, announceBurst ([duration ≥ 0]),
 //	               queryIntervalMin, queryIntervalMax, responseWindow, forgetAfter,
-//	               ttl (durations), noRereport (bool).
+//	               ttl (durations), noRereport (bool), limits: {maxInstancesPerSource,
+//	               maxInstancesPerInterface, maxInstances, maxPeersPerSource,
+//	               maxPeersPerTopic (ints ≥ 1; see plugins/mdns Limits)}.
 //	  static       options (required): peers ([addr | {addr, topics: [topic]}]),
 //	               interval (duration).
 //	transports:

@@ -396,6 +396,20 @@ func (d *decoder) mdnsOptions(v *yaml.Node, path string) mdns.Config {
 		"forgetAfter":    func(_, v *yaml.Node) { c.ForgetAfter, _ = d.duration(v, path+".forgetAfter", positive, false) },
 		"noRereport":     func(_, v *yaml.Node) { c.NoRereport, _ = d.boolean(v, path+".noRereport") },
 		"ttl":            func(_, v *yaml.Node) { c.TTL, _ = d.duration(v, path+".ttl", positive, false) },
+		"limits": func(_, v *yaml.Node) {
+			p := path + ".limits"
+			l := &c.Limits
+			n := func(dst *int, key string) func(_, v *yaml.Node) {
+				return func(_, v *yaml.Node) { *dst, _ = d.integer(v, p+"."+key, 1, 1<<20, "") }
+			}
+			d.mapping(v, p, fields{
+				"maxInstancesPerSource":    n(&l.MaxInstancesPerSource, "maxInstancesPerSource"),
+				"maxInstancesPerInterface": n(&l.MaxInstancesPerInterface, "maxInstancesPerInterface"),
+				"maxInstances":             n(&l.MaxInstances, "maxInstances"),
+				"maxPeersPerSource":        n(&l.MaxPeersPerSource, "maxPeersPerSource"),
+				"maxPeersPerTopic":         n(&l.MaxPeersPerTopic, "maxPeersPerTopic"),
+			}, nil)
+		},
 	}, map[string]string{"interface": `did you mean "interfaces"?`})
 	if minN != nil && maxN != nil && c.QueryIntervalMin > 0 && c.QueryIntervalMax > 0 && c.QueryIntervalMax < c.QueryIntervalMin {
 		d.errf(maxN, "queryIntervalMax must be at least queryIntervalMin", "%s.queryIntervalMax: %v < queryIntervalMin %v", path, c.QueryIntervalMax, c.QueryIntervalMin)
