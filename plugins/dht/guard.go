@@ -2,6 +2,7 @@ package dht
 
 import (
 	"net"
+	"unsafe"
 
 	"github.com/anacrolix/dht/v2/krpc"
 )
@@ -137,10 +138,14 @@ func scanDict(b []byte, pos, depth int) (btok, int, bool) {
 		i = next
 		key := b[k.off:k.end]
 		if index != nil {
-			if _, dup := index[string(key)]; dup {
+			// the map lives for this call only, and b does not change
+			// during it: the keys alias b instead of copying it (a
+			// 64 KiB packet of 8 000 keys made 8 000 allocations)
+			ks := unsafe.String(unsafe.SliceData(key), len(key))
+			if _, dup := index[ks]; dup {
 				return btok{}, 0, false
 			}
-			index[string(key)] = struct{}{}
+			index[ks] = struct{}{}
 			continue
 		}
 		for _, p := range keys[:nkeys] {
@@ -153,7 +158,8 @@ func scanDict(b []byte, pos, depth int) (btok, int, bool) {
 		if nkeys == dictIndexAt {
 			index = make(map[string]struct{}, 2*dictIndexAt)
 			for _, p := range keys {
-				index[string(b[p.off:p.end])] = struct{}{}
+				k := b[p.off:p.end]
+				index[unsafe.String(unsafe.SliceData(k), len(k))] = struct{}{}
 			}
 		}
 	}

@@ -28,7 +28,58 @@ func FuzzValidKRPCReference(f *testing.F) {
 	for _, m := range append(append([]string{}, validMessages...), invalidMessages...) {
 		f.Add([]byte(m))
 	}
+	// dictionaries around the switch to the duplicate-key map
+	for _, c := range [][3]int{{15, -1, 0}, {16, -1, 0}, {17, 16, 0}, {20, 19, 17}, {20, 3, 18}} {
+		f.Add([]byte(manyKeyDict(c[0], c[1], c[2])))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) { sameAsReference(t, b) })
+}
+
+// manyKeyDict is a KRPC query whose "a" dictionary has n keys; when dup ≥
+// 0, key dup repeats key of (a duplicate).
+func manyKeyDict(n, dup, of int) string {
+	var sb strings.Builder
+	sb.WriteString("d1:ad2:id20:abcdefghij0123456789")
+	for i := 1; i < n; i++ {
+		k := fmt.Sprintf("k%03d", i)
+		if i == dup {
+			k = fmt.Sprintf("k%03d", of)
+			if of == 0 {
+				k = "id"
+			}
+		}
+		fmt.Fprintf(&sb, "%d:%si%de", len(k), k, i)
+	}
+	sb.WriteString("e1:q4:ping1:t2:aa1:y1:qe")
+	return sb.String()
+}
+
+// The duplicate-key map of a dictionary with thousands of keys aliases the
+// packet: a hostile 64 KiB packet costs a map, not an allocation per key
+// (review of issue 16: 8 330 allocations per packet).
+func TestValidKRPCManyKeysAllocations(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("d1:ad2:id20:abcdefghij0123456789")
+	for i := 0; sb.Len() < 65000; i++ {
+		k := fmt.Sprint(i)
+		fmt.Fprintf(&sb, "%d:%si0e", len(k), k)
+	}
+	sb.WriteString("e1:q4:ping1:t2:aa1:y1:qe")
+	b := []byte(sb.String())
+	sameAsReference(t, b)
+	if allocs := testing.AllocsPerRun(5, func() { validKRPC(b) }); allocs > 256 { // the map's growth, not one per key
+		t.Fatalf("%v allocations for one packet of many keys", allocs)
+	}
+	for _, c := range [][3]int{{17, 16, 0}, {20, 19, 17}, {40, 39, 1}} {
+		m := []byte(manyKeyDict(c[0], c[1], c[2]))
+		sameAsReference(t, m)
+		if validKRPC(m) {
+			t.Errorf("%d keys with key %d repeating key %d: accepted", c[0], c[1], c[2])
+		}
+	}
+	if m := []byte(manyKeyDict(40, -1, 0)); !validKRPC(m) {
+		t.Error("40 distinct keys: refused")
+	}
 }
 
 // genBencode writes a random bencode-like value: mostly well formed and

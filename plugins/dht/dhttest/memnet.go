@@ -97,6 +97,8 @@ type MemConn struct {
 	head     int
 	deadline time.Time
 	timer    *time.Timer // wakes readers at deadline
+	dlPassed bool        // the timer fired for the current deadline (a wall-clock step cannot undo it)
+	dlGen    uint64      // counts SetReadDeadline calls, so that a stale timer sets nothing
 	isClosed bool
 
 	// A reader blocked with nothing queued lends its buffer (hand):
@@ -135,6 +137,12 @@ func (c *MemConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			c.head++
 			if c.head == len(c.queue) {
 				c.queue, c.head = c.queue[:0], 0
+			} else if c.head >= memQueueCap && c.head > len(c.queue)/2 {
+				// a reader that never empties the queue: slide the
+				// pending part down, or the array grows for ever
+				n := copy(c.queue, c.queue[c.head:])
+				clear(c.queue[n:])
+				c.queue, c.head = c.queue[:n], 0
 			}
 			c.mu.Unlock()
 			n := copy(b, *p.b)
@@ -145,7 +153,7 @@ func (c *MemConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			c.mu.Unlock()
 			return 0, nil, net.ErrClosed
 		}
-		if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+		if c.dlPassed || !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
 			c.mu.Unlock()
 			return 0, nil, errMemTimeout{}
 		}
@@ -243,7 +251,9 @@ func (c *MemConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
 // SetReadDeadline implements net.PacketConn; it wakes a blocked ReadFrom.
 func (c *MemConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
-	c.deadline = t
+	c.deadline, c.dlPassed = t, false
+	c.dlGen++
+	gen := c.dlGen
 	if c.timer != nil {
 		c.timer.Stop()
 		c.timer = nil
@@ -253,6 +263,9 @@ func (c *MemConn) SetReadDeadline(t time.Time) error {
 			// Under the lock: a reader between its deadline check and
 			// cond.Wait must not miss this.
 			c.mu.Lock()
+			if c.dlGen == gen {
+				c.dlPassed = true
+			}
 			c.cond.Broadcast()
 			c.mu.Unlock()
 		})

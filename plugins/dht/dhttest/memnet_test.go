@@ -272,3 +272,61 @@ func BenchmarkMemConnPingPong(b *testing.B) {
 		}
 	}
 }
+
+// A reader that never empties its queue (one datagram always pending)
+// keeps a bounded array (review of issue 16: it grew with every datagram).
+func TestMemConnQueueStaysBounded(t *testing.T) {
+	n := NewMemNetwork()
+	dst, err := n.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	src, err := n.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	buf := make([]byte, 16)
+	if _, err := src.WriteTo([]byte("x"), dst.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	for range 20000 {
+		if _, err := src.WriteTo([]byte("x"), dst.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := dst.ReadFrom(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst.mu.Lock()
+	c := cap(dst.queue)
+	dst.mu.Unlock()
+	if c > 4*memQueueCap {
+		t.Fatalf("queue array of %d entries for 1 pending", c)
+	}
+}
+
+// Once the deadline's timer fired, the reader times out even if the wall
+// clock then reads earlier than the deadline (a deadline without a
+// monotonic reading, and a clock step back).
+func TestMemConnFiredDeadlineHolds(t *testing.T) {
+	n := NewMemNetwork()
+	c, err := n.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetReadDeadline(time.Now().Add(time.Millisecond).Round(0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadFrom(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("first read: %v", err)
+	}
+	c.mu.Lock()
+	c.deadline = time.Now().Add(time.Hour) // what a clock step back looks like to the check
+	c.mu.Unlock()
+	if _, _, err := c.ReadFrom(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("after the clock stepped back: %v", err)
+	}
+}
